@@ -1,0 +1,250 @@
+/*
+ * smart-dump: decode SMART datagrams for people debugging a SMART network.
+ *
+ *   smart-dump --hex     one hex-encoded datagram per input line; one line of
+ *                        space-separated key=value pairs per input line.
+ *
+ * See smart-dump(1) for the keys and smart-protocol(7) for the fields.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#include "wire/wire.h"
+
+static void print_ipv4(FILE *o, const char *key, uint32_t a) {
+  fprintf(o, " %s=%u.%u.%u.%u", key, (unsigned)(a >> 24), (unsigned)(a >> 16) & 255,
+          (unsigned)(a >> 8) & 255, (unsigned)a & 255);
+}
+
+static void print_hex(FILE *o, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    fprintf(o, "%02x", p[i]);
+}
+
+static void print_ipv6(FILE *o, const char *key, const uint8_t *a) {
+  char buf[INET6_ADDRSTRLEN];
+  if (inet_ntop(AF_INET6, a, buf, sizeof(buf)))
+    fprintf(o, " %s=%s", key, buf);
+}
+
+static const char *err_word(int err) {
+  switch (err) {
+  case SMART_ETRUNC:
+    return "truncated";
+  case SMART_ESIZE:
+    return "size";
+  case SMART_ECMD:
+    return "command";
+  case SMART_ERESERVED:
+    return "reserved";
+  case SMART_EFORMAT:
+    return "format";
+  case SMART_EEXT:
+    return "extension";
+  default:
+    return "invalid";
+  }
+}
+
+static uint32_t be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* Extensions of TYP 1..3 packets: extra keys. */
+static void print_ext(FILE *o, const struct smart__pkt *pkt) {
+  struct smart__ext_iter it;
+  uint16_t type;
+  const uint8_t *v;
+  size_t n;
+  smart__ext_iter_init(&it, pkt->ext, pkt->ext_len);
+  while (smart__ext_next(&it, &type, &v, &n)) {
+    switch (type) {
+    case SMART__EXT_ADDR6:
+      if (n == 16) {
+        print_ipv6(o, "group6", v);
+      } else if (n == 32) {
+        print_ipv6(o, "addr1_6", v);
+        print_ipv6(o, "addr2_6", v + 16);
+      }
+      break;
+    case SMART__EXT_SESSION:
+      if (n == 4)
+        fprintf(o, " session=%" PRIu32, be32(v));
+      break;
+    case SMART__EXT_NAKLIST:
+      fprintf(o, " naklist=");
+      for (size_t i = 0; i + 4 <= n; i += 4)
+        fprintf(o, "%s%u+%u", i ? "," : "", be16(v + i), be16(v + i + 2));
+      break;
+    case SMART__EXT_PORT:
+      if (n == 4)
+        fprintf(o, " port1=%u port2=%u", be16(v), be16(v + 2));
+      break;
+    case SMART__EXT_AUTH:
+      fprintf(o, " auth_len=%zu", n);
+      break;
+    default:
+      fprintf(o, " ext%u=", type);
+      print_hex(o, v, n);
+    }
+  }
+}
+
+static const char *const dcmd_names[4] = {"data", "repair", "heartbeat", "confirm"};
+
+static void print_data(FILE *o, const struct smart__pkt *pkt) {
+  const uint8_t *p = pkt->u.data.payload;
+  size_t len = pkt->u.data.payload_len;
+  fprintf(o, " cmd=%u seq=%u fmt=%u d=%u quiet=%u len=%zu r=%u kind=%s",
+          pkt->cmd, pkt->u.data.seq, pkt->u.data.fmt, pkt->u.data.d,
+          pkt->u.data.quiet, len, pkt->u.data.r, dcmd_names[pkt->cmd & 3]);
+  if (pkt->u.data.d) {
+    fprintf(o, " epoch=%u sender=%" PRIu32, p[0], be32(p + 4));
+    return;
+  }
+  if (pkt->cmd == SMART__DCMD_HEARTBEAT) {
+    struct smart__hb hb;
+    if (smart__hb_decode(&hb, p, len) == 0)
+      fprintf(o,
+              " session=%" PRIu32 " lead=%" PRIu64 " trail=%" PRIu64
+              " grtt_us=%" PRIu32 " gsize=%" PRIu32 " k=%u",
+              hb.session, hb.lead, hb.trail, hb.grtt_us, hb.gsize, hb.k);
+    return;
+  }
+  if (pkt->cmd == SMART__DCMD_CONFIRM) {
+    struct smart__conf c;
+    if (smart__conf_decode(&c, p, len) == 0) {
+      fprintf(o, " session=%" PRIu32 " confirm=%s lead=%" PRIu64 " trail=%" PRIu64,
+              c.session, c.kind == SMART__CONF_PENDING ? "pending" : "unavailable",
+              c.lead, c.trail);
+      fprintf(o, " ranges=");
+      for (unsigned i = 0; i < c.count; i++) {
+        uint64_t s;
+        uint32_t n;
+        smart__conf_range(&c, i, &s, &n);
+        fprintf(o, "%s%" PRIu64 "+%" PRIu32, i ? "," : "", s, n);
+      }
+    }
+    return;
+  }
+  if (pkt->u.data.fmt == SMART__FMT_FRAG) {
+    struct smart__frag f;
+    if (smart__frag_decode(&f, p, len) == 0)
+      fprintf(o, " msg_len=%" PRIu32 " offset=%" PRIu32, f.msg_len, f.offset);
+  } else if (pkt->u.data.fmt == SMART__FMT_PACK) {
+    fprintf(o, " messages=%d", smart__pack_check(p, len));
+  }
+}
+
+static void dump(FILE *o, const uint8_t *dg, size_t n) {
+  struct smart__pkt pkt;
+  int rc = smart__pkt_decode(&pkt, dg, n);
+  if (rc != 0) {
+    fprintf(o, "error=%s\n", err_word(rc));
+    return;
+  }
+  fprintf(o, "type=%s sync=%u size=%u", smart__kind_name(pkt.kind), pkt.sync,
+          pkt.size);
+  switch (pkt.kind) {
+  case SMART__K_DATA:
+    print_data(o, &pkt);
+    break;
+  case SMART__K_ERROR_REPORT:
+  case SMART__K_PROBLEM_REPORT:
+    print_ipv4(o, "reporter", pkt.u.report.reporter);
+    print_ipv4(o, "concerning", pkt.u.report.concerning);
+    fprintf(o, " data=");
+    print_hex(o, dg + 12, 12);
+    fprintf(o, " code=%" PRIu32, pkt.u.report.data[0]);
+    break;
+  case SMART__K_REPLACEMENT:
+    print_ipv4(o, "group", pkt.u.repl.group);
+    fprintf(o, " seq=%u extra=%u", pkt.u.repl.seq, pkt.u.repl.extra);
+    break;
+  case SMART__K_QUIET:
+    print_ipv4(o, "group", pkt.u.quiet.group);
+    fprintf(o, " duration=%u", pkt.u.quiet.duration);
+    break;
+  default:
+    print_ipv4(o, "addr1", pkt.u.addr.addr1);
+    print_ipv4(o, "addr2", pkt.u.addr.addr2);
+    break;
+  }
+  print_ext(o, &pkt);
+  fputc('\n', o);
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c = tolower(c);
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+/* Decode hex in place (whitespace inside the line is ignored); -1 on error. */
+static long unhex(char *line, uint8_t *out) {
+  long n = 0;
+  int hi = -1;
+  for (char *c = line; *c; c++) {
+    if (isspace((unsigned char)*c))
+      continue;
+    int v = hexval((unsigned char)*c);
+    if (v < 0)
+      return -1;
+    if (hi < 0) {
+      hi = v;
+    } else {
+      out[n++] = (uint8_t)(hi << 4 | v);
+      hi = -1;
+    }
+  }
+  return hi < 0 ? n : -1;
+}
+
+static void usage(FILE *o) {
+  fputs("usage: smart-dump --hex   (one hex datagram per line on standard input)\n", o);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    usage(stdout);
+    return 0;
+  }
+  if (argc != 2 || strcmp(argv[1], "--hex") != 0) {
+    usage(stderr);
+    return 2;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t got;
+  uint8_t *buf = NULL;
+  size_t bufcap = 0;
+  while ((got = getline(&line, &cap, stdin)) >= 0) {
+    if ((size_t)got / 2 + 1 > bufcap) {
+      size_t want = (size_t)got / 2 + 1;
+      uint8_t *nb = realloc(buf, want);
+      if (!nb) {
+        fputs("smart-dump: out of memory\n", stderr);
+        return 1;
+      }
+      buf = nb;
+      bufcap = want;
+    }
+    long n = unhex(line, buf);
+    if (n < 0)
+      puts("error=hex");
+    else
+      dump(stdout, buf, (size_t)n);
+  }
+  free(line);
+  free(buf);
+  return ferror(stdout) ? 1 : 0;
+}
