@@ -1,0 +1,373 @@
+/* UDP multicast sockets for the facade. See net.h. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SMART__BATCH_MAX 64
+
+int smart__errno_map(int err) {
+  switch (err) {
+  case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+  case EWOULDBLOCK:
+#endif
+  case ENOBUFS:
+    return SMART_EAGAIN;
+  case ENOMEM:
+    return SMART_ENOMEM;
+  case EINVAL:
+  case EADDRNOTAVAIL:
+  case EAFNOSUPPORT:
+  case ENODEV:
+    return SMART_EINVAL;
+  case EMSGSIZE:
+    return SMART_EMSGSIZE;
+  case ENOPROTOOPT:
+  case EOPNOTSUPP:
+    return SMART_ENOTSUP;
+  default:
+    return SMART_ESYS;
+  }
+}
+
+static int parse_port(const char *s, uint16_t *port) {
+  char *end;
+  if (!*s)
+    return SMART_EINVAL;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (*end || errno || v > 65535 || *s == '-' || *s == '+')
+    return SMART_EINVAL;
+  *port = (uint16_t)v;
+  return 0;
+}
+
+int smart__addr_parse(const char *text, int port_optional,
+                      struct smart__sockaddr *out) {
+  char host[INET6_ADDRSTRLEN + 1];
+  const char *port_s = NULL;
+  uint16_t port = 0;
+  if (!text || !out)
+    return SMART_EINVAL;
+  memset(out, 0, sizeof(*out));
+  size_t tl = strlen(text);
+  if (text[0] == '[') {
+    const char *close = strchr(text, ']');
+    if (!close || (size_t)(close - text - 1) >= sizeof(host))
+      return SMART_EINVAL;
+    memcpy(host, text + 1, (size_t)(close - text - 1));
+    host[close - text - 1] = 0;
+    if (close[1] == ':')
+      port_s = close + 2;
+    else if (close[1] != 0)
+      return SMART_EINVAL;
+  } else {
+    const char *colon = strchr(text, ':');
+    if (colon && strchr(colon + 1, ':')) { /* bare IPv6, no port */
+      if (tl >= sizeof(host))
+        return SMART_EINVAL;
+      memcpy(host, text, tl + 1);
+    } else {
+      size_t hl = colon ? (size_t)(colon - text) : tl;
+      if (hl >= sizeof(host))
+        return SMART_EINVAL;
+      memcpy(host, text, hl);
+      host[hl] = 0;
+      if (colon)
+        port_s = colon + 1;
+    }
+  }
+  if (port_s) {
+    if (parse_port(port_s, &port) != 0)
+      return SMART_EINVAL;
+  } else if (!port_optional) {
+    return SMART_EINVAL;
+  }
+  if (inet_pton(AF_INET, host, &out->u.in4.sin_addr) == 1) {
+    out->u.in4.sin_family = AF_INET;
+    out->u.in4.sin_port = htons(port);
+    out->len = sizeof(struct sockaddr_in);
+    return 0;
+  }
+  char *pct = strchr(host, '%'); /* scope: [fe80::1%lo]:5000 */
+  unsigned scope = 0;
+  if (pct) {
+    *pct = 0;
+    scope = if_nametoindex(pct + 1);
+    if (!scope)
+      return SMART_EINVAL;
+  }
+  if (inet_pton(AF_INET6, host, &out->u.in6.sin6_addr) == 1) {
+    out->u.in6.sin6_family = AF_INET6;
+    out->u.in6.sin6_port = htons(port);
+    out->u.in6.sin6_scope_id = scope;
+    out->len = sizeof(struct sockaddr_in6);
+    return 0;
+  }
+  return SMART_EINVAL;
+}
+
+void smart__addr_format(const struct smart__sockaddr *a, char *buf, size_t len) {
+  char h[INET6_ADDRSTRLEN] = "?";
+  if (a->u.sa.sa_family == AF_INET) {
+    inet_ntop(AF_INET, &a->u.in4.sin_addr, h, sizeof(h));
+    snprintf(buf, len, "%s:%u", h, ntohs(a->u.in4.sin_port));
+  } else if (a->u.sa.sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &a->u.in6.sin6_addr, h, sizeof(h));
+    snprintf(buf, len, "[%s]:%u", h, ntohs(a->u.in6.sin6_port));
+  } else {
+    snprintf(buf, len, "?");
+  }
+}
+
+int smart__addr_equal(const struct smart__sockaddr *a,
+                      const struct smart__sockaddr *b) {
+  if (a->u.sa.sa_family != b->u.sa.sa_family)
+    return 0;
+  if (a->u.sa.sa_family == AF_INET)
+    return a->u.in4.sin_port == b->u.in4.sin_port &&
+           a->u.in4.sin_addr.s_addr == b->u.in4.sin_addr.s_addr;
+  if (a->u.sa.sa_family == AF_INET6)
+    return a->u.in6.sin6_port == b->u.in6.sin6_port &&
+           !memcmp(&a->u.in6.sin6_addr, &b->u.in6.sin6_addr, 16);
+  return 0;
+}
+
+int smart__addr_is_multicast(const struct smart__sockaddr *a) {
+  if (a->u.sa.sa_family == AF_INET)
+    return IN_MULTICAST(ntohl(a->u.in4.sin_addr.s_addr));
+  if (a->u.sa.sa_family == AF_INET6)
+    return IN6_IS_ADDR_MULTICAST(&a->u.in6.sin6_addr);
+  return 0;
+}
+
+int smart__iface_resolve(const char *text, int family, struct smart__iface *out) {
+  struct ifaddrs *ifs = NULL, *i;
+  struct smart__sockaddr a;
+  int by_addr;
+  if (!out)
+    return SMART_EINVAL;
+  memset(out, 0, sizeof(*out));
+  out->family = family;
+  if (!text || !*text) /* the kernel's default interface */
+    return 0;
+  by_addr = smart__addr_parse(text, 1, &a) == 0;
+  if (getifaddrs(&ifs) != 0)
+    return smart__errno_map(errno);
+  int found = 0;
+  for (i = ifs; i; i = i->ifa_next) {
+    if (!i->ifa_addr)
+      continue;
+    int match;
+    if (by_addr) {
+      match = i->ifa_addr->sa_family == a.u.sa.sa_family &&
+              (a.u.sa.sa_family == AF_INET
+                   ? ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr ==
+                         a.u.in4.sin_addr.s_addr
+                   : !memcmp(&((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr,
+                             &a.u.in6.sin6_addr, 16));
+    } else {
+      match = strcmp(i->ifa_name, text) == 0;
+    }
+    if (!match)
+      continue;
+    out->index = if_nametoindex(i->ifa_name);
+    if (i->ifa_addr->sa_family == family) {
+      if (family == AF_INET) {
+        out->v4 = ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
+        memcpy(&out->addr.u.in4, i->ifa_addr, sizeof(struct sockaddr_in));
+        out->addr.len = sizeof(struct sockaddr_in);
+      } else {
+        memcpy(&out->addr.u.in6, i->ifa_addr, sizeof(struct sockaddr_in6));
+        out->addr.len = sizeof(struct sockaddr_in6);
+      }
+      out->addr.u.in4.sin_port = 0;
+      found = 2;
+      break;
+    }
+    found = found ? found : 1;
+  }
+  freeifaddrs(ifs);
+  if (!found)
+    return SMART_EINVAL;
+  if (found == 1 && family == AF_INET) /* IPv4 multicast needs an address */
+    return SMART_EINVAL;
+  return 0;
+}
+
+int smart__udp_socket(int family) {
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0)
+    return smart__errno_map(errno);
+  return fd;
+}
+
+int smart__udp_bind_group(int fd, const struct smart__sockaddr *group) {
+  int one = 1, zero = 0;
+  struct smart__sockaddr b = *group;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    return smart__errno_map(errno);
+  if (group->u.sa.sa_family == AF_INET) {
+    /* Binding to the group address filters other groups on the same port. */
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
+  } else {
+#ifdef IPV6_MULTICAST_ALL
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof(zero));
+#endif
+    b.u.in6.sin6_addr = in6addr_any;
+    b.u.in6.sin6_scope_id = 0;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (bind(fd, &b.u.sa, b.len) != 0)
+    return smart__errno_map(errno);
+  /* Large buffers: a burst of datagrams should not overflow them. */
+  int sz = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+  return 0;
+}
+
+int smart__udp_bind_iface(int fd, const struct smart__iface *ifc) {
+  struct smart__sockaddr b;
+  memset(&b, 0, sizeof(b));
+  if (ifc->addr.len) {
+    b = ifc->addr;
+  } else if (ifc->family == AF_INET) {
+    b.u.in4.sin_family = AF_INET;
+    b.len = sizeof(struct sockaddr_in);
+  } else {
+    int one = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    b.u.in6.sin6_family = AF_INET6;
+    b.len = sizeof(struct sockaddr_in6);
+  }
+  if (bind(fd, &b.u.sa, b.len) != 0)
+    return smart__errno_map(errno);
+  int sz = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+  return 0;
+}
+
+int smart__mcast_out(int fd, int family, const struct smart__iface *ifc,
+                     int ttl, int loop) {
+  if (family == AF_INET) {
+    unsigned char t = (unsigned char)ttl, l = (unsigned char)(loop != 0);
+    if (ifc->v4.s_addr != 0 &&
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifc->v4, sizeof(ifc->v4)) != 0)
+      return smart__errno_map(errno);
+    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof(t)) != 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &l, sizeof(l)) != 0)
+      return smart__errno_map(errno);
+  } else {
+    int l = loop != 0;
+    if (ifc->index &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifc->index, sizeof(ifc->index)) != 0)
+      return smart__errno_map(errno);
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof(ttl)) != 0 ||
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &l, sizeof(l)) != 0)
+      return smart__errno_map(errno);
+  }
+  return 0;
+}
+
+int smart__mcast_membership(int fd, const struct smart__sockaddr *group,
+                            const struct smart__iface *ifc,
+                            const struct smart__sockaddr *source, int join) {
+  int rc;
+  if (source) {
+    if (source->u.sa.sa_family != group->u.sa.sa_family)
+      return SMART_EINVAL;
+    struct group_source_req gsr;
+    memset(&gsr, 0, sizeof(gsr));
+    gsr.gsr_interface = ifc->index;
+    memcpy(&gsr.gsr_group, &group->u.ss, group->len);
+    memcpy(&gsr.gsr_source, &source->u.ss, source->len);
+    int level = group->u.sa.sa_family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+    rc = setsockopt(fd, level, join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP,
+                    &gsr, sizeof(gsr));
+  } else if (group->u.sa.sa_family == AF_INET) {
+    struct ip_mreqn m;
+    memset(&m, 0, sizeof(m));
+    m.imr_multiaddr = group->u.in4.sin_addr;
+    m.imr_address = ifc->v4;
+    m.imr_ifindex = (int)ifc->index;
+    rc = setsockopt(fd, IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &m,
+                    sizeof(m));
+  } else {
+    struct ipv6_mreq m;
+    memset(&m, 0, sizeof(m));
+    m.ipv6mr_multiaddr = group->u.in6.sin6_addr;
+    m.ipv6mr_interface = ifc->index;
+    rc = setsockopt(fd, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m,
+                    sizeof(m));
+  }
+  return rc == 0 ? 0 : smart__errno_map(errno);
+}
+
+int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n) {
+  struct mmsghdr m[SMART__BATCH_MAX];
+  struct iovec iov[SMART__BATCH_MAX];
+  if (n > SMART__BATCH_MAX)
+    n = SMART__BATCH_MAX;
+  for (unsigned i = 0; i < n; i++) {
+    iov[i].iov_base = d[i].buf;
+    iov[i].iov_len = d[i].len;
+    memset(&m[i].msg_hdr, 0, sizeof(m[i].msg_hdr));
+    m[i].msg_hdr.msg_name = &d[i].peer.u.sa;
+    m[i].msg_hdr.msg_namelen = d[i].peer.len;
+    m[i].msg_hdr.msg_iov = &iov[i];
+    m[i].msg_hdr.msg_iovlen = 1;
+  }
+  int r;
+  do
+    r = sendmmsg(fd, m, n, MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return smart__errno_map(errno);
+  return r;
+}
+
+int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
+  struct mmsghdr m[SMART__BATCH_MAX];
+  struct iovec iov[SMART__BATCH_MAX];
+  if (n > SMART__BATCH_MAX)
+    n = SMART__BATCH_MAX;
+  for (unsigned i = 0; i < n; i++) {
+    iov[i].iov_base = d[i].buf;
+    iov[i].iov_len = d[i].len;
+    memset(&m[i].msg_hdr, 0, sizeof(m[i].msg_hdr));
+    m[i].msg_hdr.msg_name = &d[i].peer.u.ss;
+    m[i].msg_hdr.msg_namelen = sizeof(d[i].peer.u.ss);
+    m[i].msg_hdr.msg_iov = &iov[i];
+    m[i].msg_hdr.msg_iovlen = 1;
+  }
+  int r;
+  do
+    r = recvmmsg(fd, m, n, MSG_DONTWAIT, NULL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : smart__errno_map(errno);
+  for (int i = 0; i < r; i++) {
+    d[i].len = m[i].msg_len;
+    d[i].peer.len = m[i].msg_hdr.msg_namelen;
+    if (m[i].msg_hdr.msg_flags & MSG_TRUNC)
+      d[i].len = (size_t)-1; /* larger than the buffer: the caller drops it */
+  }
+  return r;
+}
+
+uint64_t smart__now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,98 @@
+/*
+ * Real sockets: UDP multicast over IPv4 and IPv6, any-source and
+ * source-specific joins, batched I/O. Only this folder and the facade may
+ * include socket headers or read the clock.
+ */
+#ifndef SMART_NET_H
+#define SMART_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "smart/smart.h"
+
+/* A socket address of either family, with its length. */
+struct smart__sockaddr {
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+    struct sockaddr_storage ss;
+  } u;
+  socklen_t len;
+};
+
+/*
+ * Parse "A.B.C.D:PORT", "[V6]:PORT", or, when port_optional, a bare address.
+ * Numeric only (no name resolution: nothing here blocks). Returns 0 or
+ * SMART_EINVAL.
+ */
+int smart__addr_parse(const char *text, int port_optional,
+                      struct smart__sockaddr *out);
+
+/* Format an address as "A.B.C.D:PORT" or "[V6]:PORT". */
+void smart__addr_format(const struct smart__sockaddr *a, char *buf, size_t len);
+
+/* Same address and port. */
+int smart__addr_equal(const struct smart__sockaddr *a,
+                      const struct smart__sockaddr *b);
+
+/* Is this a multicast address? */
+int smart__addr_is_multicast(const struct smart__sockaddr *a);
+
+/*
+ * An interface named by address ("127.0.0.1", "::1") or by name ("lo").
+ * For IPv4 multicast the interface is its address; for IPv6 its index. Fills
+ * `addr` with the interface's unicast address of `family` when it has one.
+ */
+struct smart__iface {
+  int family;
+  unsigned index;
+  struct in_addr v4;
+  struct smart__sockaddr addr;
+};
+int smart__iface_resolve(const char *text, int family, struct smart__iface *out);
+
+/* Map errno to a SMART_E* code (unmapped: SMART_ESYS). */
+int smart__errno_map(int err);
+
+/* A non-blocking, close-on-exec UDP socket of `family`. Returns fd or error. */
+int smart__udp_socket(int family);
+
+/* Bind the group socket: the group's port, address-reuse on, receiving only
+ * the groups joined on this socket (IP_MULTICAST_ALL off). */
+int smart__udp_bind_group(int fd, const struct smart__sockaddr *group);
+
+/* Bind the send socket to the interface address with an ephemeral port. */
+int smart__udp_bind_iface(int fd, const struct smart__iface *ifc);
+
+/* Outgoing multicast: interface, TTL / hop limit, loopback. */
+int smart__mcast_out(int fd, int family, const struct smart__iface *ifc,
+                     int ttl, int loop);
+
+/* Join or leave (join = 1/0) a group on an interface; any-source when
+ * `source` is NULL, else source-specific. */
+int smart__mcast_membership(int fd, const struct smart__sockaddr *group,
+                            const struct smart__iface *ifc,
+                            const struct smart__sockaddr *source, int join);
+
+/* Batched I/O. The caller owns the arrays; nothing is allocated here. */
+struct smart__dgram {
+  uint8_t *buf;
+  size_t len; /* in: bytes to send / capacity; out: bytes received */
+  struct smart__sockaddr peer;
+};
+/* Send up to n datagrams; returns how many went, or a SMART_E* error
+ * (SMART_EAGAIN when the socket is full and none went). */
+int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n);
+/* Receive up to n datagrams without blocking; returns how many, 0 when none
+ * were waiting, or an error. */
+int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t smart__now(void);
+
+#endif
