@@ -112,6 +112,215 @@ SMART_API const char *smart_strerror(int err);
  */
 SMART_API const char *smart_err_name(int err);
 
+/* ======================================================================
+ * Sockets
+ *
+ * Threading contract: a smart_sock is used by one thread at a time (calls on
+ * one socket must not overlap; different sockets are independent). libsmart
+ * starts no thread and installs no signal handler. Blocking calls wait in
+ * poll(2) on the socket's own descriptors.
+ * ====================================================================== */
+
+/** An opaque SMART socket: one sender, a receiver of every sender heard on
+ *  the joined group, or both. */
+typedef struct smart_sock smart_sock;
+
+/** smart_open() flags. */
+#define SMART_OPEN_NONBLOCK 0x1u /**< calls never block; they return SMART_EAGAIN */
+
+/**
+ * Create a socket. Nothing goes on the network before smart_join().
+ * @param out    receives the socket.
+ * @param flags  0 or SMART_OPEN_NONBLOCK.
+ * @return 0, SMART_EINVAL, SMART_ENOMEM or SMART_ESYS.
+ * @since 0.1
+ */
+SMART_API int smart_open(smart_sock **out, uint32_t flags);
+
+/**
+ * Close a socket. A sender first lingers for SMART_OPT_LINGER_MS answering
+ * repair requests (0: close at once). Accepts NULL.
+ * @since 0.1
+ */
+SMART_API void smart_close(smart_sock *s);
+
+/**
+ * Join a group, as "239.255.1.1:5000" or "[ff15::1]:5000".
+ * @param iface   interface by address ("127.0.0.1") or name ("lo"); NULL for
+ *                the system's default.
+ * @param source  NULL for any-source; else a sender's address (no port) for a
+ *                source-specific join.
+ * @param flags   0.
+ * @return 0, SMART_EINVAL (bad address, not multicast, unknown interface,
+ *         already joined to another group), SMART_ESYS.
+ * @since 0.1
+ */
+SMART_API int smart_join(smart_sock *s, const char *group, const char *iface,
+                         const char *source, uint32_t flags);
+
+/**
+ * Leave the group (or one source of a source-specific join).
+ * @return 0, SMART_EINVAL, SMART_ENOTCONN, SMART_ESYS.
+ * @since 0.1
+ */
+SMART_API int smart_leave(smart_sock *s, const char *group, const char *source);
+
+/** smart_send() / smart_recv() flags. */
+#define SMART_MSG_DONTWAIT 0x1u /**< do not block for this call */
+
+/**
+ * Queue one message for reliable, ordered delivery to the group.
+ * @param buf    the message; copied before return.
+ * @param len    0..SMART_OPT_MAX_MSG bytes; queued whole or not at all.
+ * @return len, SMART_EAGAIN (window or queue full and non-blocking),
+ *         SMART_EMSGSIZE, SMART_ENOTCONN (not joined), SMART_ENOMEM,
+ *         SMART_EINVAL.
+ * @since 0.1
+ */
+SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
+                                 uint32_t flags);
+
+/** What smart_recv() returned. */
+#define SMART_RECV_MESSAGE 1u /**< a message */
+#define SMART_RECV_LOSS 2u    /**< an unrecoverable gap (smart_recv returns SMART_ELOST) */
+#define SMART_RECV_TRUNC 0x1u /**< flag: the message was longer than the buffer */
+
+/**
+ * Information about a received message or loss. Size-versioned: set `size`
+ * to sizeof(struct smart_msginfo) before the call; fields are only appended.
+ */
+struct smart_msginfo {
+  size_t size;
+  uint32_t kind;      /**< SMART_RECV_MESSAGE or SMART_RECV_LOSS */
+  uint32_t flags;     /**< SMART_RECV_TRUNC */
+  uint64_t seq;       /**< sequence of the message's first datagram; first lost one */
+  uint64_t count;     /**< datagrams lost (LOSS); 1 + extra datagrams (MESSAGE) */
+  uint64_t sender_id; /**< the socket's id for the sender: stable while it is heard */
+  size_t len;         /**< the message's full length (MESSAGE) */
+  char sender[48];    /**< the sender's address as text, "A.B.C.D:PORT" or "[V6]:PORT" */
+};
+
+/**
+ * Receive the next message, in order, from any sender on the group.
+ * @param buf    where the message goes; a longer message is truncated and
+ *               flagged SMART_RECV_TRUNC.
+ * @param info   NULL, or filled (see struct smart_msginfo).
+ * @return the number of bytes stored; SMART_ELOST for an unrecoverable gap
+ *         (info says which sender and which sequences: loss is never
+ *         silent); SMART_EAGAIN (nothing yet and non-blocking, or the receive
+ *         timeout SMART_OPT_RCVTIMEO_MS passed); SMART_ENOTCONN; SMART_EINVAL.
+ * @since 0.1
+ */
+SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
+                                 struct smart_msginfo *info, uint32_t flags);
+
+/**
+ * Sender: transmit everything queued and wait until the group has had its
+ * chance to ask for repairs (no request heard for the repair interval after
+ * the last datagram), at most timeout_ms (-1: no limit).
+ * @return 0, SMART_ETIMEDOUT, SMART_EAGAIN (non-blocking: call again).
+ * @since 0.1
+ */
+SMART_API int smart_flush(smart_sock *s, int32_t timeout_ms);
+
+/** Options: each documents exactly one C type; a wrong length is SMART_EINVAL. */
+enum smart_option {
+  SMART_OPT_TTL = 1,             /**< int32: multicast TTL / hop limit (default 1) */
+  SMART_OPT_LOOPBACK = 2,        /**< int32 0/1: deliver to this host too (default 1) */
+  SMART_OPT_SYNC = 3,            /**< uint32 0..255: Access Synch code (default 0x53) */
+  SMART_OPT_RATE = 4,            /**< uint64: bytes/s for everything sent, 0 = unlimited */
+  SMART_OPT_WINDOW = 5,          /**< uint32: datagrams kept for repair (<= 16384) */
+  SMART_OPT_GRTT_US = 6,         /**< uint32: group round-trip time advertised, us */
+  SMART_OPT_NAK_K = 7,           /**< uint32: requests spread over [0, K*GRTT] */
+  SMART_OPT_GSIZE = 8,           /**< uint32: group size estimate for the timers */
+  SMART_OPT_LINGER_MS = 9,       /**< uint32: smart_close() answers repairs this long */
+  SMART_OPT_DROP_PPM = 10,       /**< uint32: testing: drop this many per million incoming */
+  SMART_OPT_RCVTIMEO_MS = 11,    /**< int32: blocking smart_recv() gives up after (-1: never) */
+  SMART_OPT_NONBLOCK = 12,       /**< int32 0/1 */
+  SMART_OPT_LAST_OS_ERROR = 13,  /**< int32, get only: errno behind the last SMART_ESYS */
+  SMART_OPT_MAX_MSG = 14,        /**< uint32: largest message accepted (default 64 MiB) */
+  SMART_OPT_LATE_JOIN = 15,      /**< uint32: SMART_JOIN_CURRENT or SMART_JOIN_WINDOW */
+  SMART_OPT_NAK_RETRIES = 16,    /**< uint32: request rounds before a loss is reported */
+  SMART_OPT_SEED = 17,           /**< uint64: seed the timer randomness (tests) */
+  SMART_OPT_MTU = 18             /**< uint32: largest datagram sent (default 1472) */
+};
+
+/** SMART_OPT_LATE_JOIN values. */
+#define SMART_JOIN_CURRENT 0u /**< start at the first datagram heard (default) */
+#define SMART_JOIN_WINDOW 1u  /**< also ask for what the sender still holds */
+
+/**
+ * Set an option. Timer, window and rate options apply to datagrams sent
+ * after the call.
+ * @return 0, SMART_EINVAL (wrong length or value), SMART_ENOPROTOOPT
+ *         (unknown option), SMART_ESTATE (only before smart_join()).
+ * @since 0.1
+ */
+SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len);
+
+/**
+ * Read an option. *len is the buffer's size in, the value's size out.
+ * @return 0, SMART_EINVAL, SMART_ENOPROTOOPT.
+ * @since 0.1
+ */
+SMART_API int smart_getopt(smart_sock *s, int opt, void *val, size_t *len);
+
+/**
+ * A descriptor to watch for readability in poll/epoll/select: when it is
+ * readable, or when smart_timeout() expires, call smart_process().
+ * @return the descriptor (owned by the socket), or SMART_ENOTCONN.
+ * @since 0.1
+ */
+SMART_API int smart_fd(smart_sock *s);
+
+/**
+ * Milliseconds until smart_process() must be called even if nothing arrives
+ * (rounded up; 0 = now; -1 = no timer pending). Suits poll(2) directly.
+ * @since 0.1
+ */
+SMART_API int32_t smart_timeout(smart_sock *s);
+
+/**
+ * Do all pending work without blocking: read datagrams, run due timers,
+ * transmit what is queued. Messages become available to smart_recv().
+ * @param events  0 (reserved for poll events).
+ * @return 0 or a SMART_E* error (SMART_ESYS from the OS).
+ * @since 0.1
+ */
+SMART_API int smart_process(smart_sock *s, uint32_t events);
+
+/** Counters. Size-versioned: set `size` before smart_stats(); appended only. */
+struct smart_stats {
+  size_t size;
+  uint64_t msgs_sent;        /**< messages queued by smart_send */
+  uint64_t bytes_sent;       /**< their bytes */
+  uint64_t msgs_received;    /**< messages delivered to smart_recv */
+  uint64_t bytes_received;   /**< their bytes */
+  uint64_t dgrams_sent;      /**< datagrams handed to the OS */
+  uint64_t dgrams_received;  /**< datagrams read from the OS */
+  uint64_t repairs_sent;     /**< repair datagrams sent (sender) */
+  uint64_t repairs_received; /**< repair datagrams that filled a gap */
+  uint64_t naks_sent;        /**< REPLACEMENT requests sent */
+  uint64_t naks_suppressed;  /**< requests not sent: someone asked first */
+  uint64_t naks_received;    /**< REPLACEMENT requests heard */
+  uint64_t losses_recovered; /**< gaps filled by repair */
+  uint64_t losses_unrecoverable; /**< datagrams reported lost */
+  uint64_t drops_malformed;  /**< datagrams that did not parse */
+  uint64_t drops_sync;       /**< wrong Access Synch code */
+  uint64_t drops_duplicate;  /**< already had it */
+  uint64_t drops_window;     /**< outside the acceptable sequence window */
+  uint64_t drops_injected;   /**< dropped by SMART_OPT_DROP_PPM */
+  uint64_t drops_other;      /**< unsupported or otherwise refused */
+  uint64_t senders;          /**< senders heard */
+};
+
+/**
+ * Read the socket's counters; never writes past st->size.
+ * @return 0, SMART_EINVAL (NULL, or size smaller than the first version).
+ * @since 0.1
+ */
+SMART_API int smart_stats(smart_sock *s, struct smart_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

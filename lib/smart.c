@@ -1,0 +1,858 @@
+/*
+ * The socket-like facade: drives the sans-IO engine (lib/engine) with real
+ * UDP multicast sockets (lib/net) and the monotonic clock.
+ *
+ * Each joined socket owns two UDP sockets and an epoll descriptor:
+ *   - the group socket, bound to the group's port and joined to the group:
+ *     it hears data, heartbeats, confirmations and every receiver's requests;
+ *   - the send socket, bound to the interface with an ephemeral port: every
+ *     datagram leaves from it, so each sender has a distinct source address
+ *     and port even when many share one host, and receivers tell senders
+ *     apart by it. Datagrams on the group socket from our own send socket
+ *     are our multicast loopback echo and are not fed to the engine;
+ *   - the epoll descriptor watches both and is what smart_fd() returns.
+ *
+ * Autocorking (small-message packing): a message is handed to the kernel at
+ * once unless the previous datagram left less than one send-syscall time
+ * ago (the application is sending faster than the socket drains). Then
+ * messages gather in the engine's queue and leave packed (FMT 2) when a
+ * datagram's worth is queued, on the next call, or when smart_timeout()
+ * expires (at most about a millisecond later). At moderate rates every
+ * message leaves alone, at once.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "net/net.h"
+#include "smart/smart.h"
+
+#define BATCH 32
+#define PEER_MAX 4096
+#define DEFAULT_SYNC 0x53
+#define DEFAULT_GRTT_US 5000u
+#define DEFAULT_MTU 1472u /* 1500-byte Ethernet frame less IPv4 and UDP headers */
+#define RECV_BUF 65536u
+#define CORK_MAX_NS 1000000u /* a corked datagram waits at most this long */
+
+struct peer {
+  struct smart__sockaddr addr;
+  uint64_t last_heard;
+  uint32_t id;
+  int used;
+};
+
+struct smart_sock {
+  uint32_t open_flags;
+  int nonblock;
+  int joined;
+  int gfd, sfd, epfd;
+  struct smart__sockaddr group, source, self;
+  int have_source;
+  struct smart__iface ifc;
+  struct smart__engine *eng;
+  struct smart__engine_config cfg;
+
+  /* options */
+  int32_t ttl, loop, rcvtimeo_ms, last_os_error;
+  uint32_t linger_ms, drop_ppm, mtu, max_msg;
+  uint64_t rate;
+
+  /* peers: id = index + 1 */
+  struct peer *peers;
+  uint32_t npeers;
+
+  /* output: datagrams produced by the engine but not yet accepted by the
+   * kernel (SMART_EAGAIN), sent first next time */
+  uint8_t *obuf;
+  struct smart__dgram out[BATCH];
+  unsigned nout, out_head;
+
+  /* input batch */
+  uint8_t *ibuf;
+  struct smart__dgram in[BATCH];
+
+  /* autocork */
+  uint64_t last_tx, tx_cost, corked_since;
+  size_t corked_bytes;
+
+  /* counters the engine does not keep */
+  uint64_t dgrams_sent, dgrams_received, drops_injected, drops_other;
+  uint64_t msgs_delivered, bytes_delivered, senders, drops_sync_pre;
+  uint64_t rng;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+  uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+static int sys_err(smart_sock *s, int code) {
+  if (code == SMART_ESYS)
+    s->last_os_error = errno;
+  return code;
+}
+
+static uint32_t peer_id(smart_sock *s, const struct smart__sockaddr *a, uint64_t now) {
+  for (uint32_t i = 0; i < s->npeers; i++)
+    if (s->peers[i].used && smart__addr_equal(&s->peers[i].addr, a)) {
+      s->peers[i].last_heard = now;
+      return s->peers[i].id;
+    }
+  if (s->npeers >= PEER_MAX)
+    return 0;
+  if ((s->npeers & (s->npeers - 1)) == 0 || s->npeers == 0) {
+    uint32_t cap = s->npeers ? s->npeers * 2 : 8;
+    struct peer *np = realloc(s->peers, cap * sizeof(*np));
+    if (!np)
+      return 0;
+    s->peers = np;
+  }
+  struct peer *p = &s->peers[s->npeers];
+  p->addr = *a;
+  p->last_heard = now;
+  p->id = s->npeers + 1;
+  p->used = 1;
+  s->npeers++;
+  return p->id;
+}
+
+static const struct smart__sockaddr *peer_addr(smart_sock *s, uint32_t id) {
+  if (id == 0 || id > s->npeers)
+    return NULL;
+  return &s->peers[id - 1].addr;
+}
+
+static int engine_ensure(smart_sock *s) {
+  if (s->eng)
+    return 0;
+  s->cfg.max_dgram = s->mtu;
+  s->cfg.rate = s->rate;
+  if (s->cfg.burst < s->mtu)
+    s->cfg.burst = s->mtu * 16;
+  if (s->group.u.sa.sa_family == AF_INET)
+    s->cfg.group = ntohl(s->group.u.in4.sin_addr.s_addr);
+  return smart__engine_new(&s->eng, &s->cfg);
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+SMART_API int smart_open(smart_sock **out, uint32_t flags) {
+  if (!out || (flags & ~SMART_OPEN_NONBLOCK))
+    return SMART_EINVAL;
+  *out = NULL;
+  smart_sock *s = calloc(1, sizeof(*s));
+  if (!s)
+    return SMART_ENOMEM;
+  s->open_flags = flags;
+  s->nonblock = (flags & SMART_OPEN_NONBLOCK) != 0;
+  s->gfd = s->sfd = s->epfd = -1;
+  s->ttl = 1;
+  s->loop = 1;
+  s->rcvtimeo_ms = -1;
+  s->mtu = DEFAULT_MTU;
+  s->max_msg = 64u << 20;
+  smart__engine_config_init(&s->cfg);
+  s->cfg.sync = DEFAULT_SYNC;
+  s->cfg.grtt_us = DEFAULT_GRTT_US;
+  s->obuf = malloc((size_t)BATCH * 65536u);
+  s->ibuf = malloc((size_t)BATCH * RECV_BUF);
+  if (!s->obuf || !s->ibuf) {
+    free(s->obuf);
+    free(s->ibuf);
+    free(s);
+    return SMART_ENOMEM;
+  }
+  /* Seeds differ per socket; SMART_OPT_SEED makes a run reproducible. */
+  s->rng = smart__now() ^ (uint64_t)(uintptr_t)s ^ ((uint64_t)getpid() << 32);
+  s->cfg.seed = rng_next(&s->rng);
+  *out = s;
+  return 0;
+}
+
+static void close_fds(smart_sock *s) {
+  if (s->epfd >= 0)
+    close(s->epfd);
+  if (s->gfd >= 0)
+    close(s->gfd);
+  if (s->sfd >= 0)
+    close(s->sfd);
+  s->epfd = s->gfd = s->sfd = -1;
+  s->joined = 0;
+}
+
+static int flush_until(smart_sock *s, uint64_t deadline);
+
+SMART_API void smart_close(smart_sock *s) {
+  if (!s)
+    return;
+  if (s->joined && s->eng && smart__engine_tx_lead(s->eng) && s->linger_ms)
+    flush_until(s, smart__now() + (uint64_t)s->linger_ms * 1000000u);
+  close_fds(s);
+  smart__engine_del(s->eng);
+  free(s->peers);
+  free(s->obuf);
+  free(s->ibuf);
+  free(s);
+}
+
+/* ---- join / leave ----------------------------------------------------- */
+
+SMART_API int smart_join(smart_sock *s, const char *group, const char *iface,
+                         const char *source, uint32_t flags) {
+  struct smart__sockaddr g, src;
+  int rc;
+  if (!s || !group || flags)
+    return SMART_EINVAL;
+  if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_is_multicast(&g))
+    return SMART_EINVAL;
+  if (source && smart__addr_parse(source, 1, &src) != 0)
+    return SMART_EINVAL;
+  if (source && src.u.sa.sa_family != g.u.sa.sa_family)
+    return SMART_EINVAL;
+  if (s->joined) {
+    /* One group per socket; more sources for a source-specific join. */
+    if (!smart__addr_equal(&g, &s->group) || !source)
+      return SMART_EINVAL;
+    rc = smart__mcast_membership(s->gfd, &s->group, &s->ifc, &src, 1);
+    return sys_err(s, rc);
+  }
+  int fam = g.u.sa.sa_family;
+  struct smart__iface ifc;
+  if ((rc = smart__iface_resolve(iface, fam, &ifc)) != 0)
+    return rc;
+  s->gfd = smart__udp_socket(fam);
+  s->sfd = smart__udp_socket(fam);
+  s->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (s->gfd < 0 || s->sfd < 0 || s->epfd < 0) {
+    rc = s->gfd < 0 ? s->gfd : s->sfd < 0 ? s->sfd : SMART_ESYS;
+    goto fail;
+  }
+  if ((rc = smart__udp_bind_group(s->gfd, &g)) != 0 ||
+      (rc = smart__udp_bind_iface(s->sfd, &ifc)) != 0 ||
+      (rc = smart__mcast_out(s->sfd, fam, &ifc, s->ttl, s->loop)) != 0 ||
+      (rc = smart__mcast_membership(s->gfd, &g, &ifc, source ? &src : NULL, 1)) != 0)
+    goto fail;
+  s->self.len = sizeof(s->self.u.ss);
+  if (getsockname(s->sfd, &s->self.u.sa, &s->self.len) != 0) {
+    rc = SMART_ESYS;
+    goto fail;
+  }
+  struct epoll_event ev = {.events = EPOLLIN};
+  ev.data.fd = s->gfd;
+  if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->gfd, &ev) != 0) {
+    rc = SMART_ESYS;
+    goto fail;
+  }
+  ev.data.fd = s->sfd;
+  if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sfd, &ev) != 0) {
+    rc = SMART_ESYS;
+    goto fail;
+  }
+  s->group = g;
+  s->ifc = ifc;
+  s->have_source = source != NULL;
+  if (source)
+    s->source = src;
+  if ((rc = engine_ensure(s)) != 0)
+    goto fail;
+  s->joined = 1;
+  return 0;
+fail:
+  sys_err(s, rc);
+  close_fds(s);
+  return rc;
+}
+
+SMART_API int smart_leave(smart_sock *s, const char *group, const char *source) {
+  struct smart__sockaddr g, src;
+  if (!s || !group)
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_equal(&g, &s->group))
+    return SMART_EINVAL;
+  if (source) {
+    if (smart__addr_parse(source, 1, &src) != 0)
+      return SMART_EINVAL;
+    return sys_err(s, smart__mcast_membership(s->gfd, &g, &s->ifc, &src, 0));
+  }
+  close_fds(s);
+  return 0;
+}
+
+/* ---- the I/O pump ----------------------------------------------------- */
+
+/* Hand pending datagrams to the kernel. Returns 0, SMART_EAGAIN when the
+ * socket is full (some stay pending), or an error. */
+static int tx_pending(smart_sock *s) {
+  while (s->out_head < s->nout) {
+    uint64_t t0 = smart__now();
+    int n = smart__udp_send_batch(s->sfd, s->out + s->out_head, s->nout - s->out_head);
+    uint64_t t1 = smart__now();
+    if (n < 0) {
+      if (n == SMART_EAGAIN)
+        return SMART_EAGAIN;
+      if (n == SMART_EINVAL || n == SMART_EMSGSIZE) { /* drop the culprit */
+        s->out_head++;
+        s->drops_other++;
+        continue;
+      }
+      return sys_err(s, n);
+    }
+    s->dgrams_sent += (uint64_t)n;
+    s->out_head += (unsigned)n;
+    /* Per-datagram cost of the send path, smoothed (1/8). */
+    uint64_t per = (t1 - t0) / (uint64_t)n;
+    s->tx_cost = s->tx_cost ? s->tx_cost - s->tx_cost / 8 + per / 8 : per;
+    s->last_tx = t1;
+  }
+  s->nout = s->out_head = 0;
+  return 0;
+}
+
+/* Pull everything due from the engine and transmit it in batches. */
+static int tx_drain(smart_sock *s, uint64_t now) {
+  int rc = tx_pending(s);
+  if (rc)
+    return rc == SMART_EAGAIN ? 0 : rc;
+  for (;;) {
+    while (s->nout < BATCH) {
+      struct smart__dgram *d = &s->out[s->nout];
+      struct smart__dst dst;
+      d->buf = s->obuf + (size_t)s->nout * 65536u;
+      smart_ssize n = smart__engine_send(s->eng, d->buf, 65536u, &dst, now);
+      if (n < 0)
+        return n;
+      if (n == 0)
+        break;
+      d->len = (size_t)n;
+      if (dst.kind == SMART__DST_UNICAST) {
+        const struct smart__sockaddr *a = peer_addr(s, dst.src_id);
+        if (!a)
+          continue;
+        d->peer = *a;
+      } else {
+        d->peer = s->group;
+      }
+      s->nout++;
+    }
+    if (s->nout == 0)
+      break;
+    int full = s->nout == BATCH;
+    rc = tx_pending(s);
+    if (rc)
+      return rc == SMART_EAGAIN ? 0 : rc;
+    if (!full)
+      break;
+  }
+  s->corked_bytes = 0;
+  s->corked_since = 0;
+  return 0;
+}
+
+static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
+  s->dgrams_received++;
+  if (d->len == (size_t)-1) { /* truncated by the kernel: larger than any SMART datagram */
+    s->drops_other++;
+    return;
+  }
+  if (s->drop_ppm && rng_next(&s->rng) % 1000000u < s->drop_ppm) {
+    s->drops_injected++;
+    return;
+  }
+  uint32_t id = peer_id(s, &d->peer, now);
+  if (!id) {
+    s->drops_other++;
+    return;
+  }
+  smart__engine_recv(s->eng, id, d->buf, d->len, now); /* drops are counted inside */
+}
+
+static int rx_drain(smart_sock *s, int fd, int is_group, uint64_t now) {
+  for (int rounds = 0; rounds < 8; rounds++) {
+    for (unsigned i = 0; i < BATCH; i++) {
+      s->in[i].buf = s->ibuf + (size_t)i * RECV_BUF;
+      s->in[i].len = RECV_BUF;
+    }
+    int n = smart__udp_recv_batch(fd, s->in, BATCH);
+    if (n < 0)
+      return sys_err(s, n);
+    for (int i = 0; i < n; i++) {
+      if (is_group && smart__addr_equal(&s->in[i].peer, &s->self))
+        continue; /* our own multicast, looped back */
+      rx_one(s, &s->in[i], now);
+    }
+    if (n < BATCH)
+      break;
+  }
+  return 0;
+}
+
+static int pump(smart_sock *s, int allow_cork) {
+  uint64_t now = smart__now();
+  int rc;
+  if ((rc = rx_drain(s, s->gfd, 1, now)) != 0 || (rc = rx_drain(s, s->sfd, 0, now)) != 0)
+    return rc;
+  if (smart__engine_expiry(s->eng) <= now &&
+      (rc = smart__engine_handle_expiry(s->eng, now)) != 0)
+    return rc;
+  if (allow_cork && s->corked_bytes && s->corked_bytes < s->mtu &&
+      now - s->corked_since < CORK_MAX_NS)
+    return 0;
+  return tx_drain(s, now);
+}
+
+SMART_API int smart_process(smart_sock *s, uint32_t events) {
+  if (!s)
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  return pump(s, 0);
+}
+
+SMART_API int smart_fd(smart_sock *s) {
+  if (!s)
+    return SMART_EINVAL;
+  return s->joined ? s->epfd : SMART_ENOTCONN;
+}
+
+static uint64_t next_deadline(smart_sock *s) {
+  uint64_t t = smart__engine_expiry(s->eng);
+  if (s->corked_bytes && s->corked_since + CORK_MAX_NS < t)
+    t = s->corked_since + CORK_MAX_NS;
+  if (s->nout > s->out_head) /* the kernel refused some: retry soon */
+    t = smart__now() + 200000u < t ? smart__now() + 200000u : t;
+  return t;
+}
+
+SMART_API int32_t smart_timeout(smart_sock *s) {
+  if (!s || !s->joined)
+    return -1;
+  uint64_t t = next_deadline(s);
+  if (t == UINT64_MAX)
+    return -1;
+  uint64_t now = smart__now();
+  if (t <= now)
+    return 0;
+  uint64_t ms = (t - now + 999999u) / 1000000u;
+  return ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
+}
+
+/* Wait for input or the next timer, at most until `deadline` (UINT64_MAX:
+ * no limit). */
+static int wait_io(smart_sock *s, uint64_t deadline) {
+  uint64_t now = smart__now();
+  uint64_t t = next_deadline(s);
+  if (deadline < t)
+    t = deadline;
+  int ms;
+  if (t == UINT64_MAX)
+    ms = -1;
+  else if (t <= now)
+    ms = 0;
+  else
+    ms = (int)((t - now + 999999u) / 1000000u > 60000 ? 60000 : (t - now + 999999u) / 1000000u);
+  struct pollfd p = {.fd = s->epfd, .events = POLLIN};
+  if (s->nout > s->out_head)
+    p.events |= POLLOUT;
+  int r = poll(&p, 1, ms);
+  if (r < 0 && errno != EINTR)
+    return sys_err(s, SMART_ESYS);
+  return 0;
+}
+
+/* ---- send / recv / flush ---------------------------------------------- */
+
+SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
+                                 uint32_t flags) {
+  if (!s || (!buf && len) || len == 0 || (flags & ~SMART_MSG_DONTWAIT))
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  if (len > s->max_msg)
+    return SMART_EMSGSIZE;
+  int nonblock = s->nonblock || (flags & SMART_MSG_DONTWAIT);
+  for (;;) {
+    uint64_t now = smart__now();
+    int rc = smart__engine_submit(s->eng, buf, len, now);
+    if (rc == 0)
+      break;
+    if (rc != SMART_EAGAIN)
+      return rc;
+    /* Queue full: move data out, then wait for room. */
+    if ((rc = pump(s, 0)) != 0)
+      return rc;
+    rc = smart__engine_submit(s->eng, buf, len, smart__now());
+    if (rc == 0)
+      break;
+    if (rc != SMART_EAGAIN || nonblock)
+      return rc;
+    if ((rc = wait_io(s, UINT64_MAX)) != 0)
+      return rc;
+  }
+  /* Autocork: cork only while the previous datagram is still "in the
+   * kernel's hands" (it left less than one send-path time ago). */
+  uint64_t now = smart__now();
+  int busy = s->last_tx && now - s->last_tx < s->tx_cost;
+  if (busy || s->corked_bytes) {
+    if (!s->corked_bytes)
+      s->corked_since = now;
+    s->corked_bytes += len + 2;
+  }
+  int rc = pump(s, 1);
+  return rc ? rc : (smart_ssize)len;
+}
+
+static void fill_sender(smart_sock *s, uint32_t id, struct smart_msginfo *info) {
+  const struct smart__sockaddr *a = peer_addr(s, id);
+  info->sender_id = id;
+  if (a)
+    smart__addr_format(a, info->sender, sizeof(info->sender));
+  else
+    info->sender[0] = 0;
+}
+
+SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
+                                 struct smart_msginfo *info, uint32_t flags) {
+  if (!s || (!buf && len) || (flags & ~SMART_MSG_DONTWAIT))
+    return SMART_EINVAL;
+  if (info && info->size < sizeof(struct smart_msginfo))
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  int nonblock = s->nonblock || (flags & SMART_MSG_DONTWAIT);
+  uint64_t deadline = s->rcvtimeo_ms < 0 || nonblock
+                          ? UINT64_MAX
+                          : smart__now() + (uint64_t)s->rcvtimeo_ms * 1000000u;
+  int pumped = 0;
+  for (;;) {
+    struct smart__event ev;
+    while (smart__engine_poll(s->eng, &ev)) {
+      if (ev.type == SMART__EV_NEW_SENDER) {
+        s->senders++;
+        continue;
+      }
+      if (info) {
+        size_t sz = info->size;
+        memset(info, 0, sizeof(*info));
+        info->size = sz;
+        fill_sender(s, ev.src_id, info);
+        info->seq = ev.seq;
+        info->count = ev.count;
+      }
+      if (ev.type == SMART__EV_LOSS) {
+        if (info)
+          info->kind = SMART_RECV_LOSS;
+        return SMART_ELOST;
+      }
+      size_t n = ev.len < len ? ev.len : len;
+      if (n)
+        memcpy(buf, ev.data, n);
+      s->msgs_delivered++;
+      s->bytes_delivered += ev.len;
+      if (info) {
+        info->kind = SMART_RECV_MESSAGE;
+        info->len = ev.len;
+        if (ev.len > len)
+          info->flags |= SMART_RECV_TRUNC;
+      }
+      return (smart_ssize)n;
+    }
+    if (nonblock && pumped)
+      return SMART_EAGAIN;
+    if (!nonblock && pumped) {
+      if (smart__now() >= deadline)
+        return SMART_EAGAIN;
+      int rc = wait_io(s, deadline);
+      if (rc)
+        return rc;
+    }
+    int rc = pump(s, 0);
+    if (rc)
+      return rc;
+    pumped = 1;
+  }
+}
+
+/* Process until the sender has queued nothing and no new data, request,
+ * confirmation or repair happened for the repair interval
+ * 4 x (K + 2) x GRTT (a receiver's request timer, its hold-off and a repair's
+ * round trip fit in it); or until the deadline. */
+static int flush_until(smart_sock *s, uint64_t deadline) {
+  struct smart__stats st;
+  uint64_t last_activity = smart__now(), last_count = UINT64_MAX;
+  uint64_t quiet_ns = 4 * ((uint64_t)s->cfg.k + 2) * (uint64_t)s->cfg.grtt_us * 1000u;
+  for (;;) {
+    int rc = pump(s, 0);
+    if (rc)
+      return rc;
+    st.size = sizeof(st);
+    smart__engine_get_stats(s->eng, &st);
+    uint64_t count = st.data_sent + st.repairs_sent + st.confirms_sent + st.naks_received;
+    uint64_t now = smart__now();
+    if (count != last_count) {
+      last_count = count;
+      last_activity = now;
+    }
+    int drained = s->nout == s->out_head && s->corked_bytes == 0;
+    if (drained && now - last_activity >= quiet_ns)
+      return 0;
+    if (now >= deadline)
+      return SMART_ETIMEDOUT;
+    uint64_t until = last_activity + quiet_ns;
+    if ((rc = wait_io(s, deadline < until ? deadline : until)) != 0)
+      return rc;
+  }
+}
+
+SMART_API int smart_flush(smart_sock *s, int32_t timeout_ms) {
+  if (!s)
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  if (s->nonblock) {
+    int rc = pump(s, 0);
+    if (rc)
+      return rc;
+    return s->nout == s->out_head ? 0 : SMART_EAGAIN;
+  }
+  uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+                                     : smart__now() + (uint64_t)timeout_ms * 1000000u;
+  return flush_until(s, deadline);
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+#define GET_VAL(T, var)            \
+  do {                             \
+    if (len != sizeof(T))          \
+      return SMART_EINVAL;         \
+    memcpy(&(var), val, sizeof(T)); \
+  } while (0)
+
+SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) {
+  int32_t i32;
+  uint32_t u32;
+  uint64_t u64;
+  if (!s || !val)
+    return SMART_EINVAL;
+  /* Options the engine copies at creation: before smart_join() only. */
+  int engine_opt = opt == SMART_OPT_SYNC || opt == SMART_OPT_WINDOW || opt == SMART_OPT_GRTT_US ||
+                   opt == SMART_OPT_NAK_K || opt == SMART_OPT_GSIZE || opt == SMART_OPT_LATE_JOIN ||
+                   opt == SMART_OPT_NAK_RETRIES || opt == SMART_OPT_SEED || opt == SMART_OPT_MTU ||
+                   opt == SMART_OPT_RATE;
+  if (engine_opt && s->eng)
+    return SMART_ESTATE;
+  switch (opt) {
+  case SMART_OPT_TTL:
+    GET_VAL(int32_t, i32);
+    if (i32 < 0 || i32 > 255)
+      return SMART_EINVAL;
+    s->ttl = i32;
+    if (s->joined)
+      return sys_err(s, smart__mcast_out(s->sfd, s->group.u.sa.sa_family, &s->ifc, s->ttl, s->loop));
+    return 0;
+  case SMART_OPT_LOOPBACK:
+    GET_VAL(int32_t, i32);
+    if (i32 != 0 && i32 != 1)
+      return SMART_EINVAL;
+    s->loop = i32;
+    if (s->joined)
+      return sys_err(s, smart__mcast_out(s->sfd, s->group.u.sa.sa_family, &s->ifc, s->ttl, s->loop));
+    return 0;
+  case SMART_OPT_SYNC:
+    GET_VAL(uint32_t, u32);
+    if (u32 > 255)
+      return SMART_EINVAL;
+    s->cfg.sync = (uint8_t)u32;
+    return 0;
+  case SMART_OPT_RATE:
+    GET_VAL(uint64_t, u64);
+    s->rate = u64;
+    return 0;
+  case SMART_OPT_WINDOW:
+    GET_VAL(uint32_t, u32);
+    if (u32 == 0 || u32 > SMART__MAX_SPAN)
+      return SMART_EINVAL;
+    s->cfg.window = u32;
+    return 0;
+  case SMART_OPT_GRTT_US:
+    GET_VAL(uint32_t, u32);
+    if (u32 == 0 || u32 > 60000000u)
+      return SMART_EINVAL;
+    s->cfg.grtt_us = u32;
+    return 0;
+  case SMART_OPT_NAK_K:
+    GET_VAL(uint32_t, u32);
+    if (u32 == 0 || u32 > 255)
+      return SMART_EINVAL;
+    s->cfg.k = (uint8_t)u32;
+    return 0;
+  case SMART_OPT_GSIZE:
+    GET_VAL(uint32_t, u32);
+    if (u32 == 0)
+      return SMART_EINVAL;
+    s->cfg.gsize = u32;
+    return 0;
+  case SMART_OPT_LINGER_MS:
+    GET_VAL(uint32_t, u32);
+    s->linger_ms = u32;
+    return 0;
+  case SMART_OPT_DROP_PPM:
+    GET_VAL(uint32_t, u32);
+    if (u32 > 1000000u)
+      return SMART_EINVAL;
+    s->drop_ppm = u32;
+    return 0;
+  case SMART_OPT_RCVTIMEO_MS:
+    GET_VAL(int32_t, i32);
+    if (i32 < -1)
+      return SMART_EINVAL;
+    s->rcvtimeo_ms = i32;
+    return 0;
+  case SMART_OPT_NONBLOCK:
+    GET_VAL(int32_t, i32);
+    if (i32 != 0 && i32 != 1)
+      return SMART_EINVAL;
+    s->nonblock = i32;
+    return 0;
+  case SMART_OPT_MAX_MSG:
+    GET_VAL(uint32_t, u32);
+    if (u32 == 0)
+      return SMART_EINVAL;
+    s->max_msg = u32;
+    return 0;
+  case SMART_OPT_LATE_JOIN:
+    GET_VAL(uint32_t, u32);
+    if (u32 > SMART_JOIN_WINDOW)
+      return SMART_EINVAL;
+    s->cfg.join_policy = (uint8_t)u32;
+    return 0;
+  case SMART_OPT_NAK_RETRIES:
+    GET_VAL(uint32_t, u32);
+    if (u32 == 0 || u32 > 255)
+      return SMART_EINVAL;
+    s->cfg.nak_retries = (uint8_t)u32;
+    return 0;
+  case SMART_OPT_SEED:
+    GET_VAL(uint64_t, u64);
+    s->cfg.seed = u64;
+    s->rng = u64 ^ UINT64_C(0x5bd1e995);
+    return 0;
+  case SMART_OPT_MTU:
+    GET_VAL(uint32_t, u32);
+    if (u32 < 256 || u32 > 65507)
+      return SMART_EINVAL;
+    s->mtu = u32;
+    return 0;
+  case SMART_OPT_LAST_OS_ERROR:
+    return SMART_EINVAL; /* read only */
+  default:
+    return SMART_ENOPROTOOPT;
+  }
+}
+
+#define PUT_VAL(T, v)                     \
+  do {                                    \
+    T tmp_ = (T)(v);                      \
+    if (*len < sizeof(T))                 \
+      return SMART_EINVAL;                \
+    memcpy(val, &tmp_, sizeof(T));        \
+    *len = sizeof(T);                     \
+    return 0;                             \
+  } while (0)
+
+SMART_API int smart_getopt(smart_sock *s, int opt, void *val, size_t *len) {
+  if (!s || !val || !len)
+    return SMART_EINVAL;
+  switch (opt) {
+  case SMART_OPT_TTL:
+    PUT_VAL(int32_t, s->ttl);
+  case SMART_OPT_LOOPBACK:
+    PUT_VAL(int32_t, s->loop);
+  case SMART_OPT_SYNC:
+    PUT_VAL(uint32_t, s->cfg.sync);
+  case SMART_OPT_RATE:
+    PUT_VAL(uint64_t, s->rate);
+  case SMART_OPT_WINDOW:
+    PUT_VAL(uint32_t, s->cfg.window);
+  case SMART_OPT_GRTT_US:
+    PUT_VAL(uint32_t, s->cfg.grtt_us);
+  case SMART_OPT_NAK_K:
+    PUT_VAL(uint32_t, s->cfg.k);
+  case SMART_OPT_GSIZE:
+    PUT_VAL(uint32_t, s->cfg.gsize);
+  case SMART_OPT_LINGER_MS:
+    PUT_VAL(uint32_t, s->linger_ms);
+  case SMART_OPT_DROP_PPM:
+    PUT_VAL(uint32_t, s->drop_ppm);
+  case SMART_OPT_RCVTIMEO_MS:
+    PUT_VAL(int32_t, s->rcvtimeo_ms);
+  case SMART_OPT_NONBLOCK:
+    PUT_VAL(int32_t, s->nonblock);
+  case SMART_OPT_LAST_OS_ERROR:
+    PUT_VAL(int32_t, s->last_os_error);
+  case SMART_OPT_MAX_MSG:
+    PUT_VAL(uint32_t, s->max_msg);
+  case SMART_OPT_LATE_JOIN:
+    PUT_VAL(uint32_t, s->cfg.join_policy);
+  case SMART_OPT_NAK_RETRIES:
+    PUT_VAL(uint32_t, s->cfg.nak_retries);
+  case SMART_OPT_SEED:
+    PUT_VAL(uint64_t, s->cfg.seed);
+  case SMART_OPT_MTU:
+    PUT_VAL(uint32_t, s->mtu);
+  default:
+    return SMART_ENOPROTOOPT;
+  }
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
+  if (!s || !st || st->size < offsetof(struct smart_stats, senders) + sizeof(uint64_t))
+    return SMART_EINVAL;
+  struct smart_stats v;
+  memset(&v, 0, sizeof(v));
+  if (s->eng) {
+    struct smart__stats e;
+    e.size = sizeof(e);
+    smart__engine_get_stats(s->eng, &e);
+    v.msgs_sent = e.msgs_sent;
+    v.bytes_sent = e.bytes_sent;
+    v.repairs_sent = e.repairs_sent;
+    v.repairs_received = e.losses_recovered;
+    v.naks_sent = e.naks_sent;
+    v.naks_suppressed = e.naks_suppressed;
+    v.naks_received = e.naks_received;
+    v.losses_recovered = e.losses_recovered;
+    v.losses_unrecoverable = e.losses_unrecoverable;
+    v.drops_malformed = e.drops[SMART__DROP_DECODE];
+    v.drops_sync = e.drops[SMART__DROP_SYNC];
+    v.drops_duplicate = e.drops[SMART__DROP_DUP] + e.duplicates;
+    v.drops_window = e.drops[SMART__DROP_RANGE];
+    v.drops_other = e.drops[SMART__DROP_UNSUPPORTED] + e.drops[SMART__DROP_SESSION] +
+                    e.drops[SMART__DROP_NOMEM];
+  }
+  v.msgs_received = s->msgs_delivered;
+  v.bytes_received = s->bytes_delivered;
+  v.dgrams_sent = s->dgrams_sent;
+  v.dgrams_received = s->dgrams_received;
+  v.drops_injected = s->drops_injected;
+  v.drops_other += s->drops_other;
+  v.senders = s->senders;
+  size_t n = st->size < sizeof(v) ? st->size : sizeof(v);
+  v.size = st->size;
+  memcpy(st, &v, n);
+  return 0;
+}
