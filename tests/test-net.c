@@ -1,0 +1,342 @@
+/*
+ * Tests over real sockets, through the public API only: multicast on
+ * loopback (IPv4, IP_MULTICAST_IF 127.0.0.1, TTL 1), or on the interface
+ * named by SMART_TEST_IFACE (tests/netns-ipv6.sh runs the IPv6 case inside a
+ * network namespace it creates). One thread drives every socket through
+ * smart_fd()/smart_timeout()/smart_process(), as an event loop would.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <smart/smart.h>
+
+#define MAXS 8
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A group address unique to this process and test, so parallel runs do
+ * not hear each other. */
+static void group_name(char *buf, size_t len, int v6, int test) {
+  unsigned port = 20000u + (unsigned)(getpid() % 20000);
+  if (v6)
+    snprintf(buf, len, "[ff12::5:%x]:%u", test, port);
+  else
+    snprintf(buf, len, "239.255.%d.%u:%u", 10 + test, (unsigned)(getpid() % 250) + 1, port);
+}
+
+static const char *iface(void) {
+  const char *i = getenv("SMART_TEST_IFACE");
+  return i ? i : "127.0.0.1";
+}
+
+static smart_sock *mk(const char *group, uint32_t drop_ppm, uint64_t seed) {
+  smart_sock *s;
+  ck_assert_int_eq(smart_open(&s, SMART_OPEN_NONBLOCK), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_DROP_PPM, &drop_ppm, sizeof(drop_ppm)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SEED, &seed, sizeof(seed)), 0);
+  uint32_t grtt = 2000; /* loopback: 2 ms is generous */
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_GRTT_US, &grtt, sizeof(grtt)), 0);
+  int rc = smart_join(s, group, iface(), NULL, 0);
+  ck_assert_msg(rc == 0, "join %s on %s: %s", group, iface(), smart_strerror(rc));
+  return s;
+}
+
+/* One turn of the event loop: wait for any socket (at most max_ms), then
+ * let each one process. */
+static void turn(smart_sock **v, int n, int max_ms) {
+  struct pollfd p[MAXS];
+  int t = max_ms;
+  for (int i = 0; i < n; i++) {
+    p[i].fd = smart_fd(v[i]);
+    p[i].events = POLLIN;
+    ck_assert_int_ge(p[i].fd, 0);
+    int32_t ti = smart_timeout(v[i]);
+    if (ti >= 0 && ti < t)
+      t = ti;
+  }
+  ck_assert_int_ge(poll(p, (nfds_t)n, t), 0);
+  for (int i = 0; i < n; i++)
+    ck_assert_int_eq(smart_process(v[i], 0), 0);
+}
+
+static size_t msg_make(char *buf, unsigned i) {
+  /* Sizes vary from 9 to 300 bytes; the content names the index. */
+  int n = snprintf(buf, 64, "m%08u:", i);
+  size_t len = 9 + (i * 7919u) % 292u;
+  for (size_t k = (size_t)n; k < len; k++)
+    buf[k] = (char)('a' + (i + k) % 26);
+  return len;
+}
+
+struct rx_state {
+  unsigned next;
+  unsigned bad;
+};
+
+static void rx_drain(smart_sock *r, struct rx_state *st) {
+  char buf[512], exp[512];
+  for (;;) {
+    struct smart_msginfo info = {.size = sizeof(info)};
+    smart_ssize n = smart_recv(r, buf, sizeof(buf), &info, SMART_MSG_DONTWAIT);
+    if (n == SMART_EAGAIN)
+      return;
+    ck_assert_msg(n >= 0, "recv: %s (seq %llu count %llu)", smart_strerror((int)n),
+                  (unsigned long long)info.seq, (unsigned long long)info.count);
+    ck_assert_uint_eq(info.kind, SMART_RECV_MESSAGE);
+    size_t el = msg_make(exp, st->next);
+    if ((size_t)n != el || memcmp(buf, exp, el) != 0)
+      st->bad++;
+    st->next++;
+  }
+}
+
+/* 1 sender, 3 receivers each dropping a fraction of what arrives, N
+ * messages: every receiver gets every message, in order, intact. */
+static void run_group(int v6, int test, unsigned total, uint32_t drop_ppm) {
+  char group[64], buf[512];
+  group_name(group, sizeof(group), v6, test);
+  smart_sock *v[4];
+  for (int i = 1; i < 4; i++)
+    v[i] = mk(group, drop_ppm, 100u + (uint64_t)i);
+  v[0] = mk(group, 0, 7);
+  struct rx_state st[4];
+  memset(st, 0, sizeof(st));
+  unsigned sent = 0;
+  uint64_t deadline = now_ms() + 120000;
+  int done = 0;
+  while (!done && now_ms() < deadline) {
+    /* Send until the queue pushes back, then let everyone run. */
+    for (int k = 0; k < 256 && sent < total; k++) {
+      size_t len = msg_make(buf, sent);
+      smart_ssize r = smart_send(v[0], buf, len, 0);
+      if (r == SMART_EAGAIN)
+        break;
+      ck_assert_int_eq(r, (smart_ssize)len);
+      sent++;
+    }
+    turn(v, 4, sent < total ? 0 : 20);
+    done = 1;
+    for (int i = 1; i < 4; i++) {
+      rx_drain(v[i], &st[i]);
+      done &= st[i].next == total;
+    }
+  }
+  for (int i = 1; i < 4; i++) {
+    struct smart_stats s = {.size = sizeof(s)};
+    ck_assert_int_eq(smart_stats(v[i], &s), 0);
+    ck_assert_msg(st[i].next == total, "receiver %d got %u of %u (lost %llu)", i,
+                  st[i].next, total, (unsigned long long)s.losses_unrecoverable);
+    ck_assert_uint_eq(st[i].bad, 0);
+    ck_assert_uint_eq(s.msgs_received, total);
+    ck_assert_uint_eq(s.losses_unrecoverable, 0);
+    if (drop_ppm) {
+      ck_assert_uint_gt(s.drops_injected, 0);
+      ck_assert_uint_gt(s.losses_recovered, 0);
+    }
+  }
+  struct smart_stats ss = {.size = sizeof(ss)};
+  ck_assert_int_eq(smart_stats(v[0], &ss), 0);
+  ck_assert_uint_eq(ss.msgs_sent, total);
+  if (drop_ppm)
+    ck_assert_uint_gt(ss.repairs_sent, 0);
+  for (int i = 0; i < 4; i++)
+    smart_close(v[i]);
+}
+
+START_TEST(loopback_3rx_5pct_100k) { run_group(0, 1, 100000, 50000); }
+END_TEST
+
+START_TEST(ipv6_3rx_5pct) { run_group(1, 2, 20000, 50000); }
+END_TEST
+
+/* Every call with bad arguments returns an error code and changes nothing. */
+START_TEST(bad_arguments) {
+  smart_sock *s;
+  char buf[16];
+  size_t len;
+  uint32_t u32 = 1;
+  int32_t i32 = 1;
+  ck_assert_int_eq(smart_open(NULL, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_open(&s, 0x80), SMART_EINVAL);
+  ck_assert_int_eq(smart_open(&s, 0), 0);
+  /* Before joining. */
+  ck_assert_int_eq(smart_send(s, "x", 1, 0), SMART_ENOTCONN);
+  ck_assert_int_eq(smart_recv(s, buf, sizeof(buf), NULL, 0), SMART_ENOTCONN);
+  ck_assert_int_eq(smart_fd(s), SMART_ENOTCONN);
+  ck_assert_int_eq(smart_timeout(s), -1);
+  ck_assert_int_eq(smart_process(s, 0), SMART_ENOTCONN);
+  ck_assert_int_eq(smart_flush(s, 0), SMART_ENOTCONN);
+  ck_assert_int_eq(smart_leave(s, "239.255.1.1:5000", NULL), SMART_ENOTCONN);
+  /* NULLs. */
+  ck_assert_int_eq(smart_join(NULL, "239.255.1.1:5000", NULL, NULL, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_join(s, NULL, NULL, NULL, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_send(NULL, "x", 1, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_recv(NULL, buf, 1, NULL, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_process(NULL, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_fd(NULL), SMART_EINVAL);
+  ck_assert_int_eq(smart_timeout(NULL), -1);
+  ck_assert_int_eq(smart_flush(NULL, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_setopt(NULL, SMART_OPT_TTL, &i32, 4), SMART_EINVAL);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_TTL, NULL, 4), SMART_EINVAL);
+  ck_assert_int_eq(smart_getopt(s, SMART_OPT_TTL, buf, NULL), SMART_EINVAL);
+  ck_assert_int_eq(smart_stats(NULL, NULL), SMART_EINVAL);
+  ck_assert_int_eq(smart_stats(s, NULL), SMART_EINVAL);
+  struct smart_stats st = {.size = 8};
+  ck_assert_int_eq(smart_stats(s, &st), SMART_EINVAL);
+  smart_close(NULL);
+  /* Bad addresses and interfaces. */
+  const char *bad_groups[] = {"", "not-an-address", "239.255.1.1", "10.0.0.1:5000",
+                              "239.255.1.1:70000", "239.255.1.1:", "[ff15::1", "[ff15::1]5000",
+                              "239.255.1.1:5000x", "256.1.1.1:5000", "[::1]:5000"};
+  for (size_t i = 0; i < sizeof(bad_groups) / sizeof(bad_groups[0]); i++)
+    ck_assert_msg(smart_join(s, bad_groups[i], "127.0.0.1", NULL, 0) == SMART_EINVAL, "%s",
+                  bad_groups[i]);
+  ck_assert_int_eq(smart_join(s, "239.255.1.1:5000", "no-such-interface0", NULL, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_join(s, "239.255.1.1:5000", "127.0.0.1", "not-a-source", 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_join(s, "239.255.1.1:5000", "127.0.0.1", "::1", 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_join(s, "239.255.1.1:5000", "127.0.0.1", NULL, 1), SMART_EINVAL);
+  /* Options: unknown, wrong size, out of range, read-only. */
+  ck_assert_int_eq(smart_setopt(s, 9999, &i32, 4), SMART_ENOPROTOOPT);
+  ck_assert_int_eq(smart_getopt(s, 9999, buf, &len), SMART_ENOPROTOOPT);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_TTL, &i32, 8), SMART_EINVAL);
+  i32 = 300;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_TTL, &i32, 4), SMART_EINVAL);
+  u32 = 256;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SYNC, &u32, 4), SMART_EINVAL);
+  u32 = 0;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_WINDOW, &u32, 4), SMART_EINVAL);
+  u32 = 1u << 20;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_WINDOW, &u32, 4), SMART_EINVAL);
+  u32 = 2000000;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_DROP_PPM, &u32, 4), SMART_EINVAL);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_LAST_OS_ERROR, &i32, 4), SMART_EINVAL);
+  len = 2;
+  ck_assert_int_eq(smart_getopt(s, SMART_OPT_TTL, buf, &len), SMART_EINVAL);
+  len = sizeof(i32);
+  ck_assert_int_eq(smart_getopt(s, SMART_OPT_TTL, &i32, &len), 0);
+  ck_assert_int_eq(i32, 1); /* unchanged by the refused sets */
+  len = sizeof(u32);
+  ck_assert_int_eq(smart_getopt(s, SMART_OPT_SYNC, &u32, &len), 0);
+  ck_assert_uint_eq(u32, 0x53);
+  /* After joining: engine options are fixed; bad sends refused. */
+  char group[64];
+  group_name(group, sizeof(group), 0, 3);
+  ck_assert_int_eq(smart_join(s, group, "127.0.0.1", NULL, 0), 0);
+  u32 = 64;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_WINDOW, &u32, 4), SMART_ESTATE);
+  ck_assert_int_eq(smart_send(s, NULL, 1, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_send(s, "x", 0, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_send(s, "x", 1, 0x100), SMART_EINVAL);
+  u32 = 10;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_MAX_MSG, &u32, 4), 0);
+  ck_assert_int_eq(smart_send(s, "0123456789a", 11, 0), SMART_EMSGSIZE);
+  struct smart_msginfo bad_info = {.size = 4};
+  ck_assert_int_eq(smart_recv(s, buf, sizeof(buf), &bad_info, SMART_MSG_DONTWAIT), SMART_EINVAL);
+  ck_assert_int_eq(smart_join(s, "239.255.99.99:5000", "127.0.0.1", NULL, 0), SMART_EINVAL);
+  ck_assert_int_eq(smart_leave(s, "239.255.99.99:5000", NULL), SMART_EINVAL);
+  ck_assert_int_eq(smart_leave(s, group, NULL), 0);
+  ck_assert_int_eq(smart_fd(s), SMART_ENOTCONN);
+  smart_close(s);
+}
+END_TEST
+
+/* Datagrams that do not parse are dropped and counted; they deliver nothing
+ * and disturb nothing: real traffic afterwards arrives intact, in order. */
+START_TEST(garbage_is_counted_and_harmless) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 4);
+  smart_sock *v[2];
+  v[1] = mk(group, 0, 11);
+  v[0] = mk(group, 0, 12);
+  struct sockaddr_in dst;
+  memset(&dst, 0, sizeof(dst));
+  dst.sin_family = AF_INET;
+  char host[32];
+  unsigned port;
+  ck_assert_int_eq(sscanf(group, "%31[0-9.]:%u", host, &port), 2);
+  inet_pton(AF_INET, host, &dst.sin_addr);
+  dst.sin_port = htons((uint16_t)port);
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct in_addr lo = {htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof(lo)), 0);
+  srand(42);
+  const unsigned sprayed = 2000;
+  uint8_t g[400];
+  for (unsigned i = 0; i < sprayed; i++) {
+    size_t n = 4 + (size_t)rand() % 300;
+    for (size_t k = 0; k < n; k++)
+      g[k] = (uint8_t)rand();
+    g[0] = 0x53;
+    switch (i % 6) { /* each class is malformed by construction */
+    case 0: n = (size_t)rand() % 4; break;                          /* truncated */
+    case 1: g[2] = (uint8_t)((n + 1) >> 8); g[3] = (uint8_t)(n + 1); break; /* size */
+    case 2: g[1] = 0x44; g[2] = 0; g[3] = (uint8_t)n; n = n & 0xff; break; /* unknown CMD */
+    case 3: g[1] = 0x01; g[2] = (uint8_t)(n >> 8); g[3] = (uint8_t)n; break; /* reserved */
+    case 4: /* well-formed DATA, but another session's Access Synch code */
+      g[0] = 0x54; g[1] = 0; g[2] = (uint8_t)(n >> 8); g[3] = (uint8_t)n;
+      if (n < 8) { n = 8; g[3] = 8; }
+      g[6] = 0; g[7] = 0; break;
+    case 5: g[1] = 0x00; g[2] = 0; g[3] = 8; g[6] = 0xc0; g[7] = 0; n = 8; break; /* FMT 3 */
+    }
+    ck_assert_int_ge(sendto(fd, g, n, 0, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    if (i % 64 == 63)
+      turn(v, 2, 0);
+  }
+  close(fd);
+  for (int k = 0; k < 20; k++)
+    turn(v, 2, 5);
+  struct smart_stats st = {.size = sizeof(st)};
+  ck_assert_int_eq(smart_stats(v[1], &st), 0);
+  ck_assert_uint_eq(st.msgs_received, 0);
+  ck_assert_uint_eq(st.dgrams_received, sprayed);
+  ck_assert_uint_eq(st.drops_malformed + st.drops_sync, sprayed);
+  ck_assert_uint_ge(st.drops_sync, sprayed / 6);
+  /* Real traffic is unaffected. */
+  char buf[512];
+  struct rx_state rs = {0, 0};
+  for (unsigned i = 0; i < 500; i++) {
+    size_t len = msg_make(buf, i);
+    ck_assert_int_eq(smart_send(v[0], buf, len, 0), (smart_ssize)len);
+  }
+  uint64_t deadline = now_ms() + 20000;
+  while (rs.next < 500 && now_ms() < deadline) {
+    turn(v, 2, 10);
+    rx_drain(v[1], &rs);
+  }
+  ck_assert_uint_eq(rs.next, 500);
+  ck_assert_uint_eq(rs.bad, 0);
+  smart_close(v[0]);
+  smart_close(v[1]);
+}
+END_TEST
+
+int main(void) {
+  Suite *su = suite_create("net");
+  TCase *t = tcase_create(getenv("SMART_TEST_IFACE") ? "ipv6" : "ipv4");
+  tcase_set_timeout(t, 300);
+  if (getenv("SMART_TEST_IFACE")) {
+    tcase_add_test(t, ipv6_3rx_5pct);
+  } else {
+    tcase_add_test(t, loopback_3rx_5pct_100k);
+    tcase_add_test(t, bad_arguments);
+    tcase_add_test(t, garbage_is_counted_and_harmless);
+  }
+  suite_add_tcase(su, t);
+  SRunner *sr = srunner_create(su);
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
