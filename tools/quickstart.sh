@@ -63,12 +63,11 @@ demo() {
   install_missing "${demo_pkgs[@]}"
   say "building"
   setup "$out/release" gcc --buildtype=release -Dtests=false -Dman=false
-  say "demo: decoding sample SMART datagrams with smart-dump"
-  echo "Each line below is one datagram, as a network capture would show it:"
-  "$out/release/examples/smart-dump" --hex <tests/vectors/seed.hex
-  echo
-  echo "And malformed ones, which are rejected with a reason, never trusted:"
-  "$out/release/examples/smart-dump" --hex <tests/vectors/malformed.hex | head -n 6
+  say "demo: a ticker publisher and three subscribers on loopback multicast"
+  "$out/release/examples/smart-ticker" --group 239.255.42.42:4242 --iface 127.0.0.1
+  say "demo: smart-dump decodes SMART datagrams, one per line"
+  "$out/release/examples/smart-dump" --hex <tests/vectors/seed.hex | head -n 4
+  "$out/release/examples/smart-dump" --hex <tests/vectors/malformed.hex | head -n 3
 }
 
 install_check() {
