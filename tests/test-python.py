@@ -104,7 +104,67 @@ def send_to_smart_recv(n):
     print(f"ok: smart-recv received {n} messages from python in order")
 
 
+def raw_seed_sender_to_smart_recv(n):
+    """Any implementation of the seed's DATA layout can talk to libsmart: a
+    plain socket sends CMD 0 / FMT 0 / D 0 packets, starting at an arbitrary
+    sequence across the 16-bit wrap, from a sender smart-recv never heard."""
+    import socket, struct
+    group_ip, gport = f"239.255.42.{pid % 250 + 1}", port + 1
+    rx = subprocess.Popen([recv_exe, "--group", f"{group_ip}:{gport}", "--iface", "127.0.0.1",
+                           "--count", str(n), "--timeout", "20"], stdout=subprocess.PIPE)
+    time.sleep(0.5)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    lines = [f"raw {i}" for i in range(n)]
+    for i, line in enumerate(lines):
+        body = line.encode()
+        seq = (65500 + i) & 0xFFFF
+        # Access Synch 0x53 | TYP 00 CMD 00 RESRV 0000 | Packet Size |
+        # Packet Sequence | FMT 00 D 0 QUIET 0000 R 0 | RESERVED
+        pkt = struct.pack(">BBHHBB", 0x53, 0x00, 8 + len(body), seq, 0, 0) + body
+        tx.sendto(pkt, (group_ip, gport))
+        time.sleep(0.0005)
+    out, _ = rx.communicate(timeout=30)
+    if rx.returncode != 0 or out.decode().splitlines() != lines:
+        sys.exit(f"FAIL: smart-recv did not print the raw sender's {n} messages")
+    print(f"ok: smart-recv delivered {n} seed-format datagrams from a raw socket, across the wrap")
+
+
+def smart_send_is_seed_format():
+    """Sent while not backlogged, each message leaves alone as CMD 0 / FMT 0 /
+    D 0 with the message as the whole payload."""
+    import socket, struct
+    group_ip, gport = f"239.255.43.{pid % 250 + 1}", port + 2
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    rx.bind((group_ip, gport))
+    rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                  socket.inet_aton(group_ip) + socket.inet_aton("127.0.0.1"))
+    rx.settimeout(5)
+    s = open_joined(f"{group_ip}:{gport}")
+    seen = []
+    for i in range(5):
+        b = f"tick {i}".encode()
+        check(lib.smart_send(s, b, len(b), 0), "smart_send")
+        while True:  # skip heartbeats (CMD 2)
+            pkt = rx.recv(2048)
+            sync, b1, size, seq, bits, rsvd = struct.unpack(">BBHHBB", pkt[:8])
+            if b1 >> 4 == 0:
+                break
+        if (sync, b1, size, bits, rsvd) != (0x53, 0, len(pkt), 0, 0) or pkt[8:] != b:
+            sys.exit(f"FAIL: message {i} did not leave as a lone CMD 0/FMT 0/D 0 datagram")
+        seen.append(seq)
+        time.sleep(0.01)
+    lib.smart_close(s)
+    if [(x - seen[0]) & 0xFFFF for x in seen] != list(range(5)):
+        sys.exit("FAIL: sequences are not consecutive")
+    print("ok: smart_send at a moderate rate emits lone seed-format DATA datagrams")
+
+
 print("libsmart", lib.smart_version().decode())
 receive_from_smart_send(500)
 send_to_smart_recv(500)
-print("2 passed, 0 failed")
+raw_seed_sender_to_smart_recv(300)
+smart_send_is_seed_format()
+print("4 passed, 0 failed")
