@@ -1,0 +1,615 @@
+/*
+ * Engine: configuration, memory, events, rate limit and the dispatch of
+ * datagrams to the sender role (tx.c) and receiver roles (rx.c).
+ */
+#include "engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- PRNG -------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+void smart__rng_seed(struct smart__rng *r, uint64_t seed) {
+  for (int i = 0; i < 4; i++)
+    r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256** (Blackman and Vigna). */
+uint64_t smart__rng_next(struct smart__rng *r) {
+  uint64_t *s = r->s;
+  uint64_t result = rotl(s[1] * 5, 7) * 9;
+  uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
+double smart__rng_unit(struct smart__rng *r) {
+  return (double)(smart__rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* ---- Deterministic ln and exp -------------------------------------------------
+ * The timer draw needs ln() and exp(). Doing them here rather than through
+ * libm keeps the core free of a libm dependency and makes a simulation
+ * bit-identical whatever the C library. Accuracy ~1e-15 relative, far
+ * beyond what a timer needs. */
+
+#define LN2 0.69314718055994530942
+
+double smart__ln(double x) {
+  if (!(x > 0))
+    return -1e300;
+  uint64_t b;
+  memcpy(&b, &x, sizeof(b));
+  int ex = (int)((b >> 52) & 0x7FF) - 1023;
+  if (ex == -1023) /* subnormal: not needed here */
+    return -708.0;
+  b = (b & ~(UINT64_C(0x7FF) << 52)) | (UINT64_C(1023) << 52);
+  double m;
+  memcpy(&m, &b, sizeof(m)); /* m in [1, 2) */
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    ex++;
+  }
+  /* ln(m) = 2 atanh(z), z = (m - 1) / (m + 1), |z| <= 0.172. */
+  double z = (m - 1) / (m + 1), z2 = z * z, t = z, sum = 0;
+  for (int k = 1; k < 40; k += 2) {
+    sum += t / k;
+    t *= z2;
+  }
+  return 2 * sum + ex * LN2;
+}
+
+double smart__exp(double x) {
+  if (x > 700)
+    x = 700;
+  if (x < -700)
+    return 0;
+  int k = (int)(x / LN2 + (x >= 0 ? 0.5 : -0.5));
+  double r = x - k * LN2, term = 1, sum = 1;
+  for (int i = 1; i < 24; i++) {
+    term *= r / i;
+    sum += term;
+  }
+  /* Scale by 2^k through the exponent bits. */
+  uint64_t b;
+  memcpy(&b, &sum, sizeof(b));
+  int64_t e2 = (int64_t)((b >> 52) & 0x7FF) + k;
+  if (e2 <= 0)
+    return 0;
+  if (e2 >= 0x7FF)
+    return 1e308;
+  b = (b & ~(UINT64_C(0x7FF) << 52)) | ((uint64_t)e2 << 52);
+  memcpy(&sum, &b, sizeof(sum));
+  return sum;
+}
+
+/* ---- Memory ------------------------------------------------------------ */
+
+static void *libc_malloc(size_t n, void *u) {
+  (void)u;
+  return malloc(n);
+}
+static void libc_free(void *p, void *u) {
+  (void)u;
+  free(p);
+}
+static void *libc_calloc(size_t a, size_t b, void *u) {
+  (void)u;
+  return calloc(a, b);
+}
+static void *libc_realloc(void *p, size_t n, void *u) {
+  (void)u;
+  return realloc(p, n);
+}
+
+void *smart__alloc(struct smart__engine *e, size_t n) {
+  return e->mem.malloc(n ? n : 1, e->mem.user_data);
+}
+void *smart__zalloc(struct smart__engine *e, size_t n) {
+  return e->mem.calloc(1, n ? n : 1, e->mem.user_data);
+}
+void *smart__realloc(struct smart__engine *e, void *p, size_t n) {
+  return e->mem.realloc(p, n ? n : 1, e->mem.user_data);
+}
+void smart__free(struct smart__engine *e, void *p) {
+  if (p)
+    e->mem.free(p, e->mem.user_data);
+}
+
+int smart__grow(struct smart__engine *e, void **arr, uint32_t *cap,
+                uint32_t need, size_t elem) {
+  if (need <= *cap)
+    return 0;
+  uint64_t n = *cap ? *cap : 8;
+  while (n < need)
+    n *= 2;
+  if (n > UINT32_MAX)
+    return SMART_ENOMEM;
+  void *p = smart__realloc(e, *arr, (size_t)n * elem);
+  if (!p)
+    return SMART_ENOMEM;
+  *arr = p;
+  *cap = (uint32_t)n;
+  return 0;
+}
+
+/* Payload buffers are recycled per size class (64, 256, 1024 bytes and
+ * max_dgram): out-of-order packets are stored without a malloc per packet in
+ * the steady state, and a 32-byte message does not pin a 1400-byte buffer. */
+static unsigned buf_class(const struct smart__engine *e, size_t len,
+                          size_t *size) {
+  static const size_t sz[SMART__BUF_CLASSES - 1] = {64, 256, 1024};
+  for (unsigned c = 0; c < SMART__BUF_CLASSES - 1; c++)
+    if (len <= sz[c] && sz[c] < e->cfg.max_dgram) {
+      *size = sz[c];
+      return c;
+    }
+  *size = e->cfg.max_dgram;
+  return SMART__BUF_CLASSES - 1;
+}
+
+uint8_t *smart__buf_get(struct smart__engine *e, size_t len) {
+  size_t size;
+  unsigned c = buf_class(e, len, &size);
+  if (e->nbufs[c])
+    return e->bufs[c][--e->nbufs[c]];
+  return smart__alloc(e, size);
+}
+
+void smart__buf_put(struct smart__engine *e, uint8_t *b, size_t len) {
+  if (!b)
+    return;
+  size_t size;
+  unsigned c = buf_class(e, len, &size);
+  /* Keep a bounded cache; give the rest back. */
+  if (e->nbufs[c] < 4096 &&
+      smart__grow(e, (void **)&e->bufs[c], &e->bufcap[c], e->nbufs[c] + 1,
+                  sizeof(*e->bufs[c])) == 0) {
+    e->bufs[c][e->nbufs[c]++] = b;
+    return;
+  }
+  smart__free(e, b);
+}
+
+/* ---- Configuration ------------------------------------------------------ */
+
+void smart__engine_config_init(struct smart__engine_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->size = sizeof(*cfg);
+  cfg->sync = 0;
+  cfg->k = SMART__DEFAULT_K;
+  cfg->nak_retries = 12;
+  cfg->join_policy = SMART__JOIN_CURRENT;
+  cfg->max_dgram = 1408; /* 1400 bytes of payload after the 8-byte header */
+  cfg->window = 4096;
+  cfg->grtt_us = 100000;
+  cfg->gsize = 1000;
+  cfg->rate = 0;
+  cfg->burst = 64 * 1024;
+  cfg->max_queue = UINT64_C(256) << 20;
+  cfg->seed = 1;
+}
+
+static int config_copy(struct smart__engine_config *dst,
+                       const struct smart__engine_config *src) {
+  if (!src || src->size < sizeof(*dst) || src->size > 4096)
+    return src ? SMART_E2BIG : SMART_EINVAL;
+  const uint8_t *extra = (const uint8_t *)src + sizeof(*dst);
+  for (size_t i = 0; i < src->size - sizeof(*dst); i++)
+    if (extra[i])
+      return SMART_E2BIG;
+  memcpy(dst, src, sizeof(*dst));
+  dst->size = sizeof(*dst);
+  if (dst->k == 0 || dst->max_dgram < 64 || dst->max_dgram > SMART__MAX_DGRAM ||
+      dst->window == 0 || dst->window > SMART__MAX_SPAN || dst->grtt_us == 0 ||
+      dst->gsize == 0 || dst->join_policy > SMART__JOIN_WINDOW ||
+      dst->nak_retries == 0)
+    return SMART_EINVAL;
+  if (dst->burst < dst->max_dgram)
+    dst->burst = dst->max_dgram;
+  return 0;
+}
+
+int smart__engine_new(struct smart__engine **pe,
+                      const struct smart__engine_config *cfg) {
+  if (!pe)
+    return SMART_EINVAL;
+  *pe = NULL;
+  struct smart__engine_config c;
+  int rc = config_copy(&c, cfg);
+  if (rc)
+    return rc;
+  struct smart__mem m = {NULL, libc_malloc, libc_free, libc_calloc,
+                         libc_realloc};
+  if (c.mem) {
+    if (!c.mem->malloc || !c.mem->free || !c.mem->calloc || !c.mem->realloc)
+      return SMART_EINVAL;
+    m = *c.mem;
+  }
+  struct smart__engine *e = m.calloc(1, sizeof(*e), m.user_data);
+  if (!e)
+    return SMART_ENOMEM;
+  e->cfg = c;
+  e->mem = m;
+  e->cfg.mem = NULL;
+  smart__rng_seed(&e->rng, c.seed);
+  e->grtt_ns = (uint64_t)c.grtt_us * NS_PER_US;
+  e->tokens = (uint64_t)e->cfg.burst * UINT64_C(1000000000);
+  e->st.size = sizeof(e->st);
+  *pe = e;
+  return 0;
+}
+
+void smart__engine_del(struct smart__engine *e) {
+  if (!e)
+    return;
+  smart__tx_free(e);
+  for (uint32_t i = 0; i < e->nrx; i++)
+    smart__rxs_free(e, e->rx[i]);
+  smart__free(e, e->rx);
+  for (unsigned c = 0; c < SMART__BUF_CLASSES; c++) {
+    for (uint32_t i = 0; i < e->nbufs[c]; i++)
+      smart__free(e, e->bufs[c][i]);
+    smart__free(e, e->bufs[c]);
+  }
+  for (uint32_t i = 0; i < e->evn; i++)
+    smart__free(e, e->ev[(e->evhead + i) & (e->evcap - 1)].owned);
+  smart__free(e, e->ev);
+  smart__free(e, e->arena);
+  for (uint32_t i = 0; i < e->nretired; i++)
+    smart__free(e, e->retired[i]);
+  smart__free(e, e->retired);
+  struct smart__mem m = e->mem;
+  m.free(e, m.user_data);
+}
+
+/* Start of every call that may invalidate event data handed out before. */
+static void begin_call(struct smart__engine *e, uint64_t now) {
+  for (uint32_t i = 0; i < e->nretired; i++)
+    smart__free(e, e->retired[i]);
+  e->nretired = 0;
+  if (e->evn == 0) {
+    e->arena_len = 0;
+    e->evhead = 0; /* keep reusing the same (cached) entries */
+  }
+  if (now > e->last_now)
+    e->last_now = now;
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+static struct smart__ev_int *ev_push(struct smart__engine *e) {
+  if (e->evn == e->evcap) {
+    uint32_t ncap = e->evcap ? e->evcap * 2 : 64;
+    struct smart__ev_int *n = smart__alloc(e, (size_t)ncap * sizeof(*n));
+    if (!n)
+      return NULL;
+    for (uint32_t i = 0; i < e->evn; i++)
+      n[i] = e->ev[(e->evhead + i) & (e->evcap - 1)];
+    smart__free(e, e->ev);
+    e->ev = n;
+    e->evcap = ncap;
+    e->evhead = 0;
+  }
+  struct smart__ev_int *ev = &e->ev[(e->evhead + e->evn) & (e->evcap - 1)];
+  e->evn++;
+  memset(ev, 0, sizeof(*ev));
+  return ev;
+}
+
+static struct smart__ev_int *ev_last(struct smart__engine *e) {
+  if (!e->evn)
+    return NULL;
+  return &e->ev[(e->evhead + e->evn - 1) & (e->evcap - 1)];
+}
+
+int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
+                  const uint8_t *p, size_t len) {
+  if (e->arena_cap - e->arena_len < len) {
+    uint64_t ncap = e->arena_cap ? e->arena_cap : 4096;
+    while (ncap - e->arena_len < len)
+      ncap *= 2;
+    uint8_t *a = smart__realloc(e, e->arena, (size_t)ncap);
+    if (!a)
+      return SMART_ENOMEM;
+    e->arena = a;
+    e->arena_cap = ncap;
+  }
+  struct smart__ev_int *ev = ev_push(e);
+  if (!ev)
+    return SMART_ENOMEM;
+  ev->type = SMART__EV_MSG;
+  ev->src_id = src;
+  ev->seq = seq;
+  ev->count = 1;
+  ev->off = e->arena_len;
+  ev->len = len;
+  if (len)
+    memcpy(e->arena + e->arena_len, p, len);
+  e->arena_len += len;
+  e->st.msgs_received++;
+  e->st.bytes_received += len;
+  return 0;
+}
+
+int smart__ev_msg_owned(struct smart__engine *e, uint32_t src, uint64_t seq,
+                        uint8_t *buf, size_t len) {
+  struct smart__ev_int *ev = ev_push(e);
+  if (!ev) {
+    smart__free(e, buf);
+    return SMART_ENOMEM;
+  }
+  ev->type = SMART__EV_MSG;
+  ev->src_id = src;
+  ev->seq = seq;
+  ev->count = 1;
+  ev->owned = buf;
+  ev->len = len;
+  e->st.msgs_received++;
+  e->st.bytes_received += len;
+  return 0;
+}
+
+int smart__ev_loss(struct smart__engine *e, uint32_t src, uint64_t seq,
+                   uint64_t count) {
+  e->st.losses_unrecoverable += count;
+  struct smart__ev_int *l = ev_last(e);
+  /* Adjacent losses of one sender become one range. */
+  if (l && l->type == SMART__EV_LOSS && l->src_id == src &&
+      l->seq + l->count == seq) {
+    l->count += count;
+    return 0;
+  }
+  struct smart__ev_int *ev = ev_push(e);
+  if (!ev)
+    return SMART_ENOMEM;
+  ev->type = SMART__EV_LOSS;
+  ev->src_id = src;
+  ev->seq = seq;
+  ev->count = count;
+  return 0;
+}
+
+int smart__ev_new_sender(struct smart__engine *e, uint32_t src,
+                         uint32_t session) {
+  struct smart__ev_int *ev = ev_push(e);
+  if (!ev)
+    return SMART_ENOMEM;
+  ev->type = SMART__EV_NEW_SENDER;
+  ev->src_id = src;
+  ev->session = session;
+  return 0;
+}
+
+int smart__engine_poll(struct smart__engine *e, struct smart__event *out) {
+  if (!e || !out || !e->evn)
+    return 0;
+  struct smart__ev_int *ev = &e->ev[e->evhead];
+  e->evhead = (e->evhead + 1) & (e->evcap - 1);
+  e->evn--;
+  out->type = ev->type;
+  out->src_id = ev->src_id;
+  out->seq = ev->seq;
+  out->count = ev->count;
+  out->session = ev->session;
+  out->len = ev->len;
+  out->data = NULL;
+  if (ev->type == SMART__EV_MSG) {
+    if (ev->owned) {
+      out->data = ev->owned;
+      /* Freed at the next engine call (see the contract of poll). */
+      if (smart__grow(e, (void **)&e->retired, &e->retiredcap,
+                      e->nretired + 1, sizeof(*e->retired)) == 0) {
+        e->retired[e->nretired++] = ev->owned;
+      } else {
+        /* Out of memory: the data cannot be handed out safely. */
+        smart__free(e, ev->owned);
+        out->data = NULL;
+        out->len = 0;
+      }
+    } else {
+      out->data = e->arena + ev->off;
+    }
+  }
+  return 1;
+}
+
+/* ---- Token bucket -------------------------------------------------------- */
+
+#define NS_PER_S UINT64_C(1000000000)
+
+static void tb_refill(struct smart__engine *e, uint64_t now) {
+  uint64_t full = (uint64_t)e->cfg.burst * NS_PER_S;
+  if (now <= e->tokens_at)
+    return;
+  uint64_t dt = now - e->tokens_at;
+  e->tokens_at = now;
+  if (dt >= full / e->cfg.rate + 1 || e->tokens + dt * e->cfg.rate >= full)
+    e->tokens = full;
+  else
+    e->tokens += dt * e->cfg.rate;
+}
+
+int smart__tb_take(struct smart__engine *e, size_t len, uint64_t now) {
+  if (!e->cfg.rate)
+    return 1;
+  tb_refill(e, now);
+  uint64_t need = (uint64_t)len * NS_PER_S;
+  if (e->tokens < need)
+    return 0;
+  e->tokens -= need;
+  return 1;
+}
+
+uint64_t smart__tb_when(const struct smart__engine *e, size_t len) {
+  if (!e->cfg.rate)
+    return 0;
+  uint64_t need = (uint64_t)len * NS_PER_S;
+  if (e->tokens >= need)
+    return e->tokens_at;
+  return e->tokens_at + (need - e->tokens + e->cfg.rate - 1) / e->cfg.rate;
+}
+
+/* ---- Dispatch ------------------------------------------------------------ */
+
+int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
+                       const uint8_t *dgram, size_t len, uint64_t now) {
+  if (!e || (!dgram && len))
+    return SMART_EINVAL;
+  begin_call(e, now);
+  struct smart__pkt p;
+  int rc = smart__pkt_decode(&p, dgram, len);
+  if (rc) {
+    e->st.drops[SMART__DROP_DECODE]++;
+    return rc;
+  }
+  if (p.sync != e->cfg.sync) {
+    e->st.drops[SMART__DROP_SYNC]++;
+    return SMART_ESYNC;
+  }
+  switch (p.kind) {
+  case SMART__K_DATA:
+    if (p.u.data.d) {
+      /* Secure envelopes are opened by the security layer, not yet here. */
+      e->st.drops[SMART__DROP_UNSUPPORTED]++;
+      return SMART_ENOTSUP;
+    }
+    return smart__rx_on_data(e, src_id, &p, now);
+  case SMART__K_REPLACEMENT: {
+    const uint8_t *v;
+    size_t vl;
+    int has_sess = smart__ext_find(p.ext, p.ext_len, SMART__EXT_SESSION, &v,
+                                   &vl) && vl == 4;
+    uint32_t sess = has_sess ? (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 |
+                                   (uint32_t)v[2] << 8 | v[3]
+                             : 0;
+    int used = 0;
+    /* A sender ignores requests naming another session (absent = any). */
+    if (e->tx && (!has_sess || sess == e->tx->session)) {
+      rc = smart__tx_on_request(e, &p, now);
+      if (rc < 0)
+        return rc;
+      used = 1;
+    }
+    /* Shared learning: every receiver of that sender hears it too. */
+    if (e->nrx) {
+      smart__rx_on_peer_request(e, src_id, &p, now);
+      used = 1;
+    }
+    if (!used) {
+      e->st.drops[SMART__DROP_SESSION]++;
+      return SMART_ESTATE;
+    }
+    return 0;
+  }
+  case SMART__K_QUIET:
+    return smart__rx_on_quiet(e, src_id, &p, now);
+  default:
+    e->st.drops[SMART__DROP_UNSUPPORTED]++;
+    return SMART_ENOTSUP;
+  }
+}
+
+smart_ssize smart__engine_send(struct smart__engine *e, uint8_t *out,
+                               size_t outlen, struct smart__dst *dst,
+                               uint64_t now) {
+  if (!e || !out || !dst)
+    return SMART_EINVAL;
+  begin_call(e, now);
+  if (outlen < e->cfg.max_dgram)
+    return SMART_ENOBUF;
+  dst->kind = SMART__DST_GROUP;
+  dst->src_id = 0;
+  smart_ssize n = 0;
+  if (e->nrx)
+    n = smart__rx_send(e, out, e->cfg.max_dgram, now);
+  if (n == 0 && e->tx)
+    n = smart__tx_send(e, out, e->cfg.max_dgram, now);
+  if (n > 0)
+    e->st.dgrams_sent++;
+  return n;
+}
+
+uint64_t smart__engine_expiry(struct smart__engine *e) {
+  if (!e)
+    return NEVER;
+  uint64_t t = NEVER;
+  if (e->tx)
+    t = smart__tx_expiry(e);
+  if (e->nrx) {
+    uint64_t r = smart__rx_expiry(e);
+    if (r < t)
+      t = r;
+  }
+  return t;
+}
+
+int smart__engine_handle_expiry(struct smart__engine *e, uint64_t now) {
+  if (!e)
+    return SMART_EINVAL;
+  begin_call(e, now);
+  /* The sender's timers (heartbeats, pacing) act in send(). */
+  return e->nrx ? smart__rx_handle_expiry(e, now) : 0;
+}
+
+int smart__engine_submit(struct smart__engine *e, const void *msg, size_t len,
+                         uint64_t now) {
+  if (!e || (!msg && len))
+    return SMART_EINVAL;
+  begin_call(e, now);
+  if (len == 0 || len > SMART__MAX_MSG)
+    return SMART_EMSGSIZE;
+  if (!e->tx) {
+    int rc = smart__tx_create(e);
+    if (rc)
+      return rc;
+  }
+  return smart__tx_submit(e, msg, len, now);
+}
+
+int smart__engine_quiet(struct smart__engine *e, uint32_t ms, uint64_t now) {
+  if (!e || ms == 0 || ms > 0xFFFFu)
+    return SMART_EINVAL;
+  begin_call(e, now);
+  if (!e->tx) {
+    int rc = smart__tx_create(e);
+    if (rc)
+      return rc;
+  }
+  e->tx->quiet_ms = (uint16_t)ms;
+  return 0;
+}
+
+void smart__engine_get_stats(const struct smart__engine *e,
+                             struct smart__stats *st) {
+  if (!e || !st || st->size < sizeof(size_t))
+    return;
+  size_t n = st->size < sizeof(*st) ? st->size : sizeof(*st);
+  size_t keep = st->size;
+  memcpy(st, &e->st, n);
+  st->size = keep;
+}
+
+uint64_t smart__engine_tx_lead(const struct smart__engine *e) {
+  return e && e->tx ? e->tx->lead : 0;
+}
+
+uint64_t smart__engine_tx_trail(const struct smart__engine *e) {
+  return e && e->tx ? e->tx->trail : 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * Sans-IO reliability engine (internal API, ngtcp2 style).
+ *
+ * One `struct smart__engine` per socket. It may have a local sender role
+ * (created on the first smart__engine_submit()) and keeps independent
+ * receiver state for every remote sender it hears, identified by the
+ * caller's source id (the facade maps a socket address to an id). It never
+ * touches a socket, a clock, a thread or global state: the caller passes
+ * datagrams in (smart__engine_recv), pulls datagrams out (smart__engine_send),
+ * asks for the next deadline (smart__engine_expiry) and calls
+ * smart__engine_handle_expiry() when it is reached. Time `now` is monotonic
+ * nanoseconds and must never go backwards between calls. All randomness
+ * comes from a PRNG seeded by the configuration, so a run is reproducible.
+ * Every byte read or written goes through the wire codec (lib/wire).
+ *
+ * ---------------------------------------------------------------------------
+ * Documented decisions (numbers measured with tests/sim.c via
+ * bench/smart-sim; the full table is in bench/RESULTS.md)
+ * ---------------------------------------------------------------------------
+ *
+ * Distance / GRTT. The sender advertises GRTT (config grtt_us, the
+ * application's estimate of the largest round trip to a receiver, as NORM's
+ * initial GRTT), K and the group-size estimate in every heartbeat and the
+ * receivers use the advertised values. A receiver also learns its own round
+ * trip to the sender from its requests: the time from sending a REPLACEMENT
+ * to receiving the sender's CONFIRM PENDING or the repair for the same
+ * sequence (the sender answers at once). Its timers use
+ * max(advertised GRTT, own learned RTT), so they are never shorter than
+ * the real distance.
+ *
+ * Request timer (per missing packet). NORM's truncated exponential
+ * (RFC 5740 §5.3): t = (T/λ)·ln(1 + u·(e^λ − 1)), u uniform in [0,1),
+ * λ = ln(gsize) + 1, T = K·GRTT·backoff. The density grows like e^(λt/T):
+ * few receivers fire early and the rest hear them. K defaults to
+ * SMART__DEFAULT_K (12). Measured (1 sender, N receivers, one-way delays
+ * 5..25 ms, GRTT 50 ms, shared 1% loss, naks per loss): K = 4 gave
+ * 2.5 / 3.7 / 5.2 at N = 100 / 1,000 / 10,000; K = 8 gave
+ * 1.6 / 2.1 / 2.7; K = 12 gave 1.4 / 1.7 / 2.0. The cost is latency: a
+ * lone loss is requested after about 0.85·K·GRTT. Where NORM multicasts
+ * one NACK per object, a timer that fires also carries every other missing
+ * sequence of the same sender whose timer is running (NAK ranges and
+ * SMART__EXT_NAKLIST), so one REPLACEMENT covers all of a receiver's
+ * current gaps.
+ *
+ * Suppression (RFC 3170 §5.3, SRM): hearing another receiver's REPLACEMENT
+ * or the sender's CONFIRM PENDING for a sequence whose timer is running
+ * cancels the timer and waits for the repair (hold-off below). Hearing a
+ * CONFIRM UNAVAILABLE ends the wait: the loss is reported at once.
+ *
+ * Hold-offs. After sending or suppressing a request a receiver waits
+ * SMART__HOLD_GRTT (3) × GRTT for the repair; if none comes it re-arms the
+ * timer with backoff ×2 per round (capped at ×4; SRM doubles, up to a
+ * limit). The sender sends a repair at most once per GRTT for a given
+ * sequence (NORM: 1·GRTT repair hold-off) and merges every request for
+ * that sequence in between into the one repair; it multicasts CONFIRM
+ * PENDING (PGM's NCF, RFC 3208 §5.3) listing the newly accepted ranges
+ * before the repairs themselves, so receivers whose timers are running
+ * suppress even when the peer REPLACEMENT was lost.
+ *
+ * Retry limit. A receiver gives up after nak_retries (default 12) rounds
+ * without a repair and reports the loss (RFC 3208 uses a retry count too).
+ * Rounds spent under QUIET do not count.
+ *
+ * Heartbeats (PGM's SPM schedule, RFC 3208 §6.1, scaled to the session).
+ * One heartbeat goes out before the first data packet (receivers learn
+ * the session, GRTT, K and gsize), one every SMART__HB_AMBIENT (1 s) while
+ * data flows, and after data stops: 4 at max(GRTT, 10 ms) spacing, then
+ * the spacing doubles, capped at 30 s. Each carries the 64-bit lead and
+ * trail, so a receiver detects the loss of the last packets and knows
+ * which of its gaps can no longer be repaired.
+ *
+ * Window. The sender keeps the last `window` encoded datagrams (capped at
+ * 2^14 so the 16-bit wire sequence is never ambiguous). It releases the
+ * oldest only when the window is full and that packet was last sent more
+ * than 2·(K+1)·GRTT ago (NORM's flow-control delay); otherwise it stalls
+ * new data. A request for a released sequence is answered with CONFIRM
+ * UNAVAILABLE.
+ *
+ * Rate. One token bucket (rate, burst) covers everything the engine sends.
+ * Order of service: confirmations, repairs, QUIET, new data, heartbeats.
+ * Repairs are bounded by the per-sequence hold-off, so they never starve
+ * new data forever and never exceed the limit.
+ *
+ * Late join. Policy SMART__JOIN_CURRENT (default): a receiver starts at the
+ * first original data packet it hears (or at the lead of the first
+ * heartbeat) and never requests below it. SMART__JOIN_WINDOW: it holds
+ * delivery until it has heard the sender's trail (heartbeat or confirm) and
+ * then requests everything from the trail on.
+ *
+ * QUIET. A QUIET packet (or a DATA QUIET field q != 0: 2^q ms) silences
+ * requests until now + duration. Loss state is kept; a timer that expires
+ * in the silence is re-armed at the end of it plus a fresh draw from the
+ * request distribution, so the backlog is spread over the normal window.
+ */
+#ifndef SMART_ENGINE_H
+#define SMART_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smart/smart.h"
+
+#define SMART__DEFAULT_K 12u
+#define SMART__HOLD_GRTT 3u
+#define SMART__HB_AMBIENT UINT64_C(1000000000)
+/* The largest span from the oldest repairable to the newest sequence. */
+#define SMART__MAX_SPAN (1u << 14)
+/* The largest message smart__engine_submit() accepts (fragment offsets are
+ * 32 bits). */
+#define SMART__MAX_MSG UINT32_MAX
+
+/* Allocator hooks; NULL in the config means libc. */
+struct smart__mem {
+  void *user_data;
+  void *(*malloc)(size_t size, void *user_data);
+  void (*free)(void *ptr, void *user_data);
+  void *(*calloc)(size_t nmemb, size_t size, void *user_data);
+  void *(*realloc)(void *ptr, size_t size, void *user_data);
+};
+
+enum { SMART__JOIN_CURRENT = 0, SMART__JOIN_WINDOW = 1 };
+
+/*
+ * Configuration, size-versioned: set `size` (smart__engine_config_init does)
+ * and only change what you need. Fields added later go at the end.
+ */
+struct smart__engine_config {
+  size_t size;
+  uint8_t sync;           /* Access Synch code; others are dropped */
+  uint8_t k;              /* request timer scale (T = K x GRTT), 1..255 */
+  uint8_t nak_retries;    /* request rounds before a loss is reported */
+  uint8_t join_policy;    /* SMART__JOIN_CURRENT or SMART__JOIN_WINDOW */
+  uint32_t session;       /* local sender's session ID; 0 = draw one */
+  uint32_t group;         /* IPv4 group address for REPLACEMENT/QUIET, or 0 */
+  uint32_t max_dgram;     /* largest datagram produced, 64..65535 */
+  uint32_t window;        /* sender window in packets, 1..2^14 */
+  uint32_t grtt_us;       /* advertised group RTT estimate (sender) and the
+                             value used until a heartbeat is heard */
+  uint32_t gsize;         /* group size estimate, >= 1 */
+  uint64_t rate;          /* token bucket, bytes per second; 0 = unlimited */
+  uint32_t burst;         /* token bucket depth in bytes (>= max_dgram) */
+  uint64_t max_queue;     /* bytes the send queue may hold (SMART_EAGAIN);
+                             also the largest message reassembled */
+  uint64_t initial_seq;   /* first sequence of the local sender */
+  uint64_t seed;          /* PRNG seed */
+  const struct smart__mem *mem; /* NULL = libc */
+};
+
+/* Fill `cfg` with defaults (and cfg->size). */
+void smart__engine_config_init(struct smart__engine_config *cfg);
+
+struct smart__engine;
+
+/*
+ * Create an engine. The config is copied (min(size, sizeof) bytes; trailing
+ * bytes of a larger struct must be zero). Returns 0, SMART_EINVAL (bad
+ * values or NULL), SMART_E2BIG (unknown size or non-zero unknown bytes) or
+ * SMART_ENOMEM.
+ */
+int smart__engine_new(struct smart__engine **pe,
+                      const struct smart__engine_config *cfg);
+/* Free everything; NULL is accepted. */
+void smart__engine_del(struct smart__engine *e);
+
+/*
+ * Consume one datagram received from `src_id` at `now`. The datagram is not
+ * retained. Returns 0 when it was used, or a negative code when it was
+ * dropped (and counted in the stats by reason): a codec error, SMART_ESYNC,
+ * SMART_ENOTSUP (D=1 envelope, packet kinds the engine does not handle),
+ * SMART_ERANGE (sequence outside largest ± 2^14 or outside the window),
+ * SMART_ESTATE (not for us: another session, own sender not running,
+ * duplicates). SMART_ENOMEM is the only error after which state may be
+ * incomplete (the datagram is then treated as lost).
+ */
+int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
+                       const uint8_t *dgram, size_t len, uint64_t now);
+
+/* Destination of a datagram produced by smart__engine_send(). */
+enum { SMART__DST_GROUP = 0, SMART__DST_UNICAST = 1 };
+struct smart__dst {
+  uint32_t kind;   /* SMART__DST_GROUP or SMART__DST_UNICAST */
+  uint32_t src_id; /* for SMART__DST_UNICAST: the peer's source id */
+};
+
+/*
+ * Write the next datagram to transmit into out[0..outlen) and its
+ * destination into *dst. Returns its length, 0 when nothing is due now
+ * (rate limit, empty queues), SMART_ENOBUF if outlen < max_dgram, or
+ * SMART_ENOMEM. Call it until it returns 0 after every recv, submit,
+ * command and handle_expiry.
+ */
+smart_ssize smart__engine_send(struct smart__engine *e, uint8_t *out,
+                               size_t outlen, struct smart__dst *dst,
+                               uint64_t now);
+
+/* The next time handle_expiry (or send) has work; UINT64_MAX if none. */
+uint64_t smart__engine_expiry(struct smart__engine *e);
+
+/* Run the timers due at `now`. Returns 0 or SMART_ENOMEM. */
+int smart__engine_handle_expiry(struct smart__engine *e, uint64_t now);
+
+/*
+ * Queue one message (1..SMART__MAX_MSG bytes, copied) for the local sender.
+ * Small messages queued together may share one FMT 2 datagram; a lone
+ * message always goes alone (FMT 0); large ones are fragmented (FMT 1).
+ * Returns 0, SMART_EMSGSIZE, SMART_EAGAIN (queue over max_queue),
+ * SMART_EINVAL or SMART_ENOMEM.
+ */
+int smart__engine_submit(struct smart__engine *e, const void *msg,
+                         size_t len, uint64_t now);
+
+/*
+ * Sender command: order the group to withhold requests for `ms`
+ * milliseconds (1..65535). Sends one QUIET packet. Returns 0, SMART_EINVAL
+ * or SMART_ENOMEM.
+ */
+int smart__engine_quiet(struct smart__engine *e, uint32_t ms, uint64_t now);
+
+/* Events for the application, in order. */
+enum {
+  SMART__EV_MSG = 1,        /* a message: data/len, seq = its (first) seq */
+  SMART__EV_LOSS = 2,       /* unrecoverable: sequences [seq, seq + count) */
+  SMART__EV_NEW_SENDER = 3  /* first packet from src; session if known */
+};
+struct smart__event {
+  uint32_t type;
+  uint32_t src_id;
+  uint64_t seq;
+  uint64_t count;
+  uint32_t session;
+  const uint8_t *data; /* SMART__EV_MSG: the message bytes */
+  size_t len;
+};
+
+/*
+ * Take the oldest pending event: 1 and fills *ev, or 0 when there is none.
+ * ev->data stays valid until the next call to recv, send, submit, quiet,
+ * handle_expiry or del on this engine.
+ */
+int smart__engine_poll(struct smart__engine *e, struct smart__event *ev);
+
+/* Drop reasons counted in the stats. */
+enum {
+  SMART__DROP_DECODE = 0, /* the codec rejected it */
+  SMART__DROP_SYNC,       /* wrong Access Synch */
+  SMART__DROP_UNSUPPORTED,/* D=1, or a kind the engine does not handle */
+  SMART__DROP_RANGE,      /* sequence outside the acceptable range */
+  SMART__DROP_SESSION,    /* addressed to another session / no sender */
+  SMART__DROP_DUP,        /* duplicate data */
+  SMART__DROP_NOMEM,      /* could not be stored */
+  SMART__DROP_COUNT
+};
+
+/* Statistics, size-versioned like the config (never written past size). */
+struct smart__stats {
+  size_t size;
+  uint64_t msgs_sent, bytes_sent;           /* application messages */
+  uint64_t dgrams_sent, data_sent;          /* all datagrams; new data */
+  uint64_t repairs_sent, confirms_sent, heartbeats_sent, quiets_sent;
+  uint64_t naks_received, naks_merged;      /* sender side */
+  uint64_t msgs_received, bytes_received;   /* delivered to the app */
+  uint64_t naks_sent, naks_suppressed;      /* receiver side */
+  uint64_t losses_recovered;                /* gaps filled by a repair */
+  uint64_t losses_unrecoverable;            /* sequences reported lost */
+  uint64_t duplicates;                      /* data already held */
+  uint64_t drops[SMART__DROP_COUNT];
+};
+
+/* Copy statistics into *st (st->size must be set). */
+void smart__engine_get_stats(const struct smart__engine *e,
+                             struct smart__stats *st);
+
+/*
+ * Introspection for tests and simulators: 1 if the receiver state for
+ * `src_id` still needs sequence `seq` (not yet received, not declared lost,
+ * at or after its start), else 0.
+ */
+int smart__engine_rx_needs(const struct smart__engine *e, uint32_t src_id,
+                           uint64_t seq);
+
+/* The local sender's next sequence, or 0 if it has no sender role yet. */
+uint64_t smart__engine_tx_lead(const struct smart__engine *e);
+/* The local sender's oldest repairable sequence. */
+uint64_t smart__engine_tx_trail(const struct smart__engine *e);
+
+#endif /* SMART_ENGINE_H */

@@ -1,0 +1,224 @@
+/*
+ * Engine internals shared by engine.c (common parts), tx.c (sender role) and
+ * rx.c (receiver role). Not an API: everything here may change.
+ */
+#ifndef SMART_ENGINE_INT_H
+#define SMART_ENGINE_INT_H
+
+#include "engine.h"
+#include "wire/wire.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+#define NS_PER_US UINT64_C(1000)
+#define NEVER UINT64_MAX
+#define SMART__BUF_CLASSES 4
+
+/* ---- PRNG: xoshiro256** seeded through splitmix64 --------------------- */
+struct smart__rng {
+  uint64_t s[4];
+};
+void smart__rng_seed(struct smart__rng *r, uint64_t seed);
+uint64_t smart__rng_next(struct smart__rng *r);
+/* Uniform in [0, 1). */
+double smart__rng_unit(struct smart__rng *r);
+/* Natural logarithm (x > 0) and exponential, without libm. */
+double smart__ln(double x);
+double smart__exp(double x);
+
+/* ---- Sender ------------------------------------------------------------ */
+struct smart__tx_slot {
+  uint8_t *buf;      /* the encoded datagram (max_dgram bytes, reused) */
+  uint32_t len;
+  uint8_t pending;   /* a repair is queued */
+  uint64_t sent_at;  /* last (re)transmission */
+  uint64_t holdoff;  /* requests before this time are merged into the last
+                        repair */
+};
+
+struct smart__qmsg {
+  uint64_t off; /* into tx.q */
+  uint64_t len;
+  uint64_t done; /* bytes already put into datagrams */
+};
+
+struct smart__tx {
+  uint32_t session;
+  uint64_t lead;  /* next sequence to send */
+  uint64_t trail; /* oldest sequence still held */
+  uint32_t cap;   /* ring size, a power of two >= window */
+  struct smart__tx_slot *slots;
+
+  /* Message queue: bytes in q[qhead..qtail), entries in msgs ring. */
+  uint8_t *q;
+  uint64_t qhead, qtail, qcap;
+  struct smart__qmsg *msgs;
+  uint32_t mhead, mn, mcap;
+
+  /* Repair FIFO of sequences. */
+  uint64_t *rq;
+  uint32_t rqhead, rqn, rqcap;
+  /* Sequences to confirm (PENDING) / to declare unavailable, unsorted. */
+  uint64_t *ncf;
+  uint32_t ncfn, ncfcap;
+  uint64_t *unav;
+  uint32_t unavn, unavcap;
+
+  /* Heartbeats. */
+  uint64_t hb_due;      /* next heartbeat time (NEVER: none scheduled) */
+  uint32_t hb_count;    /* heartbeats since data stopped */
+  uint64_t last_data;   /* time of the last new data datagram */
+  uint64_t last_hb;     /* time of the last heartbeat */
+  uint8_t hb_first;     /* the announcing heartbeat is still to go */
+  uint16_t quiet_ms;    /* QUIET packet to send (0: none) */
+};
+
+/* ---- Receiver (one per remote sender) ---------------------------------- */
+enum { RX_NONE = 0, RX_MISSING, RX_HAVE, RX_LOST };
+enum { PH_WAIT = 0, PH_HOLD, PH_QUEUED };
+
+struct smart__rx_slot {
+  uint8_t state;  /* RX_* */
+  uint8_t phase;  /* PH_*: for RX_MISSING */
+  uint8_t rounds; /* request rounds spent */
+  uint8_t fmt;    /* RX_HAVE: the stored payload's FMT */
+  uint8_t own;    /* our own request is outstanding (RTT sample) */
+  uint32_t len;   /* RX_HAVE: payload length */
+  uint64_t deadline;
+  uint64_t t_nak; /* when our request went out */
+  uint8_t *buf;   /* RX_HAVE: the payload bytes */
+};
+
+struct smart__rxs {
+  uint32_t src;
+  uint32_t session;
+  uint8_t have_session;
+  uint8_t synced;   /* next/hi are defined */
+  uint8_t hold;     /* SMART__JOIN_WINDOW: delivery waits for the trail */
+  uint8_t k;
+  uint64_t next;    /* next sequence to deliver */
+  uint64_t hi;      /* one past the largest sequence known to exist */
+  uint32_t cap;     /* ring of [next, hi), a power of two */
+  struct smart__rx_slot *slots;
+  uint32_t nmissing;
+  uint64_t deadline; /* earliest timer of the missing slots */
+  uint8_t dirty;     /* deadline must be recomputed */
+  uint64_t quiet_until;
+  uint64_t grtt_ns;  /* advertised */
+  uint64_t rtt_ns;   /* learned (0: none yet) */
+  uint32_t gsize;
+  double lambda, elam; /* λ = ln(gsize)+1 and e^λ - 1 */
+
+  /* Reassembly of a fragmented message (fragments are consecutive). */
+  uint8_t *asm_buf;
+  uint32_t asm_len, asm_fill;
+  uint64_t asm_seq;
+  uint8_t asm_on;   /* a message is being reassembled */
+  uint8_t asm_skip; /* discard fragments until the next message start */
+
+  /* Sequences to request in the next REPLACEMENT. */
+  uint64_t *nq;
+  uint32_t nqn, nqcap;
+};
+
+/* ---- Events --------------------------------------------------------------- */
+struct smart__ev_int {
+  uint32_t type;
+  uint32_t src_id;
+  uint64_t seq;
+  uint64_t count;
+  uint32_t session;
+  uint64_t off;  /* into the delivery arena, when owned == NULL */
+  uint8_t *owned; /* a reassembled message buffer, freed after polling */
+  size_t len;
+};
+
+struct smart__engine {
+  struct smart__engine_config cfg;
+  struct smart__mem mem;
+  struct smart__rng rng;
+  uint64_t grtt_ns;
+  uint64_t last_now;
+
+  struct smart__tx *tx; /* NULL until the first submit */
+
+  struct smart__rxs **rx; /* receiver states */
+  uint32_t nrx, rxcap;
+  struct smart__rxs *rx_last; /* lookup cache */
+  uint32_t nak_rr;            /* round-robin index for building requests */
+
+  /* Free lists of payload buffers, per size class. */
+  uint8_t **bufs[SMART__BUF_CLASSES];
+  uint32_t nbufs[SMART__BUF_CLASSES], bufcap[SMART__BUF_CLASSES];
+
+  /* Events: ring. */
+  struct smart__ev_int *ev;
+  uint32_t evhead, evn, evcap;
+  /* Delivery arena for event bytes. */
+  uint8_t *arena;
+  uint64_t arena_len, arena_cap;
+  /* Reassembled buffers handed out by poll, freed at the next call. */
+  uint8_t **retired;
+  uint32_t nretired, retiredcap;
+
+  /* Token bucket, in byte-nanoseconds (bytes x 1e9). */
+  uint64_t tokens;
+  uint64_t tokens_at;
+
+  struct smart__stats st;
+};
+
+/* ---- Shared helpers (engine.c) ----------------------------------------- */
+void *smart__alloc(struct smart__engine *e, size_t n);
+void *smart__zalloc(struct smart__engine *e, size_t n);
+void *smart__realloc(struct smart__engine *e, void *p, size_t n);
+void smart__free(struct smart__engine *e, void *p);
+/* Grow an array of `*cap` elements of `elem` bytes to hold `need`. */
+int smart__grow(struct smart__engine *e, void **arr, uint32_t *cap,
+                uint32_t need, size_t elem);
+/* A buffer for `len` payload bytes; give it back with the same len. */
+uint8_t *smart__buf_get(struct smart__engine *e, size_t len);
+void smart__buf_put(struct smart__engine *e, uint8_t *b, size_t len);
+
+/* Events. */
+int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
+                  const uint8_t *p, size_t len);
+int smart__ev_msg_owned(struct smart__engine *e, uint32_t src, uint64_t seq,
+                        uint8_t *buf, size_t len);
+int smart__ev_loss(struct smart__engine *e, uint32_t src, uint64_t seq,
+                   uint64_t count);
+int smart__ev_new_sender(struct smart__engine *e, uint32_t src,
+                         uint32_t session);
+
+/* Token bucket: 1 if `len` bytes may go at `now` (and takes them). */
+int smart__tb_take(struct smart__engine *e, size_t len, uint64_t now);
+/* When `len` bytes will be available. */
+uint64_t smart__tb_when(const struct smart__engine *e, size_t len);
+
+/* ---- Sender (tx.c) ------------------------------------------------------ */
+int smart__tx_create(struct smart__engine *e);
+void smart__tx_free(struct smart__engine *e);
+int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
+                     uint64_t now);
+/* A REPLACEMENT addressed to our session (or to any). */
+int smart__tx_on_request(struct smart__engine *e, const struct smart__pkt *p,
+                         uint64_t now);
+smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
+                           size_t outlen, uint64_t now);
+uint64_t smart__tx_expiry(struct smart__engine *e);
+
+/* ---- Receiver (rx.c) ----------------------------------------------------- */
+void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r);
+struct smart__rxs *smart__rx_find(const struct smart__engine *e, uint32_t src);
+int smart__rx_on_data(struct smart__engine *e, uint32_t src,
+                      const struct smart__pkt *p, uint64_t now);
+/* A REPLACEMENT heard from a peer (shared learning). */
+void smart__rx_on_peer_request(struct smart__engine *e, uint32_t src,
+                               const struct smart__pkt *p, uint64_t now);
+int smart__rx_on_quiet(struct smart__engine *e, uint32_t src,
+                       const struct smart__pkt *p, uint64_t now);
+int smart__rx_handle_expiry(struct smart__engine *e, uint64_t now);
+uint64_t smart__rx_expiry(struct smart__engine *e);
+smart_ssize smart__rx_send(struct smart__engine *e, uint8_t *out,
+                           size_t outlen, uint64_t now);
+
+#endif /* SMART_ENGINE_INT_H */

@@ -1,0 +1,944 @@
+/*
+ * Receiver role: per-sender state, gap detection, NAK timers with shared
+ * learning (RFC 3170 §5.3, SRM, NORM RFC 5740 §5.3, PGM RFC 3208),
+ * ordered delivery, reassembly, loss reports and QUIET.
+ */
+#include "engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bytes.h"
+
+/* Packets more than this far from the largest sequence are dropped
+ * (ALGORITHMS.md §3). */
+#define ACCEPT_SPAN ((uint64_t)SMART__MAX_SPAN)
+/* The receive ring never spans more than this. */
+#define RING_MAX (2u * SMART__MAX_SPAN)
+
+static int advance(struct smart__engine *e, struct smart__rxs *r);
+
+/* ---- Lookup and creation ----------------------------------------------- */
+
+struct smart__rxs *smart__rx_find(const struct smart__engine *e, uint32_t src) {
+  if (e->rx_last && e->rx_last->src == src)
+    return e->rx_last;
+  for (uint32_t i = 0; i < e->nrx; i++)
+    if (e->rx[i]->src == src)
+      return e->rx[i];
+  return NULL;
+}
+
+static void set_gsize(struct smart__rxs *r, uint32_t gsize) {
+  if (gsize == 0)
+    gsize = 1;
+  r->gsize = gsize;
+  /* NORM: λ = ln(GSIZE) + 1 (RFC 5740 §5.3). */
+  r->lambda = smart__ln((double)gsize) + 1.0;
+  r->elam = smart__exp(r->lambda) - 1.0;
+}
+
+static struct smart__rxs *rx_get(struct smart__engine *e, uint32_t src) {
+  struct smart__rxs *r = smart__rx_find(e, src);
+  if (r) {
+    e->rx_last = r;
+    return r;
+  }
+  if (smart__grow(e, (void **)&e->rx, &e->rxcap, e->nrx + 1, sizeof(*e->rx)))
+    return NULL;
+  r = smart__zalloc(e, sizeof(*r));
+  if (!r)
+    return NULL;
+  r->cap = 64;
+  r->slots = smart__zalloc(e, r->cap * sizeof(*r->slots));
+  if (!r->slots) {
+    smart__free(e, r);
+    return NULL;
+  }
+  r->src = src;
+  r->k = e->cfg.k;
+  r->grtt_ns = e->grtt_ns;
+  r->deadline = NEVER;
+  set_gsize(r, e->cfg.gsize);
+  if (smart__ev_new_sender(e, src, 0)) {
+    smart__free(e, r->slots);
+    smart__free(e, r);
+    return NULL;
+  }
+  e->rx[e->nrx++] = r;
+  e->rx_last = r;
+  return r;
+}
+
+static void rx_clear(struct smart__engine *e, struct smart__rxs *r) {
+  for (uint32_t i = 0; i < r->cap; i++) {
+    smart__buf_put(e, r->slots[i].buf, r->slots[i].len);
+    memset(&r->slots[i], 0, sizeof(r->slots[i]));
+  }
+  smart__free(e, r->asm_buf);
+  r->asm_buf = NULL;
+  r->asm_on = r->asm_skip = 0;
+  r->nqn = 0;
+  r->nmissing = 0;
+  r->deadline = NEVER;
+}
+
+void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r) {
+  rx_clear(e, r);
+  smart__free(e, r->slots);
+  smart__free(e, r->nq);
+  smart__free(e, r);
+}
+
+static inline struct smart__rx_slot *slot(struct smart__rxs *r, uint64_t s) {
+  return &r->slots[s & (r->cap - 1)];
+}
+
+/* Make the ring hold [lo, hi_new). Slots of [next, hi) keep their data. */
+static int ensure_cap(struct smart__engine *e, struct smart__rxs *r,
+                      uint64_t lo, uint64_t hi_new) {
+  uint64_t need = hi_new - lo;
+  if (need <= r->cap)
+    return 0;
+  if (need > RING_MAX)
+    return SMART_ERANGE;
+  uint32_t ncap = r->cap;
+  while (ncap < need)
+    ncap *= 2;
+  struct smart__rx_slot *n = smart__zalloc(e, (size_t)ncap * sizeof(*n));
+  if (!n)
+    return SMART_ENOMEM;
+  for (uint64_t s = r->next; s < r->hi; s++)
+    n[s & (ncap - 1)] = *slot(r, s);
+  smart__free(e, r->slots);
+  r->slots = n;
+  r->cap = ncap;
+  return 0;
+}
+
+/* ---- Timers -------------------------------------------------------------- */
+
+static uint64_t grtt_eff(const struct smart__rxs *r) {
+  return r->rtt_ns > r->grtt_ns ? r->rtt_ns : r->grtt_ns;
+}
+
+/*
+ * Request delay: NORM's truncated exponential over [0, T], T = K·GRTT,
+ * λ = ln(gsize) + 1 (RFC 5740 §5.3; NRL normMessage.h ExponentialRand).
+ * Inverse CDF of density ∝ e^(λt/T) on [0, T]. Retries back off ×2 per
+ * round up to ×4 (SRM's exponential backoff with a limit).
+ */
+static uint64_t nak_delay(struct smart__engine *e, struct smart__rxs *r,
+                          unsigned rounds) {
+  double T = (double)r->k * (double)grtt_eff(r);
+  T *= (double)(1u << (rounds < 2 ? rounds : 2));
+  double u = smart__rng_unit(&e->rng);
+  double t = T / r->lambda * smart__ln(1.0 + u * r->elam);
+  if (t < 0)
+    t = 0;
+  if (t > T)
+    t = T;
+  return (uint64_t)t;
+}
+
+static uint64_t hold_time(const struct smart__rxs *r) {
+  return SMART__HOLD_GRTT * grtt_eff(r);
+}
+
+static void arm_wait(struct smart__engine *e, struct smart__rxs *r,
+                     struct smart__rx_slot *sl, uint64_t now) {
+  uint64_t base = now < r->quiet_until ? r->quiet_until : now;
+  sl->phase = PH_WAIT;
+  sl->own = 0;
+  sl->t_nak = now; /* armed at */
+  sl->deadline = base + nak_delay(e, r, sl->rounds);
+  if (sl->deadline < r->deadline)
+    r->deadline = sl->deadline;
+}
+
+static void arm_hold(struct smart__rxs *r, struct smart__rx_slot *sl,
+                     uint64_t now) {
+  sl->phase = PH_HOLD;
+  uint64_t d = now + hold_time(r);
+  if (d > sl->deadline || sl->deadline == NEVER)
+    sl->deadline = d;
+  if (sl->deadline < r->deadline)
+    r->deadline = sl->deadline;
+}
+
+/* Mark [from, to) (all >= hi) as existing and missing. */
+static int add_missing(struct smart__engine *e, struct smart__rxs *r,
+                       uint64_t to, uint64_t now, int held) {
+  if (to <= r->hi)
+    return 0;
+  int rc = ensure_cap(e, r, r->next, to);
+  if (rc)
+    return rc;
+  for (uint64_t s = r->hi; s < to; s++) {
+    struct smart__rx_slot *sl = slot(r, s);
+    memset(sl, 0, sizeof(*sl));
+    sl->state = RX_MISSING;
+    sl->deadline = NEVER;
+    if (held) {
+      sl->deadline = 0;
+      arm_hold(r, sl, now);
+    } else {
+      arm_wait(e, r, sl, now);
+    }
+    r->nmissing++;
+  }
+  r->hi = to;
+  return 0;
+}
+
+static void mark_lost(struct smart__rxs *r, struct smart__rx_slot *sl) {
+  if (sl->state != RX_MISSING)
+    return;
+  sl->state = RX_LOST;
+  r->nmissing--;
+}
+
+/* ---- Delivery -------------------------------------------------------------- */
+
+static void asm_abort(struct smart__engine *e, struct smart__rxs *r) {
+  smart__free(e, r->asm_buf);
+  r->asm_buf = NULL;
+  r->asm_on = 0;
+}
+
+/* A lost sequence at the delivery point. The fragments already taken of a
+ * message it breaks are reported with it, and so are the later fragments
+ * of that message (asm_skip = 2): the application learns of every lost
+ * message, never silently. */
+static int deliver_loss(struct smart__engine *e, struct smart__rxs *r,
+                        uint64_t s) {
+  int rc;
+  if (r->asm_on) {
+    rc = smart__ev_loss(e, r->src, r->asm_seq, s - r->asm_seq);
+    asm_abort(e, r);
+    if (rc)
+      return rc;
+    r->asm_skip = 2;
+  } else if (r->asm_skip == 1) {
+    r->asm_skip = 2;
+  }
+  return smart__ev_loss(e, r->src, s, 1);
+}
+
+/* Deliver one in-order payload of sequence s. */
+static int deliver(struct smart__engine *e, struct smart__rxs *r, uint64_t s,
+                   unsigned fmt, const uint8_t *p, size_t len) {
+  int rc;
+  if (fmt != SMART__FMT_FRAG) {
+    if (r->asm_on) {
+      /* A message start while one is incomplete: cannot happen with
+       * consecutive fragments unless the sender broke it; report it. */
+      rc = smart__ev_loss(e, r->src, r->asm_seq, s - r->asm_seq);
+      asm_abort(e, r);
+      if (rc)
+        return rc;
+    }
+    r->asm_skip = 0;
+    if (fmt == SMART__FMT_WHOLE)
+      return smart__ev_msg(e, r->src, s, p, len);
+    struct smart__pack_iter it;
+    const uint8_t *m;
+    size_t ml;
+    smart__pack_iter_init(&it, p, len);
+    while (smart__pack_next(&it, &m, &ml))
+      if ((rc = smart__ev_msg(e, r->src, s, m, ml)))
+        return rc;
+    return 0;
+  }
+  struct smart__frag f;
+  if (smart__frag_decode(&f, p, len))
+    return 0; /* validated at receipt */
+  if (f.offset == 0 && f.msg_len > e->cfg.max_queue) {
+    /* Larger than we agreed to reassemble: reported, not delivered. */
+    r->asm_skip = 2;
+    return smart__ev_loss(e, r->src, s, 1);
+  }
+  if (f.offset == 0) {
+    if (r->asm_on) {
+      rc = smart__ev_loss(e, r->src, r->asm_seq, s - r->asm_seq);
+      asm_abort(e, r);
+      if (rc)
+        return rc;
+    }
+    r->asm_skip = 0;
+    r->asm_buf = smart__alloc(e, f.msg_len);
+    if (!r->asm_buf) {
+      r->asm_skip = 2;
+      return smart__ev_loss(e, r->src, s, 1);
+    }
+    memcpy(r->asm_buf, f.bytes, f.len);
+    r->asm_len = f.msg_len;
+    r->asm_fill = (uint32_t)f.len;
+    r->asm_seq = s;
+    r->asm_on = 1;
+  } else if (r->asm_on && f.offset == r->asm_fill &&
+             f.msg_len == r->asm_len) {
+    memcpy(r->asm_buf + r->asm_fill, f.bytes, f.len);
+    r->asm_fill += (uint32_t)f.len;
+  } else {
+    /* The tail of a message whose start we never had. Before the join
+     * point that is expected and silent (asm_skip 1); otherwise it
+     * belongs to a lost message. */
+    if (r->asm_on) {
+      rc = smart__ev_loss(e, r->src, r->asm_seq, s - r->asm_seq);
+      asm_abort(e, r);
+      if (rc)
+        return rc;
+      r->asm_skip = 2;
+    }
+    if (r->asm_skip == 1)
+      return 0;
+    return smart__ev_loss(e, r->src, s, 1);
+  }
+  if (r->asm_fill == r->asm_len) {
+    uint8_t *b = r->asm_buf;
+    r->asm_buf = NULL;
+    r->asm_on = 0;
+    return smart__ev_msg_owned(e, r->src, r->asm_seq, b, r->asm_len);
+  }
+  return 0;
+}
+
+/* Deliver everything ready at the head of the ring. */
+static int advance(struct smart__engine *e, struct smart__rxs *r) {
+  if (r->hold)
+    return 0;
+  while (r->next < r->hi) {
+    struct smart__rx_slot *sl = slot(r, r->next);
+    int rc = 0;
+    if (sl->state == RX_HAVE) {
+      rc = deliver(e, r, r->next, sl->fmt, sl->buf, sl->len);
+      smart__buf_put(e, sl->buf, sl->len);
+    } else if (sl->state == RX_LOST) {
+      rc = deliver_loss(e, r, r->next);
+    } else {
+      break;
+    }
+    memset(sl, 0, sizeof(*sl));
+    r->next++;
+    if (rc)
+      return rc;
+  }
+  if (r->nmissing == 0)
+    r->deadline = NEVER;
+  return 0;
+}
+
+/* ---- Position from the sender (heartbeat / confirm) ---------------------- */
+
+static int learn_position(struct smart__engine *e, struct smart__rxs *r,
+                          uint64_t lead, uint64_t trail, uint64_t now) {
+  int rc;
+  if (!r->synced) {
+    /* Late join (ALGORITHMS.md §4): "current" starts at the lead; "window"
+     * asks for everything the sender still holds. */
+    r->synced = 1;
+    r->next = r->hi = e->cfg.join_policy == SMART__JOIN_WINDOW ? trail : lead;
+    r->hold = 0;
+    return add_missing(e, r, lead, now, 0);
+  }
+  if (r->hold) {
+    /* Window join: data heard first; now reach back to the trail. */
+    r->hold = 0;
+    if (trail < r->next && r->hi - trail <= RING_MAX) {
+      if ((rc = ensure_cap(e, r, trail, r->hi)))
+        return rc;
+      for (uint64_t s = trail; s < r->next; s++) {
+        struct smart__rx_slot *sl = slot(r, s);
+        memset(sl, 0, sizeof(*sl));
+        sl->state = RX_MISSING;
+        sl->deadline = NEVER;
+        arm_wait(e, r, sl, now);
+        r->nmissing++;
+      }
+      r->next = trail;
+    }
+  }
+  if (trail > r->next) {
+    /* Below the trail nothing can be repaired any more: report it
+     * (PGM: data below TXW_TRAIL is unrecoverable, RFC 3208 §6.3). */
+    uint64_t end = trail < r->hi ? trail : r->hi;
+    for (uint64_t s = r->next; s < end; s++)
+      mark_lost(r, slot(r, s));
+    if ((rc = advance(e, r)))
+      return rc;
+    if (trail > r->hi && r->next == r->hi) {
+      if ((rc = deliver_loss(e, r, r->hi)))
+        return rc;
+      if (trail - r->hi > 1)
+        if ((rc = smart__ev_loss(e, r->src, r->hi + 1, trail - r->hi - 1)))
+          return rc;
+      r->next = r->hi = trail;
+    }
+  }
+  if (lead > r->hi) {
+    if (lead - r->next > RING_MAX)
+      return SMART_ERANGE;
+    /* Tail loss: the sender has sent up to lead - 1. */
+    return add_missing(e, r, lead, now, 0);
+  }
+  return 0;
+}
+
+/* The low 16 bits were all we had before the first heartbeat: move to the
+ * sender's 64-bit numbering (a multiple of 2^16, ring positions unchanged). */
+static void rebase(struct smart__rxs *r, uint64_t lead) {
+  uint64_t near = smart__seq_expand(r->hi, (uint16_t)lead);
+  if (near == lead)
+    return;
+  uint64_t d = lead - near; /* modulo 2^64: also correct when negative */
+  r->next += d;
+  r->hi += d;
+  r->asm_seq += d;
+  for (uint32_t i = 0; i < r->nqn; i++)
+    r->nq[i] += d;
+}
+
+static int on_session(struct smart__engine *e, struct smart__rxs *r,
+                      uint32_t session) {
+  if (r->have_session && r->session != session) {
+    /* A new sender instance on the same source: start over. */
+    rx_clear(e, r);
+    r->synced = 0;
+    r->hold = 0;
+    r->rtt_ns = 0;
+    int rc = smart__ev_new_sender(e, r->src, session);
+    if (rc)
+      return rc;
+  }
+  r->session = session;
+  r->have_session = 1;
+  return 0;
+}
+
+static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
+                        const struct smart__pkt *p, uint64_t now) {
+  struct smart__hb hb;
+  if (smart__hb_decode(&hb, p->u.data.payload, p->u.data.payload_len)) {
+    e->st.drops[SMART__DROP_DECODE]++;
+    return SMART_EFORMAT;
+  }
+  if (hb.lead - hb.trail > SMART__MAX_SPAN) {
+    e->st.drops[SMART__DROP_RANGE]++;
+    return SMART_ERANGE;
+  }
+  int first = !r->have_session;
+  int rc = on_session(e, r, hb.session);
+  if (rc)
+    return rc;
+  /* Advertised distance and timer constants (NORM advertises GRTT in every
+   * sender message, RFC 5740 §5.1). */
+  if (hb.grtt_us)
+    r->grtt_ns = (uint64_t)hb.grtt_us * NS_PER_US;
+  if (hb.k)
+    r->k = hb.k;
+  if (hb.gsize != r->gsize)
+    set_gsize(r, hb.gsize);
+  if (first && r->synced)
+    rebase(r, hb.lead);
+  if ((rc = learn_position(e, r, hb.lead, hb.trail, now)))
+    return rc;
+  return advance(e, r);
+}
+
+/* Iterate a request's (or a confirm's) sequences. */
+typedef void (*seq_fn)(struct smart__engine *e, struct smart__rxs *r,
+                       uint64_t s, uint64_t now, int kind);
+
+enum { SEEN_PEER_NAK, SEEN_NCF, SEEN_UNAVAILABLE };
+
+static void learn_rtt(struct smart__rxs *r, struct smart__rx_slot *sl,
+                      uint64_t now) {
+  if (!sl->own)
+    return;
+  uint64_t sample = now - sl->t_nak;
+  r->rtt_ns = r->rtt_ns ? (3 * r->rtt_ns + sample) / 4 : sample;
+  sl->own = 0;
+}
+
+static void seen_request(struct smart__engine *e, struct smart__rxs *r,
+                         uint64_t s, uint64_t now, int kind) {
+  if (s < r->next || s >= r->hi)
+    return;
+  struct smart__rx_slot *sl = slot(r, s);
+  if (sl->state != RX_MISSING)
+    return;
+  if (kind == SEEN_UNAVAILABLE) {
+    mark_lost(r, sl);
+    return;
+  }
+  if (kind == SEEN_NCF)
+    learn_rtt(r, sl, now);
+  if (sl->phase == PH_WAIT) {
+    /* Shared learning: someone asked already, wait for the repair (SRM;
+     * RFC 3170 §5.3). */
+    e->st.naks_suppressed++;
+    sl->deadline = 0;
+    arm_hold(r, sl, now);
+  } else if (sl->phase == PH_HOLD && kind == SEEN_NCF) {
+    /* The sender confirms a repair is on its way: keep waiting. */
+    arm_hold(r, sl, now);
+  }
+}
+
+static int on_confirm(struct smart__engine *e, struct smart__rxs *r,
+                      const struct smart__pkt *p, uint64_t now) {
+  struct smart__conf c;
+  if (smart__conf_decode(&c, p->u.data.payload, p->u.data.payload_len)) {
+    e->st.drops[SMART__DROP_DECODE]++;
+    return SMART_EFORMAT;
+  }
+  if (c.lead - c.trail > SMART__MAX_SPAN) {
+    e->st.drops[SMART__DROP_RANGE]++;
+    return SMART_ERANGE;
+  }
+  if (r->have_session && c.session != r->session) {
+    e->st.drops[SMART__DROP_SESSION]++;
+    return SMART_ESTATE;
+  }
+  int first = !r->have_session;
+  int rc = on_session(e, r, c.session);
+  if (rc)
+    return rc;
+  if (first && r->synced)
+    rebase(r, c.lead);
+  int kind = c.kind == SMART__CONF_PENDING ? SEEN_NCF : SEEN_UNAVAILABLE;
+  if (r->synced) {
+    for (unsigned i = 0; i < c.count; i++) {
+      uint64_t st;
+      uint32_t n;
+      smart__conf_range(&c, i, &st, &n);
+      uint64_t lo = st > r->next ? st : r->next;
+      uint64_t hi = st + n < r->hi ? st + n : r->hi;
+      for (uint64_t s = lo; s < hi; s++)
+        seen_request(e, r, s, now, kind);
+    }
+  }
+  if ((rc = learn_position(e, r, c.lead, c.trail, now)))
+    return rc;
+  return advance(e, r);
+}
+
+/* ---- Data ------------------------------------------------------------------ */
+
+static int store(struct smart__engine *e, struct smart__rxs *r,
+                 struct smart__rx_slot *sl, const struct smart__pkt *p) {
+  uint8_t *b = smart__buf_get(e, p->u.data.payload_len);
+  if (!b) {
+    e->st.drops[SMART__DROP_NOMEM]++;
+    return SMART_ENOMEM;
+  }
+  memcpy(b, p->u.data.payload, p->u.data.payload_len);
+  if (sl->state == RX_MISSING)
+    r->nmissing--;
+  sl->state = RX_HAVE;
+  sl->buf = b;
+  sl->len = (uint32_t)p->u.data.payload_len;
+  sl->fmt = p->u.data.fmt;
+  return 0;
+}
+
+int smart__rx_on_data(struct smart__engine *e, uint32_t src,
+                      const struct smart__pkt *p, uint64_t now) {
+  struct smart__rxs *r = rx_get(e, src);
+  if (!r) {
+    e->st.drops[SMART__DROP_NOMEM]++;
+    return SMART_ENOMEM;
+  }
+  unsigned cmd = p->cmd;
+  if (cmd == SMART__DCMD_HEARTBEAT)
+    return on_heartbeat(e, r, p, now);
+  if (cmd == SMART__DCMD_CONFIRM)
+    return on_confirm(e, r, p, now);
+
+  /* DATA QUIET field: q != 0 withholds requests for 2^q ms. */
+  if (p->u.data.quiet) {
+    uint64_t until = now + (NS_PER_MS << p->u.data.quiet);
+    if (until > r->quiet_until)
+      r->quiet_until = until;
+  }
+  int rc;
+  if (!r->synced) {
+    if (cmd == SMART__DCMD_REPAIR) {
+      /* Repairs of data from before we joined never define the start
+       * (NORM syncs on original data only). */
+      e->st.drops[SMART__DROP_RANGE]++;
+      return SMART_ERANGE;
+    }
+    r->synced = 1;
+    r->next = r->hi = p->u.data.seq;
+    r->hold = e->cfg.join_policy == SMART__JOIN_WINDOW;
+    /* Joining in the middle of a fragmented message: its tail is not ours. */
+    r->asm_skip = 1;
+  }
+  uint64_t s = smart__seq_expand(r->hi, p->u.data.seq);
+  if (s + ACCEPT_SPAN < r->hi || s > r->hi + ACCEPT_SPAN) {
+    e->st.drops[SMART__DROP_RANGE]++;
+    return SMART_ERANGE;
+  }
+  if (s < r->next) {
+    e->st.duplicates++;
+    e->st.drops[SMART__DROP_DUP]++;
+    return SMART_ESTATE;
+  }
+  if (s < r->hi) {
+    struct smart__rx_slot *sl = slot(r, s);
+    if (sl->state != RX_MISSING) {
+      e->st.duplicates++;
+      e->st.drops[SMART__DROP_DUP]++;
+      return SMART_ESTATE;
+    }
+    if (cmd == SMART__DCMD_REPAIR) {
+      e->st.losses_recovered++;
+      learn_rtt(r, sl, now);
+    }
+    if (s == r->next && !r->hold) {
+      r->nmissing--;
+      memset(sl, 0, sizeof(*sl));
+      r->next++;
+      rc = deliver(e, r, s, p->u.data.fmt, p->u.data.payload,
+                   p->u.data.payload_len);
+      if (rc)
+        return rc;
+      return advance(e, r);
+    }
+    return store(e, r, sl, p);
+  }
+  /* s >= hi: a new packet; everything between is missing. */
+  if (s - r->next >= RING_MAX) {
+    /* Far behind: the sender's window (<= 2^14) cannot hold what lies
+     * below s - 2^14, so it is lost. */
+    uint64_t cut = s - SMART__MAX_SPAN;
+    if ((rc = learn_position(e, r, r->hi, cut, now)))
+      return rc;
+  }
+  if (s == r->hi && s == r->next && !r->hold) {
+    /* The hot path: in order, nothing missing. */
+    r->hi = r->next = s + 1;
+    return deliver(e, r, s, p->u.data.fmt, p->u.data.payload,
+                   p->u.data.payload_len);
+  }
+  if ((rc = add_missing(e, r, s, now, 0)))
+    return rc;
+  if ((rc = ensure_cap(e, r, r->next, s + 1)))
+    return rc;
+  struct smart__rx_slot *sl = slot(r, s);
+  memset(sl, 0, sizeof(*sl));
+  r->hi = s + 1;
+  if (s == r->next && !r->hold) {
+    r->next++;
+    rc = deliver(e, r, s, p->u.data.fmt, p->u.data.payload,
+                 p->u.data.payload_len);
+    if (rc)
+      return rc;
+    return advance(e, r);
+  }
+  return store(e, r, sl, p);
+}
+
+/* ---- Requests heard from peers, QUIET ------------------------------------ */
+
+static void peer_range(struct smart__engine *e, struct smart__rxs *r,
+                       uint16_t seq16, uint32_t extra, uint64_t now,
+                       uint64_t *budget) {
+  uint64_t st = smart__seq_expand(r->hi, seq16);
+  if (st + ACCEPT_SPAN < r->hi || st > r->hi + ACCEPT_SPAN)
+    return;
+  uint64_t end = st + extra + 1;
+  /* A peer may know of packets we have not seen yet (a heartbeat we
+   * missed): they exist, and a request for them is on its way. */
+  if (end > r->hi && end - r->next <= SMART__MAX_SPAN && !r->hold)
+    add_missing(e, r, end, now, 1);
+  uint64_t lo = st > r->next ? st : r->next;
+  uint64_t hi = end < r->hi ? end : r->hi;
+  for (uint64_t s = lo; s < hi && *budget; s++, (*budget)--)
+    seen_request(e, r, s, now, SEEN_PEER_NAK);
+}
+
+void smart__rx_on_peer_request(struct smart__engine *e, uint32_t src,
+                               const struct smart__pkt *p, uint64_t now) {
+  const uint8_t *v;
+  size_t vl;
+  int has_sess = smart__ext_find(p->ext, p->ext_len, SMART__EXT_SESSION, &v,
+                                 &vl) && vl == 4;
+  uint32_t sess = has_sess ? smart__get32(v) : 0;
+  const uint8_t *nl = NULL;
+  size_t nll = 0;
+  smart__ext_find(p->ext, p->ext_len, SMART__EXT_NAKLIST, &nl, &nll);
+  (void)src;
+  for (uint32_t i = 0; i < e->nrx; i++) {
+    struct smart__rxs *r = e->rx[i];
+    if (!r->synced || (has_sess && (!r->have_session || r->session != sess)))
+      continue;
+    /* A forged request may list thousands of overlapping ranges: bound the
+     * work per request. */
+    uint64_t budget = 4 * (uint64_t)RING_MAX;
+    peer_range(e, r, p->u.repl.seq, p->u.repl.extra, now, &budget);
+    for (size_t j = 0; nl && j + 4 <= nll && budget; j += 4)
+      peer_range(e, r, smart__get16(nl + j), smart__get16(nl + j + 2), now,
+                 &budget);
+  }
+}
+
+int smart__rx_on_quiet(struct smart__engine *e, uint32_t src,
+                       const struct smart__pkt *p, uint64_t now) {
+  struct smart__rxs *r = smart__rx_find(e, src);
+  const uint8_t *v;
+  size_t vl;
+  if (smart__ext_find(p->ext, p->ext_len, SMART__EXT_SESSION, &v, &vl) &&
+      vl == 4) {
+    uint32_t sess = smart__get32(v);
+    if (!r || (r->have_session && r->session != sess)) {
+      r = NULL;
+      for (uint32_t i = 0; i < e->nrx; i++)
+        if (e->rx[i]->have_session && e->rx[i]->session == sess)
+          r = e->rx[i];
+    }
+  }
+  if (!r) {
+    e->st.drops[SMART__DROP_SESSION]++;
+    return SMART_ESTATE;
+  }
+  /* Withhold requests for the duration; timers that fall inside it are
+   * re-armed at its end with a fresh draw (arm_wait), so the backlog is
+   * spread over the normal window rather than sent at once. */
+  uint64_t until = now + (uint64_t)p->u.quiet.duration * NS_PER_MS;
+  if (until > r->quiet_until)
+    r->quiet_until = until;
+  return 0;
+}
+
+/* ---- Timers ------------------------------------------------------------------ */
+
+static int nq_add(struct smart__engine *e, struct smart__rxs *r, uint64_t s) {
+  int rc = smart__grow(e, (void **)&r->nq, &r->nqcap, r->nqn + 1,
+                       sizeof(*r->nq));
+  if (rc)
+    return rc;
+  r->nq[r->nqn++] = s;
+  return 0;
+}
+
+static int rx_expire(struct smart__engine *e, struct smart__rxs *r,
+                     uint64_t now) {
+  if (r->deadline > now)
+    return 0;
+  uint64_t next_dl = NEVER;
+  int fired = 0, lost = 0, rc;
+  for (uint64_t s = r->next; s < r->hi; s++) {
+    struct smart__rx_slot *sl = slot(r, s);
+    if (sl->state != RX_MISSING)
+      continue;
+    if (sl->deadline <= now) {
+      if (sl->phase == PH_WAIT) {
+        if (now < r->quiet_until) {
+          arm_wait(e, r, sl, now); /* QUIET: defer, not a round */
+        } else {
+          if ((rc = nq_add(e, r, s)))
+            return rc;
+          sl->deadline = 0;
+          arm_hold(r, sl, now);
+          sl->own = 1;
+          sl->t_nak = now;
+          fired = 1;
+        }
+      } else { /* PH_HOLD ran out: no repair came */
+        if (now < r->quiet_until) {
+          arm_wait(e, r, sl, now);
+        } else if (++sl->rounds >= e->cfg.nak_retries) {
+          mark_lost(r, sl);
+          lost = 1;
+          continue;
+        } else {
+          arm_wait(e, r, sl, now);
+        }
+      }
+    }
+    if (sl->deadline < next_dl)
+      next_dl = sl->deadline;
+  }
+  if (fired) {
+    /* The request goes anyway: let it carry this receiver's other gaps
+     * whose timers are running (NAK ranges), once they have waited a
+     * quarter GRTT (so plain reordering is not requested). */
+    uint64_t min_age = grtt_eff(r) / 4;
+    for (uint64_t s = r->next; s < r->hi; s++) {
+      struct smart__rx_slot *sl = slot(r, s);
+      if (sl->state != RX_MISSING || sl->phase != PH_WAIT ||
+          now < r->quiet_until || now - sl->t_nak < min_age)
+        continue;
+      if ((rc = nq_add(e, r, s)))
+        return rc;
+      sl->deadline = 0;
+      arm_hold(r, sl, now);
+      sl->own = 1;
+      sl->t_nak = now;
+    }
+    next_dl = NEVER;
+    for (uint64_t s = r->next; s < r->hi; s++) {
+      struct smart__rx_slot *sl = slot(r, s);
+      if (sl->state == RX_MISSING && sl->deadline < next_dl)
+        next_dl = sl->deadline;
+    }
+  }
+  r->deadline = next_dl;
+  if (lost)
+    return advance(e, r);
+  return 0;
+}
+
+int smart__rx_handle_expiry(struct smart__engine *e, uint64_t now) {
+  for (uint32_t i = 0; i < e->nrx; i++) {
+    int rc = rx_expire(e, e->rx[i], now);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+uint64_t smart__rx_expiry(struct smart__engine *e) {
+  uint64_t t = NEVER;
+  for (uint32_t i = 0; i < e->nrx; i++) {
+    struct smart__rxs *r = e->rx[i];
+    if (r->nqn) {
+      uint64_t w = smart__tb_when(e, e->cfg.max_dgram);
+      if (w < t)
+        t = w;
+    }
+    if (r->deadline < t)
+      t = r->deadline;
+  }
+  return t;
+}
+
+/* ---- Building REPLACEMENT requests ----------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static smart_ssize build_request(struct smart__engine *e, struct smart__rxs *r,
+                                 uint8_t *out, size_t outlen, uint64_t now) {
+  /* Keep only what is still missing, sorted and unique. */
+  qsort(r->nq, r->nqn, sizeof(*r->nq), cmp_u64);
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < r->nqn; i++) {
+    uint64_t s = r->nq[i];
+    if (s < r->next || s >= r->hi || slot(r, s)->state != RX_MISSING)
+      continue;
+    if (m && r->nq[m - 1] == s)
+      continue;
+    r->nq[m++] = s;
+  }
+  r->nqn = m;
+  if (!m)
+    return 0;
+  size_t base = SMART__REQ_MSG_LEN;
+  size_t fixed = base + (r->have_session ? SMART__EXT_HDR_LEN + 4 : 0) +
+                 SMART__EXT_HDR_LEN;
+  size_t max_pairs = (outlen - fixed) / 4;
+  if (max_pairs > 0xFFFF / 4)
+    max_pairs = 0xFFFF / 4;
+  /* Ranges: the first in the base header, the rest in NAKLIST. */
+  uint8_t *pairs = out + fixed; /* staged past the final NAKLIST position */
+  uint64_t first = r->nq[0];
+  uint32_t first_extra = 0, i = 1;
+  while (i < m && r->nq[i] == first + first_extra + 1 && first_extra < 0xFFFF) {
+    first_extra++;
+    i++;
+  }
+  size_t np = 0;
+  while (i < m && np < max_pairs) {
+    uint64_t st = r->nq[i];
+    uint32_t ex = 0;
+    i++;
+    while (i < m && r->nq[i] == st + ex + 1 && ex < 0xFFFF) {
+      ex++;
+      i++;
+    }
+    smart__put16(pairs + 4 * np, (uint16_t)st);
+    smart__put16(pairs + 4 * np + 2, (uint16_t)ex);
+    np++;
+  }
+  size_t total = fixed - (np ? 0 : SMART__EXT_HDR_LEN) + 4 * np;
+  if (!smart__tb_take(e, total, now))
+    return 0;
+  /* Assemble the extension area in place: SESSION, then NAKLIST whose
+   * value is already at its final offset. */
+  uint8_t ext[8];
+  size_t el = 0;
+  if (r->have_session) {
+    uint8_t sv[4];
+    smart__put32(sv, r->session);
+    smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sv, 4);
+  }
+  uint8_t *x = out + base;
+  memcpy(x, ext, el);
+  if (np) {
+    smart__put16(x + el, SMART__EXT_NAKLIST);
+    smart__put16(x + el + 2, (uint16_t)(4 * np));
+    el += SMART__EXT_HDR_LEN + 4 * np;
+  }
+  struct smart__pkt p;
+  memset(&p, 0, sizeof(p));
+  p.sync = e->cfg.sync;
+  p.typ = SMART__TYP_REQ;
+  p.cmd = SMART__REQ_REPLACEMENT;
+  p.u.repl.group = e->cfg.group;
+  p.u.repl.seq = (uint16_t)first;
+  p.u.repl.extra = (uint16_t)first_extra;
+  p.ext = el ? x : NULL;
+  p.ext_len = el;
+  smart_ssize n = smart__pkt_encode(out, outlen, &p);
+  if (n < 0)
+    return n;
+  memmove(r->nq, r->nq + i, (size_t)(m - i) * sizeof(*r->nq));
+  r->nqn = m - i;
+  e->st.naks_sent++;
+  return n;
+}
+
+smart_ssize smart__rx_send(struct smart__engine *e, uint8_t *out, size_t outlen,
+                           uint64_t now) {
+  for (uint32_t k = 0; k < e->nrx; k++) {
+    uint32_t i = (e->nak_rr + k) % e->nrx;
+    struct smart__rxs *r = e->rx[i];
+    if (!r->nqn)
+      continue;
+    if (now < r->quiet_until) {
+      /* Requests queued before a QUIET arrived wait for its end. */
+      for (uint32_t j = 0; j < r->nqn; j++) {
+        uint64_t s = r->nq[j];
+        if (s >= r->next && s < r->hi && slot(r, s)->state == RX_MISSING)
+          arm_wait(e, r, slot(r, s), now);
+      }
+      r->nqn = 0;
+      continue;
+    }
+    smart_ssize n = build_request(e, r, out, outlen, now);
+    if (n != 0) {
+      e->nak_rr = i + 1;
+      return n;
+    }
+    if (r->nqn)
+      return 0; /* waiting for tokens */
+  }
+  return 0;
+}
+
+int smart__engine_rx_needs(const struct smart__engine *e, uint32_t src_id,
+                           uint64_t seq) {
+  struct smart__rxs *r = e ? smart__rx_find(e, src_id) : NULL;
+  if (!r || !r->synced || seq < r->next)
+    return 0;
+  if (seq >= r->hi)
+    return 1;
+  uint8_t st = r->slots[seq & (r->cap - 1)].state;
+  return st == RX_MISSING;
+}

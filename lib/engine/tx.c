@@ -1,0 +1,590 @@
+/*
+ * Sender role: message queue, fragmentation and packing, the transmit
+ * window, repairs, confirmations, heartbeats and QUIET.
+ */
+#include "engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bytes.h"
+
+/* Sequence ranges collected for a CONFIRM. */
+struct rng64 {
+  uint64_t start;
+  uint64_t count;
+};
+
+static uint64_t tx_release_hold(const struct smart__engine *e) {
+  /* NORM's flow-control delay: 2 x GRTT x (K + 1) (ALGORITHMS.md §4). */
+  return 2 * e->grtt_ns * ((uint64_t)e->cfg.k + 1);
+}
+
+static uint64_t hb_base(const struct smart__engine *e) {
+  return e->grtt_ns > 10 * NS_PER_MS ? e->grtt_ns : 10 * NS_PER_MS;
+}
+
+/* Heartbeat spacing after data stops: PGM sends SPMs at a short interval a
+ * few times, then backs off to an ambient rate (RFC 3208 §6.1). Here: 4 at
+ * max(GRTT, 10 ms), then doubling, capped at 30 s. */
+static uint64_t hb_ivl(const struct smart__engine *e, uint32_t n) {
+  uint64_t b = hb_base(e), cap = 30000 * NS_PER_MS;
+  if (n < 4)
+    return b;
+  uint32_t sh = n - 3;
+  if (sh > 20 || (b << sh) > cap)
+    return cap;
+  return b << sh;
+}
+
+int smart__tx_create(struct smart__engine *e) {
+  struct smart__tx *tx = smart__zalloc(e, sizeof(*tx));
+  if (!tx)
+    return SMART_ENOMEM;
+  uint32_t cap = 1;
+  while (cap < e->cfg.window)
+    cap <<= 1;
+  tx->slots = smart__zalloc(e, (size_t)cap * sizeof(*tx->slots));
+  if (!tx->slots) {
+    smart__free(e, tx);
+    return SMART_ENOMEM;
+  }
+  tx->cap = cap;
+  tx->session = e->cfg.session;
+  while (tx->session == 0)
+    tx->session = (uint32_t)(smart__rng_next(&e->rng) >> 32);
+  tx->lead = tx->trail = e->cfg.initial_seq;
+  tx->hb_due = NEVER;
+  tx->hb_first = 1;
+  e->tx = tx;
+  return 0;
+}
+
+void smart__tx_free(struct smart__engine *e) {
+  struct smart__tx *tx = e->tx;
+  if (!tx)
+    return;
+  for (uint32_t i = 0; i < tx->cap; i++)
+    smart__free(e, tx->slots[i].buf);
+  smart__free(e, tx->slots);
+  smart__free(e, tx->q);
+  smart__free(e, tx->msgs);
+  smart__free(e, tx->rq);
+  smart__free(e, tx->ncf);
+  smart__free(e, tx->unav);
+  smart__free(e, tx);
+  e->tx = NULL;
+}
+
+/* ---- Queue --------------------------------------------------------------- */
+
+int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
+                     uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  (void)now;
+  uint64_t queued = tx->qtail - tx->qhead;
+  if (queued + len > e->cfg.max_queue)
+    return SMART_EAGAIN;
+  if (tx->qcap - tx->qtail < len) {
+    /* Compact first, then grow. */
+    if (tx->qhead) {
+      memmove(tx->q, tx->q + tx->qhead, (size_t)queued);
+      for (uint32_t i = 0; i < tx->mn; i++)
+        tx->msgs[(tx->mhead + i) & (tx->mcap - 1)].off -= tx->qhead;
+      tx->qtail = queued;
+      tx->qhead = 0;
+    }
+    if (tx->qcap - tx->qtail < len) {
+      uint64_t ncap = tx->qcap ? tx->qcap : 4096;
+      while (ncap - tx->qtail < len)
+        ncap *= 2;
+      uint8_t *q = smart__realloc(e, tx->q, (size_t)ncap);
+      if (!q)
+        return SMART_ENOMEM;
+      tx->q = q;
+      tx->qcap = ncap;
+    }
+  }
+  if (tx->mn == tx->mcap) {
+    uint32_t ncap = tx->mcap ? tx->mcap * 2 : 64;
+    struct smart__qmsg *m = smart__alloc(e, (size_t)ncap * sizeof(*m));
+    if (!m)
+      return SMART_ENOMEM;
+    for (uint32_t i = 0; i < tx->mn; i++)
+      m[i] = tx->msgs[(tx->mhead + i) & (tx->mcap - 1)];
+    smart__free(e, tx->msgs);
+    tx->msgs = m;
+    tx->mcap = ncap;
+    tx->mhead = 0;
+  }
+  memcpy(tx->q + tx->qtail, msg, len);
+  struct smart__qmsg *m = &tx->msgs[(tx->mhead + tx->mn) & (tx->mcap - 1)];
+  m->off = tx->qtail;
+  m->len = len;
+  m->done = 0;
+  tx->mn++;
+  tx->qtail += len;
+  e->st.msgs_sent++;
+  e->st.bytes_sent += len;
+  return 0;
+}
+
+static struct smart__qmsg *q_at(struct smart__tx *tx, uint32_t i) {
+  return &tx->msgs[(tx->mhead + i) & (tx->mcap - 1)];
+}
+
+static void q_pop(struct smart__tx *tx) {
+  tx->mhead = (tx->mhead + 1) & (tx->mcap - 1);
+  tx->mn--;
+  if (tx->mn == 0)
+    tx->qhead = tx->qtail = 0;
+  else
+    tx->qhead = q_at(tx, 0)->off;
+}
+
+/* ---- Requests -------------------------------------------------------- */
+
+static int rng_add(struct smart__engine *e, uint64_t **arr, uint32_t *n,
+                   uint32_t *cap, uint64_t start, uint64_t count) {
+  /* Stored as pairs in a uint64_t array. Extend the last range if it is
+   * adjacent (requests usually arrive in order). */
+  if (*n && (*arr)[2 * (*n - 1)] + (*arr)[2 * (*n - 1) + 1] == start) {
+    (*arr)[2 * (*n - 1) + 1] += count;
+    return 0;
+  }
+  uint32_t c2 = *cap;
+  if (*n + 1 > c2 / 2) {
+    int rc = smart__grow(e, (void **)arr, cap, 2 * (*n + 1), sizeof(uint64_t));
+    if (rc)
+      return rc;
+  }
+  (*arr)[2 * *n] = start;
+  (*arr)[2 * *n + 1] = count;
+  (*n)++;
+  return 0;
+}
+
+static int tx_request_range(struct smart__engine *e, uint16_t seq16,
+                            uint32_t extra, uint64_t now, uint64_t *budget) {
+  struct smart__tx *tx = e->tx;
+  if (tx->lead == e->cfg.initial_seq)
+    return 0; /* nothing sent yet */
+  /* RFC 9000 A.3 decoding against the next sequence we will use. */
+  uint64_t start = smart__seq_expand(tx->lead, seq16);
+  if (start >= tx->lead)
+    return 0; /* not sent yet: bogus or stale, ignore */
+  uint64_t end = start + extra + 1;
+  if (end > tx->lead || end < start)
+    end = tx->lead;
+  if (start < tx->trail) {
+    /* Left the window: say so explicitly (CONFIRM UNAVAILABLE). */
+    uint64_t uend = end < tx->trail ? end : tx->trail;
+    int rc = rng_add(e, &tx->unav, &tx->unavn, &tx->unavcap, start,
+                     uend - start);
+    if (rc)
+      return rc;
+    start = uend;
+  }
+  for (uint64_t s = start; s < end && *budget; s++, (*budget)--) {
+    struct smart__tx_slot *sl = &tx->slots[s & (tx->cap - 1)];
+    /* One repair however many ask: requests for a sequence already queued,
+     * or repaired less than one GRTT ago, are merged into that repair
+     * (NORM repair hold-off, RFC 5740 §5.4.3; SRM's ignore window). */
+    if (sl->pending || now < sl->holdoff) {
+      e->st.naks_merged++;
+      continue;
+    }
+    if (smart__grow(e, (void **)&tx->rq, &tx->rqcap, tx->rqn + 1,
+                    sizeof(*tx->rq)))
+      return SMART_ENOMEM;
+    if (tx->rqhead + tx->rqn >= tx->rqcap) {
+      memmove(tx->rq, tx->rq + tx->rqhead, tx->rqn * sizeof(*tx->rq));
+      tx->rqhead = 0;
+    }
+    tx->rq[tx->rqhead + tx->rqn++] = s;
+    sl->pending = 1;
+    /* Confirm at once so that receivers still waiting suppress theirs
+     * (PGM NCF, RFC 3208 §5.3). */
+    int rc = rng_add(e, &tx->ncf, &tx->ncfn, &tx->ncfcap, s, 1);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+int smart__tx_on_request(struct smart__engine *e, const struct smart__pkt *p,
+                         uint64_t now) {
+  e->st.naks_received++;
+  /* A request may list thousands of overlapping ranges (forged or not):
+   * the work per request is bounded. */
+  uint64_t budget = 4 * (uint64_t)SMART__MAX_SPAN;
+  int rc = tx_request_range(e, p->u.repl.seq, p->u.repl.extra, now, &budget);
+  if (rc)
+    return rc;
+  const uint8_t *v;
+  size_t vl;
+  if (smart__ext_find(p->ext, p->ext_len, SMART__EXT_NAKLIST, &v, &vl)) {
+    for (size_t i = 0; i + 4 <= vl && budget; i += 4) {
+      rc = tx_request_range(e, smart__get16(v + i), smart__get16(v + i + 2),
+                            now, &budget);
+      if (rc)
+        return rc;
+    }
+  }
+  return 0;
+}
+
+/* ---- Output -------------------------------------------------------------- */
+
+static int cmp_rng(const void *a, const void *b) {
+  const uint64_t *x = a, *y = b;
+  return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Build a CONFIRM of `kind` from the ranges in arr (pairs); consumes what
+ * fits and keeps the rest. */
+static smart_ssize tx_confirm(struct smart__engine *e, uint8_t *out,
+                              size_t outlen, unsigned kind, uint64_t *arr,
+                              uint32_t *n, uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  qsort(arr, *n, 2 * sizeof(uint64_t), cmp_rng);
+  /* Merge overlapping or adjacent ranges in place. */
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < *n; i++) {
+    uint64_t s = arr[2 * i], c = arr[2 * i + 1];
+    if (m && arr[2 * (m - 1)] + arr[2 * (m - 1) + 1] >= s) {
+      uint64_t end = s + c, pend = arr[2 * (m - 1)] + arr[2 * (m - 1) + 1];
+      if (end > pend)
+        arr[2 * (m - 1) + 1] = end - arr[2 * (m - 1)];
+      continue;
+    }
+    arr[2 * m] = s;
+    arr[2 * m + 1] = c;
+    m++;
+  }
+  *n = m;
+  size_t room = outlen - SMART__DATA_HDR_LEN - SMART__CONF_HDR_LEN;
+  unsigned cnt = (unsigned)(room / SMART__CONF_RANGE_LEN);
+  if (cnt > 255)
+    cnt = 255;
+  if (cnt > m)
+    cnt = m;
+  uint64_t starts[255];
+  uint32_t lens[255];
+  unsigned used = 0;
+  uint32_t i = 0;
+  for (; i < m && used < cnt; i++) {
+    uint64_t s = arr[2 * i], c = arr[2 * i + 1];
+    /* A range longer than 32 bits is split over several entries. */
+    uint32_t l = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+    starts[used] = s;
+    lens[used++] = l;
+    if (l < c) {
+      arr[2 * i] += l;
+      arr[2 * i + 1] -= l;
+      break;
+    }
+  }
+  size_t len = SMART__DATA_HDR_LEN + SMART__CONF_HDR_LEN +
+               (size_t)used * SMART__CONF_RANGE_LEN;
+  if (!smart__tb_take(e, len, now))
+    return 0;
+  smart_ssize pl = smart__conf_encode(out + SMART__DATA_HDR_LEN,
+                                      outlen - SMART__DATA_HDR_LEN,
+                                      tx->session, kind, tx->lead, tx->trail,
+                                      starts, lens, used);
+  if (pl < 0)
+    return pl;
+  smart_ssize h = smart__data_hdr_write(out, e->cfg.sync, SMART__DCMD_CONFIRM,
+                                        (uint16_t)tx->lead, SMART__FMT_WHOLE,
+                                        0, 0, (size_t)pl);
+  if (h < 0)
+    return h;
+  /* Drop what was sent. */
+  memmove(arr, arr + 2 * i, (size_t)(m - i) * 2 * sizeof(uint64_t));
+  *n = m - i;
+  e->st.confirms_sent++;
+  return h + pl;
+}
+
+static smart_ssize tx_heartbeat(struct smart__engine *e, uint8_t *out,
+                                uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  size_t len = SMART__DATA_HDR_LEN + SMART__HB_LEN;
+  if (!smart__tb_take(e, len, now))
+    return 0;
+  struct smart__hb hb = {
+      .session = tx->session,
+      .lead = tx->lead,
+      .trail = tx->trail,
+      .grtt_us = (uint32_t)(e->grtt_ns / NS_PER_US),
+      .gsize = e->cfg.gsize,
+      .k = e->cfg.k,
+      .flags = 0,
+  };
+  smart__data_hdr_write(out, e->cfg.sync, SMART__DCMD_HEARTBEAT,
+                        (uint16_t)tx->lead, SMART__FMT_WHOLE, 0, 0,
+                        SMART__HB_LEN);
+  smart__hb_encode(out + SMART__DATA_HDR_LEN, &hb);
+  tx->last_hb = now;
+  tx->hb_count++;
+  tx->hb_due = now + hb_ivl(e, tx->hb_count);
+  e->st.heartbeats_sent++;
+  return (smart_ssize)len;
+}
+
+static smart_ssize tx_quiet(struct smart__engine *e, uint8_t *out,
+                            size_t outlen, uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  uint8_t ext[8], sess[4];
+  size_t el = 0;
+  smart__put32(sess, tx->session);
+  smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sess, 4);
+  struct smart__pkt p;
+  memset(&p, 0, sizeof(p));
+  p.sync = e->cfg.sync;
+  p.typ = SMART__TYP_REQ;
+  p.cmd = SMART__REQ_QUIET;
+  p.u.quiet.group = e->cfg.group;
+  p.u.quiet.duration = tx->quiet_ms;
+  p.ext = ext;
+  p.ext_len = el;
+  if (!smart__tb_take(e, SMART__REQ_MSG_LEN + el, now))
+    return 0;
+  smart_ssize n = smart__pkt_encode(out, outlen, &p);
+  if (n > 0) {
+    tx->quiet_ms = 0;
+    e->st.quiets_sent++;
+  }
+  return n;
+}
+
+/* Room for one more new packet: the window has space, or its oldest
+ * packet may be released. */
+static int tx_window_ok(struct smart__engine *e, uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  /* The hard limit of 2^14 keeps the 16-bit wire sequence unambiguous
+   * (ALGORITHMS.md §3); window <= 2^14 by configuration. */
+  while (tx->lead - tx->trail >= e->cfg.window) {
+    struct smart__tx_slot *sl = &tx->slots[tx->trail & (tx->cap - 1)];
+    if (sl->pending || now < sl->sent_at + tx_release_hold(e))
+      return 0;
+    tx->trail++;
+  }
+  return 1;
+}
+
+static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  size_t P = e->cfg.max_dgram - SMART__DATA_HDR_LEN;
+  struct smart__qmsg *m = q_at(tx, 0);
+  unsigned fmt;
+  size_t pl = 0, npack = 0;
+  if (m->done == 0 && m->len <= P) {
+    fmt = SMART__FMT_WHOLE;
+    pl = (size_t)m->len;
+    /* Pack only what is already waiting: never delay a lone message. */
+    if (tx->mn > 1 && m->len <= 0xFFFFu) {
+      size_t tot = 0;
+      for (uint32_t i = 0; i < tx->mn; i++) {
+        struct smart__qmsg *x = q_at(tx, i);
+        if (x->done || x->len > 0xFFFFu ||
+            tot + SMART__PACK_ENTRY_HDR + x->len > P)
+          break;
+        tot += SMART__PACK_ENTRY_HDR + (size_t)x->len;
+        npack++;
+      }
+      if (npack > 1) {
+        fmt = SMART__FMT_PACK;
+        pl = tot;
+      }
+    }
+  } else {
+    fmt = SMART__FMT_FRAG;
+    uint64_t left = m->len - m->done;
+    pl = SMART__FRAG_HDR_LEN +
+         (size_t)(left < P - SMART__FRAG_HDR_LEN ? left
+                                                 : P - SMART__FRAG_HDR_LEN);
+  }
+  size_t len = SMART__DATA_HDR_LEN + pl;
+  if (!smart__tb_take(e, len, now))
+    return 0;
+  uint64_t seq = tx->lead;
+  struct smart__tx_slot *sl = &tx->slots[seq & (tx->cap - 1)];
+  if (!sl->buf) {
+    sl->buf = smart__alloc(e, e->cfg.max_dgram);
+    if (!sl->buf)
+      return SMART_ENOMEM;
+  }
+  uint8_t *b = sl->buf;
+  smart__data_hdr_write(b, e->cfg.sync, SMART__DCMD_DATA, (uint16_t)seq, fmt,
+                        0, 0, pl);
+  uint8_t *w = b + SMART__DATA_HDR_LEN;
+  if (fmt == SMART__FMT_WHOLE) {
+    memcpy(w, tx->q + m->off, pl);
+    q_pop(tx);
+  } else if (fmt == SMART__FMT_PACK) {
+    for (size_t i = 0; i < npack; i++) {
+      struct smart__qmsg *x = q_at(tx, 0);
+      smart__put16(w, (uint16_t)x->len);
+      memcpy(w + SMART__PACK_ENTRY_HDR, tx->q + x->off, (size_t)x->len);
+      w += SMART__PACK_ENTRY_HDR + x->len;
+      q_pop(tx);
+    }
+  } else {
+    size_t chunk = pl - SMART__FRAG_HDR_LEN;
+    smart__frag_hdr_write(w, (uint32_t)m->len, (uint32_t)m->done);
+    memcpy(w + SMART__FRAG_HDR_LEN, tx->q + m->off + m->done, chunk);
+    m->done += chunk;
+    if (m->done == m->len)
+      q_pop(tx);
+  }
+  sl->len = (uint32_t)len;
+  sl->pending = 0;
+  sl->sent_at = now;
+  sl->holdoff = 0;
+  tx->lead++;
+  tx->last_data = now;
+  tx->hb_count = 0;
+  tx->hb_due = now + hb_base(e);
+  memcpy(out, b, len);
+  e->st.data_sent++;
+  return (smart_ssize)len;
+}
+
+static smart_ssize tx_repair(struct smart__engine *e, uint8_t *out,
+                             uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  while (tx->rqn) {
+    uint64_t s = tx->rq[tx->rqhead];
+    struct smart__tx_slot *sl = &tx->slots[s & (tx->cap - 1)];
+    if (s < tx->trail || !sl->pending) {
+      tx->rqhead++;
+      tx->rqn--;
+      continue;
+    }
+    if (!smart__tb_take(e, sl->len, now))
+      return 0;
+    tx->rqhead++;
+    tx->rqn--;
+    /* A repair is the original datagram byte for byte; only the DATA CMD
+     * differs (smart-protocol(7) "DATA commands"). */
+    struct smart__pkt p;
+    if (smart__pkt_decode(&p, sl->buf, sl->len) != 0)
+      return SMART_EINVAL; /* our own encoding: cannot happen */
+    memcpy(out, sl->buf, sl->len);
+    smart__data_hdr_write(out, e->cfg.sync, SMART__DCMD_REPAIR, p.u.data.seq,
+                          p.u.data.fmt, p.u.data.d, p.u.data.quiet,
+                          p.u.data.payload_len);
+    sl->pending = 0;
+    sl->sent_at = now;
+    sl->holdoff = now + e->grtt_ns;
+    e->st.repairs_sent++;
+    return (smart_ssize)sl->len;
+  }
+  if (tx->rqn == 0)
+    tx->rqhead = 0;
+  return 0;
+}
+
+/* Keep in the NCF list only sequences whose repair has not gone yet. */
+static void ncf_prune(struct smart__tx *tx) {
+  uint32_t m = 0;
+  uint64_t *a = tx->ncf;
+  for (uint32_t i = 0; i < tx->ncfn; i++) {
+    uint64_t s = a[2 * i], end = s + a[2 * i + 1];
+    for (; s < end; s++) {
+      if (s < tx->trail || !tx->slots[s & (tx->cap - 1)].pending)
+        continue;
+      if (m && a[2 * (m - 1)] + a[2 * (m - 1) + 1] == s) {
+        a[2 * (m - 1) + 1]++;
+      } else {
+        /* m <= i: the write never overtakes the read. */
+        a[2 * m] = s;
+        a[2 * m + 1] = 1;
+        m++;
+      }
+    }
+  }
+  tx->ncfn = m;
+}
+
+smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
+                           size_t outlen, uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  /* Priority: repairs (with their confirmation), unavailability, QUIET,
+   * data, heartbeats. A higher class waiting for tokens blocks the lower
+   * ones. PGM multicasts an NCF because RDATA may be delayed (RFC 3208
+   * §5.3): when the repair itself goes out at once it is the confirmation,
+   * and the NCF is left out. It goes out only for repairs still queued. */
+  if (tx->rqn) {
+    smart_ssize n = tx_repair(e, out, now);
+    if (n)
+      return n;
+  }
+  if (tx->ncfn) {
+    ncf_prune(tx);
+    if (tx->ncfn)
+      return tx_confirm(e, out, outlen, SMART__CONF_PENDING, tx->ncf,
+                        &tx->ncfn, now);
+  }
+  if (tx->rqn)
+    return 0; /* waiting for tokens */
+  if (tx->unavn)
+    return tx_confirm(e, out, outlen, SMART__CONF_UNAVAILABLE, tx->unav,
+                      &tx->unavn, now);
+  if (tx->quiet_ms)
+    return tx_quiet(e, out, outlen, now);
+  if (tx->mn) {
+    if (tx->hb_first) {
+      /* Announce the session before the first data packet. */
+      smart_ssize n = tx_heartbeat(e, out, now);
+      if (n > 0)
+        tx->hb_first = 0;
+      return n;
+    }
+    if (tx_window_ok(e, now))
+      return tx_data(e, out, now);
+  }
+  if (!tx->hb_first) {
+    uint64_t due = tx->hb_due;
+    /* Ambient heartbeat while data flows. */
+    if (tx->last_data > tx->last_hb && tx->last_hb + SMART__HB_AMBIENT < due)
+      due = tx->last_hb + SMART__HB_AMBIENT;
+    if (due <= now)
+      return tx_heartbeat(e, out, now);
+  }
+  return 0;
+}
+
+uint64_t smart__tx_expiry(struct smart__engine *e) {
+  struct smart__tx *tx = e->tx;
+  size_t big = e->cfg.max_dgram;
+  if (tx->ncfn || tx->unavn || tx->rqn || tx->quiet_ms)
+    return smart__tb_when(e, big);
+  uint64_t t = NEVER;
+  if (tx->mn) {
+    if (tx->hb_first)
+      return smart__tb_when(e, big);
+    if (tx->lead - tx->trail < e->cfg.window) {
+      t = smart__tb_when(e, big);
+    } else {
+      struct smart__tx_slot *sl = &tx->slots[tx->trail & (tx->cap - 1)];
+      uint64_t r = sl->pending ? smart__tb_when(e, big)
+                               : sl->sent_at + tx_release_hold(e);
+      uint64_t w = smart__tb_when(e, big);
+      t = r > w ? r : w;
+    }
+  }
+  if (!tx->hb_first) {
+    uint64_t due = tx->hb_due;
+    if (tx->last_data > tx->last_hb && tx->last_hb + SMART__HB_AMBIENT < due)
+      due = tx->last_hb + SMART__HB_AMBIENT;
+    uint64_t w = smart__tb_when(e, SMART__DATA_HDR_LEN + SMART__HB_LEN);
+    if (w > due)
+      due = w;
+    if (due < t)
+      t = due;
+  }
+  return t;
+}

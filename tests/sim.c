@@ -1,0 +1,691 @@
+/*
+ * Deterministic network simulator (see sim.h).
+ *
+ * Scheduling is a timing wheel of 2^16 ticks with an overflow heap for
+ * later events. Events live in one pool and are linked per bucket, so no
+ * event allocates; datagrams are stored once in a pool and reference
+ * counted by the deliveries in flight. Delivering one multicast datagram to
+ * every receiver is the hot loop: one PRNG draw for loss, one for jitter,
+ * one pooled event.
+ */
+#include "sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire/wire.h"
+
+#define NONE UINT32_MAX
+#define EV_TIMER (UINT32_MAX - 1)
+#define EV_SUBMIT (UINT32_MAX - 2)
+/* node field of a class delivery: CLASS_BIT | class */
+#define CLASS_BIT 0x80000000u
+#define MAX_CLASSES 256u
+#define WHEEL_BITS 16
+#define WHEEL (1u << WHEEL_BITS)
+
+struct ev {
+  uint32_t next;
+  uint32_t node;
+  uint32_t pkt;
+};
+
+struct far_ev {
+  uint64_t tick;
+  uint32_t node, pkt;
+};
+
+struct pkt_meta {
+  uint32_t refs;
+  uint32_t len;
+  uint32_t from;       /* node id: 0 sender, 1..N receivers */
+  uint8_t is_data;     /* original (1) or repair (2) data from the sender */
+  uint8_t lost_needed; /* some receiver that needed it lost it */
+  uint64_t seq;
+};
+
+struct node {
+  struct smart__engine *e;
+  uint64_t delay;  /* one-way delay to the router, ns (its class's) */
+  uint64_t sched;  /* tick of the pending timer event, UINT64_MAX if none */
+  uint8_t bad;     /* Gilbert-Elliott state */
+};
+
+struct sim {
+  struct sim_config c;
+  uint64_t rng;
+  uint64_t tick;     /* current tick */
+  uint64_t thr_loss, thr_shared, thr_fb, thr_dup, thr_gb, thr_bg;
+  int ge;
+
+  struct node *nodes; /* 0 = sender, 1..N receivers */
+  struct sim_rcv *rcv;
+  uint32_t n;
+  /* Delay classes: receivers [cfirst[c], cfirst[c + 1]) share delay
+   * cdelay[c]. */
+  uint32_t nclass, *cfirst;
+  uint64_t *cdelay;
+
+  /* Event pool and wheel. */
+  struct ev *evs;
+  uint32_t nev, evcap, evfree;
+  uint32_t head[WHEEL], tail[WHEEL];
+  struct far_ev *far;
+  uint32_t nfar, farcap;
+
+  /* Datagram pool. */
+  uint8_t *pbuf;
+  struct pkt_meta *pm;
+  uint32_t pcap, pfree_n, *pfree;
+  size_t stride;
+
+  uint8_t *out;     /* engine output buffer */
+  uint8_t *msgbuf;  /* message generator buffer */
+  size_t msgcap;
+
+  uint64_t submitted;
+  uint32_t ndone;
+  int failed;
+  struct sim_totals t;
+};
+
+/* ---- PRNG (wyrand) ------------------------------------------------------ */
+
+static inline uint64_t rnd(struct sim *s) {
+  s->rng += UINT64_C(0xa0761d6478bd642f);
+  __uint128_t m = (__uint128_t)s->rng * (s->rng ^ UINT64_C(0xe7037ed1a0b428db));
+  return (uint64_t)(m >> 64) ^ (uint64_t)m;
+}
+
+static uint64_t prob(double p) {
+  if (p <= 0)
+    return 0;
+  if (p >= 1)
+    return UINT64_MAX;
+  return (uint64_t)(p * 18446744073709551616.0);
+}
+
+/* ---- Messages -------------------------------------------------------------- */
+
+void sim_fill(uint64_t k, uint8_t *buf, size_t len) {
+  for (size_t i = 0; i < len && i < 8; i++)
+    buf[i] = (uint8_t)(k >> (8 * i));
+  for (size_t i = 8; i < len; i++)
+    buf[i] = (uint8_t)(k * 131 + i * 7 + (i >> 8));
+}
+
+size_t sim_msg_len(const struct sim_config *c, uint64_t k) {
+  if (c->sizes)
+    return c->sizes[k];
+  if (c->msg_max <= c->msg_min)
+    return c->msg_min;
+  return c->msg_min +
+         (size_t)((k * UINT64_C(2654435761)) % (c->msg_max - c->msg_min + 1));
+}
+
+void sim_config_init(struct sim_config *c) {
+  memset(c, 0, sizeof(*c));
+  c->receivers = 10;
+  c->messages = 1000;
+  c->interval_ns = 1000000;
+  c->msg_min = c->msg_max = 32;
+  c->burst_len = 0;
+  c->delay_min_ns = 5000000;
+  c->delay_max_ns = 25000000;
+  c->jitter_ns = 500000;
+  c->tick_ns = 10000;
+  c->seed = 1;
+  c->max_sim_ns = UINT64_C(600) * 1000000000;
+  c->grtt_us = 50000;
+  c->gsize = 0; /* 0: the number of receivers */
+  c->window = 4096;
+  c->max_dgram = 1408;
+  c->k = 0; /* 0: engine default */
+  c->nak_retries = 0;
+  c->join_policy = SMART__JOIN_WINDOW; /* receivers are there from the start */
+  c->initial_seq = 0;
+}
+
+/* ---- Scheduling --------------------------------------------------------- */
+
+static uint32_t ev_alloc(struct sim *s) {
+  if (s->evfree != NONE) {
+    uint32_t i = s->evfree;
+    s->evfree = s->evs[i].next;
+    return i;
+  }
+  if (s->nev == s->evcap) {
+    uint32_t ncap = s->evcap ? s->evcap * 2 : 1u << 16;
+    struct ev *n = realloc(s->evs, (size_t)ncap * sizeof(*n));
+    if (!n)
+      abort();
+    s->evs = n;
+    s->evcap = ncap;
+  }
+  return s->nev++;
+}
+
+static void bucket_add(struct sim *s, uint64_t tick, uint32_t node,
+                       uint32_t pkt) {
+  uint32_t i = ev_alloc(s);
+  s->evs[i].next = NONE;
+  s->evs[i].node = node;
+  s->evs[i].pkt = pkt;
+  uint32_t b = (uint32_t)(tick & (WHEEL - 1));
+  if (s->tail[b] == NONE)
+    s->head[b] = i;
+  else
+    s->evs[s->tail[b]].next = i;
+  s->tail[b] = i;
+}
+
+static void far_push(struct sim *s, uint64_t tick, uint32_t node, uint32_t pkt) {
+  if (s->nfar == s->farcap) {
+    s->farcap = s->farcap ? s->farcap * 2 : 1024;
+    s->far = realloc(s->far, s->farcap * sizeof(*s->far));
+    if (!s->far)
+      abort();
+  }
+  uint32_t i = s->nfar++;
+  /* Ties keep insertion order through the node/pkt-independent sequence:
+   * order among far events of one tick does not matter for determinism
+   * since the heap is itself deterministic. */
+  while (i) {
+    uint32_t p = (i - 1) / 2;
+    if (s->far[p].tick <= tick)
+      break;
+    s->far[i] = s->far[p];
+    i = p;
+  }
+  s->far[i] = (struct far_ev){tick, node, pkt};
+}
+
+static struct far_ev far_pop(struct sim *s) {
+  struct far_ev top = s->far[0], last = s->far[--s->nfar];
+  uint32_t i = 0;
+  for (;;) {
+    uint32_t l = 2 * i + 1, r = l + 1, m = i;
+    uint64_t mt = last.tick;
+    if (l < s->nfar && s->far[l].tick < mt) {
+      m = l;
+      mt = s->far[l].tick;
+    }
+    if (r < s->nfar && s->far[r].tick < mt)
+      m = r;
+    if (m == i)
+      break;
+    s->far[i] = s->far[m];
+    i = m;
+  }
+  if (s->nfar)
+    s->far[i] = last;
+  return top;
+}
+
+static void schedule(struct sim *s, uint64_t tick, uint32_t node,
+                     uint32_t pkt) {
+  if (tick < s->tick)
+    tick = s->tick;
+  if (tick - s->tick < WHEEL)
+    bucket_add(s, tick, node, pkt);
+  else
+    far_push(s, tick, node, pkt);
+}
+
+static uint64_t to_ticks(const struct sim *s, uint64_t ns) {
+  return (ns + s->c.tick_ns - 1) / s->c.tick_ns;
+}
+
+/* Keep one timer event for the node's next engine deadline. */
+static void resched(struct sim *s, uint32_t node) {
+  struct node *nd = &s->nodes[node];
+  uint64_t t = smart__engine_expiry(nd->e);
+  if (t == UINT64_MAX)
+    return;
+  uint64_t tk = to_ticks(s, t);
+  if (tk <= s->tick)
+    tk = s->tick + 1;
+  if (tk < nd->sched) {
+    nd->sched = tk;
+    schedule(s, tk, node, EV_TIMER);
+  }
+}
+
+/* ---- Datagrams -------------------------------------------------------- */
+
+static uint32_t pkt_new(struct sim *s, const uint8_t *dg, size_t len,
+                        uint32_t from) {
+  uint32_t i;
+  if (s->pfree_n) {
+    i = s->pfree[--s->pfree_n];
+  } else {
+    uint32_t old = s->pcap;
+    uint32_t ncap = old ? old * 2 : 1024;
+    uint8_t *b = realloc(s->pbuf, (size_t)ncap * s->stride);
+    struct pkt_meta *m = realloc(s->pm, (size_t)ncap * sizeof(*m));
+    uint32_t *f = realloc(s->pfree, (size_t)ncap * sizeof(*f));
+    if (!b || !m || !f)
+      abort();
+    s->pbuf = b;
+    s->pm = m;
+    s->pfree = f;
+    s->pcap = ncap;
+    for (uint32_t k = ncap; k > old + 1; k--)
+      s->pfree[s->pfree_n++] = k - 1;
+    i = old;
+  }
+  memcpy(s->pbuf + (size_t)i * s->stride, dg, len);
+  s->pm[i].refs = 0;
+  s->pm[i].len = (uint32_t)len;
+  s->pm[i].from = from;
+  return i;
+}
+
+static void pkt_unref(struct sim *s, uint32_t i) {
+  if (--s->pm[i].refs)
+    return;
+  if (s->pm[i].lost_needed) {
+    s->t.losses++;
+    if (s->pm[i].is_data == 1)
+      s->t.seq_losses++;
+  }
+  s->pfree[s->pfree_n++] = i;
+}
+
+/* Does receiver r (1..N) lose this datagram (its own loss process)? */
+static inline int rcv_loses(struct sim *s, uint32_t r) {
+  if (!s->ge)
+    return s->thr_loss && rnd(s) < s->thr_loss;
+  struct node *nd = &s->nodes[r];
+  uint64_t u = rnd(s);
+  if (nd->bad) {
+    if (u < s->thr_bg)
+      nd->bad = 0;
+  } else if (u < s->thr_gb) {
+    nd->bad = 1;
+  }
+  return nd->bad;
+}
+
+static inline int rcv_up(const struct sim *s, uint32_t r, uint64_t now) {
+  const struct sim_rcv *rv = &s->rcv[r];
+  return now >= rv->join_ns && !(now >= rv->down_from && now < rv->down_until);
+}
+
+/* Schedule the delivery of datagram pi to class c (or to the sender when
+ * c == NONE) after `delay` plus jitter. */
+static void deliver_to(struct sim *s, uint32_t c, uint32_t pi, uint64_t delay) {
+  uint64_t j = s->c.jitter_ns ? rnd(s) % (s->c.jitter_ns + 1) : 0;
+  s->pm[pi].refs++;
+  schedule(s, s->tick + to_ticks(s, delay + j),
+           c == NONE ? 0 : (CLASS_BIT | c), pi);
+}
+
+static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
+                     size_t len) {
+  uint64_t now = s->tick * s->c.tick_ns;
+  if (s->c.on_tx)
+    s->c.on_tx(s->c.user, s, from, dg, len, now);
+  struct smart__pkt p;
+  if (smart__pkt_decode(&p, dg, len) != 0) {
+    s->failed = 1; /* an engine produced something the codec rejects */
+    return;
+  }
+  uint32_t pi = pkt_new(s, dg, len, from);
+  struct pkt_meta *m = &s->pm[pi];
+  m->is_data = 0;
+  m->lost_needed = 0;
+  if (from == 0) {
+    if (p.kind == SMART__K_DATA &&
+        (p.cmd == SMART__DCMD_DATA || p.cmd == SMART__DCMD_REPAIR)) {
+      uint64_t lead = smart__engine_tx_lead(s->nodes[0].e);
+      if (p.cmd == SMART__DCMD_DATA) {
+        m->seq = lead - 1;
+        m->is_data = 1;
+        s->t.data++;
+      } else {
+        m->seq = smart__seq_expand(lead, p.u.data.seq);
+        m->is_data = 2;
+        s->t.repairs++;
+      }
+    }
+    if (s->thr_shared && rnd(s) < s->thr_shared) {
+      /* Lost upstream of everyone. */
+      if (m->is_data) {
+        s->t.losses++;
+        if (m->is_data == 1)
+          s->t.seq_losses++;
+      }
+    } else {
+      for (uint32_t c = 0; c < s->nclass; c++)
+        deliver_to(s, c, pi, s->cdelay[c]);
+    }
+  } else {
+    if (p.kind == SMART__K_REPLACEMENT)
+      s->t.naks++;
+    uint64_t d = s->nodes[from].delay;
+    if (!(s->thr_fb && rnd(s) < s->thr_fb))
+      deliver_to(s, NONE, pi, d);
+    for (uint32_t c = 0; c < s->nclass; c++)
+      deliver_to(s, c, pi, d + s->cdelay[c]);
+  }
+  if (m->refs == 0)
+    s->pfree[s->pfree_n++] = pi;
+}
+
+/* Send everything the node's engine has, then poll its events. */
+static void check_event(struct sim *s, uint32_t r,
+                        const struct smart__event *ev) {
+  struct sim_rcv *rv = &s->rcv[r];
+  if (s->c.on_event)
+    s->c.on_event(s->c.user, s, r, ev);
+  if (ev->type == SMART__EV_LOSS) {
+    rv->loss_events++;
+    rv->lost_seqs += ev->count;
+    rv->allow_jump = 1;
+    s->t.loss_events++;
+    return;
+  }
+  if (ev->type != SMART__EV_MSG)
+    return;
+  if (ev->len < 8) {
+    rv->errors++;
+    return;
+  }
+  uint64_t k = 0;
+  for (int i = 0; i < 8; i++)
+    k |= (uint64_t)ev->data[i] << (8 * i);
+  if (k >= s->c.messages) {
+    rv->errors++;
+    return;
+  }
+  size_t want = sim_msg_len(&s->c, k);
+  if (ev->len != want) {
+    rv->errors++;
+    return;
+  }
+  if (want > s->msgcap) {
+    free(s->msgbuf);
+    s->msgbuf = malloc(want);
+    if (!s->msgbuf)
+      abort();
+    s->msgcap = want;
+  }
+  sim_fill(k, s->msgbuf, want);
+  if (memcmp(s->msgbuf, ev->data, want) != 0) {
+    rv->errors++;
+    return;
+  }
+  if (rv->started && k < rv->next_msg) {
+    rv->dups++;
+    s->t.dup_deliveries++;
+    return;
+  }
+  if (k != rv->next_msg && !rv->allow_jump &&
+      !(rv->started == 0 && rv->join_ns > 0))
+    rv->errors++; /* messages skipped without a loss event */
+  rv->started = 1;
+  rv->allow_jump = 0;
+  rv->next_msg = k + 1;
+  rv->delivered++;
+  s->t.delivered++;
+  if (rv->next_msg == s->c.messages)
+    s->ndone++;
+}
+
+static void after(struct sim *s, uint32_t node) {
+  struct node *nd = &s->nodes[node];
+  uint64_t now = s->tick * s->c.tick_ns;
+  struct smart__dst dst;
+  for (;;) {
+    smart_ssize n =
+        smart__engine_send(nd->e, s->out, s->c.max_dgram, &dst, now);
+    if (n < 0) {
+      s->failed = 1;
+      break;
+    }
+    if (n == 0)
+      break;
+    transmit(s, node, s->out, (size_t)n);
+  }
+  if (node) {
+    struct smart__event ev;
+    while (smart__engine_poll(nd->e, &ev))
+      check_event(s, node, &ev);
+  }
+  resched(s, node);
+}
+
+/* ---- Setup --------------------------------------------------------------- */
+
+static struct smart__engine *mk_engine(struct sim *s, uint64_t seed) {
+  struct smart__engine_config ec;
+  smart__engine_config_init(&ec);
+  ec.sync = 0x5A;
+  ec.session = 0x53494D31;
+  ec.group = 0xEFFF0001;
+  ec.grtt_us = s->c.grtt_us;
+  ec.gsize = s->c.gsize ? s->c.gsize : s->c.receivers;
+  ec.window = s->c.window;
+  ec.max_dgram = s->c.max_dgram;
+  if (s->c.k)
+    ec.k = s->c.k;
+  if (s->c.nak_retries)
+    ec.nak_retries = s->c.nak_retries;
+  ec.join_policy = s->c.join_policy;
+  ec.initial_seq = s->c.initial_seq;
+  ec.rate = s->c.rate;
+  ec.seed = seed;
+  struct smart__engine *e;
+  if (smart__engine_new(&e, &ec) != 0)
+    return NULL;
+  return e;
+}
+
+struct sim *sim_new(const struct sim_config *c) {
+  struct sim *s = calloc(1, sizeof(*s));
+  if (!s)
+    return NULL;
+  s->c = *c;
+  if (s->c.tick_ns == 0)
+    s->c.tick_ns = 10000;
+  s->n = c->receivers;
+  s->rng = c->seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
+  s->stride = (c->max_dgram + 15) & ~(size_t)15;
+  s->thr_shared = prob(c->shared);
+  s->thr_fb = prob(c->fb_loss);
+  s->thr_dup = prob(c->dup);
+  if (c->burst_len > 1 && c->loss > 0) {
+    /* Gilbert-Elliott: bad state loses everything, mean stay burst_len;
+     * stationary P(bad) = loss. */
+    s->ge = 1;
+    double pbg = 1.0 / c->burst_len;
+    double pgb = c->loss * pbg / (1.0 - c->loss);
+    s->thr_bg = prob(pbg);
+    s->thr_gb = prob(pgb);
+  } else {
+    s->thr_loss = prob(c->loss);
+  }
+  s->evfree = NONE;
+  for (uint32_t i = 0; i < WHEEL; i++)
+    s->head[i] = s->tail[i] = NONE;
+  s->nodes = calloc((size_t)s->n + 1, sizeof(*s->nodes));
+  s->rcv = calloc((size_t)s->n + 1, sizeof(*s->rcv));
+  s->out = malloc(c->max_dgram);
+  if (!s->nodes || !s->rcv || !s->out) {
+    sim_free(s);
+    return NULL;
+  }
+  s->nclass = s->n < MAX_CLASSES ? s->n : MAX_CLASSES;
+  s->cfirst = calloc((size_t)s->nclass + 1, sizeof(*s->cfirst));
+  s->cdelay = calloc((size_t)s->nclass + 1, sizeof(*s->cdelay));
+  if (!s->cfirst || !s->cdelay) {
+    sim_free(s);
+    return NULL;
+  }
+  uint64_t span = c->delay_max_ns - c->delay_min_ns;
+  for (uint32_t k = 0; k < s->nclass; k++) {
+    s->cfirst[k] = 1 + (uint32_t)((uint64_t)k * s->n / s->nclass);
+    s->cdelay[k] = c->delay_min_ns + (span ? rnd(s) % (span + 1) : 0);
+  }
+  s->cfirst[s->nclass] = s->n + 1;
+  for (uint32_t i = 0; i <= s->n; i++) {
+    s->nodes[i].e = mk_engine(s, rnd(s));
+    s->nodes[i].sched = UINT64_MAX;
+    if (!s->nodes[i].e) {
+      sim_free(s);
+      return NULL;
+    }
+  }
+  for (uint32_t k = 0; k < s->nclass; k++)
+    for (uint32_t r = s->cfirst[k]; r < s->cfirst[k + 1]; r++)
+      s->nodes[r].delay = s->cdelay[k];
+  schedule(s, 0, 0, EV_SUBMIT);
+  return s;
+}
+
+void sim_free(struct sim *s) {
+  if (!s)
+    return;
+  if (s->nodes)
+    for (uint32_t i = 0; i <= s->n; i++)
+      smart__engine_del(s->nodes[i].e);
+  free(s->nodes);
+  free(s->rcv);
+  free(s->cfirst);
+  free(s->cdelay);
+  free(s->evs);
+  free(s->far);
+  free(s->pbuf);
+  free(s->pm);
+  free(s->pfree);
+  free(s->out);
+  free(s->msgbuf);
+  free(s);
+}
+
+uint64_t sim_now(const struct sim *s) { return s->tick * s->c.tick_ns; }
+struct sim_rcv *sim_receiver(struct sim *s, uint32_t r) { return &s->rcv[r]; }
+struct smart__engine *sim_engine(struct sim *s, uint32_t node) {
+  return s->nodes[node].e;
+}
+
+int sim_quiet(struct sim *s, uint32_t ms) {
+  int rc = smart__engine_quiet(s->nodes[0].e, ms, sim_now(s));
+  if (rc == 0)
+    after(s, 0);
+  return rc;
+}
+
+/* ---- Main loop ------------------------------------------------------------ */
+
+static void submit_one(struct sim *s) {
+  uint64_t k = s->submitted++;
+  size_t len = sim_msg_len(&s->c, k);
+  if (len > s->msgcap) {
+    free(s->msgbuf);
+    s->msgbuf = malloc(len);
+    if (!s->msgbuf)
+      abort();
+    s->msgcap = len;
+  }
+  sim_fill(k, s->msgbuf, len);
+  if (smart__engine_submit(s->nodes[0].e, s->msgbuf, len, sim_now(s)) != 0)
+    s->failed = 1;
+}
+
+static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {
+  uint64_t now = s->tick * s->c.tick_ns;
+  struct node *nd = &s->nodes[node & CLASS_BIT ? 0 : node];
+  if (pkt == EV_SUBMIT) {
+    submit_one(s);
+    if (s->submitted < s->c.messages)
+      schedule(s, s->tick + to_ticks(s, s->c.interval_ns), 0, EV_SUBMIT);
+    after(s, 0);
+    return;
+  }
+  if (pkt == EV_TIMER) {
+    if (nd->sched != s->tick)
+      return; /* superseded */
+    nd->sched = UINT64_MAX;
+    if (smart__engine_handle_expiry(nd->e, now) != 0)
+      s->failed = 1;
+    after(s, node);
+    return;
+  }
+  struct pkt_meta *m = &s->pm[pkt];
+  const uint8_t *dg = s->pbuf + (size_t)pkt * s->stride;
+  if (!(node & CLASS_BIT)) { /* to the sender */
+    s->t.deliveries++;
+    if (smart__engine_recv(nd->e, m->from, dg, m->len, now) == SMART_ENOMEM)
+      s->failed = 1;
+    pkt_unref(s, pkt);
+    after(s, node);
+    return;
+  }
+  uint32_t c = node & ~CLASS_BIT;
+  for (uint32_t r = s->cfirst[c]; r < s->cfirst[c + 1]; r++) {
+    if (r == m->from || !rcv_up(s, r, now))
+      continue;
+    int lost = rcv_loses(s, r);
+    if (!lost && s->c.drop && s->c.drop(s->c.user, s, r, dg, m->len, now))
+      lost = 1;
+    if (lost) {
+      if (m->is_data && !m->lost_needed &&
+          (m->is_data == 1 ||
+           smart__engine_rx_needs(s->nodes[r].e, 0, m->seq)))
+        m->lost_needed = 1;
+      continue;
+    }
+    int copies = 1 + (s->thr_dup && rnd(s) < s->thr_dup);
+    struct smart__engine *e = s->nodes[r].e;
+    for (int k = 0; k < copies; k++) {
+      s->t.deliveries++;
+      if (smart__engine_recv(e, m->from, dg, m->len, now) == SMART_ENOMEM)
+        s->failed = 1;
+    }
+    after(s, r);
+  }
+  pkt_unref(s, pkt);
+}
+
+int sim_run(struct sim *s) {
+  uint64_t max_tick = to_ticks(s, s->c.max_sim_ns);
+  while (!s->failed && s->tick <= max_tick) {
+    if (s->submitted == s->c.messages && s->ndone == s->n)
+      break;
+    if (s->c.on_time)
+      s->c.on_time(s->c.user, s, sim_now(s));
+    /* Bring far events into the wheel. */
+    while (s->nfar && s->far[0].tick < s->tick + WHEEL) {
+      struct far_ev f = far_pop(s);
+      bucket_add(s, f.tick < s->tick ? s->tick : f.tick, f.node, f.pkt);
+    }
+    uint32_t b = (uint32_t)(s->tick & (WHEEL - 1));
+    while (s->head[b] != NONE) {
+      uint32_t i = s->head[b];
+      struct ev ev = s->evs[i];
+      s->head[b] = ev.next;
+      if (s->head[b] == NONE)
+        s->tail[b] = NONE;
+      s->evs[i].next = s->evfree;
+      s->evfree = i;
+      run_event(s, ev.node, ev.pkt);
+    }
+    s->tick++;
+  }
+  return s->failed ? -1 : 0;
+}
+
+void sim_totals(const struct sim *s, struct sim_totals *t) {
+  *t = s->t;
+  t->sim_ns = sim_now(s);
+  t->complete = !s->failed;
+  for (uint32_t r = 1; r <= s->n; r++) {
+    const struct sim_rcv *rv = &s->rcv[r];
+    t->errors += rv->errors;
+    if (rv->next_msg != s->c.messages || rv->errors || rv->loss_events ||
+        rv->dups)
+      t->complete = 0;
+  }
+}
