@@ -2,6 +2,9 @@
 #ifndef SMART_EXAMPLES_CLI_H
 #define SMART_EXAMPLES_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <smart/smart.h>
 
 /* Print "PROG: message" and exit with `status`. */
@@ -13,3 +16,17 @@ void cli_setopt(smart_sock *s, int opt, const void *val, size_t len, const char 
 extern const char *cli_prog;
 
 #endif
+
+/* Hex helpers for key files: parse exactly n bytes of hex (whitespace
+ * ignored) or return -1. */
+int cli_unhex(const char *text, uint8_t *out, size_t n);
+void cli_hex(char *out, const uint8_t *in, size_t n);
+/* Read the first line of a key file as n bytes of hex, or die. */
+void cli_read_key(const char *path, uint8_t *out, size_t n, const char *what);
+/* Apply --key-file / --identity / --peer-key / --allow to a socket. */
+struct cli_security {
+  const char *key_file, *identity_file, *allow_file;
+  const char *peer_keys[16];
+  int npeer_keys;
+};
+void cli_apply_security(smart_sock *s, const struct cli_security *sec);

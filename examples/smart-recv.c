@@ -16,7 +16,8 @@
 
 static void usage(FILE *o) {
   fputs("usage: smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]\n"
-        "                  [--timeout SECONDS] [--drop P]\n",
+        "                  [--timeout SECONDS] [--drop P]\n"
+        "                  [--key-file FILE | --identity FILE --peer-key HEX]\n",
         o);
 }
 
@@ -31,11 +32,14 @@ int main(int argc, char **argv) {
       {"group", required_argument, 0, 'g'},   {"iface", required_argument, 0, 'i'},
       {"sync", required_argument, 0, 's'},    {"count", required_argument, 0, 'c'},
       {"timeout", required_argument, 0, 't'}, {"drop", required_argument, 0, 'd'},
+      {"key-file", required_argument, 0, 'K'}, {"identity", required_argument, 0, 'I'},
+      {"peer-key", required_argument, 0, 'P'}, {"allow", required_argument, 0, 'A'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *group = NULL, *iface = NULL;
   uint32_t sync = 0x53, drop_ppm = 0;
   double count = 0, timeout = 0;
   int c;
+  struct cli_security sec = {0};
   cli_prog = "smart-recv";
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -45,6 +49,14 @@ int main(int argc, char **argv) {
     case 'c': count = cli_number("--count", optarg, 1, 1e15); break;
     case 't': timeout = cli_number("--timeout", optarg, 0.001, 1e7); break;
     case 'd': drop_ppm = (uint32_t)(cli_number("--drop", optarg, 0, 1) * 1e6 + 0.5); break;
+    case 'K': sec.key_file = optarg; break;
+    case 'I': sec.identity_file = optarg; break;
+    case 'A': sec.allow_file = optarg; break;
+    case 'P':
+      if (sec.npeer_keys == 16)
+        cli_die(2, "at most 16 --peer-key");
+      sec.peer_keys[sec.npeer_keys++] = optarg;
+      break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -59,6 +71,7 @@ int main(int argc, char **argv) {
     cli_die(1, "open: %s", smart_strerror(rc));
   cli_setopt(s, SMART_OPT_SYNC, &sync, sizeof(sync), "--sync");
   cli_setopt(s, SMART_OPT_DROP_PPM, &drop_ppm, sizeof(drop_ppm), "--drop");
+  cli_apply_security(s, &sec);
   if ((rc = smart_join(s, group, iface, NULL, 0)) != 0)
     cli_die(1, "join %s on %s: %s", group, iface, smart_strerror(rc));
   static char buf[1 << 20];

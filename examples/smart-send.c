@@ -16,7 +16,7 @@
 
 static void usage(FILE *o) {
   fputs("usage: smart-send --group ADDR:PORT --iface ADDR [--sync N] [--rate BYTES_PER_S]\n"
-        "                  [--linger SECONDS]\n",
+        "                  [--linger SECONDS] [--key-file FILE | --identity FILE --allow FILE]\n",
         o);
 }
 
@@ -24,12 +24,15 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"group", required_argument, 0, 'g'}, {"iface", required_argument, 0, 'i'},
       {"sync", required_argument, 0, 's'},  {"rate", required_argument, 0, 'r'},
-      {"linger", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
+      {"linger", required_argument, 0, 'l'}, {"key-file", required_argument, 0, 'K'}, {"identity", required_argument, 0, 'I'},
+      {"peer-key", required_argument, 0, 'P'}, {"allow", required_argument, 0, 'A'},
+      {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   const char *group = NULL, *iface = NULL;
   uint32_t sync = 0x53, linger_ms = 5000;
   uint64_t rate = 0;
   int c;
+  struct cli_security sec = {0};
   cli_prog = "smart-send";
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -38,6 +41,14 @@ int main(int argc, char **argv) {
     case 's': sync = (uint32_t)cli_number("--sync", optarg, 0, 255); break;
     case 'r': rate = (uint64_t)cli_number("--rate", optarg, 0, 1e12); break;
     case 'l': linger_ms = (uint32_t)(cli_number("--linger", optarg, 0, 3600) * 1000); break;
+    case 'K': sec.key_file = optarg; break;
+    case 'I': sec.identity_file = optarg; break;
+    case 'A': sec.allow_file = optarg; break;
+    case 'P':
+      if (sec.npeer_keys == 16)
+        cli_die(2, "at most 16 --peer-key");
+      sec.peer_keys[sec.npeer_keys++] = optarg;
+      break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -53,6 +64,7 @@ int main(int argc, char **argv) {
   cli_setopt(s, SMART_OPT_SYNC, &sync, sizeof(sync), "--sync");
   cli_setopt(s, SMART_OPT_RATE, &rate, sizeof(rate), "--rate");
   cli_setopt(s, SMART_OPT_LINGER_MS, &linger_ms, sizeof(linger_ms), "--linger");
+  cli_apply_security(s, &sec);
   if ((rc = smart_join(s, group, iface, NULL, 0)) != 0)
     cli_die(1, "join %s on %s: %s", group, iface, smart_strerror(rc));
   char *line = NULL;

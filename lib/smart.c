@@ -28,8 +28,11 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "net/net.h"
+#include "ident.h"
+#include "secure.h"
 #include "smart/smart.h"
 
 #define BATCH 32
@@ -39,12 +42,18 @@
 #define DEFAULT_MTU 1472u /* 1500-byte Ethernet frame less IPv4 and UDP headers */
 #define RECV_BUF 65536u
 #define CORK_MAX_NS 1000000u /* a corked datagram waits at most this long */
+#define DATA_HDR 8u          /* the DATA header before a datagram's payload */
 
 struct peer {
-  struct smart__sockaddr addr;
+  struct smart__sockaddr addr; /* where it was last heard from */
   uint64_t last_heard;
   uint32_t id;
+  uint32_t sid; /* secure mode: its authenticated sender ID */
   int used;
+  /* `addr` as text, for smart_msginfo.sender: formatted when it changes,
+   * not once per message */
+  struct smart__sockaddr text_of;
+  char text[48];
 };
 
 struct smart_sock {
@@ -79,7 +88,24 @@ struct smart_sock {
 
   /* autocork */
   uint64_t last_tx, tx_cost, corked_since;
+  uint64_t x_last_call; size_t x_dgrams, x_fill; /* EXPERIMENT */
   size_t corked_bytes;
+
+  /* security (NULL sec: plain session) */
+  struct smart__sec *sec;
+  const struct smart_crypto_ops *ops;
+  uint8_t *keys; /* secret memory: group key [0..32), identity [32..96) */
+  int have_group_key, have_identity, auth_only;
+  uint32_t rekey_ms, grace_ms;
+  uint64_t rekey_bytes;
+  uint8_t *scratch; /* opened datagrams */
+  struct smart__ident *ident;   /* identity mode */
+  uint8_t (*allowed)[32];       /* sender's allow-list, until the join */
+  uint32_t nallowed;
+  uint8_t pins[16][32];         /* pinned sender keys, until the join */
+  uint32_t npins;
+  uint64_t joins_refused;
+  uint64_t drops_auth, drops_replay, rekeys;
 
   /* counters the engine does not keep */
   uint64_t dgrams_sent, dgrams_received, drops_injected, drops_other;
@@ -102,12 +128,18 @@ static int sys_err(smart_sock *s, int code) {
   return code;
 }
 
-static uint32_t peer_id(smart_sock *s, const struct smart__sockaddr *a, uint64_t now) {
-  for (uint32_t i = 0; i < s->npeers; i++)
-    if (s->peers[i].used && smart__addr_equal(&s->peers[i].addr, a)) {
-      s->peers[i].last_heard = now;
-      return s->peers[i].id;
+/* The engine's id for a peer: by authenticated sender ID in a secure
+ * session (its address may change or be spoofed), else by address. */
+static uint32_t peer_id(smart_sock *s, const struct smart__sockaddr *a, uint32_t sid,
+                        uint64_t now) {
+  for (uint32_t i = 0; i < s->npeers; i++) {
+    struct peer *p = &s->peers[i];
+    if (p->used && (sid ? p->sid == sid : smart__addr_equal(&p->addr, a))) {
+      p->last_heard = now;
+      p->addr = *a;
+      return p->id;
     }
+  }
   if (s->npeers >= PEER_MAX)
     return 0;
   if ((s->npeers & (s->npeers - 1)) == 0 || s->npeers == 0) {
@@ -120,6 +152,8 @@ static uint32_t peer_id(smart_sock *s, const struct smart__sockaddr *a, uint64_t
   struct peer *p = &s->peers[s->npeers];
   p->addr = *a;
   p->last_heard = now;
+  p->text[0] = 0;
+  p->sid = sid;
   p->id = s->npeers + 1;
   p->used = 1;
   s->npeers++;
@@ -136,6 +170,36 @@ static int engine_ensure(smart_sock *s) {
   if (s->eng)
     return 0;
   s->cfg.max_dgram = s->mtu;
+  if (s->have_group_key || s->have_identity) {
+    struct smart__sec_cfg sc = {
+        .ops = s->ops ? s->ops : smart_crypto_sodium(),
+        .mode = s->have_group_key ? SMART__SEC_GROUP : SMART__SEC_IDENTITY,
+        .group_key = s->have_group_key ? s->keys : NULL,
+        .identity = s->have_identity ? s->keys + 32 : NULL,
+        .auth_only = s->auth_only,
+        .grace_ns = (uint64_t)s->grace_ms * 1000000u,
+        .rekey_ns = (uint64_t)s->rekey_ms * 1000000u,
+        .rekey_bytes = s->rekey_bytes,
+    };
+    uint32_t id;
+    int rc = smart__sec_new(&s->sec, &sc, &id);
+    if (rc)
+      return rc;
+    if (!s->have_group_key) { /* identity mode */
+      if ((rc = smart__ident_new(&s->ident, s->keys + 32)) != 0)
+        return rc;
+      for (uint32_t i = 0; i < s->nallowed && rc == 0; i++)
+        rc = smart__ident_allow(s->ident, s->allowed[i]);
+      for (uint32_t i = 0; i < s->npins && rc == 0; i++)
+        rc = smart__ident_pin(s->ident, s->pins[i]);
+      if (rc == 0)
+        rc = smart__ident_start(s->ident, s->sec, smart__now());
+      if (rc)
+        return rc;
+    }
+    s->cfg.session = id; /* heartbeats name the same sender ID */
+    s->cfg.max_dgram = s->mtu - SMART__SEC_OVERHEAD;
+  }
   s->cfg.rate = s->rate;
   if (s->cfg.burst < s->mtu)
     s->cfg.burst = s->mtu * 16;
@@ -164,11 +228,17 @@ SMART_API int smart_open(smart_sock **out, uint32_t flags) {
   smart__engine_config_init(&s->cfg);
   s->cfg.sync = DEFAULT_SYNC;
   s->cfg.grtt_us = DEFAULT_GRTT_US;
+  s->grace_ms = 2000;
   s->obuf = malloc((size_t)BATCH * 65536u);
   s->ibuf = malloc((size_t)BATCH * RECV_BUF);
-  if (!s->obuf || !s->ibuf) {
+  s->scratch = malloc(RECV_BUF);
+  s->keys = smart__secure_alloc(96);
+  if (!s->obuf || !s->ibuf || !s->scratch || !s->keys) {
     free(s->obuf);
     free(s->ibuf);
+    free(s->scratch);
+    if (s->keys)
+      smart__secure_free(s->keys);
     free(s);
     return SMART_ENOMEM;
   }
@@ -199,9 +269,14 @@ SMART_API void smart_close(smart_sock *s) {
     flush_until(s, smart__now() + (uint64_t)s->linger_ms * 1000000u);
   close_fds(s);
   smart__engine_del(s->eng);
+  smart__ident_del(s->ident);
+  smart__sec_del(s->sec);
+  smart__secure_free(s->keys);
+  free(s->allowed);
   free(s->peers);
   free(s->obuf);
   free(s->ibuf);
+  free(s->scratch);
   free(s);
 }
 
@@ -247,6 +322,9 @@ SMART_API int smart_join(smart_sock *s, const char *group, const char *iface,
     rc = SMART_ESYS;
     goto fail;
   }
+  /* Our own multicast comes back to the group socket: let the kernel drop
+   * it (rx_drain still skips anything that gets through). */
+  (void)smart__udp_ignore_source(s->gfd, &s->self);
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.fd = s->gfd;
   if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->gfd, &ev) != 0) {
@@ -311,8 +389,14 @@ static int tx_pending(smart_sock *s) {
     }
     s->dgrams_sent += (uint64_t)n;
     s->out_head += (unsigned)n;
-    /* Per-datagram cost of the send path, smoothed (1/8). */
+    /* Per-datagram cost of the send path, smoothed (1/8). A sample is
+     * wall time and includes any preemption during the call (on one host,
+     * often by the receiver the datagram just woke): it counts for at most
+     * twice the estimate, so that one slow call does not make a sender at a
+     * moderate rate look backlogged. */
     uint64_t per = (t1 - t0) / (uint64_t)n;
+    if (s->tx_cost && per > 2 * s->tx_cost)
+      per = 2 * s->tx_cost;
     s->tx_cost = s->tx_cost ? s->tx_cost - s->tx_cost / 8 + per / 8 : per;
     s->last_tx = t1;
   }
@@ -326,6 +410,17 @@ static int tx_drain(smart_sock *s, uint64_t now) {
   if (rc)
     return rc == SMART_EAGAIN ? 0 : rc;
   for (;;) {
+    while (s->ident && s->nout < BATCH) { /* joins and key deliveries */
+      struct smart__dgram *d = &s->out[s->nout];
+      d->buf = s->obuf + (size_t)s->nout * 65536u;
+      uint32_t g4 = s->group.u.sa.sa_family == AF_INET ? ntohl(s->group.u.in4.sin_addr.s_addr) : 0;
+      smart_ssize n = smart__ident_output(s->ident, d->buf, 65536u, s->cfg.sync, g4, now);
+      if (n <= 0)
+        break;
+      d->len = (size_t)n;
+      d->peer = s->group;
+      s->nout++;
+    }
     while (s->nout < BATCH) {
       struct smart__dgram *d = &s->out[s->nout];
       struct smart__dst dst;
@@ -335,6 +430,13 @@ static int tx_drain(smart_sock *s, uint64_t now) {
         return n;
       if (n == 0)
         break;
+      if (s->sec) {
+        n = smart__sec_seal(s->sec, d->buf, (size_t)n, 65536u, now);
+        if (n == SMART_ESTATE) /* no key yet (identity mode): not sent */
+          continue;
+        if (n < 0)
+          return n;
+      }
       d->len = (size_t)n;
       if (dst.kind == SMART__DST_UNICAST) {
         const struct smart__sockaddr *a = peer_addr(s, dst.src_id);
@@ -370,12 +472,36 @@ static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
     s->drops_injected++;
     return;
   }
-  uint32_t id = peer_id(s, &d->peer, now);
+  const uint8_t *dg = d->buf;
+  size_t len = d->len;
+  uint32_t sid = 0;
+  if (s->ident) {
+    int refused;
+    if (smart__ident_input(s->ident, d->buf, d->len, now, &refused)) {
+      s->joins_refused += (uint64_t)refused;
+      return;
+    }
+  }
+  if (s->sec) {
+    smart_ssize n = smart__sec_open(s->sec, d->buf, d->len, s->scratch, RECV_BUF, &sid, now);
+    if (n < 0) {
+      if (n == SMART_ERANGE)
+        s->drops_replay++;
+      else
+        s->drops_auth++;
+      if (s->ident)
+        smart__ident_want(s->ident, smart__sec_take_missing(s->sec), now);
+      return;
+    }
+    dg = s->scratch;
+    len = (size_t)n;
+  }
+  uint32_t id = peer_id(s, &d->peer, sid, now);
   if (!id) {
     s->drops_other++;
     return;
   }
-  smart__engine_recv(s->eng, id, d->buf, d->len, now); /* drops are counted inside */
+  smart__engine_recv(s->eng, id, dg, len, now); /* drops are counted inside */
 }
 
 static int rx_drain(smart_sock *s, int fd, int is_group, uint64_t now) {
@@ -398,17 +524,43 @@ static int rx_drain(smart_sock *s, int fd, int is_group, uint64_t now) {
   return 0;
 }
 
-static int pump(smart_sock *s, int allow_cork) {
+/* A new key epoch: derived (group key) or drawn and delivered (identity),
+ * switched to after a lead of max(50 ms, 4 GRTT) in identity mode. */
+static int do_rekey(smart_sock *s, uint64_t now) {
+  if (s->ident) {
+    uint64_t lead = 4 * (uint64_t)s->cfg.grtt_us * 1000u;
+    int rc = smart__ident_rekey(s->ident, now, lead < 50000000u ? 50000000u : lead);
+    if (rc == 0)
+      smart__sec_rekey_started(s->sec, now);
+    return rc;
+  }
+  return smart__sec_rekey(s->sec, now);
+}
+
+static int pump(smart_sock *s) {
   uint64_t now = smart__now();
   int rc;
-  if ((rc = rx_drain(s, s->gfd, 1, now)) != 0 || (rc = rx_drain(s, s->sfd, 0, now)) != 0)
+  /* One non-blocking look at both sockets (the epoll set is level
+   * triggered) costs less than a recvmmsg on each that finds nothing, the
+   * common case for a sender. */
+  struct epoll_event ev[2];
+  int nev = epoll_wait(s->epfd, ev, 2, 0);
+  if (nev < 0 && errno != EINTR)
+    return sys_err(s, SMART_ESYS);
+  int g_ready = 0, s_ready = 0;
+  for (int i = 0; i < nev; i++) {
+    g_ready |= ev[i].data.fd == s->gfd;
+    s_ready |= ev[i].data.fd == s->sfd;
+  }
+  if ((g_ready && (rc = rx_drain(s, s->gfd, 1, now)) != 0) ||
+      (s_ready && (rc = rx_drain(s, s->sfd, 0, now)) != 0))
     return rc;
   if (smart__engine_expiry(s->eng) <= now &&
       (rc = smart__engine_handle_expiry(s->eng, now)) != 0)
     return rc;
-  if (allow_cork && s->corked_bytes && s->corked_bytes < s->mtu &&
-      now - s->corked_since < CORK_MAX_NS)
-    return 0;
+  if (s->sec && smart__engine_tx_lead(s->eng) && smart__sec_rekey_due(s->sec, now) &&
+      do_rekey(s, now) == 0)
+    s->rekeys++;
   return tx_drain(s, now);
 }
 
@@ -417,7 +569,7 @@ SMART_API int smart_process(smart_sock *s, uint32_t events) {
     return SMART_EINVAL;
   if (!s->joined)
     return SMART_ENOTCONN;
-  return pump(s, 0);
+  return pump(s);
 }
 
 SMART_API int smart_fd(smart_sock *s) {
@@ -428,6 +580,10 @@ SMART_API int smart_fd(smart_sock *s) {
 
 static uint64_t next_deadline(smart_sock *s) {
   uint64_t t = smart__engine_expiry(s->eng);
+  if (s->ident) {
+    uint64_t it = smart__ident_expiry(s->ident);
+    t = it < t ? it : t;
+  }
   if (s->corked_bytes && s->corked_since + CORK_MAX_NS < t)
     t = s->corked_since + CORK_MAX_NS;
   if (s->nout > s->out_head) /* the kernel refused some: retry soon */
@@ -482,17 +638,19 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
   if (len > s->max_msg)
     return SMART_EMSGSIZE;
   int nonblock = s->nonblock || (flags & SMART_MSG_DONTWAIT);
+  uint64_t now;
   for (;;) {
-    uint64_t now = smart__now();
+    now = smart__now();
     int rc = smart__engine_submit(s->eng, buf, len, now);
     if (rc == 0)
       break;
     if (rc != SMART_EAGAIN)
       return rc;
     /* Queue full: move data out, then wait for room. */
-    if ((rc = pump(s, 0)) != 0)
+    if ((rc = pump(s)) != 0)
       return rc;
-    rc = smart__engine_submit(s->eng, buf, len, smart__now());
+    now = smart__now();
+    rc = smart__engine_submit(s->eng, buf, len, now);
     if (rc == 0)
       break;
     if (rc != SMART_EAGAIN || nonblock)
@@ -501,25 +659,50 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
       return rc;
   }
   /* Autocork: cork only while the previous datagram is still "in the
-   * kernel's hands" (it left less than one send-path time ago). */
-  uint64_t now = smart__now();
-  int busy = s->last_tx && now - s->last_tx < s->tx_cost;
-  if (busy || s->corked_bytes) {
-    if (!s->corked_bytes)
+   * kernel's hands" (it left less than one send-path time ago). A call
+   * that finds the send path idle sends at once, with whatever is corked. */
+  /* EXPERIMENT */
+  uint64_t ref = s->x_last_call > s->last_tx ? s->x_last_call : s->last_tx;
+  int busy = s->last_tx && now - ref < s->tx_cost;
+  s->x_last_call = now;
+  if (busy) {
+    size_t room = s->cfg.max_dgram - DATA_HDR;
+    if (!s->corked_bytes) {
       s->corked_since = now;
+      s->x_dgrams = 1;
+      s->x_fill = 0;
+    }
+    if (len + 2 > room) {
+      s->x_dgrams += (len + room - 9) / (room - 8);
+      s->x_fill = room;
+    } else if (s->x_fill + len + 2 > room) {
+      s->x_dgrams++;
+      s->x_fill = len + 2;
+    } else {
+      s->x_fill += len + 2;
+    }
     s->corked_bytes += len + 2;
+    unsigned cb = getenv("CORK_BATCH") ? (unsigned)atoi(getenv("CORK_BATCH")) : 1u;
+    int fits = s->x_fill + len + 2 <= room ? s->x_dgrams <= cb : s->x_dgrams < cb;
+    if (fits && now - s->corked_since < CORK_MAX_NS)
+      return (smart_ssize)len;
   }
-  int rc = pump(s, 1);
+  int rc = pump(s);
   return rc ? rc : (smart_ssize)len;
 }
 
 static void fill_sender(smart_sock *s, uint32_t id, struct smart_msginfo *info) {
-  const struct smart__sockaddr *a = peer_addr(s, id);
   info->sender_id = id;
-  if (a)
-    smart__addr_format(a, info->sender, sizeof(info->sender));
-  else
+  if (id == 0 || id > s->npeers) {
     info->sender[0] = 0;
+    return;
+  }
+  struct peer *p = &s->peers[id - 1];
+  if (!p->text[0] || !smart__addr_equal(&p->text_of, &p->addr)) {
+    smart__addr_format(&p->addr, p->text, sizeof(p->text));
+    p->text_of = p->addr;
+  }
+  memcpy(info->sender, p->text, sizeof(info->sender));
 }
 
 SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
@@ -577,7 +760,7 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
       if (rc)
         return rc;
     }
-    int rc = pump(s, 0);
+    int rc = pump(s);
     if (rc)
       return rc;
     pumped = 1;
@@ -593,7 +776,7 @@ static int flush_until(smart_sock *s, uint64_t deadline) {
   uint64_t last_activity = smart__now(), last_count = UINT64_MAX;
   uint64_t quiet_ns = 4 * ((uint64_t)s->cfg.k + 2) * (uint64_t)s->cfg.grtt_us * 1000u;
   for (;;) {
-    int rc = pump(s, 0);
+    int rc = pump(s);
     if (rc)
       return rc;
     st.size = sizeof(st);
@@ -621,7 +804,7 @@ SMART_API int smart_flush(smart_sock *s, int32_t timeout_ms) {
   if (!s->joined)
     return SMART_ENOTCONN;
   if (s->nonblock) {
-    int rc = pump(s, 0);
+    int rc = pump(s);
     if (rc)
       return rc;
     return s->nout == s->out_head ? 0 : SMART_EAGAIN;
@@ -647,7 +830,11 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
   if (!s || !val)
     return SMART_EINVAL;
   /* Options the engine copies at creation: before smart_join() only. */
-  int engine_opt = opt == SMART_OPT_SYNC || opt == SMART_OPT_WINDOW || opt == SMART_OPT_GRTT_US ||
+  int engine_opt = opt == SMART_OPT_CRYPTO || opt == SMART_OPT_GROUP_KEY ||
+                   opt == SMART_OPT_AUTH_ONLY || opt == SMART_OPT_IDENTITY ||
+                   opt == SMART_OPT_PEER_KEY ||
+                   opt == SMART_OPT_REKEY_MS || opt == SMART_OPT_REKEY_BYTES ||
+                   opt == SMART_OPT_EPOCH_GRACE_MS || opt == SMART_OPT_SYNC || opt == SMART_OPT_WINDOW || opt == SMART_OPT_GRTT_US ||
                    opt == SMART_OPT_NAK_K || opt == SMART_OPT_GSIZE || opt == SMART_OPT_LATE_JOIN ||
                    opt == SMART_OPT_NAK_RETRIES || opt == SMART_OPT_SEED || opt == SMART_OPT_MTU ||
                    opt == SMART_OPT_RATE;
@@ -755,11 +942,108 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
       return SMART_EINVAL;
     s->mtu = u32;
     return 0;
+  case SMART_OPT_CRYPTO: {
+    const struct smart_crypto_ops *o;
+    GET_VAL(const struct smart_crypto_ops *, o);
+    if (o && o->size < sizeof(struct smart_crypto_ops))
+      return SMART_EINVAL;
+    s->ops = o;
+    return 0;
+  }
+  case SMART_OPT_GROUP_KEY:
+    if (len != SMART_KEY_BYTES)
+      return SMART_EINVAL;
+    memcpy(s->keys, val, SMART_KEY_BYTES);
+    s->have_group_key = 1;
+    return 0;
+  case SMART_OPT_IDENTITY:
+    if (len != SMART_SECKEY_BYTES)
+      return SMART_EINVAL;
+    memcpy(s->keys + 32, val, SMART_SECKEY_BYTES);
+    s->have_identity = 1;
+    return 0;
+  case SMART_OPT_PEER_KEY:
+    if (len != SMART_PUBKEY_BYTES)
+      return SMART_EINVAL;
+    if (s->npins >= 16)
+      return SMART_ENOMEM;
+    memcpy(s->pins[s->npins++], val, SMART_PUBKEY_BYTES);
+    return 0;
+  case SMART_OPT_AUTH_ONLY:
+    GET_VAL(int32_t, i32);
+    if (i32 != 0 && i32 != 1)
+      return SMART_EINVAL;
+    s->auth_only = i32;
+    return 0;
+  case SMART_OPT_REKEY_MS:
+    GET_VAL(uint32_t, u32);
+    s->rekey_ms = u32;
+    return 0;
+  case SMART_OPT_REKEY_BYTES:
+    GET_VAL(uint64_t, u64);
+    s->rekey_bytes = u64;
+    return 0;
+  case SMART_OPT_EPOCH_GRACE_MS:
+    GET_VAL(uint32_t, u32);
+    s->grace_ms = u32;
+    return 0;
   case SMART_OPT_LAST_OS_ERROR:
     return SMART_EINVAL; /* read only */
   default:
     return SMART_ENOPROTOOPT;
   }
+}
+
+SMART_API int smart_rekey(smart_sock *s) {
+  if (!s)
+    return SMART_EINVAL;
+  if (!s->sec || !s->eng || !smart__engine_tx_lead(s->eng))
+    return SMART_ESTATE;
+  int rc = do_rekey(s, smart__now());
+  if (rc == 0)
+    s->rekeys++;
+  return rc;
+}
+
+SMART_API int smart_allow(smart_sock *s, const uint8_t pk[32]) {
+  if (!s || !pk)
+    return SMART_EINVAL;
+  if (!s->have_identity)
+    return SMART_ESTATE;
+  if (s->ident)
+    return smart__ident_allow(s->ident, pk);
+  for (uint32_t i = 0; i < s->nallowed; i++)
+    if (!memcmp(s->allowed[i], pk, 32))
+      return 0;
+  uint8_t(*n)[32] = realloc(s->allowed, (s->nallowed + 1) * sizeof(*n));
+  if (!n)
+    return SMART_ENOMEM;
+  s->allowed = n;
+  memcpy(s->allowed[s->nallowed++], pk, 32);
+  return 0;
+}
+
+SMART_API int smart_revoke(smart_sock *s, const uint8_t pk[32]) {
+  if (!s || !pk)
+    return SMART_EINVAL;
+  if (!s->have_identity)
+    return SMART_ESTATE;
+  if (!s->ident) {
+    for (uint32_t i = 0; i < s->nallowed; i++)
+      if (!memcmp(s->allowed[i], pk, 32)) {
+        memmove(s->allowed[i], s->allowed[s->nallowed - 1], 32);
+        s->nallowed--;
+        return 0;
+      }
+    return SMART_EINVAL;
+  }
+  if (!smart__ident_revoke(s->ident, pk))
+    return SMART_EINVAL;
+  /* The revoked member must not read what follows: a new epoch at once. */
+  int rc = do_rekey(s, smart__now());
+  if (rc == 0)
+    s->rekeys++;
+  return rc;
 }
 
 #define PUT_VAL(T, v)                     \
@@ -812,6 +1096,20 @@ SMART_API int smart_getopt(smart_sock *s, int opt, void *val, size_t *len) {
     PUT_VAL(uint64_t, s->cfg.seed);
   case SMART_OPT_MTU:
     PUT_VAL(uint32_t, s->mtu);
+  case SMART_OPT_CRYPTO:
+    PUT_VAL(const struct smart_crypto_ops *, s->ops);
+  case SMART_OPT_AUTH_ONLY:
+    PUT_VAL(int32_t, s->auth_only);
+  case SMART_OPT_REKEY_MS:
+    PUT_VAL(uint32_t, s->rekey_ms);
+  case SMART_OPT_REKEY_BYTES:
+    PUT_VAL(uint64_t, s->rekey_bytes);
+  case SMART_OPT_EPOCH_GRACE_MS:
+    PUT_VAL(uint32_t, s->grace_ms);
+  case SMART_OPT_GROUP_KEY:
+  case SMART_OPT_IDENTITY:
+  case SMART_OPT_PEER_KEY:
+    return SMART_EINVAL; /* keys are write-only */
   default:
     return SMART_ENOPROTOOPT;
   }
@@ -851,6 +1149,10 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
   v.drops_injected = s->drops_injected;
   v.drops_other += s->drops_other;
   v.senders = s->senders;
+  v.drops_auth = s->drops_auth;
+  v.drops_replay = s->drops_replay;
+  v.rekeys = s->rekeys;
+  v.joins_refused = s->joins_refused;
   size_t n = st->size < sizeof(v) ? st->size : sizeof(v);
   v.size = st->size;
   memcpy(st, &v, n);

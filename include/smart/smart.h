@@ -242,7 +242,15 @@ enum smart_option {
   SMART_OPT_LATE_JOIN = 15,      /**< uint32: SMART_JOIN_CURRENT or SMART_JOIN_WINDOW */
   SMART_OPT_NAK_RETRIES = 16,    /**< uint32: request rounds before a loss is reported */
   SMART_OPT_SEED = 17,           /**< uint64: seed the timer randomness (tests) */
-  SMART_OPT_MTU = 18             /**< uint32: largest datagram sent (default 1472) */
+  SMART_OPT_MTU = 18,            /**< uint32: largest datagram sent (default 1472) */
+  SMART_OPT_CRYPTO = 19,         /**< const struct smart_crypto_ops *: the provider */
+  SMART_OPT_GROUP_KEY = 20,      /**< uint8_t[32]: pre-shared group key: secure session */
+  SMART_OPT_AUTH_ONLY = 21,      /**< int32 0/1: authenticate data without encrypting it */
+  SMART_OPT_IDENTITY = 22,       /**< uint8_t[64]: this socket's identity secret key */
+  SMART_OPT_PEER_KEY = 23,       /**< uint8_t[32]: pin a sender's identity public key */
+  SMART_OPT_REKEY_MS = 24,       /**< uint32: sender starts a new epoch this often (0: never) */
+  SMART_OPT_REKEY_BYTES = 25,    /**< uint64: ... or after this many bytes (0: never) */
+  SMART_OPT_EPOCH_GRACE_MS = 26  /**< uint32: an old epoch is accepted this long (default 2000) */
 };
 
 /** SMART_OPT_LATE_JOIN values. */
@@ -312,6 +320,11 @@ struct smart_stats {
   uint64_t drops_injected;   /**< dropped by SMART_OPT_DROP_PPM */
   uint64_t drops_other;      /**< unsupported or otherwise refused */
   uint64_t senders;          /**< senders heard */
+  uint64_t drops_auth;       /**< failed authentication, unknown key or epoch (secure mode) */
+  uint64_t drops_replay;     /**< replayed datagrams (secure mode) */
+  uint64_t naks_limited;     /**< requests ignored by the per-requester rate limit */
+  uint64_t rekeys;           /**< key epochs started (sender) or adopted (receiver) */
+  uint64_t joins_refused;    /**< identity mode: join requests from keys not allowed */
 };
 
 /**
@@ -320,6 +333,92 @@ struct smart_stats {
  * @since 0.1
  */
 SMART_API int smart_stats(smart_sock *s, struct smart_stats *st);
+
+/* ======================================================================
+ * Security: pluggable crypto providers
+ *
+ * A provider is a table of functions. libsmart ships two: libsodium's
+ * (smart_crypto_sodium(), the default whenever a key is set) and null
+ * (smart_crypto_null(): no security at all, for tests; explicit opt-in). A
+ * third party plugs its own by filling a struct smart_crypto_ops (size set to
+ * sizeof, every function non-NULL, key_bytes 32, nonce_bytes 24, tag_bytes
+ * 16, sig_bytes 64) and passing a pointer to it with SMART_OPT_CRYPTO before
+ * smart_join(); the table must outlive the socket. See smart-security(7).
+ * ====================================================================== */
+
+/** Sizes every provider works with. */
+#define SMART_KEY_BYTES 32u     /**< symmetric keys (group key, epoch keys) */
+#define SMART_NONCE_BYTES 24u   /**< AEAD nonces */
+#define SMART_TAG_BYTES 16u     /**< AEAD tags */
+#define SMART_PUBKEY_BYTES 32u  /**< identity public keys (Ed25519) */
+#define SMART_SECKEY_BYTES 64u  /**< identity secret keys (Ed25519, seed + public) */
+#define SMART_SIG_BYTES 64u     /**< signatures */
+
+/** A crypto provider. Every function returns 0 on success, negative on failure. */
+struct smart_crypto_ops {
+  size_t size;       /**< sizeof(struct smart_crypto_ops) */
+  const char *name;  /**< for logs and smart_getopt */
+  void *user_data;   /**< passed back to every function */
+  /** AEAD: out = ciphertext || tag (ptlen + 16 bytes). */
+  int (*seal)(uint8_t *out, const uint8_t *pt, size_t ptlen, const uint8_t *ad,
+              size_t adlen, const uint8_t nonce[24], const uint8_t key[32],
+              void *user_data);
+  /** AEAD: ct holds ciphertext || tag (ctlen >= 16); out gets ctlen - 16 bytes. */
+  int (*open)(uint8_t *out, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+              size_t adlen, const uint8_t nonce[24], const uint8_t key[32],
+              void *user_data);
+  /** Key schedule: a 32-byte subkey of `key` for (id, 8-byte context). */
+  int (*derive)(uint8_t out[32], uint64_t id, const char ctx[8],
+                const uint8_t key[32], void *user_data);
+  /** Unpredictable bytes. */
+  int (*random)(uint8_t *out, size_t len, void *user_data);
+  /** Signatures with identity keys. */
+  int (*sign)(uint8_t sig[64], const uint8_t *m, size_t mlen,
+              const uint8_t sk[64], void *user_data);
+  int (*verify)(const uint8_t sig[64], const uint8_t *m, size_t mlen,
+                const uint8_t pk[32], void *user_data);
+  /** Seal a 32-byte key to an identity public key (anonymous sender);
+   *  out gets 80 bytes. */
+  int (*wrap)(uint8_t out[80], const uint8_t key[32], const uint8_t pk[32],
+              void *user_data);
+  /** Open what wrap() made, with the identity's secret key. */
+  int (*unwrap)(uint8_t key[32], const uint8_t in[80], const uint8_t sk[64],
+                void *user_data);
+};
+
+/** The libsodium provider (XChaCha20-Poly1305, BLAKE2b KDF, Ed25519,
+ *  X25519 sealed boxes). Never NULL. @since 0.1 */
+SMART_API const struct smart_crypto_ops *smart_crypto_sodium(void);
+
+/** The null provider: no confidentiality, no authentication (tags are zero).
+ *  For tests and fuzzing only. Never NULL. @since 0.1 */
+SMART_API const struct smart_crypto_ops *smart_crypto_null(void);
+
+/**
+ * Create an identity key pair.
+ * @param pk  receives the 32-byte public key (share it).
+ * @param sk  receives the 64-byte secret key (keep it).
+ * @return 0 or SMART_ESYS.
+ * @since 0.1
+ */
+SMART_API int smart_identity_keypair(uint8_t pk[32], uint8_t sk[64]);
+
+/**
+ * Sender in identity mode: allow (or, with smart_revoke(), remove) a
+ * receiver's public key. Revoking rekeys the group at once: the new epoch
+ * key goes to the remaining members only.
+ * @return 0, SMART_EINVAL, SMART_ENOMEM, SMART_ESTATE (no identity set).
+ * @since 0.1
+ */
+SMART_API int smart_allow(smart_sock *s, const uint8_t pk[32]);
+SMART_API int smart_revoke(smart_sock *s, const uint8_t pk[32]);
+
+/**
+ * Start a new key epoch now (group-key or identity mode, sender only).
+ * @return 0, SMART_ESTATE (no security or not a sender yet).
+ * @since 0.1
+ */
+SMART_API int smart_rekey(smart_sock *s);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@ enum {
   SMART__MSG_USAGE_LEAVE = 0x03,
   SMART__MSG_ERROR_REPORT = 0x0B,
   SMART__MSG_PROBLEM_REPORT = 0x10,
+  SMART__MSG_KEY_DELIVERY = 0x20, /* libsmart: an epoch key for one member */
   SMART__REQ_REPLACEMENT = 0x01,
   SMART__REQ_QUIET = 0x02,
   SMART__TUN_REQUEST = 0x01,
@@ -77,6 +78,7 @@ enum smart__kind {
   SMART__K_QUIET,
   SMART__K_REQUEST_TUNNEL,
   SMART__K_LEAVE_TUNNEL,
+  SMART__K_KEY_DELIVERY,
   SMART__K_COUNT
 };
 
@@ -88,6 +90,8 @@ enum {
   SMART__EXT_SESSION = 0x0002,  /* 32-bit session ID of the sender concerned */
   SMART__EXT_NAKLIST = 0x0003,  /* further (seq16, extra16) ranges */
   SMART__EXT_PORT = 0x0004,     /* UDP ports for the address fields */
+  SMART__EXT_KEYREQ = 0x0005,   /* identity join: key, nonce, signature */
+  SMART__EXT_KEYDELIV = 0x0006, /* sealed epoch key for one member, signed */
   SMART__EXT_AUTH = 0xFF00      /* secure trailer; must be the last extension */
 };
 #define SMART__EXT_CRITICAL 0x8000u

@@ -1,0 +1,327 @@
+/* Identity mode: joins, key delivery, revocation. See ident.h. */
+#include "ident.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "util/bytes.h"
+#include "wire/wire.h"
+
+#define KEYREQ_LEN (32u + 8u + 64u)
+#define KEYDELIV_LEN (32u + 4u + 4u + 80u + 64u)
+#define MAX_KEYS 1024u
+#define REQ_FIRST_NS UINT64_C(200000000)  /* a member asks every 200 ms ... */
+#define REQ_MAX_NS UINT64_C(2000000000)   /* ... backing off to 2 s */
+#define DELIVER_GAP_NS UINT64_C(100000000) /* at most one delivery per member per 100 ms */
+
+struct member {
+  uint8_t pk[32];
+  uint8_t joined;              /* has asked: receives rekeys */
+  uint8_t need_cur, need_next; /* deliveries queued */
+  uint64_t last_delivery;
+};
+
+struct smart__ident {
+  struct smart__sec *sec;
+  uint8_t *sk; /* secret memory, 64 bytes */
+  /* sender */
+  struct member *members;
+  uint32_t nmembers;
+  uint8_t have_next, next_epoch;
+  uint64_t switch_at;
+  uint8_t cur_epoch;
+  uint8_t keys_drawn;
+  /* member */
+  uint8_t pins[16][32];
+  unsigned npins;
+  uint64_t next_req, req_gap, nonce;
+  int want; /* wants a key (at start, or an epoch it lacks) */
+};
+
+int smart__ident_new(struct smart__ident **out, const uint8_t sk[64]) {
+  struct smart__ident *id = calloc(1, sizeof(*id));
+  if (!id)
+    return SMART_ENOMEM;
+  id->sk = smart__secure_alloc(64);
+  if (!id->sk) {
+    free(id);
+    return SMART_ENOMEM;
+  }
+  memcpy(id->sk, sk, 64);
+  id->want = 1;
+  id->req_gap = REQ_FIRST_NS;
+  *out = id;
+  return 0;
+}
+
+void smart__ident_del(struct smart__ident *id) {
+  if (!id)
+    return;
+  smart__secure_free(id->sk);
+  free(id->members);
+  free(id);
+}
+
+static struct member *member_find(struct smart__ident *id, const uint8_t pk[32]) {
+  for (uint32_t i = 0; i < id->nmembers; i++)
+    if (!memcmp(id->members[i].pk, pk, 32))
+      return &id->members[i];
+  return NULL;
+}
+
+int smart__ident_allow(struct smart__ident *id, const uint8_t pk[32]) {
+  if (member_find(id, pk))
+    return 0;
+  if (id->nmembers >= MAX_KEYS)
+    return SMART_ENOMEM;
+  struct member *m = realloc(id->members, (id->nmembers + 1) * sizeof(*m));
+  if (!m)
+    return SMART_ENOMEM;
+  id->members = m;
+  memset(&m[id->nmembers], 0, sizeof(*m));
+  memcpy(m[id->nmembers].pk, pk, 32);
+  id->nmembers++;
+  return 0;
+}
+
+int smart__ident_revoke(struct smart__ident *id, const uint8_t pk[32]) {
+  struct member *m = member_find(id, pk);
+  if (!m)
+    return 0;
+  *m = id->members[--id->nmembers];
+  return 1;
+}
+
+int smart__ident_is_server(const struct smart__ident *id) { return id->nmembers > 0; }
+
+int smart__ident_pin(struct smart__ident *id, const uint8_t pk[32]) {
+  for (unsigned i = 0; i < id->npins; i++)
+    if (!memcmp(id->pins[i], pk, 32))
+      return 0;
+  if (id->npins >= 16)
+    return SMART_ENOMEM;
+  memcpy(id->pins[id->npins++], pk, 32);
+  return 0;
+}
+
+/* Sender: draw and install the key of `epoch`. */
+static int draw_key(struct smart__ident *id, uint8_t epoch) {
+  const struct smart_crypto_ops *o = smart__sec_ops(id->sec);
+  uint8_t key[32];
+  int rc = o->random(key, sizeof(key), o->user_data);
+  if (rc == 0)
+    rc = smart__sec_install_key(id->sec, epoch, key, smart__sec_id(id->sec));
+  smart__memzero(key, sizeof(key));
+  return rc;
+}
+
+int smart__ident_start(struct smart__ident *id, struct smart__sec *sec, uint64_t now) {
+  id->sec = sec;
+  id->next_req = now;
+  if (!smart__ident_is_server(id))
+    return 0;
+  id->want = 0;
+  id->cur_epoch = 0;
+  int rc = draw_key(id, 0);
+  return rc ? rc : smart__sec_use_epoch(sec, 0, now);
+}
+
+/* Sender: the pending epoch becomes the current one. Members that had not
+ * yet received it still need it, now as the current key. */
+static void switch_epoch(struct smart__ident *id, uint64_t now) {
+  smart__sec_use_epoch(id->sec, id->next_epoch, now);
+  id->cur_epoch = id->next_epoch;
+  id->have_next = 0;
+  for (uint32_t i = 0; i < id->nmembers; i++) {
+    struct member *m = &id->members[i];
+    m->need_cur = m->need_next;
+    m->need_next = 0;
+  }
+}
+
+/* The signed prefix of a packet: everything before its last 64 bytes. */
+static int verify_tail(const struct smart_crypto_ops *o, const uint8_t *dg, size_t len,
+                       const uint8_t pk[32]) {
+  return o->verify(dg + len - 64, dg, len - 64, pk, o->user_data);
+}
+
+/* Queue the current (and a pending next) key for member m, at most once
+ * per DELIVER_GAP_NS: a replayed or repeated join costs one small multicast. */
+static void queue_delivery(struct smart__ident *id, struct member *m, uint64_t now) {
+  if (m->last_delivery && now - m->last_delivery < DELIVER_GAP_NS)
+    return;
+  m->last_delivery = now;
+  m->need_cur = 1;
+  m->need_next = id->have_next;
+}
+
+int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, uint64_t now,
+                       int *refused) {
+  struct smart__pkt p;
+  const uint8_t *v;
+  size_t vl;
+  *refused = 0;
+  if (len < SMART__HDR_LEN || dg[1] >> 6 != SMART__TYP_MSG)
+    return 0;
+  unsigned cmd = dg[1] & 0x3F;
+  if (cmd != SMART__MSG_USAGE_JOIN && cmd != SMART__MSG_KEY_DELIVERY)
+    return 0;
+  if (smart__pkt_decode(&p, dg, len) != 0)
+    return 0; /* the normal path counts it */
+  const struct smart_crypto_ops *o = smart__sec_ops(id->sec);
+  if (p.kind == SMART__K_USAGE_JOIN) {
+    if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYREQ, &v, &vl))
+      return 0; /* an ordinary (authenticated) usage report */
+    if (vl != KEYREQ_LEN || v + vl != dg + len || !smart__ident_is_server(id))
+      return 1;
+    struct member *m = member_find(id, v);
+    if (!m) {
+      *refused = 1;
+      return 1;
+    }
+    if (verify_tail(o, dg, len, v) != 0)
+      return 1;
+    m->joined = 1;
+    queue_delivery(id, m, now);
+    return 1;
+  }
+  /* KEY_DELIVERY: for us, signed by a pinned sender. */
+  if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYDELIV, &v, &vl) || vl != KEYDELIV_LEN ||
+      v + vl != dg + len || smart__ident_is_server(id) || memcmp(v, id->sk + 32, 32) != 0)
+    return 1;
+  unsigned i;
+  for (i = 0; i < id->npins; i++)
+    if (verify_tail(o, dg, len, id->pins[i]) == 0)
+      break;
+  if (i == id->npins)
+    return 1;
+  uint8_t epoch = v[32];
+  uint32_t sender = smart__get32(v + 36);
+  uint8_t key[32];
+  if (o->unwrap(key, v + 40, id->sk, o->user_data) != 0)
+    return 1;
+  /* An old delivery (a replay) never takes a member back. */
+  unsigned cur = smart__sec_epoch(id->sec);
+  int newer = (uint8_t)(epoch - cur) < 128;
+  if (newer || !smart__sec_have_key(id->sec, epoch))
+    smart__sec_install_key(id->sec, epoch, key, sender);
+  smart__memzero(key, sizeof(key));
+  if (newer || !smart__sec_have_key(id->sec, (uint8_t)cur))
+    smart__sec_use_epoch(id->sec, epoch, now);
+  id->want = 0;
+  id->req_gap = REQ_FIRST_NS;
+  return 1;
+}
+
+void smart__ident_want(struct smart__ident *id, int epoch, uint64_t now) {
+  if (epoch < 0 || smart__ident_is_server(id) || id->want)
+    return;
+  id->want = 1;
+  id->req_gap = REQ_FIRST_NS;
+  if (id->next_req > now + REQ_FIRST_NS / 4)
+    id->next_req = now + REQ_FIRST_NS / 4;
+}
+
+static size_t msg_base(uint8_t *buf, uint8_t sync, unsigned cmd, uint32_t a1, uint32_t a2) {
+  buf[0] = sync;
+  buf[1] = (uint8_t)(SMART__TYP_MSG << 6 | cmd);
+  smart__put32(buf + 4, a1);
+  smart__put32(buf + 8, a2);
+  return SMART__ADDR_MSG_LEN;
+}
+
+static smart_ssize sign_out(struct smart__ident *id, uint8_t *buf, size_t len) {
+  const struct smart_crypto_ops *o = smart__sec_ops(id->sec);
+  smart__put16(buf + 2, (uint16_t)len);
+  if (o->sign(buf + len - 64, buf, len - 64, id->sk, o->user_data) != 0)
+    return SMART_EINVAL;
+  return (smart_ssize)len;
+}
+
+smart_ssize smart__ident_output(struct smart__ident *id, uint8_t *buf, size_t cap,
+                                uint8_t sync, uint32_t group_v4, uint64_t now) {
+  if (!id->sec || cap < 256)
+    return 0;
+  const struct smart_crypto_ops *o = smart__sec_ops(id->sec);
+  if (!smart__ident_is_server(id)) {
+    if (!id->want || now < id->next_req)
+      return 0;
+    id->next_req = now + id->req_gap;
+    id->req_gap = id->req_gap * 2 > REQ_MAX_NS ? REQ_MAX_NS : id->req_gap * 2;
+    size_t off = msg_base(buf, sync, SMART__MSG_USAGE_JOIN, 0, group_v4);
+    smart__put16(buf + off, SMART__EXT_KEYREQ);
+    smart__put16(buf + off + 2, KEYREQ_LEN);
+    memcpy(buf + off + 4, id->sk + 32, 32);
+    smart__put64(buf + off + 36, ++id->nonce);
+    return sign_out(id, buf, off + 4 + KEYREQ_LEN);
+  }
+  /* Sender: switch epochs when the lead has passed. */
+  if (id->have_next && now >= id->switch_at)
+    switch_epoch(id, now);
+  for (uint32_t i = 0; i < id->nmembers; i++) {
+    struct member *m = &id->members[i];
+    uint8_t epoch;
+    if (m->need_next && id->have_next) {
+      epoch = id->next_epoch;
+      m->need_next = 0;
+    } else if (m->need_cur) {
+      epoch = id->cur_epoch;
+      m->need_cur = 0;
+    } else {
+      continue;
+    }
+    size_t off = msg_base(buf, sync, SMART__MSG_KEY_DELIVERY, group_v4, 0);
+    uint8_t *v = buf + off + 4;
+    smart__put16(buf + off, SMART__EXT_KEYDELIV);
+    smart__put16(buf + off + 2, KEYDELIV_LEN);
+    memcpy(v, m->pk, 32);
+    v[32] = epoch;
+    v[33] = v[34] = v[35] = 0;
+    smart__put32(v + 36, smart__sec_id(id->sec));
+    uint8_t key[32];
+    if (smart__sec_export_key(id->sec, epoch, key) != 0 ||
+        o->wrap(v + 40, key, m->pk, o->user_data) != 0) {
+      smart__memzero(key, sizeof(key));
+      continue;
+    }
+    smart__memzero(key, sizeof(key));
+    return sign_out(id, buf, off + 4 + KEYDELIV_LEN);
+  }
+  return 0;
+}
+
+uint64_t smart__ident_expiry(const struct smart__ident *id) {
+  uint64_t t = UINT64_MAX;
+  if (!id->sec)
+    return t;
+  if (!smart__ident_is_server(id)) {
+    if (id->want)
+      t = id->next_req;
+    return t;
+  }
+  if (id->have_next)
+    t = id->switch_at;
+  for (uint32_t i = 0; i < id->nmembers; i++)
+    if (id->members[i].need_cur || (id->members[i].need_next && id->have_next))
+      return 0;
+  return t;
+}
+
+int smart__ident_rekey(struct smart__ident *id, uint64_t now, uint64_t lead_ns) {
+  if (!id->sec || !smart__ident_is_server(id))
+    return SMART_ESTATE;
+  if (id->have_next) /* finish the switch in progress first */
+    switch_epoch(id, now);
+  uint8_t e = (uint8_t)(id->cur_epoch + 1);
+  int rc = draw_key(id, e);
+  if (rc)
+    return rc;
+  id->next_epoch = e;
+  id->have_next = 1;
+  id->switch_at = now + lead_ns;
+  for (uint32_t i = 0; i < id->nmembers; i++)
+    if (id->members[i].joined)
+      id->members[i].need_next = 1;
+  return 0;
+}

@@ -1,0 +1,550 @@
+/*
+ * The secure datagram layer. See secure.h for the contract and
+ * smart-security(7) for the reasoning.
+ *
+ * Keys. Every epoch has a 32-byte epoch key: in group-key mode it is derived
+ * from the pre-shared group key (derive(group key, epoch, "SMARTepk")); in
+ * identity mode it is random, drawn by the sender and handed to each allowed
+ * member sealed to its identity (ident.c). Every datagram is sealed under a
+ * per-sender subkey derive(epoch key, sender ID, "SMARTsnd"), so no two
+ * senders ever share a key.
+ *
+ * Nonces are unique per key by construction: 16 bytes of salt drawn at random
+ * when the socket is created and whenever its epoch changes, then a 64-bit
+ * counter that increases with every datagram sealed and never goes back. A
+ * restart draws a new salt, so a restarted sender (even with the same sender
+ * ID) repeats a nonce only if two 128-bit random salts collide.
+ *
+ * Replay. The counter is the replay sequence: each remote sender has a
+ * window of SMART__REPLAY_BITS counters (RFC 6479 / WireGuard style), updated
+ * only after the tag verified (RFC 4303 §3.4.3). A datagram below the window
+ * or already seen is refused, whatever address it comes from.
+ */
+#include "secure.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "util/bytes.h"
+#include "wire/wire.h"
+
+#define SMART__REPLAY_BITS 4096u
+#define SMART__REPLAY_WORDS (SMART__REPLAY_BITS / 64u)
+#define REMOTE_MAX 4096u
+#define KEY_SLOTS 4u
+
+struct remote {
+  uint32_t id;
+  uint8_t used;
+  uint8_t cur, prev; /* epochs */
+  uint8_t have_prev;
+  uint64_t switched_at;
+  uint64_t top; /* one past the highest counter accepted */
+  uint64_t bits[SMART__REPLAY_WORDS];
+  uint8_t key_epoch[2];
+  uint8_t key_valid[2];
+  uint8_t key[2][32]; /* derived subkeys for cur/prev (cache) */
+};
+
+struct epoch_key {
+  uint8_t valid, epoch;
+  uint32_t data_sender; /* identity mode: the only sender ID for DATA (0: any) */
+  uint64_t serial;      /* install order, to replace the oldest */
+  uint8_t key[32];
+};
+
+/* Lives in guarded secret memory (smart__secure_alloc). */
+struct secrets {
+  uint8_t group_key[32];
+  uint8_t identity[64];
+  struct epoch_key ek[KEY_SLOTS];
+  uint8_t tx_key[32];
+};
+
+struct smart__sec {
+  struct smart__sec_cfg cfg;
+  struct secrets *sk;
+  uint32_t my_id;
+  uint8_t tx_epoch;
+  uint8_t tx_key_valid;
+  uint8_t salt[16];
+  uint64_t counter;
+  uint64_t last_rekey, bytes;
+  uint8_t last_nonce[24];
+  struct remote *remotes;
+  uint32_t nremotes;
+  uint64_t key_serial;
+  int missing; /* epoch refused for want of a key, or -1 */
+};
+
+/* ---- keys ------------------------------------------------------------- */
+
+static struct epoch_key *epoch_key(struct smart__sec *s, uint8_t epoch) {
+  for (unsigned i = 0; i < KEY_SLOTS; i++)
+    if (s->sk->ek[i].valid && s->sk->ek[i].epoch == epoch)
+      return &s->sk->ek[i];
+  if (s->cfg.mode != SMART__SEC_GROUP)
+    return NULL; /* identity mode: only keys the sender handed us */
+  /* Group mode: derive it, replacing the slot furthest from `epoch`. */
+  unsigned victim = 0, worst = 0;
+  for (unsigned i = 0; i < KEY_SLOTS; i++) {
+    if (!s->sk->ek[i].valid) {
+      victim = i;
+      break;
+    }
+    unsigned d = (uint8_t)(epoch - s->sk->ek[i].epoch);
+    d = d > 128 ? 256 - d : d;
+    if (d > worst)
+      worst = d, victim = i;
+  }
+  struct epoch_key *k = &s->sk->ek[victim];
+  if (s->cfg.ops->derive(k->key, epoch, "SMARTepk", s->sk->group_key, s->cfg.ops->user_data))
+    return NULL;
+  k->valid = 1;
+  k->epoch = epoch;
+  return k;
+}
+
+static int sender_key(struct smart__sec *s, uint8_t epoch, uint32_t id, uint8_t out[32]) {
+  struct epoch_key *k = epoch_key(s, epoch);
+  if (!k)
+    return SMART_EAUTH;
+  return s->cfg.ops->derive(out, id, "SMARTsnd", k->key, s->cfg.ops->user_data) ? SMART_EAUTH
+                                                                                 : 0;
+}
+
+static int tx_prepare(struct smart__sec *s) {
+  if (s->tx_key_valid)
+    return 0;
+  if (sender_key(s, s->tx_epoch, s->my_id, s->sk->tx_key) != 0)
+    return SMART_ESTATE;
+  s->tx_key_valid = 1;
+  return 0;
+}
+
+/* Move this socket's transmit epoch; a fresh salt with every epoch. */
+static int set_tx_epoch(struct smart__sec *s, uint8_t epoch, uint64_t now) {
+  s->tx_epoch = epoch;
+  s->tx_key_valid = 0;
+  s->last_rekey = now;
+  s->bytes = 0;
+  return s->cfg.ops->random(s->salt, sizeof(s->salt), s->cfg.ops->user_data);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
+                   uint32_t *my_id) {
+  if (!out || !cfg || !cfg->ops || cfg->ops->size < sizeof(struct smart_crypto_ops) ||
+      (cfg->mode == SMART__SEC_GROUP && !cfg->group_key) ||
+      (cfg->mode != SMART__SEC_GROUP && cfg->mode != SMART__SEC_IDENTITY))
+    return SMART_EINVAL;
+  const struct smart_crypto_ops *o = cfg->ops;
+  if (!o->seal || !o->open || !o->derive || !o->random || !o->sign || !o->verify || !o->wrap ||
+      !o->unwrap)
+    return SMART_EINVAL;
+  struct smart__sec *s = calloc(1, sizeof(*s));
+  if (!s)
+    return SMART_ENOMEM;
+  s->sk = smart__secure_alloc(sizeof(*s->sk));
+  if (!s->sk) {
+    free(s);
+    return SMART_ENOMEM;
+  }
+  s->cfg = *cfg;
+  s->cfg.group_key = s->cfg.identity = NULL;
+  if (cfg->group_key)
+    memcpy(s->sk->group_key, cfg->group_key, 32);
+  if (cfg->identity)
+    memcpy(s->sk->identity, cfg->identity, 64);
+  uint8_t r[4];
+  do {
+    if (o->random(r, sizeof(r), o->user_data) != 0) {
+      smart__sec_del(s);
+      return SMART_ESYS;
+    }
+    s->my_id = smart__get32(r);
+  } while (s->my_id == 0);
+  if (set_tx_epoch(s, 0, 0) != 0) {
+    smart__sec_del(s);
+    return SMART_ESYS;
+  }
+  s->missing = -1;
+  *my_id = s->my_id;
+  *out = s;
+  return 0;
+}
+
+void smart__sec_del(struct smart__sec *s) {
+  if (!s)
+    return;
+  if (s->sk)
+    smart__secure_free(s->sk);
+  free(s->remotes);
+  smart__memzero(s, sizeof(*s));
+  free(s);
+}
+
+/* ---- sealing ---------------------------------------------------------- */
+
+static void next_nonce(struct smart__sec *s, uint8_t nonce[24]) {
+  memcpy(nonce, s->salt, 16);
+  smart__put64(nonce + 16, s->counter++);
+  memcpy(s->last_nonce, nonce, 24);
+}
+
+static void env_hdr(struct smart__sec *s, uint8_t *p, uint8_t flags) {
+  p[0] = s->tx_epoch;
+  p[1] = flags;
+  p[2] = p[3] = 0;
+  smart__put32(p + 4, s->my_id);
+}
+
+smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
+                            uint64_t now) {
+  if (!s || !buf || len < SMART__HDR_LEN)
+    return SMART_EINVAL;
+  if (cap < len + SMART__SEC_OVERHEAD || len + SMART__SEC_OVERHEAD > SMART__MAX_DGRAM)
+    return SMART_ENOBUF;
+  int rc = tx_prepare(s);
+  if (rc)
+    return rc;
+  const struct smart_crypto_ops *o = s->cfg.ops;
+  unsigned typ = buf[1] >> 6;
+  if (typ == SMART__TYP_DATA) {
+    if (len < SMART__DATA_HDR_LEN || (buf[6] & 0x20))
+      return SMART_EINVAL;
+    size_t body = len - SMART__DATA_HDR_LEN;
+    size_t total = len + SMART__SEC_DATA_OVERHEAD;
+    int enc = !s->cfg.auth_only || ((buf[1] >> 4) & 3) >= 2; /* control always sealed */
+    memmove(buf + SMART__DATA_HDR_LEN + SMART__SEC_HDR + SMART__SEC_NONCE,
+            buf + SMART__DATA_HDR_LEN, body);
+    smart__put16(buf + 2, (uint16_t)total);
+    buf[6] |= 0x20; /* D = 1 */
+    uint8_t *env = buf + SMART__DATA_HDR_LEN;
+    env_hdr(s, env, enc ? SMART__SEC_F_ENCRYPTED : 0);
+    uint8_t *nonce = env + SMART__SEC_HDR;
+    next_nonce(s, nonce);
+    uint8_t *b = nonce + SMART__SEC_NONCE;
+    if (enc)
+      rc = o->seal(b, b, body, buf, (size_t)(b - buf), nonce, s->sk->tx_key, o->user_data);
+    else
+      rc = o->seal(b + body, NULL, 0, buf, (size_t)(b - buf) + body, nonce, s->sk->tx_key,
+                   o->user_data);
+    if (rc)
+      return SMART_EINVAL;
+    if (((buf[1] >> 4) & 3) == SMART__DCMD_DATA)
+      s->bytes += body;
+    return (smart_ssize)total;
+  }
+  /* Messages: the AUTH extension goes last and covers everything before
+   * its tag. */
+  size_t total = len + SMART__SEC_MSG_OVERHEAD;
+  smart__put16(buf + 2, (uint16_t)total);
+  uint8_t *e = buf + len;
+  smart__put16(e, SMART__EXT_AUTH);
+  smart__put16(e + 2, SMART__SEC_AUTH_LEN);
+  env_hdr(s, e + 4, 0);
+  uint8_t *nonce = e + 4 + SMART__SEC_HDR;
+  next_nonce(s, nonce);
+  uint8_t *tag = nonce + SMART__SEC_NONCE;
+  if (o->seal(tag, NULL, 0, buf, (size_t)(tag - buf), nonce, s->sk->tx_key, o->user_data))
+    return SMART_EINVAL;
+  return (smart_ssize)total;
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+static struct remote *remote_find(struct smart__sec *s, uint32_t id) {
+  for (uint32_t i = 0; i < s->nremotes; i++)
+    if (s->remotes[i].id == id)
+      return &s->remotes[i];
+  return NULL;
+}
+
+static struct remote *remote_add(struct smart__sec *s, uint32_t id) {
+  if (s->nremotes >= REMOTE_MAX)
+    return NULL;
+  if ((s->nremotes & (s->nremotes - 1)) == 0) {
+    uint32_t cap = s->nremotes ? s->nremotes * 2 : 4;
+    struct remote *n = realloc(s->remotes, cap * sizeof(*n));
+    if (!n)
+      return NULL;
+    s->remotes = n;
+  }
+  struct remote *r = &s->remotes[s->nremotes++];
+  memset(r, 0, sizeof(*r));
+  r->id = id;
+  return r;
+}
+
+/* Is `counter` fresh for r? (Does not record it.) The bitmap holds the
+ * SMART__REPLAY_WORDS words ending with the one of top - 1; a counter more
+ * than SMART__REPLAY_BITS - 64 below the top is refused as too old. */
+static int replay_fresh(const struct remote *r, uint64_t counter) {
+  if (counter >= r->top)
+    return 1;
+  if (r->top - 1 - counter >= SMART__REPLAY_BITS - 64)
+    return 0;
+  return !(r->bits[(counter / 64) % SMART__REPLAY_WORDS] >> (counter % 64) & 1);
+}
+
+static void replay_mark(struct remote *r, uint64_t counter) {
+  if (!r->used) {
+    memset(r->bits, 0, sizeof(r->bits));
+    r->top = counter + 1;
+  } else if (counter >= r->top) {
+    uint64_t last = (r->top - 1) / 64, next = counter / 64;
+    uint64_t n = next - last < SMART__REPLAY_WORDS ? next - last : SMART__REPLAY_WORDS;
+    for (uint64_t i = 1; i <= n; i++) /* words the window slides over start empty */
+      r->bits[(last + i) % SMART__REPLAY_WORDS] = 0;
+    r->top = counter + 1;
+  }
+  r->bits[(counter / 64) % SMART__REPLAY_WORDS] |= UINT64_C(1) << (counter % 64);
+}
+
+/* The subkey for (r, epoch), from the cache or derived. */
+static int remote_key(struct smart__sec *s, struct remote *r, uint32_t id, uint8_t epoch,
+                      const uint8_t **key, uint8_t scratch[32]) {
+  if (r)
+    for (int i = 0; i < 2; i++)
+      if (r->key_valid[i] && r->key_epoch[i] == epoch) {
+        *key = r->key[i];
+        return 0;
+      }
+  if (sender_key(s, epoch, id, scratch) != 0)
+    return SMART_EAUTH;
+  *key = scratch;
+  return 0;
+}
+
+/* Which epochs are acceptable from r now: 1 if `epoch` is. */
+static int epoch_ok(const struct smart__sec *s, const struct remote *r, uint8_t epoch,
+                    uint64_t now) {
+  if (!r || !r->used || epoch == r->cur)
+    return 1;
+  uint8_t ahead = (uint8_t)(epoch - r->cur);
+  if (ahead >= 1 && ahead < 128)
+    return 1; /* newer: adopted once it authenticates */
+  return r->have_prev && epoch == r->prev && now - r->switched_at < s->cfg.grace_ns;
+}
+
+static void remote_accept(struct smart__sec *s, struct remote *r, uint8_t epoch,
+                          const uint8_t *key, uint64_t counter, uint64_t now) {
+  if (!r->used) {
+    r->cur = epoch;
+  } else if (epoch != r->cur && (uint8_t)(epoch - r->cur) < 128) {
+    r->prev = r->cur;
+    r->have_prev = 1;
+    r->switched_at = now;
+    r->cur = epoch;
+  }
+  /* Cache the subkey in the slot of the other epoch. */
+  int slot = r->key_valid[0] && r->key_epoch[0] == epoch   ? 0
+             : r->key_valid[1] && r->key_epoch[1] == epoch ? 1
+             : (r->key_valid[0] && r->key_epoch[0] == r->cur) ? 1
+                                                             : 0;
+  if (key != r->key[slot]) {
+    memcpy(r->key[slot], key, 32);
+    r->key_epoch[slot] = epoch;
+    r->key_valid[slot] = 1;
+  }
+  replay_mark(r, counter);
+  r->used = 1;
+  /* Members follow the newest epoch they have seen authenticated. */
+  if ((uint8_t)(epoch - s->tx_epoch) >= 1 && (uint8_t)(epoch - s->tx_epoch) < 128)
+    set_tx_epoch(s, epoch, now);
+  else if (s->cfg.mode == SMART__SEC_IDENTITY && !smart__sec_have_key(s, s->tx_epoch))
+    set_tx_epoch(s, epoch, now);
+}
+
+smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
+                            uint8_t *out, size_t cap, uint32_t *sender, uint64_t now) {
+  if (!s || !in || !out || cap < len)
+    return SMART_EINVAL;
+  if (len < SMART__HDR_LEN || smart__get16(in + 2) != len)
+    return SMART_EAUTH;
+  const struct smart_crypto_ops *o = s->cfg.ops;
+  unsigned typ = in[1] >> 6;
+  const uint8_t *env, *nonce, *tag;
+  size_t adlen;
+  int data = typ == SMART__TYP_DATA;
+  if (data) {
+    if (len < SMART__DATA_HDR_LEN + SMART__SEC_DATA_OVERHEAD || !(in[6] & 0x20))
+      return SMART_EAUTH;
+    env = in + SMART__DATA_HDR_LEN;
+  } else {
+    if (len < SMART__HDR_LEN + SMART__SEC_MSG_OVERHEAD)
+      return SMART_EAUTH;
+    const uint8_t *e = in + len - SMART__SEC_MSG_OVERHEAD;
+    if (smart__get16(e) != SMART__EXT_AUTH || smart__get16(e + 2) != SMART__SEC_AUTH_LEN)
+      return SMART_EAUTH;
+    env = e + 4;
+  }
+  nonce = env + SMART__SEC_HDR;
+  tag = in + len - SMART__SEC_TAG;
+  uint8_t epoch = env[0], flags = env[1];
+  uint32_t id = smart__get32(env + 4);
+  uint64_t counter = smart__get64(nonce + 16);
+  if (env[2] || env[3] || (flags & ~SMART__SEC_F_ENCRYPTED) || id == 0 ||
+      (!data && flags))
+    return SMART_EAUTH;
+  if (id == s->my_id)
+    return SMART_EAUTH; /* our own datagram reflected back: never accepted */
+  struct remote *r = remote_find(s, id);
+  if (!epoch_ok(s, r, epoch, now))
+    return SMART_EAUTH;
+  if (r && r->used && !replay_fresh(r, counter))
+    return SMART_ERANGE;
+  if (s->cfg.mode == SMART__SEC_IDENTITY) {
+    const struct epoch_key *ek = NULL;
+    for (unsigned i = 0; i < KEY_SLOTS; i++)
+      if (s->sk->ek[i].valid && s->sk->ek[i].epoch == epoch)
+        ek = &s->sk->ek[i];
+    if (!ek) {
+      s->missing = epoch; /* the caller asks the sender for it */
+      return SMART_EAUTH;
+    }
+    /* Limiting senders: DATA only from the sender ID the key came with. */
+    if (data && ek->data_sender && ek->data_sender != id)
+      return SMART_EAUTH;
+  }
+  uint8_t scratch[32];
+  const uint8_t *key;
+  if (remote_key(s, r, id, epoch, &key, scratch) != 0)
+    return SMART_EAUTH;
+  size_t plain;
+  if (data) {
+    const uint8_t *b = nonce + SMART__SEC_NONCE;
+    size_t body = len - SMART__DATA_HDR_LEN - SMART__SEC_DATA_OVERHEAD;
+    adlen = (size_t)(b - in);
+    int rc;
+    if (flags & SMART__SEC_F_ENCRYPTED) {
+      rc = o->open(out + SMART__DATA_HDR_LEN, b, body + SMART__SEC_TAG, in, adlen, nonce, key,
+                   o->user_data);
+    } else {
+      uint8_t dummy[1];
+      rc = o->open(dummy, tag, SMART__SEC_TAG, in, adlen + body, nonce, key, o->user_data);
+      if (rc == 0)
+        memmove(out + SMART__DATA_HDR_LEN, b, body);
+    }
+    if (rc) {
+      smart__memzero(scratch, sizeof(scratch));
+      return SMART_EAUTH;
+    }
+    plain = SMART__DATA_HDR_LEN + body;
+    memcpy(out, in, SMART__DATA_HDR_LEN);
+    out[6] &= (uint8_t)~0x20; /* D = 0 for the engine */
+  } else {
+    uint8_t dummy[1];
+    adlen = (size_t)(tag - in);
+    if (o->open(dummy, tag, SMART__SEC_TAG, in, adlen, nonce, key, o->user_data)) {
+      smart__memzero(scratch, sizeof(scratch));
+      return SMART_EAUTH;
+    }
+    plain = len - SMART__SEC_MSG_OVERHEAD;
+    memmove(out, in, plain);
+  }
+  smart__put16(out + 2, (uint16_t)plain);
+  if (!r && !(r = remote_add(s, id))) {
+    smart__memzero(scratch, sizeof(scratch));
+    return SMART_EAUTH; /* table full: refuse rather than forget replays */
+  }
+  remote_accept(s, r, epoch, key, counter, now);
+  smart__memzero(scratch, sizeof(scratch));
+  *sender = id;
+  return (smart_ssize)plain;
+}
+
+/* ---- epochs ----------------------------------------------------------- */
+
+int smart__sec_rekey(struct smart__sec *s, uint64_t now) {
+  if (!s)
+    return SMART_EINVAL;
+  if (s->cfg.mode != SMART__SEC_GROUP)
+    return SMART_ESTATE; /* identity mode rekeys through ident.c */
+  return set_tx_epoch(s, (uint8_t)(s->tx_epoch + 1), now) ? SMART_ESYS : 0;
+}
+
+void smart__sec_rekey_started(struct smart__sec *s, uint64_t now) {
+  s->last_rekey = now;
+  s->bytes = 0;
+}
+
+int smart__sec_rekey_due(const struct smart__sec *s, uint64_t now) {
+  return (s->cfg.rekey_ns && now - s->last_rekey >= s->cfg.rekey_ns) ||
+         (s->cfg.rekey_bytes && s->bytes >= s->cfg.rekey_bytes);
+}
+
+unsigned smart__sec_epoch(const struct smart__sec *s) { return s->tx_epoch; }
+
+int smart__sec_install_key(struct smart__sec *s, uint8_t epoch, const uint8_t key[32],
+                           uint32_t data_sender) {
+  if (!s || !key || s->cfg.mode != SMART__SEC_IDENTITY)
+    return SMART_EINVAL;
+  struct epoch_key *slot = NULL;
+  for (unsigned i = 0; i < KEY_SLOTS && !slot; i++)
+    if (s->sk->ek[i].valid && s->sk->ek[i].epoch == epoch)
+      slot = &s->sk->ek[i];
+  for (unsigned i = 0; i < KEY_SLOTS && !slot; i++)
+    if (!s->sk->ek[i].valid)
+      slot = &s->sk->ek[i];
+  if (!slot) { /* replace the oldest */
+    slot = &s->sk->ek[0];
+    for (unsigned i = 1; i < KEY_SLOTS; i++)
+      if (s->sk->ek[i].serial < slot->serial)
+        slot = &s->sk->ek[i];
+  }
+  /* Cached subkeys of a replaced epoch are stale. */
+  for (uint32_t i = 0; i < s->nremotes; i++)
+    for (int k = 0; k < 2; k++)
+      if (s->remotes[i].key_valid[k] && s->remotes[i].key_epoch[k] == epoch)
+        s->remotes[i].key_valid[k] = 0;
+  if (s->tx_epoch == epoch)
+    s->tx_key_valid = 0;
+  memcpy(slot->key, key, 32);
+  slot->epoch = epoch;
+  slot->data_sender = data_sender;
+  slot->serial = ++s->key_serial;
+  slot->valid = 1;
+  if (s->missing == epoch)
+    s->missing = -1;
+  return 0;
+}
+
+int smart__sec_export_key(const struct smart__sec *s, uint8_t epoch, uint8_t key[32]) {
+  for (unsigned i = 0; i < KEY_SLOTS; i++)
+    if (s->sk->ek[i].valid && s->sk->ek[i].epoch == epoch) {
+      memcpy(key, s->sk->ek[i].key, 32);
+      return 0;
+    }
+  return SMART_ESTATE;
+}
+
+int smart__sec_have_key(const struct smart__sec *s, uint8_t epoch) {
+  for (unsigned i = 0; i < KEY_SLOTS; i++)
+    if (s->sk->ek[i].valid && s->sk->ek[i].epoch == epoch)
+      return 1;
+  return 0;
+}
+
+int smart__sec_use_epoch(struct smart__sec *s, uint8_t epoch, uint64_t now) {
+  if (!smart__sec_have_key(s, epoch))
+    return SMART_ESTATE;
+  return set_tx_epoch(s, epoch, now) ? SMART_ESYS : 0;
+}
+
+int smart__sec_take_missing(struct smart__sec *s) {
+  int m = s->missing;
+  s->missing = -1;
+  return m;
+}
+
+uint32_t smart__sec_id(const struct smart__sec *s) { return s->my_id; }
+
+const struct smart_crypto_ops *smart__sec_ops(const struct smart__sec *s) { return s->cfg.ops; }
+
+void smart__sec_last_nonce(const struct smart__sec *s, uint8_t nonce[24]) {
+  memcpy(nonce, s->last_nonce, 24);
+}

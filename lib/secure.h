@@ -1,0 +1,107 @@
+/*
+ * The secure datagram layer, between the socket facade and the engine.
+ *
+ * Outgoing, every datagram the engine produces is sealed: DATA packets
+ * (data, repairs, heartbeats, confirmations) become D = 1 envelopes,
+ * message packets (requests, QUIET, reports, tunnel messages) get an AUTH
+ * extension as their last bytes. Incoming, nothing reaches the engine that
+ * did not authenticate under a key of a known epoch and pass the replay
+ * window of its sender; the engine sees the plaintext datagram with D = 0.
+ * Layouts: smart-protocol(7) "SECURE ENVELOPE"; reasoning: smart-security(7).
+ */
+#ifndef SMART_SECURE_H
+#define SMART_SECURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smart/smart.h"
+
+/* Envelope: Epoch | Flags | Reserved(16) | Sender ID(32) | Nonce(192) ...
+ * ... body ... | Tag(128). */
+#define SMART__SEC_HDR 8u
+#define SMART__SEC_NONCE 24u
+#define SMART__SEC_TAG 16u
+#define SMART__SEC_DATA_OVERHEAD (SMART__SEC_HDR + SMART__SEC_NONCE + SMART__SEC_TAG)
+/* AUTH extension: 4-byte TLV header + the same 48 bytes with no body. */
+#define SMART__SEC_AUTH_LEN (SMART__SEC_HDR + SMART__SEC_NONCE + SMART__SEC_TAG)
+#define SMART__SEC_MSG_OVERHEAD (4u + SMART__SEC_AUTH_LEN)
+#define SMART__SEC_OVERHEAD SMART__SEC_MSG_OVERHEAD /* the larger of the two */
+
+/* Envelope flags. */
+#define SMART__SEC_F_ENCRYPTED 0x80u /* body is ciphertext (else authenticated only) */
+
+enum { SMART__SEC_OFF = 0, SMART__SEC_GROUP = 1, SMART__SEC_IDENTITY = 2 };
+
+struct smart__sec;
+
+struct smart__sec_cfg {
+  const struct smart_crypto_ops *ops;
+  int mode;                 /* SMART__SEC_GROUP or SMART__SEC_IDENTITY */
+  const uint8_t *group_key; /* 32 bytes (group mode) */
+  const uint8_t *identity;  /* 64-byte secret key (identity mode), or NULL */
+  int auth_only;            /* data authenticated, not encrypted */
+  uint64_t grace_ns;        /* how long a superseded epoch stays acceptable */
+  uint64_t rekey_ns;        /* sender: new epoch this often (0 never) */
+  uint64_t rekey_bytes;     /* sender: ... or after this many bytes (0 never) */
+};
+
+/* Create the layer; *my_id receives this socket's random sender ID (use it
+ * as the engine's session ID). Returns 0, SMART_EINVAL, SMART_ENOMEM. */
+int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
+                   uint32_t *my_id);
+void smart__sec_del(struct smart__sec *s);
+
+/*
+ * Seal the plaintext datagram in buf[0..len) in place (cap bytes available;
+ * cap >= len + SMART__SEC_OVERHEAD). Returns the new length, or
+ * SMART_ESTATE when no key is available yet (identity mode before the key
+ * arrived: the datagram is not sent), SMART_ENOBUF, SMART_EINVAL.
+ */
+smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
+                            uint64_t now);
+
+/*
+ * Authenticate and open in[0..len) into out (cap >= len). On success returns
+ * the plaintext datagram's length and the sender ID in *sender. Errors:
+ * SMART_EAUTH (no or bad authentication, unknown epoch or key),
+ * SMART_ERANGE (replayed or too old), SMART_EINVAL.
+ */
+smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
+                            uint8_t *out, size_t cap, uint32_t *sender, uint64_t now);
+
+/* Sender: start a new epoch now (group mode: the next derived key;
+ * identity mode: a fresh random key). Returns 0 or an error. */
+int smart__sec_rekey(struct smart__sec *s, uint64_t now);
+
+/* Identity mode: a rekey was started by ident.c: restart the timers. */
+void smart__sec_rekey_started(struct smart__sec *s, uint64_t now);
+
+/* Sender: has the rekey timer or byte budget run out? */
+int smart__sec_rekey_due(const struct smart__sec *s, uint64_t now);
+
+/* The current transmit epoch. */
+unsigned smart__sec_epoch(const struct smart__sec *s);
+
+/* Identity mode. Install the key of `epoch` (received from the sender, or
+ * drawn by it); `data_sender` is the one sender ID whose DATA this key may
+ * authenticate (0: any). Returns 0 or SMART_EINVAL. */
+int smart__sec_install_key(struct smart__sec *s, uint8_t epoch, const uint8_t key[32],
+                           uint32_t data_sender);
+/* Identity mode: switch this socket's transmit epoch to `epoch`, whose key
+ * must be installed. */
+int smart__sec_use_epoch(struct smart__sec *s, uint8_t epoch, uint64_t now);
+/* Identity mode (sender): a copy of the key of `epoch`, to wrap for a member. */
+int smart__sec_export_key(const struct smart__sec *s, uint8_t epoch, uint8_t key[32]);
+/* Identity mode: is the key of `epoch` installed? */
+int smart__sec_have_key(const struct smart__sec *s, uint8_t epoch);
+/* The epoch of the last datagram refused for want of its key (member in
+ * identity mode), or -1. Reading clears it. */
+int smart__sec_take_missing(struct smart__sec *s);
+uint32_t smart__sec_id(const struct smart__sec *s);
+const struct smart_crypto_ops *smart__sec_ops(const struct smart__sec *s);
+
+/* Test hook: the nonce of the last datagram sealed. */
+void smart__sec_last_nonce(const struct smart__sec *s, uint8_t nonce[24]);
+
+#endif
