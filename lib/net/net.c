@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,6 +313,57 @@ int smart__mcast_membership(int fd, const struct smart__sockaddr *group,
                     sizeof(m));
   }
   return rc == 0 ? 0 : smart__errno_map(errno);
+}
+
+int smart__udp_ignore_source(int fd, const struct smart__sockaddr *self) {
+  /* Classic BPF on a UDP socket sees the datagram from its UDP header (the
+   * source port at offset 0); the IP header is at SKF_NET_OFF. Keep
+   * everything unless the source port and then every word of the source
+   * address match. */
+  struct sock_filter f[12];
+  unsigned n = 0, words, net_off;
+  uint32_t w[4];
+  uint16_t port;
+  if (self->u.sa.sa_family == AF_INET) {
+    if (self->u.in4.sin_addr.s_addr == htonl(INADDR_ANY))
+      return SMART_EINVAL;
+    words = 1;
+    net_off = 12; /* IPv4 source address */
+    w[0] = ntohl(self->u.in4.sin_addr.s_addr);
+    port = ntohs(self->u.in4.sin_port);
+  } else if (self->u.sa.sa_family == AF_INET6) {
+    if (IN6_IS_ADDR_UNSPECIFIED(&self->u.in6.sin6_addr))
+      return SMART_EINVAL;
+    words = 4;
+    net_off = 8; /* IPv6 source address */
+    for (unsigned i = 0; i < 4; i++) {
+      uint32_t v;
+      memcpy(&v, self->u.in6.sin6_addr.s6_addr + 4 * i, 4);
+      w[i] = ntohl(v);
+    }
+    port = ntohs(self->u.in6.sin6_port);
+  } else {
+    return SMART_EINVAL;
+  }
+  /* Layout: [ld port, jne keep] then per word [ld, jne keep], drop, keep. */
+  unsigned keep = 2 + 2 * words + 1; /* index of the "keep" return */
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 0);
+  f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0,
+                                      (uint8_t)(keep - n - 1));
+  n++;
+  for (unsigned i = 0; i < words; i++) {
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          (uint32_t)SKF_NET_OFF + net_off + 4 * i);
+    f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, w[i], 0,
+                                        (uint8_t)(keep - n - 1));
+    n++;
+  }
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);          /* drop */
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu); /* keep */
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0)
+    return smart__errno_map(errno);
+  return 0;
 }
 
 int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n) {

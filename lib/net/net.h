@@ -79,6 +79,13 @@ int smart__mcast_membership(int fd, const struct smart__sockaddr *group,
                             const struct smart__iface *ifc,
                             const struct smart__sockaddr *source, int join);
 
+/* Best effort: have the kernel drop datagrams arriving on `fd` whose source
+ * is exactly `self` (our own multicast looped back to the group socket),
+ * before they are queued, so they cost no wake-up, copy or system call.
+ * `self` must be a specific address (not the wildcard). Returns 0 or an
+ * error; callers must still recognise such datagrams themselves. */
+int smart__udp_ignore_source(int fd, const struct smart__sockaddr *self);
+
 /* Batched I/O. The caller owns the arrays; nothing is allocated here. */
 struct smart__dgram {
   uint8_t *buf;
