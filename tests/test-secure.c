@@ -1,0 +1,529 @@
+/*
+ * Security tests: the sealed-datagram layer directly (tamper, replay,
+ * nonce uniqueness across a million packets, a restart and a rekey), and
+ * secure sessions over real loopback multicast (wrong key, replay of a
+ * captured session from a spoofed address, forged control messages from an
+ * outsider, identity mode with revocation).
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "secure.h"
+#include "smart/smart.h"
+#include "util/bytes.h"
+#include "wire/wire.h"
+
+static const uint8_t gkey[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+
+static struct smart__sec *sec_group(const uint8_t *key, uint32_t *id) {
+  struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
+                             .group_key = key, .grace_ns = 2000000000u};
+  struct smart__sec *s;
+  ck_assert_int_eq(smart__sec_new(&s, &c, id), 0);
+  return s;
+}
+
+/* A plaintext DATA datagram with `n` bytes of payload. */
+static size_t make_data(uint8_t *buf, uint16_t seq, size_t n) {
+  smart__data_hdr_write(buf, 0x53, SMART__DCMD_DATA, seq, 0, 0, 0, n);
+  for (size_t i = 0; i < n; i++)
+    buf[8 + i] = (uint8_t)(i * 31 + seq);
+  return 8 + n;
+}
+
+/* A plaintext REPLACEMENT request. */
+static size_t make_nak(uint8_t *buf, uint16_t seq) {
+  struct smart__pkt p;
+  memset(&p, 0, sizeof(p));
+  p.sync = 0x53;
+  p.typ = SMART__TYP_REQ;
+  p.cmd = SMART__REQ_REPLACEMENT;
+  p.u.repl.group = 0xefff0101u;
+  p.u.repl.seq = seq;
+  p.u.repl.extra = 2;
+  return (size_t)smart__pkt_encode(buf, 256, &p);
+}
+
+START_TEST(tamper_every_bit_rejected) {
+  uint32_t ida, idb;
+  struct smart__sec *tx = sec_group(gkey, &ida), *rx = sec_group(gkey, &idb);
+  uint8_t plain[2][512], sealed[2][512], bad[512], out[512];
+  size_t pl[2] = {make_data(plain[0], 7, 100), make_nak(plain[1], 9)};
+  size_t sl[2];
+  for (int k = 0; k < 2; k++) {
+    memcpy(sealed[k], plain[k], pl[k]);
+    smart_ssize n = smart__sec_seal(tx, sealed[k], pl[k], sizeof(sealed[k]), 1);
+    ck_assert_int_gt(n, (smart_ssize)pl[k]);
+    sl[k] = (size_t)n;
+  }
+  unsigned rejected = 0, total = 0;
+  for (int k = 0; k < 2; k++)
+    for (size_t bit = 0; bit < sl[k] * 8; bit++) {
+      memcpy(bad, sealed[k], sl[k]);
+      bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+      uint32_t sender;
+      smart_ssize r = smart__sec_open(rx, bad, sl[k], out, sizeof(out), &sender, 2);
+      total++;
+      if (r < 0)
+        rejected++;
+      else
+        ck_abort_msg("datagram %d with bit %zu flipped was accepted", k, bit);
+    }
+  ck_assert_uint_eq(rejected, total);
+  /* The intact ones still open, to the very plaintext. */
+  for (int k = 0; k < 2; k++) {
+    uint32_t sender = 0;
+    smart_ssize r = smart__sec_open(rx, sealed[k], sl[k], out, sizeof(out), &sender, 3);
+    ck_assert_int_eq(r, (smart_ssize)pl[k]);
+    ck_assert_mem_eq(out, plain[k], pl[k]);
+    ck_assert_uint_eq(sender, ida);
+  }
+  /* ... and only once. */
+  uint32_t sender;
+  ck_assert_int_eq(smart__sec_open(rx, sealed[0], sl[0], out, sizeof(out), &sender, 4),
+                   SMART_ERANGE);
+  smart__sec_del(tx);
+  smart__sec_del(rx);
+}
+END_TEST
+
+START_TEST(wrong_key_and_plain_rejected) {
+  uint8_t other[32];
+  memcpy(other, gkey, 32);
+  other[31] ^= 1;
+  uint32_t ida, idb;
+  struct smart__sec *tx = sec_group(gkey, &ida), *rx = sec_group(other, &idb);
+  uint8_t buf[512], out[512];
+  size_t n = make_data(buf, 1, 50);
+  uint32_t sender;
+  /* Plain (unsealed) datagrams are refused in a secure session. */
+  ck_assert_int_eq(smart__sec_open(rx, buf, n, out, sizeof(out), &sender, 1), SMART_EAUTH);
+  n = make_nak(buf, 3);
+  ck_assert_int_eq(smart__sec_open(rx, buf, n, out, sizeof(out), &sender, 1), SMART_EAUTH);
+  n = make_data(buf, 1, 50);
+  smart_ssize s = smart__sec_seal(tx, buf, n, sizeof(buf), 1);
+  ck_assert_int_eq(smart__sec_open(rx, buf, (size_t)s, out, sizeof(out), &sender, 1),
+                   SMART_EAUTH);
+  smart__sec_del(tx);
+  smart__sec_del(rx);
+}
+END_TEST
+
+START_TEST(replay_window) {
+  uint32_t ida, idb;
+  struct smart__sec *tx = sec_group(gkey, &ida), *rx = sec_group(gkey, &idb);
+  enum { N = 6000 };
+  static uint8_t dg[N][128];
+  static size_t len[N];
+  for (int i = 0; i < N; i++) {
+    size_t n = make_data(dg[i], (uint16_t)i, 8);
+    smart_ssize sl = smart__sec_seal(tx, dg[i], n, sizeof(dg[i]), 1);
+    ck_assert_int_gt(sl, 0);
+    len[i] = (size_t)sl;
+  }
+  uint8_t out[128];
+  uint32_t sender;
+  /* Out of order within the window: all accepted once. */
+  for (int i = 0; i < 100; i++)
+    ck_assert_int_gt(smart__sec_open(rx, dg[99 - i], len[99 - i], out, sizeof(out), &sender, 1), 0);
+  for (int i = 0; i < 100; i++)
+    ck_assert_int_eq(smart__sec_open(rx, dg[i], len[i], out, sizeof(out), &sender, 1),
+                     SMART_ERANGE);
+  /* Far ahead, then the old ones are too old to judge: refused. */
+  ck_assert_int_gt(smart__sec_open(rx, dg[N - 1], len[N - 1], out, sizeof(out), &sender, 1), 0);
+  ck_assert_int_eq(smart__sec_open(rx, dg[150], len[150], out, sizeof(out), &sender, 1),
+                   SMART_ERANGE);
+  /* Recent ones not yet seen are still welcome, once. */
+  ck_assert_int_gt(smart__sec_open(rx, dg[N - 2], len[N - 2], out, sizeof(out), &sender, 1), 0);
+  ck_assert_int_eq(smart__sec_open(rx, dg[N - 2], len[N - 2], out, sizeof(out), &sender, 1),
+                   SMART_ERANGE);
+  smart__sec_del(tx);
+  smart__sec_del(rx);
+}
+END_TEST
+
+static int cmp24(const void *a, const void *b) { return memcmp(a, b, 24 + 8); }
+
+START_TEST(nonces_never_repeat) {
+  /* 1,000,000 packets from one sender, then a restart of that sender with the
+   * same group key, then a rekey: every (key, nonce) pair is distinct. */
+  enum { N = 1000000, EXTRA = 20000 };
+  size_t total = N + 2 * EXTRA;
+  uint8_t(*seen)[32] = malloc(total * 32);
+  ck_assert_ptr_nonnull(seen);
+  uint32_t id;
+  struct smart__sec *tx = sec_group(gkey, &id);
+  uint8_t buf[128];
+  size_t k = 0;
+  for (int phase = 0; phase < 3; phase++) {
+    if (phase == 1) { /* restart: a new instance */
+      smart__sec_del(tx);
+      tx = sec_group(gkey, &id);
+    } else if (phase == 2) {
+      ck_assert_int_eq(smart__sec_rekey(tx, 5), 0);
+    }
+    size_t count = phase == 0 ? N : EXTRA;
+    for (size_t i = 0; i < count; i++) {
+      size_t n = make_data(buf, (uint16_t)i, 4);
+      ck_assert_int_gt(smart__sec_seal(tx, buf, n, sizeof(buf), 1), 0);
+      /* the key is (epoch, sender ID); with the nonce: 32 bytes */
+      memset(seen[k], 0, 32);
+      seen[k][0] = (uint8_t)smart__sec_epoch(tx);
+      smart__put32(seen[k] + 4, id);
+      smart__sec_last_nonce(tx, seen[k] + 8);
+      ck_assert_mem_eq(seen[k] + 8, buf + 16, 24); /* the nonce on the wire */
+      k++;
+    }
+  }
+  qsort(seen, k, 32, cmp24);
+  for (size_t i = 1; i < k; i++)
+    ck_assert_msg(memcmp(seen[i - 1] + 8, seen[i] + 8, 24) != 0, "nonce repeated");
+  free(seen);
+  smart__sec_del(tx);
+}
+END_TEST
+
+/* ---- over real sockets ----------------------------------------------- */
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void group_name(char *buf, size_t len, int test, char *ip, unsigned *port) {
+  *port = 21000u + (unsigned)(getpid() % 20000);
+  snprintf(ip, 32, "239.255.%d.%u", 60 + test, (unsigned)(getpid() % 250) + 1);
+  snprintf(buf, len, "%s:%u", ip, *port);
+}
+
+static smart_sock *mk(const char *group, const uint8_t *key) {
+  smart_sock *s;
+  ck_assert_int_eq(smart_open(&s, SMART_OPEN_NONBLOCK), 0);
+  uint32_t grtt = 2000;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_GRTT_US, &grtt, 4), 0);
+  if (key)
+    ck_assert_int_eq(smart_setopt(s, SMART_OPT_GROUP_KEY, key, 32), 0);
+  ck_assert_int_eq(smart_join(s, group, "127.0.0.1", NULL, 0), 0);
+  return s;
+}
+
+static void turn(smart_sock **v, int n, int max_ms) {
+  struct pollfd p[8];
+  int t = max_ms;
+  for (int i = 0; i < n; i++) {
+    p[i].fd = smart_fd(v[i]);
+    p[i].events = POLLIN;
+    int32_t ti = smart_timeout(v[i]);
+    if (ti >= 0 && ti < t)
+      t = ti;
+  }
+  poll(p, (nfds_t)n, t);
+  for (int i = 0; i < n; i++)
+    ck_assert_int_eq(smart_process(v[i], 0), 0);
+}
+
+/* Drain messages "msg N" from r, checking order from *next; returns how many. */
+static unsigned drain(smart_sock *r, unsigned *next) {
+  char buf[256], exp[64];
+  unsigned got = 0;
+  for (;;) {
+    smart_ssize n = smart_recv(r, buf, sizeof(buf) - 1, NULL, SMART_MSG_DONTWAIT);
+    if (n == SMART_EAGAIN)
+      return got;
+    ck_assert_int_ge(n, 0);
+    buf[n] = 0;
+    snprintf(exp, sizeof(exp), "msg %u", *next);
+    ck_assert_str_eq(buf, exp);
+    (*next)++;
+    got++;
+  }
+}
+
+static void send_msgs(smart_sock *s, unsigned from, unsigned to) {
+  char buf[64];
+  for (unsigned i = from; i < to; i++) {
+    int n = snprintf(buf, sizeof(buf), "msg %u", i);
+    ck_assert_int_eq(smart_send(s, buf, (size_t)n, 0), n);
+  }
+}
+
+/* A plain socket joined to the group: it captures what goes by. */
+static int capture_socket(const char *ip, unsigned port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  struct ip_mreq m;
+  inet_pton(AF_INET, ip, &m.imr_multiaddr);
+  m.imr_interface.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof(m)), 0);
+  return fd;
+}
+
+static int raw_sender(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct in_addr lo = {htonl(INADDR_LOOPBACK)};
+  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof(lo));
+  return fd;
+}
+
+static void raw_send(int fd, const char *ip, unsigned port, const uint8_t *b, size_t n) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  ck_assert_int_ge(sendto(fd, b, n, 0, (struct sockaddr *)&a, sizeof(a)), 0);
+}
+
+START_TEST(session_replay_from_spoofed_source) {
+  char group[64], ip[32];
+  unsigned port;
+  group_name(group, sizeof(group), 1, ip, &port);
+  int cap = capture_socket(ip, port);
+  smart_sock *v[2] = {mk(group, gkey), mk(group, gkey)};
+  uint8_t wrong[32];
+  memset(wrong, 7, 32);
+  smart_sock *outsider = mk(group, wrong);
+  smart_sock *all[3] = {v[0], v[1], outsider};
+  send_msgs(v[0], 0, 300);
+  unsigned next = 0, onext = 0;
+  uint64_t deadline = now_ms() + 10000;
+  while (next < 300 && now_ms() < deadline) {
+    turn(all, 3, 5);
+    drain(v[1], &next);
+    drain(outsider, &onext);
+  }
+  ck_assert_uint_eq(next, 300);
+  ck_assert_uint_eq(onext, 0); /* wrong key: nothing delivered */
+  struct smart_stats st = {.size = sizeof(st)};
+  smart_stats(outsider, &st);
+  ck_assert_uint_gt(st.drops_auth, 0);
+  /* Replay everything captured, from another socket (another source address
+   * and port), twice. */
+  static uint8_t dgs[4096][1500];
+  static size_t lens[4096];
+  unsigned ncap = 0;
+  for (;;) {
+    ssize_t r = recv(cap, dgs[ncap], sizeof(dgs[0]), 0);
+    if (r < 0 || ncap == 4095)
+      break;
+    lens[ncap++] = (size_t)r;
+  }
+  ck_assert_uint_gt(ncap, 0);
+  int raw = raw_sender();
+  struct smart_stats before = {.size = sizeof(before)};
+  smart_stats(v[1], &before);
+  for (int round = 0; round < 2; round++)
+    for (unsigned i = 0; i < ncap; i++) {
+      raw_send(raw, ip, port, dgs[i], lens[i]);
+      if (i % 32 == 31)
+        turn(v, 2, 0);
+    }
+  for (int k = 0; k < 30; k++) {
+    turn(v, 2, 5);
+    ck_assert_uint_eq(drain(v[1], &next), 0); /* nothing delivered twice */
+  }
+  struct smart_stats after = {.size = sizeof(after)};
+  smart_stats(v[1], &after);
+  ck_assert_uint_eq(after.msgs_received, 300);
+  /* Every replayed datagram from the sender was refused by the replay
+   * window (its own echoes it never accepts either). */
+  ck_assert_uint_ge(after.drops_replay - before.drops_replay, 1);
+  ck_assert_uint_eq(after.msgs_received, before.msgs_received);
+  close(raw);
+  close(cap);
+  for (int i = 0; i < 3; i++)
+    smart_close(all[i]);
+}
+END_TEST
+
+START_TEST(forged_control_from_outsider_ignored) {
+  char group[64], ip[32];
+  unsigned port;
+  group_name(group, sizeof(group), 2, ip, &port);
+  smart_sock *v[2] = {mk(group, gkey), mk(group, gkey)};
+  send_msgs(v[0], 0, 50);
+  unsigned next = 0;
+  uint64_t deadline = now_ms() + 5000;
+  while (next < 50 && now_ms() < deadline) {
+    turn(v, 2, 5);
+    drain(v[1], &next);
+  }
+  ck_assert_uint_eq(next, 50);
+  struct smart_stats s0 = {.size = sizeof(s0)}, r0 = {.size = sizeof(r0)};
+  smart_stats(v[0], &s0);
+  smart_stats(v[1], &r0);
+  /* An outsider forges a REPLACEMENT for everything, a QUIET, and an
+   * ADDR_RANGE_CHANGE, plain and with a bogus AUTH trailer. */
+  int raw = raw_sender();
+  uint8_t b[256];
+  struct smart__pkt p;
+  const int kinds[3][2] = {{SMART__TYP_REQ, SMART__REQ_REPLACEMENT},
+                           {SMART__TYP_REQ, SMART__REQ_QUIET},
+                           {SMART__TYP_MSG, SMART__MSG_ADDR_RANGE_CHANGE}};
+  unsigned forged = 0;
+  for (int k = 0; k < 3; k++)
+    for (int variant = 0; variant < 2; variant++) {
+      memset(&p, 0, sizeof(p));
+      p.sync = 0x53;
+      p.typ = (uint8_t)kinds[k][0];
+      p.cmd = (uint8_t)kinds[k][1];
+      if (k == 0) {
+        p.u.repl.seq = 0;
+        p.u.repl.extra = 49;
+      } else if (k == 1) {
+        p.u.quiet.duration = 60000;
+      } else {
+        p.u.addr.addr1 = 0xefff0909u;
+        p.u.addr.addr2 = 0xefff0909u;
+      }
+      uint8_t ext[64];
+      size_t el = 0;
+      if (variant) {
+        uint8_t junk[48];
+        memset(junk, 0xa5, sizeof(junk));
+        junk[0] = 0;
+        smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_AUTH, junk, sizeof(junk));
+        p.ext = ext;
+        p.ext_len = el;
+      }
+      smart_ssize n = smart__pkt_encode(b, sizeof(b), &p);
+      ck_assert_int_gt(n, 0);
+      for (int rep = 0; rep < 20; rep++) {
+        raw_send(raw, ip, port, b, (size_t)n);
+        forged++;
+      }
+    }
+  close(raw);
+  for (int k = 0; k < 30; k++)
+    turn(v, 2, 5);
+  struct smart_stats s1 = {.size = sizeof(s1)}, r1 = {.size = sizeof(r1)};
+  smart_stats(v[0], &s1);
+  smart_stats(v[1], &r1);
+  ck_assert_uint_eq(s1.repairs_sent, s0.repairs_sent);   /* no repair for the forged NAK */
+  ck_assert_uint_eq(s1.naks_received, s0.naks_received); /* never even reached the engine */
+  ck_assert_uint_eq(s1.drops_auth - s0.drops_auth, forged);
+  ck_assert_uint_eq(r1.drops_auth - r0.drops_auth, forged);
+  /* The session carries on (the forged QUIET silenced nobody). */
+  send_msgs(v[0], 50, 100);
+  deadline = now_ms() + 5000;
+  while (next < 100 && now_ms() < deadline) {
+    turn(v, 2, 5);
+    drain(v[1], &next);
+  }
+  ck_assert_uint_eq(next, 100);
+  smart_close(v[0]);
+  smart_close(v[1]);
+}
+END_TEST
+
+static smart_sock *mk_ident(const char *group, const uint8_t sk[64], const uint8_t *peer) {
+  smart_sock *s;
+  ck_assert_int_eq(smart_open(&s, SMART_OPEN_NONBLOCK), 0);
+  uint32_t grtt = 2000;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_GRTT_US, &grtt, 4), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_IDENTITY, sk, 64), 0);
+  if (peer)
+    ck_assert_int_eq(smart_setopt(s, SMART_OPT_PEER_KEY, peer, 32), 0);
+  return s;
+}
+
+START_TEST(identity_join_and_revocation) {
+  char group[64], ip[32];
+  unsigned port;
+  group_name(group, sizeof(group), 3, ip, &port);
+  uint8_t spk[32], ssk[64], apk[32], ask[64], bpk[32], bsk[64], cpk[32], csk[64];
+  smart_identity_keypair(spk, ssk);
+  smart_identity_keypair(apk, ask);
+  smart_identity_keypair(bpk, bsk);
+  smart_identity_keypair(cpk, csk); /* never allowed */
+  smart_sock *snd = mk_ident(group, ssk, NULL);
+  ck_assert_int_eq(smart_allow(snd, apk), 0);
+  ck_assert_int_eq(smart_allow(snd, bpk), 0);
+  ck_assert_int_eq(smart_join(snd, group, "127.0.0.1", NULL, 0), 0);
+  smart_sock *a = mk_ident(group, ask, spk), *b = mk_ident(group, bsk, spk),
+             *c = mk_ident(group, csk, spk);
+  ck_assert_int_eq(smart_join(a, group, "127.0.0.1", NULL, 0), 0);
+  ck_assert_int_eq(smart_join(b, group, "127.0.0.1", NULL, 0), 0);
+  ck_assert_int_eq(smart_join(c, group, "127.0.0.1", NULL, 0), 0);
+  smart_sock *all[4] = {snd, a, b, c};
+  /* Let the members join and receive their keys. */
+  for (int k = 0; k < 40; k++)
+    turn(all, 4, 10);
+  unsigned na = 0, nb = 0, nc = 0;
+  send_msgs(snd, 0, 500);
+  uint64_t deadline = now_ms() + 10000;
+  while ((na < 500 || nb < 500) && now_ms() < deadline) {
+    turn(all, 4, 5);
+    drain(a, &na);
+    drain(b, &nb);
+    drain(c, &nc);
+  }
+  ck_assert_uint_eq(na, 500);
+  ck_assert_uint_eq(nb, 500);
+  ck_assert_uint_eq(nc, 0); /* not on the allow-list: never gets a key */
+  struct smart_stats st = {.size = sizeof(st)};
+  smart_stats(snd, &st);
+  ck_assert_uint_gt(st.joins_refused, 0);
+  /* Revoke b: a new epoch goes to a only. */
+  ck_assert_int_eq(smart_revoke(snd, bpk), 0);
+  for (int k = 0; k < 20; k++) { /* the switch lead (>= 50 ms) passes */
+    turn(all, 4, 10);
+    drain(a, &na);
+    drain(b, &nb);
+  }
+  unsigned nb_at_switch = nb;
+  send_msgs(snd, 500, 1000);
+  deadline = now_ms() + 10000;
+  while (na < 1000 && now_ms() < deadline) {
+    turn(all, 4, 5);
+    drain(a, &na);
+    drain(b, &nb);
+    drain(c, &nc);
+  }
+  for (int k = 0; k < 20; k++) {
+    turn(all, 4, 5);
+    drain(b, &nb);
+  }
+  ck_assert_uint_eq(na, 1000); /* the others lose nothing, in order */
+  ck_assert_uint_eq(nb, nb_at_switch); /* the revoked member reads nothing after */
+  ck_assert_uint_eq(nb, 500);
+  ck_assert_uint_eq(nc, 0);
+  struct smart_stats bs = {.size = sizeof(bs)};
+  smart_stats(b, &bs);
+  ck_assert_uint_gt(bs.drops_auth, 0);
+  for (int i = 0; i < 4; i++)
+    smart_close(all[i]);
+}
+END_TEST
+
+int main(void) {
+  Suite *su = suite_create("secure");
+  TCase *u = tcase_create("layer");
+  tcase_set_timeout(u, 300);
+  tcase_add_test(u, tamper_every_bit_rejected);
+  tcase_add_test(u, wrong_key_and_plain_rejected);
+  tcase_add_test(u, replay_window);
+  tcase_add_test(u, nonces_never_repeat);
+  suite_add_tcase(su, u);
+  TCase *n = tcase_create("sockets");
+  tcase_set_timeout(n, 300);
+  tcase_add_test(n, session_replay_from_spoofed_source);
+  tcase_add_test(n, forged_control_from_outsider_ignored);
+  tcase_add_test(n, identity_join_and_revocation);
+  suite_add_tcase(su, n);
+  SRunner *sr = srunner_create(su);
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
