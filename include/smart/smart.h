@@ -171,8 +171,9 @@ SMART_API int smart_leave(smart_sock *s, const char *group, const char *source);
 /**
  * Queue one message for reliable, ordered delivery to the group.
  * @param buf    the message; copied before return.
- * @param len    0..SMART_OPT_MAX_MSG bytes; queued whole or not at all.
- * @return len, SMART_EAGAIN (window or queue full and non-blocking),
+ * @param len    1..SMART_OPT_MAX_MSG bytes; queued whole or not at all.
+ * @return len once queued (errors from transmitting come back from later
+ *         calls), SMART_EAGAIN (send queue full and non-blocking),
  *         SMART_EMSGSIZE, SMART_ENOTCONN (not joined), SMART_ENOMEM,
  *         SMART_EINVAL.
  * @since 0.1
@@ -187,14 +188,16 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
 
 /**
  * Information about a received message or loss. Size-versioned: set `size`
- * to sizeof(struct smart_msginfo) before the call; fields are only appended.
+ * to sizeof(struct smart_msginfo) before the call; fields are only appended,
+ * and the library never writes past `size` (a program built against an older
+ * header keeps working).
  */
 struct smart_msginfo {
   size_t size;
   uint32_t kind;      /**< SMART_RECV_MESSAGE or SMART_RECV_LOSS */
   uint32_t flags;     /**< SMART_RECV_TRUNC */
   uint64_t seq;       /**< sequence of the message's first datagram; first lost one */
-  uint64_t count;     /**< datagrams lost (LOSS); 1 + extra datagrams (MESSAGE) */
+  uint64_t count;     /**< datagrams lost (LOSS); 1 (MESSAGE) */
   uint64_t sender_id; /**< the socket's id for the sender: stable while it is heard */
   size_t len;         /**< the message's full length (MESSAGE) */
   char sender[48];    /**< the sender's address as text, "A.B.C.D:PORT" or "[V6]:PORT" */
@@ -258,10 +261,13 @@ enum smart_option {
 #define SMART_JOIN_WINDOW 1u  /**< also ask for what the sender still holds */
 
 /**
- * Set an option. Timer, window and rate options apply to datagrams sent
- * after the call.
+ * Set an option. The options the engine and the security layer take when
+ * the socket first joins (sync code, rate, window, timers, MTU, late join,
+ * retries, seed, and every security option) can only be set before the
+ * first smart_join(); the others (TTL, loopback, linger, drop, receive
+ * timeout, non-blocking, maximum message) at any time.
  * @return 0, SMART_EINVAL (wrong length or value), SMART_ENOPROTOOPT
- *         (unknown option), SMART_ESTATE (only before smart_join()).
+ *         (unknown option), SMART_ESTATE (an engine option after the join).
  * @since 0.1
  */
 SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len);
