@@ -322,6 +322,67 @@ START_TEST(garbage_is_counted_and_harmless) {
 }
 END_TEST
 
+/* A flood of requests (here from one forging socket) is rate-limited per
+ * requester, and every repair answers a sequence someone asked for: the
+ * sender never sends more repair datagrams than were requested. */
+START_TEST(nak_flood_is_bounded) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 5);
+  smart_sock *v[2];
+  v[1] = mk(group, 0, 21);
+  v[0] = mk(group, 0, 22);
+  char buf[512];
+  for (unsigned i = 0; i < 200; i++) {
+    size_t len = msg_make(buf, i);
+    ck_assert_int_eq(smart_send(v[0], buf, len, 0), (smart_ssize)len);
+  }
+  struct rx_state rs = {0, 0};
+  uint64_t deadline = now_ms() + 10000;
+  while (rs.next < 200 && now_ms() < deadline) {
+    turn(v, 2, 5);
+    rx_drain(v[1], &rs);
+  }
+  ck_assert_uint_eq(rs.next, 200);
+  struct smart_stats s0 = {.size = sizeof(s0)};
+  smart_stats(v[0], &s0);
+  char host[32];
+  unsigned port;
+  ck_assert_int_eq(sscanf(group, "%31[0-9.]:%u", host, &port), 2);
+  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, host, &dst.sin_addr);
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct in_addr lo = {htonl(INADDR_LOOPBACK)};
+  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof(lo));
+  const unsigned flood = 5000, span = 50;
+  for (unsigned i = 0; i < flood; i++) {
+    /* REPLACEMENT: seq 0 and the next `span` sequences. */
+    uint8_t q[12] = {0x53, 0x81, 0, 12, 0, 0, 0, 0, 0, 0, 0, (uint8_t)span};
+    uint32_t g = ntohl(dst.sin_addr.s_addr);
+    q[4] = (uint8_t)(g >> 24), q[5] = (uint8_t)(g >> 16), q[6] = (uint8_t)(g >> 8), q[7] = (uint8_t)g;
+    ck_assert_int_ge(sendto(fd, q, sizeof(q), 0, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    if (i % 64 == 63)
+      turn(v, 2, 0);
+  }
+  close(fd);
+  for (int k = 0; k < 40; k++)
+    turn(v, 2, 5);
+  struct smart_stats s1 = {.size = sizeof(s1)};
+  smart_stats(v[0], &s1);
+  uint64_t accepted = s1.naks_received - s0.naks_received;
+  uint64_t repairs = s1.repairs_sent - s0.repairs_sent;
+  ck_assert_uint_gt(s1.naks_limited, 0);
+  ck_assert_uint_lt(accepted, flood / 2);
+  ck_assert_uint_le(repairs, accepted * (span + 1));
+  /* Repairs of the same sequence are merged: far fewer than asked. */
+  ck_assert_uint_lt(repairs, (uint64_t)flood * (span + 1) / 20);
+  /* The receiver delivered nothing twice. */
+  rx_drain(v[1], &rs);
+  ck_assert_uint_eq(rs.next, 200);
+  smart_close(v[0]);
+  smart_close(v[1]);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("net");
   TCase *t = tcase_create(getenv("SMART_TEST_IFACE") ? "ipv6" : "ipv4");
@@ -332,6 +393,7 @@ int main(void) {
     tcase_add_test(t, loopback_3rx_5pct_100k);
     tcase_add_test(t, bad_arguments);
     tcase_add_test(t, garbage_is_counted_and_harmless);
+    tcase_add_test(t, nak_flood_is_bounded);
   }
   suite_add_tcase(su, t);
   SRunner *sr = srunner_create(su);
