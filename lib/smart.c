@@ -33,6 +33,7 @@
 #include "net/net.h"
 #include "ident.h"
 #include "secure.h"
+#include "wire/wire.h"
 #include "smart/smart.h"
 
 #define BATCH 32
@@ -54,7 +55,31 @@ struct peer {
    * not once per message */
   struct smart__sockaddr text_of;
   char text[48];
+  uint64_t nak_tokens, nak_refill; /* per-requester request budget */
 };
+
+/* Requests (REPLACEMENT) accepted from one peer: a burst of NAK_BURST, then
+ * NAK_RATE per second. A flood of requests, forged or not, costs the sender
+ * at most this much repair work per requester. */
+#define NAK_RATE 200u
+#define NAK_BURST 100u
+
+static int nak_allowed(struct peer *p, uint64_t now) {
+  uint64_t per = 1000000000u / NAK_RATE;
+  if (p->nak_refill == 0) {
+    p->nak_refill = now;
+    p->nak_tokens = NAK_BURST;
+  }
+  if (now - p->nak_refill >= per) {
+    uint64_t add = (now - p->nak_refill) / per;
+    p->nak_tokens = p->nak_tokens + add > NAK_BURST ? NAK_BURST : p->nak_tokens + add;
+    p->nak_refill += add * per;
+  }
+  if (p->nak_tokens == 0)
+    return 0;
+  p->nak_tokens--;
+  return 1;
+}
 
 struct smart_sock {
   uint32_t open_flags;
@@ -103,7 +128,7 @@ struct smart_sock {
   uint32_t nallowed;
   uint8_t pins[16][32];         /* pinned sender keys, until the join */
   uint32_t npins;
-  uint64_t joins_refused;
+  uint64_t joins_refused, naks_limited;
   uint64_t drops_auth, drops_replay, rekeys;
 
   /* counters the engine does not keep */
@@ -149,6 +174,7 @@ static uint32_t peer_id(smart_sock *s, const struct smart__sockaddr *a, uint32_t
     s->peers = np;
   }
   struct peer *p = &s->peers[s->npeers];
+  memset(p, 0, sizeof(*p));
   p->addr = *a;
   p->last_heard = now;
   p->text[0] = 0;
@@ -500,6 +526,11 @@ static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
     s->drops_other++;
     return;
   }
+  if (len >= 2 && dg[1] == (SMART__TYP_REQ << 6 | SMART__REQ_REPLACEMENT) &&
+      !nak_allowed(&s->peers[id - 1], now)) {
+    s->naks_limited++;
+    return;
+  }
   smart__engine_recv(s->eng, id, dg, len, now); /* drops are counted inside */
 }
 
@@ -677,6 +708,16 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
   return rc ? rc : (smart_ssize)len;
 }
 
+/* The size of struct smart_msginfo in 0.1: callers pass at least this. */
+#define SMART__MSGINFO_V1 (offsetof(struct smart_msginfo, sender) + 48)
+
+/* Copy what fits in the caller's version of the struct; keep its size. */
+static void info_out(struct smart_msginfo *info, const struct smart_msginfo *mi) {
+  size_t sz = info->size, n = sz < sizeof(*mi) ? sz : sizeof(*mi);
+  memcpy(info, mi, n);
+  info->size = sz;
+}
+
 static void fill_sender(smart_sock *s, uint32_t id, struct smart_msginfo *info) {
   info->sender_id = id;
   if (id == 0 || id > s->npeers) {
@@ -695,7 +736,7 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
                                  struct smart_msginfo *info, uint32_t flags) {
   if (!s || (!buf && len) || (flags & ~SMART_MSG_DONTWAIT))
     return SMART_EINVAL;
-  if (info && info->size < sizeof(struct smart_msginfo))
+  if (info && (info->size < SMART__MSGINFO_V1 || info->size > 4096))
     return SMART_EINVAL;
   if (!s->joined)
     return SMART_ENOTCONN;
@@ -711,17 +752,18 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
         s->senders++;
         continue;
       }
+      struct smart_msginfo mi;
+      memset(&mi, 0, sizeof(mi));
       if (info) {
-        size_t sz = info->size;
-        memset(info, 0, sizeof(*info));
-        info->size = sz;
-        fill_sender(s, ev.src_id, info);
-        info->seq = ev.seq;
-        info->count = ev.count;
+        fill_sender(s, ev.src_id, &mi);
+        mi.seq = ev.seq;
+        mi.count = ev.count;
       }
       if (ev.type == SMART__EV_LOSS) {
-        if (info)
-          info->kind = SMART_RECV_LOSS;
+        if (info) {
+          mi.kind = SMART_RECV_LOSS;
+          info_out(info, &mi);
+        }
         return SMART_ELOST;
       }
       size_t n = ev.len < len ? ev.len : len;
@@ -730,10 +772,11 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
       s->msgs_delivered++;
       s->bytes_delivered += ev.len;
       if (info) {
-        info->kind = SMART_RECV_MESSAGE;
-        info->len = ev.len;
+        mi.kind = SMART_RECV_MESSAGE;
+        mi.len = ev.len;
         if (ev.len > len)
-          info->flags |= SMART_RECV_TRUNC;
+          mi.flags |= SMART_RECV_TRUNC;
+        info_out(info, &mi);
       }
       return (smart_ssize)n;
     }
@@ -1139,6 +1182,7 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
   v.drops_replay = s->drops_replay;
   v.rekeys = s->rekeys;
   v.joins_refused = s->joins_refused;
+  v.naks_limited = s->naks_limited;
   size_t n = st->size < sizeof(v) ? st->size : sizeof(v);
   v.size = st->size;
   memcpy(st, &v, n);
