@@ -27,7 +27,8 @@ static void usage(void) {
           "usage: smart-sim --receivers N --loss P --messages M --seed S "
           "[--burst] [--shared Q]\n"
           "       [--k K] [--grtt-ms G] [--interval-us I] [--fb-loss F] "
-          "[--jitter-us J] [--size B]\n");
+          "[--jitter-us J] [--size B]\n"
+          "       [--initial-seq Q] [--delay-ms MIN:MAX] [--window W]\n");
   exit(2);
 }
 
@@ -84,6 +85,18 @@ int main(int argc, char **argv) {
       c.fb_loss = num(v);
     } else if (!strcmp(a, "--jitter-us")) {
       c.jitter_ns = (uint64_t)(num(v) * 1000);
+    } else if (!strcmp(a, "--initial-seq")) {
+      c.initial_seq = (uint64_t)num(v);
+    } else if (!strcmp(a, "--delay-ms")) {
+      /* "MIN:MAX" one-way delays */
+      char *colon = strchr(v, ':');
+      if (!colon)
+        usage();
+      *colon = 0;
+      c.delay_min_ns = (uint64_t)(num(v) * 1e6);
+      c.delay_max_ns = (uint64_t)(num(colon + 1) * 1e6);
+    } else if (!strcmp(a, "--window")) {
+      c.window = (uint32_t)num(v);
     } else if (!strcmp(a, "--size")) {
       c.msg_min = c.msg_max = (uint32_t)num(v);
     } else {
@@ -124,13 +137,13 @@ int main(int argc, char **argv) {
   double sl = t.seq_losses ? (double)t.seq_losses : 1;
   printf("data=%llu repairs=%llu naks=%llu losses=%llu seq_losses=%llu "
          "naks_per_seq_loss=%.3f repairs_per_seq_loss=%.3f errors=%llu "
-         "loss_events=%llu deliveries=%llu\n",
+         "loss_events=%llu deliveries=%llu elided=%llu\n",
          (unsigned long long)t.data, (unsigned long long)t.repairs,
          (unsigned long long)t.naks, (unsigned long long)t.losses,
          (unsigned long long)t.seq_losses, (double)t.naks / sl,
          (double)t.repairs / sl, (unsigned long long)t.errors,
          (unsigned long long)t.loss_events,
-         (unsigned long long)t.deliveries);
+         (unsigned long long)t.deliveries, (unsigned long long)t.elided);
   printf("receivers=%u loss=%g messages=%u complete=%s naks_per_loss=%.3f "
          "repairs_per_loss=%.3f dup_deliveries=%llu sim_ms=%llu wall_ms=%llu\n",
          c.receivers, c.loss, c.messages,

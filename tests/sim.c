@@ -21,6 +21,10 @@
 /* node field of a class delivery: CLASS_BIT | class */
 #define CLASS_BIT 0x80000000u
 #define MAX_CLASSES 256u
+/* Requests listing at most this many sequences may be elided. */
+#define NAK_ELIDE_MAX 16
+/* Rows of the "has received" bitset: a power of two >= any window. */
+#define HAVE_ROWS (1u << 14)
 #define WHEEL_BITS 16
 #define WHEEL (1u << WHEEL_BITS)
 
@@ -41,7 +45,9 @@ struct pkt_meta {
   uint32_t from;       /* node id: 0 sender, 1..N receivers */
   uint8_t is_data;     /* original (1) or repair (2) data from the sender */
   uint8_t lost_needed; /* some receiver that needed it lost it */
+  uint8_t nseq;        /* request: sequences listed (0: not elidable) */
   uint64_t seq;
+  uint64_t req[NAK_ELIDE_MAX];
 };
 
 struct node {
@@ -49,14 +55,16 @@ struct node {
   uint64_t delay;  /* one-way delay to the router, ns (its class's) */
   uint64_t sched;  /* tick of the pending timer event, UINT64_MAX if none */
   uint8_t bad;     /* Gilbert-Elliott state */
+  uint64_t ge_slot; /* time slot of that state */
 };
 
 struct sim {
   struct sim_config c;
   uint64_t rng;
   uint64_t tick;     /* current tick */
-  uint64_t thr_loss, thr_shared, thr_fb, thr_dup, thr_gb, thr_bg;
+  uint64_t thr_loss, thr_shared, thr_fb, thr_dup;
   int ge;
+  double ge_pi, ge_decay; /* stationary P(bad), 1 - P(g->b) - P(b->g) */
 
   struct node *nodes; /* 0 = sender, 1..N receivers */
   struct sim_rcv *rcv;
@@ -78,6 +86,14 @@ struct sim {
   struct pkt_meta *pm;
   uint32_t pcap, pfree_n, *pfree;
   size_t stride;
+
+  /* have[row * words + r / 64] bit r: receiver r received sequence
+   * row_seq[row]. A repair of a sequence a receiver holds, or a request all
+   * of whose sequences it holds, cannot change its engine's state (it would
+   * only count a duplicate), so such deliveries are skipped (elided). */
+  uint64_t *have, *row_seq;
+  uint32_t words;
+  uint64_t elided;
 
   uint8_t *out;     /* engine output buffer */
   uint8_t *msgbuf;  /* message generator buffer */
@@ -103,6 +119,18 @@ static uint64_t prob(double p) {
   if (p >= 1)
     return UINT64_MAX;
   return (uint64_t)(p * 18446744073709551616.0);
+}
+
+static inline int has_seq(const struct sim *s, uint32_t r, uint64_t seq) {
+  uint32_t row = (uint32_t)(seq & (HAVE_ROWS - 1));
+  return s->row_seq[row] == seq &&
+         (s->have[(size_t)row * s->words + r / 64] >> (r % 64) & 1);
+}
+
+static inline void set_seq(struct sim *s, uint32_t r, uint64_t seq) {
+  uint32_t row = (uint32_t)(seq & (HAVE_ROWS - 1));
+  if (s->row_seq[row] == seq)
+    s->have[(size_t)row * s->words + r / 64] |= UINT64_C(1) << (r % 64);
 }
 
 /* ---- Messages -------------------------------------------------------------- */
@@ -292,17 +320,26 @@ static void pkt_unref(struct sim *s, uint32_t i) {
   s->pfree[s->pfree_n++] = i;
 }
 
-/* Does receiver r (1..N) lose this datagram (its own loss process)? */
+/* Does receiver r (1..N) lose this datagram (its own loss process)?
+ * Gilbert-Elliott runs in time: one step per message interval, so a burst
+ * is a stretch of time (mean burst_len intervals) in which everything to
+ * that receiver is lost, whatever the traffic then. */
 static inline int rcv_loses(struct sim *s, uint32_t r) {
   if (!s->ge)
     return s->thr_loss && rnd(s) < s->thr_loss;
   struct node *nd = &s->nodes[r];
-  uint64_t u = rnd(s);
-  if (nd->bad) {
-    if (u < s->thr_bg)
-      nd->bad = 0;
-  } else if (u < s->thr_gb) {
-    nd->bad = 1;
+  uint64_t slot = s->tick * s->c.tick_ns / s->c.interval_ns;
+  if (slot != nd->ge_slot) {
+    /* n steps of the two-state chain at once:
+     * P(bad after n) = pi + (bad ? 1 - pi : -pi) * decay^n. */
+    uint64_t n = slot - nd->ge_slot;
+    double d = 1, b = s->ge_decay;
+    for (; n; n >>= 1, b *= b)
+      if (n & 1)
+        d *= b;
+    double pb = s->ge_pi + (nd->bad ? 1 - s->ge_pi : -s->ge_pi) * d;
+    nd->bad = rnd(s) < prob(pb);
+    nd->ge_slot = slot;
   }
   return nd->bad;
 }
@@ -321,6 +358,47 @@ static void deliver_to(struct sim *s, uint32_t c, uint32_t pi, uint64_t delay) {
            c == NONE ? 0 : (CLASS_BIT | c), pi);
 }
 
+/* The sequences a request lists, as the sender numbers them. */
+static void nak_seqs(struct sim *s, struct pkt_meta *m,
+                     const struct smart__pkt *p) {
+  uint64_t lead = smart__engine_tx_lead(s->nodes[0].e);
+  unsigned n = 0;
+  uint16_t sq[1 + 64], ex[1 + 64];
+  unsigned nr = 0;
+  sq[nr] = p->u.repl.seq;
+  ex[nr++] = p->u.repl.extra;
+  const uint8_t *v;
+  size_t vl;
+  if (smart__ext_find(p->ext, p->ext_len, SMART__EXT_NAKLIST, &v, &vl)) {
+    for (size_t i = 0; i + 4 <= vl; i += 4) {
+      if (nr == 1 + 64)
+        return;
+      sq[nr] = (uint16_t)(v[i] << 8 | v[i + 1]);
+      ex[nr++] = (uint16_t)(v[i + 2] << 8 | v[i + 3]);
+    }
+  }
+  for (unsigned i = 0; i < nr; i++) {
+    uint64_t st = smart__seq_expand(lead, sq[i]);
+    for (uint32_t k = 0; k <= ex[i]; k++) {
+      if (n == NAK_ELIDE_MAX)
+        return;
+      m->req[n++] = st + k;
+    }
+  }
+  m->nseq = (uint8_t)n;
+}
+
+static int elide(const struct sim *s, const struct pkt_meta *m, uint32_t r) {
+  if (m->is_data == 2)
+    return has_seq(s, r, m->seq);
+  if (!m->nseq)
+    return 0;
+  for (unsigned i = 0; i < m->nseq; i++)
+    if (!has_seq(s, r, m->req[i]))
+      return 0;
+  return 1;
+}
+
 static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
                      size_t len) {
   uint64_t now = s->tick * s->c.tick_ns;
@@ -335,6 +413,7 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
   struct pkt_meta *m = &s->pm[pi];
   m->is_data = 0;
   m->lost_needed = 0;
+  m->nseq = 0;
   if (from == 0) {
     if (p.kind == SMART__K_DATA &&
         (p.cmd == SMART__DCMD_DATA || p.cmd == SMART__DCMD_REPAIR)) {
@@ -343,6 +422,10 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
         m->seq = lead - 1;
         m->is_data = 1;
         s->t.data++;
+        uint32_t row = (uint32_t)(m->seq & (HAVE_ROWS - 1));
+        s->row_seq[row] = m->seq;
+        memset(s->have + (size_t)row * s->words, 0,
+               s->words * sizeof(*s->have));
       } else {
         m->seq = smart__seq_expand(lead, p.u.data.seq);
         m->is_data = 2;
@@ -361,8 +444,10 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
         deliver_to(s, c, pi, s->cdelay[c]);
     }
   } else {
-    if (p.kind == SMART__K_REPLACEMENT)
+    if (p.kind == SMART__K_REPLACEMENT) {
       s->t.naks++;
+      nak_seqs(s, m, &p);
+    }
     uint64_t d = s->nodes[from].delay;
     if (!(s->thr_fb && rnd(s) < s->thr_fb))
       deliver_to(s, NONE, pi, d);
@@ -388,13 +473,13 @@ static void check_event(struct sim *s, uint32_t r,
   }
   if (ev->type != SMART__EV_MSG)
     return;
-  if (ev->len < 8) {
-    rv->errors++;
-    return;
-  }
   uint64_t k = 0;
-  for (int i = 0; i < 8; i++)
-    k |= (uint64_t)ev->data[i] << (8 * i);
+  if (ev->len < 8) {
+    k = rv->next_msg; /* too short to carry its index */
+  } else {
+    for (int i = 0; i < 8; i++)
+      k |= (uint64_t)ev->data[i] << (8 * i);
+  }
   if (k >= s->c.messages) {
     rv->errors++;
     return;
@@ -458,7 +543,8 @@ static void after(struct sim *s, uint32_t node) {
 
 /* ---- Setup --------------------------------------------------------------- */
 
-static struct smart__engine *mk_engine(struct sim *s, uint64_t seed) {
+static struct smart__engine *mk_engine(struct sim *s, uint32_t node,
+                                       uint64_t seed) {
   struct smart__engine_config ec;
   smart__engine_config_init(&ec);
   ec.sync = 0x5A;
@@ -472,7 +558,8 @@ static struct smart__engine *mk_engine(struct sim *s, uint64_t seed) {
     ec.k = s->c.k;
   if (s->c.nak_retries)
     ec.nak_retries = s->c.nak_retries;
-  ec.join_policy = s->c.join_policy;
+  ec.join_policy = s->c.policies && node ? s->c.policies[node]
+                                         : s->c.join_policy;
   ec.initial_seq = s->c.initial_seq;
   ec.rate = s->c.rate;
   ec.seed = seed;
@@ -501,8 +588,8 @@ struct sim *sim_new(const struct sim_config *c) {
     s->ge = 1;
     double pbg = 1.0 / c->burst_len;
     double pgb = c->loss * pbg / (1.0 - c->loss);
-    s->thr_bg = prob(pbg);
-    s->thr_gb = prob(pgb);
+    s->ge_pi = c->loss;
+    s->ge_decay = 1.0 - pgb - pbg;
   } else {
     s->thr_loss = prob(c->loss);
   }
@@ -512,7 +599,12 @@ struct sim *sim_new(const struct sim_config *c) {
   s->nodes = calloc((size_t)s->n + 1, sizeof(*s->nodes));
   s->rcv = calloc((size_t)s->n + 1, sizeof(*s->rcv));
   s->out = malloc(c->max_dgram);
-  if (!s->nodes || !s->rcv || !s->out) {
+  s->words = (s->n + 1 + 63) / 64;
+  s->have = calloc((size_t)HAVE_ROWS * s->words, sizeof(*s->have));
+  s->row_seq = malloc(HAVE_ROWS * sizeof(*s->row_seq));
+  if (s->row_seq)
+    memset(s->row_seq, 0xFF, HAVE_ROWS * sizeof(*s->row_seq));
+  if (!s->nodes || !s->rcv || !s->out || !s->have || !s->row_seq) {
     sim_free(s);
     return NULL;
   }
@@ -530,7 +622,7 @@ struct sim *sim_new(const struct sim_config *c) {
   }
   s->cfirst[s->nclass] = s->n + 1;
   for (uint32_t i = 0; i <= s->n; i++) {
-    s->nodes[i].e = mk_engine(s, rnd(s));
+    s->nodes[i].e = mk_engine(s, i, rnd(s));
     s->nodes[i].sched = UINT64_MAX;
     if (!s->nodes[i].e) {
       sim_free(s);
@@ -561,6 +653,8 @@ void sim_free(struct sim *s) {
   free(s->pfree);
   free(s->out);
   free(s->msgbuf);
+  free(s->have);
+  free(s->row_seq);
   free(s);
 }
 
@@ -625,8 +719,16 @@ static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {
   }
   uint32_t c = node & ~CLASS_BIT;
   for (uint32_t r = s->cfirst[c]; r < s->cfirst[c + 1]; r++) {
+    /* after() may transmit, and a transmission may grow the datagram pool:
+     * take the pointers afresh for every receiver. */
+    m = &s->pm[pkt];
+    dg = s->pbuf + (size_t)pkt * s->stride;
     if (r == m->from || !rcv_up(s, r, now))
       continue;
+    if (elide(s, m, r)) {
+      s->elided++;
+      continue;
+    }
     int lost = rcv_loses(s, r);
     if (!lost && s->c.drop && s->c.drop(s->c.user, s, r, dg, m->len, now))
       lost = 1;
@@ -641,8 +743,11 @@ static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {
     struct smart__engine *e = s->nodes[r].e;
     for (int k = 0; k < copies; k++) {
       s->t.deliveries++;
-      if (smart__engine_recv(e, m->from, dg, m->len, now) == SMART_ENOMEM)
+      int rc = smart__engine_recv(e, m->from, dg, m->len, now);
+      if (rc == SMART_ENOMEM)
         s->failed = 1;
+      if (m->is_data && rc == 0) /* accepted: it holds it from now on */
+        set_seq(s, r, m->seq);
     }
     after(s, r);
   }
@@ -679,6 +784,7 @@ int sim_run(struct sim *s) {
 
 void sim_totals(const struct sim *s, struct sim_totals *t) {
   *t = s->t;
+  t->elided = s->elided;
   t->sim_ns = sim_now(s);
   t->complete = !s->failed;
   for (uint32_t r = 1; r <= s->n; r++) {

@@ -15,7 +15,8 @@
  *
  * Messages: message k carries its index in its first 8 bytes and a pattern
  * derived from k after that; every receiver checks order, content and
- * duplicates of what its engine delivers.
+ * duplicates of what its engine delivers (a message shorter than 8 bytes is
+ * checked as the one expected next).
  */
 #ifndef SMART_TESTS_SIM_H
 #define SMART_TESTS_SIM_H
@@ -47,6 +48,7 @@ struct sim_config {
   /* Engine settings (sender's advertised values reach the receivers). */
   uint32_t grtt_us, gsize, window, max_dgram;
   uint8_t k, nak_retries, join_policy;
+  const uint8_t *policies; /* optional: join policy of receiver r at [r] */
   uint64_t initial_seq;
   uint64_t rate;
 
@@ -95,6 +97,9 @@ struct sim_totals {
   uint64_t loss_events;
   uint64_t delivered;
   uint64_t deliveries;    /* datagram deliveries simulated */
+  uint64_t elided;        /* deliveries skipped: they could not change the
+                             receiver (a repair of a sequence it holds, a
+                             request for sequences it holds) */
   uint64_t sim_ns;
   int complete;           /* every receiver delivered every message */
 };

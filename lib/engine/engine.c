@@ -149,44 +149,6 @@ int smart__grow(struct smart__engine *e, void **arr, uint32_t *cap,
   return 0;
 }
 
-/* Payload buffers are recycled per size class (64, 256, 1024 bytes and
- * max_dgram): out-of-order packets are stored without a malloc per packet in
- * the steady state, and a 32-byte message does not pin a 1400-byte buffer. */
-static unsigned buf_class(const struct smart__engine *e, size_t len,
-                          size_t *size) {
-  static const size_t sz[SMART__BUF_CLASSES - 1] = {64, 256, 1024};
-  for (unsigned c = 0; c < SMART__BUF_CLASSES - 1; c++)
-    if (len <= sz[c] && sz[c] < e->cfg.max_dgram) {
-      *size = sz[c];
-      return c;
-    }
-  *size = e->cfg.max_dgram;
-  return SMART__BUF_CLASSES - 1;
-}
-
-uint8_t *smart__buf_get(struct smart__engine *e, size_t len) {
-  size_t size;
-  unsigned c = buf_class(e, len, &size);
-  if (e->nbufs[c])
-    return e->bufs[c][--e->nbufs[c]];
-  return smart__alloc(e, size);
-}
-
-void smart__buf_put(struct smart__engine *e, uint8_t *b, size_t len) {
-  if (!b)
-    return;
-  size_t size;
-  unsigned c = buf_class(e, len, &size);
-  /* Keep a bounded cache; give the rest back. */
-  if (e->nbufs[c] < 4096 &&
-      smart__grow(e, (void **)&e->bufs[c], &e->bufcap[c], e->nbufs[c] + 1,
-                  sizeof(*e->bufs[c])) == 0) {
-    e->bufs[c][e->nbufs[c]++] = b;
-    return;
-  }
-  smart__free(e, b);
-}
-
 /* ---- Configuration ------------------------------------------------------ */
 
 void smart__engine_config_init(struct smart__engine_config *cfg) {
@@ -194,7 +156,7 @@ void smart__engine_config_init(struct smart__engine_config *cfg) {
   cfg->size = sizeof(*cfg);
   cfg->sync = 0;
   cfg->k = SMART__DEFAULT_K;
-  cfg->nak_retries = 12;
+  cfg->nak_retries = 20;
   cfg->join_policy = SMART__JOIN_CURRENT;
   cfg->max_dgram = 1408; /* 1400 bytes of payload after the 8-byte header */
   cfg->window = 4096;
@@ -263,11 +225,6 @@ void smart__engine_del(struct smart__engine *e) {
   for (uint32_t i = 0; i < e->nrx; i++)
     smart__rxs_free(e, e->rx[i]);
   smart__free(e, e->rx);
-  for (unsigned c = 0; c < SMART__BUF_CLASSES; c++) {
-    for (uint32_t i = 0; i < e->nbufs[c]; i++)
-      smart__free(e, e->bufs[c][i]);
-    smart__free(e, e->bufs[c]);
-  }
   for (uint32_t i = 0; i < e->evn; i++)
     smart__free(e, e->ev[(e->evhead + i) & (e->evcap - 1)].owned);
   smart__free(e, e->ev);

@@ -57,7 +57,7 @@
  * before the repairs themselves, so receivers whose timers are running
  * suppress even when the peer REPLACEMENT was lost.
  *
- * Retry limit. A receiver gives up after nak_retries (default 12) rounds
+ * Retry limit. A receiver gives up after nak_retries (default 20) rounds
  * without a repair and reports the loss (RFC 3208 uses a retry count too).
  * Rounds spent under QUIET do not count.
  *
@@ -100,7 +100,7 @@
 
 #include "smart/smart.h"
 
-#define SMART__DEFAULT_K 12u
+#define SMART__DEFAULT_K 6u
 #define SMART__HOLD_GRTT 3u
 #define SMART__HB_AMBIENT UINT64_C(1000000000)
 /* The largest span from the oldest repairable to the newest sequence. */

@@ -11,7 +11,6 @@
 #define NS_PER_MS UINT64_C(1000000)
 #define NS_PER_US UINT64_C(1000)
 #define NEVER UINT64_MAX
-#define SMART__BUF_CLASSES 4
 
 /* ---- PRNG: xoshiro256** seeded through splitmix64 --------------------- */
 struct smart__rng {
@@ -76,17 +75,30 @@ struct smart__tx {
 enum { RX_NONE = 0, RX_MISSING, RX_HAVE, RX_LOST };
 enum { PH_WAIT = 0, PH_HOLD, PH_QUEUED };
 
+/* 16 bytes, four per cache line: with thousands of receivers in one
+ * process (the simulator) the receive rings are the working set. */
 struct smart__rx_slot {
   uint8_t state;  /* RX_* */
   uint8_t phase;  /* PH_*: for RX_MISSING */
   uint8_t rounds; /* request rounds spent */
-  uint8_t fmt;    /* RX_HAVE: the stored payload's FMT */
   uint8_t own;    /* our own request is outstanding (RTT sample) */
-  uint32_t len;   /* RX_HAVE: payload length */
-  uint64_t deadline;
-  uint64_t t_nak; /* when our request went out */
-  uint8_t *buf;   /* RX_HAVE: the payload bytes */
+  union {
+    struct {        /* RX_HAVE */
+      uint16_t len; /* payload length (< 2^16 by Packet Size) */
+      uint8_t fmt;  /* its FMT */
+      uint8_t pad;
+    };
+    uint32_t t_nak; /* RX_MISSING: (time >> 16) when armed or requested */
+  };
+  union {
+    uint64_t deadline; /* RX_MISSING */
+    uint32_t off;      /* RX_HAVE: the payload's offset in rxs.store */
+  };
 };
+
+/* Times in slots are kept in units of 2^16 ns (65.5 us), modulo 2^32. */
+#define T16(t) ((uint32_t)((t) >> 16))
+#define T16_AGE(now, t16) ((uint64_t)(uint32_t)(T16(now) - (t16)) << 16)
 
 struct smart__rxs {
   uint32_t src;
@@ -118,6 +130,12 @@ struct smart__rxs {
   /* Sequences to request in the next REPLACEMENT. */
   uint64_t *nq;
   uint32_t nqn, nqcap;
+
+  /* Payloads of packets held out of order, appended in arrival order
+   * (which is nearly sequence order), read back in sequence order, and
+   * compacted when more than half of the bytes are dead. */
+  uint8_t *store;
+  uint32_t store_cap, store_used, store_live;
 };
 
 /* ---- Events --------------------------------------------------------------- */
@@ -146,9 +164,6 @@ struct smart__engine {
   struct smart__rxs *rx_last; /* lookup cache */
   uint32_t nak_rr;            /* round-robin index for building requests */
 
-  /* Free lists of payload buffers, per size class. */
-  uint8_t **bufs[SMART__BUF_CLASSES];
-  uint32_t nbufs[SMART__BUF_CLASSES], bufcap[SMART__BUF_CLASSES];
 
   /* Events: ring. */
   struct smart__ev_int *ev;
@@ -175,9 +190,6 @@ void smart__free(struct smart__engine *e, void *p);
 /* Grow an array of `*cap` elements of `elem` bytes to hold `need`. */
 int smart__grow(struct smart__engine *e, void **arr, uint32_t *cap,
                 uint32_t need, size_t elem);
-/* A buffer for `len` payload bytes; give it back with the same len. */
-uint8_t *smart__buf_get(struct smart__engine *e, size_t len);
-void smart__buf_put(struct smart__engine *e, uint8_t *b, size_t len);
 
 /* Events. */
 int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,

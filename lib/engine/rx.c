@@ -71,10 +71,8 @@ static struct smart__rxs *rx_get(struct smart__engine *e, uint32_t src) {
 }
 
 static void rx_clear(struct smart__engine *e, struct smart__rxs *r) {
-  for (uint32_t i = 0; i < r->cap; i++) {
-    smart__buf_put(e, r->slots[i].buf, r->slots[i].len);
-    memset(&r->slots[i], 0, sizeof(r->slots[i]));
-  }
+  memset(r->slots, 0, (size_t)r->cap * sizeof(*r->slots));
+  r->store_used = r->store_live = 0;
   smart__free(e, r->asm_buf);
   r->asm_buf = NULL;
   r->asm_on = r->asm_skip = 0;
@@ -87,6 +85,7 @@ void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r) {
   rx_clear(e, r);
   smart__free(e, r->slots);
   smart__free(e, r->nq);
+  smart__free(e, r->store);
   smart__free(e, r);
 }
 
@@ -125,13 +124,16 @@ static uint64_t grtt_eff(const struct smart__rxs *r) {
 /*
  * Request delay: NORM's truncated exponential over [0, T], T = K·GRTT,
  * λ = ln(gsize) + 1 (RFC 5740 §5.3; NRL normMessage.h ExponentialRand).
- * Inverse CDF of density ∝ e^(λt/T) on [0, T]. Retries back off ×2 per
- * round up to ×4 (SRM's exponential backoff with a limit).
+ * Inverse CDF of density ∝ e^(λt/T) on [0, T]. Retries back off ×2, once
+ * (SRM doubles with a limit): a whole retry cycle, hold-off plus timer, then
+ * stays within (3 + 2K)·GRTT, below the sender's release hold of
+ * 4·(K + 1)·GRTT, so a retry always finds the data still in the window.
  */
 static uint64_t nak_delay(struct smart__engine *e, struct smart__rxs *r,
                           unsigned rounds) {
   double T = (double)r->k * (double)grtt_eff(r);
-  T *= (double)(1u << (rounds < 2 ? rounds : 2));
+  if (rounds)
+    T *= 2;
   double u = smart__rng_unit(&e->rng);
   double t = T / r->lambda * smart__ln(1.0 + u * r->elam);
   if (t < 0)
@@ -150,7 +152,7 @@ static void arm_wait(struct smart__engine *e, struct smart__rxs *r,
   uint64_t base = now < r->quiet_until ? r->quiet_until : now;
   sl->phase = PH_WAIT;
   sl->own = 0;
-  sl->t_nak = now; /* armed at */
+  sl->t_nak = T16(now); /* armed at */
   sl->deadline = base + nak_delay(e, r, sl->rounds);
   if (sl->deadline < r->deadline)
     r->deadline = sl->deadline;
@@ -312,8 +314,10 @@ static int advance(struct smart__engine *e, struct smart__rxs *r) {
     struct smart__rx_slot *sl = slot(r, r->next);
     int rc = 0;
     if (sl->state == RX_HAVE) {
-      rc = deliver(e, r, r->next, sl->fmt, sl->buf, sl->len);
-      smart__buf_put(e, sl->buf, sl->len);
+      rc = deliver(e, r, r->next, sl->fmt, r->store + sl->off, sl->len);
+      r->store_live -= sl->len;
+      if (r->store_live == 0)
+        r->store_used = 0;
     } else if (sl->state == RX_LOST) {
       rc = deliver_loss(e, r, r->next);
     } else {
@@ -456,7 +460,7 @@ static void learn_rtt(struct smart__rxs *r, struct smart__rx_slot *sl,
                       uint64_t now) {
   if (!sl->own)
     return;
-  uint64_t sample = now - sl->t_nak;
+  uint64_t sample = T16_AGE(now, sl->t_nak);
   r->rtt_ns = r->rtt_ns ? (3 * r->rtt_ns + sample) / 4 : sample;
   sl->own = 0;
 }
@@ -526,20 +530,53 @@ static int on_confirm(struct smart__engine *e, struct smart__rxs *r,
 
 /* ---- Data ------------------------------------------------------------------ */
 
+/* Room for `len` more payload bytes in r->store: compact (copy the live
+ * payloads in sequence order into a fresh area) when the end is reached. */
+static int store_room(struct smart__engine *e, struct smart__rxs *r,
+                      size_t len) {
+  if (r->store_cap - r->store_used >= len)
+    return 0;
+  uint64_t need = 2 * ((uint64_t)r->store_live + len);
+  uint64_t ncap = r->store_cap > 4096 ? r->store_cap : 4096;
+  while (ncap < need)
+    ncap *= 2;
+  if (ncap > UINT32_MAX)
+    return SMART_ENOMEM;
+  uint8_t *n = smart__alloc(e, (size_t)ncap);
+  if (!n)
+    return SMART_ENOMEM;
+  uint32_t used = 0;
+  for (uint64_t s = r->next; s < r->hi && used < r->store_live; s++) {
+    struct smart__rx_slot *sl = slot(r, s);
+    if (sl->state != RX_HAVE)
+      continue;
+    memcpy(n + used, r->store + sl->off, sl->len);
+    sl->off = used;
+    used += sl->len;
+  }
+  smart__free(e, r->store);
+  r->store = n;
+  r->store_cap = (uint32_t)ncap;
+  r->store_used = used;
+  return 0;
+}
+
 static int store(struct smart__engine *e, struct smart__rxs *r,
                  struct smart__rx_slot *sl, const struct smart__pkt *p) {
-  uint8_t *b = smart__buf_get(e, p->u.data.payload_len);
-  if (!b) {
+  size_t len = p->u.data.payload_len;
+  if (store_room(e, r, len)) {
     e->st.drops[SMART__DROP_NOMEM]++;
     return SMART_ENOMEM;
   }
-  memcpy(b, p->u.data.payload, p->u.data.payload_len);
+  memcpy(r->store + r->store_used, p->u.data.payload, len);
   if (sl->state == RX_MISSING)
     r->nmissing--;
   sl->state = RX_HAVE;
-  sl->buf = b;
-  sl->len = (uint32_t)p->u.data.payload_len;
+  sl->off = r->store_used;
+  sl->len = (uint16_t)len;
   sl->fmt = p->u.data.fmt;
+  r->store_used += (uint32_t)len;
+  r->store_live += (uint32_t)len;
   return 0;
 }
 
@@ -580,6 +617,22 @@ int smart__rx_on_data(struct smart__engine *e, uint32_t src,
   if (s + ACCEPT_SPAN < r->hi || s > r->hi + ACCEPT_SPAN) {
     e->st.drops[SMART__DROP_RANGE]++;
     return SMART_ERANGE;
+  }
+  if (s < r->next && r->hold && r->hi - s <= SMART__MAX_SPAN) {
+    /* Window join, trail not known yet: reordering brought an earlier
+     * packet; start from it instead (everything from the trail will be
+     * asked for anyway). */
+    if ((rc = ensure_cap(e, r, s, r->hi)))
+      return rc;
+    for (uint64_t q = s; q < r->next; q++) {
+      struct smart__rx_slot *sl = slot(r, q);
+      memset(sl, 0, sizeof(*sl));
+      sl->state = RX_MISSING;
+      sl->deadline = NEVER;
+      arm_wait(e, r, sl, now);
+      r->nmissing++;
+    }
+    r->next = s;
   }
   if (s < r->next) {
     e->st.duplicates++;
@@ -669,11 +722,18 @@ void smart__rx_on_peer_request(struct smart__engine *e, uint32_t src,
   uint32_t sess = has_sess ? smart__get32(v) : 0;
   const uint8_t *nl = NULL;
   size_t nll = 0;
-  smart__ext_find(p->ext, p->ext_len, SMART__EXT_NAKLIST, &nl, &nll);
+  if (!smart__ext_find(p->ext, p->ext_len, SMART__EXT_NAKLIST, &nl, &nll)) {
+    nl = NULL; /* the out-parameters are not defined when not found */
+    nll = 0;
+  }
   (void)src;
   for (uint32_t i = 0; i < e->nrx; i++) {
     struct smart__rxs *r = e->rx[i];
     if (!r->synced || (has_sess && (!r->have_session || r->session != sess)))
+      continue;
+    /* Fast path: nothing missing and nothing new can be learnt. */
+    if (r->nmissing == 0 && !nl &&
+        smart__seq_expand(r->hi, p->u.repl.seq) + p->u.repl.extra < r->hi)
       continue;
     /* A forged request may list thousands of overlapping ranges: bound the
      * work per request. */
@@ -744,7 +804,7 @@ static int rx_expire(struct smart__engine *e, struct smart__rxs *r,
           sl->deadline = 0;
           arm_hold(r, sl, now);
           sl->own = 1;
-          sl->t_nak = now;
+          sl->t_nak = T16(now);
           fired = 1;
         }
       } else { /* PH_HOLD ran out: no repair came */
@@ -770,14 +830,14 @@ static int rx_expire(struct smart__engine *e, struct smart__rxs *r,
     for (uint64_t s = r->next; s < r->hi; s++) {
       struct smart__rx_slot *sl = slot(r, s);
       if (sl->state != RX_MISSING || sl->phase != PH_WAIT ||
-          now < r->quiet_until || now - sl->t_nak < min_age)
+          now < r->quiet_until || T16_AGE(now, sl->t_nak) < min_age)
         continue;
       if ((rc = nq_add(e, r, s)))
         return rc;
       sl->deadline = 0;
       arm_hold(r, sl, now);
       sl->own = 1;
-      sl->t_nak = now;
+      sl->t_nak = T16(now);
     }
     next_dl = NEVER;
     for (uint64_t s = r->next; s < r->hi; s++) {

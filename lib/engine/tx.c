@@ -16,8 +16,10 @@ struct rng64 {
 };
 
 static uint64_t tx_release_hold(const struct smart__engine *e) {
-  /* NORM's flow-control delay: 2 x GRTT x (K + 1) (ALGORITHMS.md §4). */
-  return 2 * e->grtt_ns * ((uint64_t)e->cfg.k + 1);
+  /* NORM's flow-control delay is 2 x GRTT x (K + 1) (ALGORITHMS.md §4);
+   * our receivers back off once (x2), so a retry cycle can last
+   * (3 + 2K) GRTT: hold twice NORM's delay. */
+  return 4 * e->grtt_ns * ((uint64_t)e->cfg.k + 1);
 }
 
 static uint64_t hb_base(const struct smart__engine *e) {

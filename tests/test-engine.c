@@ -1,0 +1,946 @@
+/*
+ * Reliability engine tests: unit tests of the sender (repair merging, hold
+ * off, unavailable data), the receiver's request timers (distribution,
+ * suppression, backoff, retry limit), malformed input; then whole runs over
+ * the simulator (tests/sim.c) with fixed seeds: independent, bursty, heavy,
+ * tail and feedback loss at 1,000 receivers, sequence wrap, late join, a
+ * receiver falling out of the window, QUIET, and messages of 1 byte to
+ * 16 MiB. Every run checks content, order and duplicates of every message
+ * at every receiver; none asserts timings.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "sim.h"
+#include "util/bytes.h"
+#include "wire/wire.h"
+
+#define MS UINT64_C(1000000)
+#define SYNC 0x5A
+#define SESSION 0x1234ABCDu
+
+struct dgram {
+  uint8_t b[1408];
+  size_t n;
+};
+
+static struct smart__engine *mk(uint64_t seed, uint8_t retries) {
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.session = SESSION;
+  c.grtt_us = 10000;
+  c.window = 64;
+  c.gsize = 1000;
+  c.seed = seed;
+  if (retries)
+    c.nak_retries = retries;
+  struct smart__engine *e = NULL;
+  ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+  return e;
+}
+
+static int drain(struct smart__engine *e, struct dgram *out, int max,
+                 uint64_t now) {
+  int n = 0;
+  struct smart__dst dst;
+  for (;;) {
+    uint8_t tmp[1408];
+    smart_ssize r = smart__engine_send(e, tmp, sizeof(tmp), &dst, now);
+    ck_assert_int_ge(r, 0);
+    if (r == 0)
+      return n;
+    ck_assert_uint_eq(dst.kind, SMART__DST_GROUP);
+    if (n < max) {
+      memcpy(out[n].b, tmp, (size_t)r);
+      out[n].n = (size_t)r;
+    }
+    n++;
+  }
+}
+
+/* How many of d[0..n) are DATA with the given CMD. */
+static int count_cmd(const struct dgram *d, int n, unsigned cmd) {
+  int c = 0;
+  for (int i = 0; i < n && i < 8; i++) {
+    struct smart__pkt p;
+    if (smart__pkt_decode(&p, d[i].b, d[i].n) == 0 &&
+        p.kind == SMART__K_DATA && p.cmd == cmd)
+      c++;
+  }
+  return c;
+}
+
+static struct smart__pkt dec(const struct dgram *d) {
+  struct smart__pkt p;
+  ck_assert_int_eq(smart__pkt_decode(&p, d->b, d->n), 0);
+  return p;
+}
+
+/* A REPLACEMENT for [seq, seq + extra], optionally naming a session. */
+static size_t mk_request(uint8_t *out, uint16_t seq, uint16_t extra,
+                         int with_session, uint32_t session) {
+  uint8_t ext[8], sv[4];
+  size_t el = 0;
+  smart__put32(sv, session);
+  if (with_session)
+    ck_assert_int_eq(
+        smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sv, 4), 0);
+  struct smart__pkt p;
+  memset(&p, 0, sizeof(p));
+  p.sync = SYNC;
+  p.typ = SMART__TYP_REQ;
+  p.cmd = SMART__REQ_REPLACEMENT;
+  p.u.repl.seq = seq;
+  p.u.repl.extra = extra;
+  p.ext = el ? ext : NULL;
+  p.ext_len = el;
+  smart_ssize n = smart__pkt_encode(out, 64, &p);
+  ck_assert_int_gt(n, 0);
+  return (size_t)n;
+}
+
+/* A sender with three messages out; d[0] heartbeat, d[1..3] data 0..2. */
+static struct smart__engine *sender3(struct dgram *d) {
+  struct smart__engine *s = mk(1, 0);
+  const char *m[3] = {"zero", "one", "two"};
+  int n = 0;
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(smart__engine_submit(s, m[i], strlen(m[i]), 0), 0);
+    n += drain(s, d + n, 4 - n, 0);
+  }
+  ck_assert_int_eq(n, 4);
+  struct smart__pkt p = dec(&d[0]);
+  ck_assert_uint_eq(p.cmd, SMART__DCMD_HEARTBEAT);
+  for (int i = 1; i <= 3; i++) {
+    p = dec(&d[i]);
+    ck_assert_uint_eq(p.cmd, SMART__DCMD_DATA);
+    ck_assert_uint_eq(p.u.data.seq, i - 1);
+    /* A lone message goes alone, as FMT 0 (no added latency). */
+    ck_assert_uint_eq(p.u.data.fmt, SMART__FMT_WHOLE);
+    ck_assert_mem_eq(p.u.data.payload, m[i - 1], strlen(m[i - 1]));
+  }
+  return s;
+}
+
+/* ---- Sender ---------------------------------------------------------- */
+
+START_TEST(sender_one_repair_for_many_requests) {
+  struct dgram d[8], r[8];
+  struct smart__engine *s = sender3(d);
+  uint8_t req[64];
+  size_t rl = mk_request(req, 1, 0, 1, SESSION);
+  /* Ten receivers ask for seq 1 at once: one repair. */
+  for (uint32_t src = 10; src < 20; src++)
+    ck_assert_int_eq(smart__engine_recv(s, src, req, rl, 1 * MS), 0);
+  ck_assert_int_eq(drain(s, r, 8, 1 * MS), 1);
+  struct smart__pkt p = dec(&r[0]);
+  ck_assert_uint_eq(p.cmd, SMART__DCMD_REPAIR);
+  ck_assert_uint_eq(p.u.data.seq, 1);
+  /* Byte for byte the original but for the DATA CMD. */
+  ck_assert_uint_eq(r[0].n, d[2].n);
+  ck_assert_mem_eq(r[0].b + 2, d[2].b + 2, d[2].n - 2);
+  ck_assert_uint_eq(r[0].b[0], d[2].b[0]);
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(s, &st);
+  ck_assert_uint_eq(st.naks_received, 10);
+  ck_assert_uint_eq(st.naks_merged, 9);
+  ck_assert_uint_eq(st.repairs_sent, 1);
+  /* Within one GRTT (10 ms) of the repair: merged into it. */
+  ck_assert_int_eq(smart__engine_recv(s, 21, req, rl, 5 * MS), 0);
+  int n = drain(s, r, 8, 5 * MS);
+  ck_assert_int_eq(count_cmd(r, n, SMART__DCMD_REPAIR), 0);
+  /* Later: repaired again (heartbeats may go along now). */
+  ck_assert_int_eq(smart__engine_recv(s, 21, req, rl, 30 * MS), 0);
+  n = drain(s, r, 8, 30 * MS);
+  ck_assert_int_eq(count_cmd(r, n, SMART__DCMD_REPAIR), 1);
+  /* Another session's request is not ours. */
+  rl = mk_request(req, 1, 0, 1, SESSION + 1);
+  ck_assert_int_eq(smart__engine_recv(s, 22, req, rl, 60 * MS), SMART_ESTATE);
+  n = drain(s, r, 8, 60 * MS);
+  ck_assert_int_eq(count_cmd(r, n, SMART__DCMD_REPAIR), 0);
+  /* A range request [0, 2]: three repairs. */
+  rl = mk_request(req, 0, 2, 0, 0);
+  ck_assert_int_eq(smart__engine_recv(s, 22, req, rl, 90 * MS), 0);
+  n = drain(s, r, 8, 90 * MS);
+  ck_assert_int_eq(count_cmd(r, n, SMART__DCMD_REPAIR), 3);
+  smart__engine_del(s);
+}
+END_TEST
+
+START_TEST(sender_unavailable_after_window) {
+  struct smart__engine *s = mk(2, 0);
+  struct dgram d[16];
+  uint64_t now = 0;
+  char msg[16];
+  /* Window 64; the oldest packet is released once the window is full and
+   * it was sent more than 2 (K + 1) GRTT ago. */
+  for (int i = 0; i < 300; i++) {
+    snprintf(msg, sizeof(msg), "m%d", i);
+    ck_assert_int_eq(smart__engine_submit(s, msg, strlen(msg), now), 0);
+    drain(s, d, 16, now);
+    now += 5 * MS;
+  }
+  uint64_t trail = smart__engine_tx_trail(s);
+  ck_assert_uint_gt(trail, 0);
+  ck_assert_uint_le(smart__engine_tx_lead(s) - trail, 64);
+  uint8_t req[64];
+  size_t rl = mk_request(req, 0, 1, 1, SESSION);
+  ck_assert_int_eq(smart__engine_recv(s, 9, req, rl, now), 0);
+  ck_assert_int_eq(drain(s, d, 16, now), 1);
+  struct smart__pkt p = dec(&d[0]);
+  ck_assert_uint_eq(p.cmd, SMART__DCMD_CONFIRM);
+  struct smart__conf c;
+  ck_assert_int_eq(
+      smart__conf_decode(&c, p.u.data.payload, p.u.data.payload_len), 0);
+  ck_assert_uint_eq(c.kind, SMART__CONF_UNAVAILABLE);
+  ck_assert_uint_eq(c.count, 1);
+  uint64_t st;
+  uint32_t n;
+  smart__conf_range(&c, 0, &st, &n);
+  ck_assert_uint_eq(st, 0);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_uint_eq(c.trail, trail);
+  smart__engine_del(s);
+}
+END_TEST
+
+START_TEST(sender_packs_only_queued_messages) {
+  struct smart__engine *s = mk(3, 0);
+  struct dgram d[8];
+  /* Three messages queued before a datagram is produced: one FMT 2. */
+  ck_assert_int_eq(smart__engine_submit(s, "a", 1, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(s, "bb", 2, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(s, "ccc", 3, 0), 0);
+  ck_assert_int_eq(drain(s, d, 8, 0), 2); /* heartbeat + one packed */
+  struct smart__pkt p = dec(&d[1]);
+  ck_assert_uint_eq(p.u.data.fmt, SMART__FMT_PACK);
+  ck_assert_int_eq(smart__pack_check(p.u.data.payload, p.u.data.payload_len),
+                   3);
+  smart__engine_del(s);
+}
+END_TEST
+
+START_TEST(sender_rate_limit) {
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.rate = 100000; /* 100 kB/s */
+  c.burst = 4000;
+  struct smart__engine *s = NULL;
+  ck_assert_int_eq(smart__engine_new(&s, &c), 0);
+  uint8_t msg[1000];
+  memset(msg, 7, sizeof(msg));
+  for (int i = 0; i < 500; i++)
+    ck_assert_int_eq(smart__engine_submit(s, msg, sizeof(msg), 0), 0);
+  /* Drive it by its own deadlines for one simulated second. */
+  uint64_t now = 0, bytes = 0;
+  struct dgram d[64];
+  while (now <= 1000 * MS) {
+    int n = drain(s, d, 64, now);
+    for (int i = 0; i < n && i < 64; i++)
+      bytes += d[i].n;
+    uint64_t t = smart__engine_expiry(s);
+    ck_assert_uint_ge(t, now);
+    now = t > now ? t : now + 1;
+  }
+  /* Never above rate x time + burst, and not far below it. */
+  ck_assert_uint_le(bytes, 100000 + 4000 + 1100);
+  ck_assert_uint_ge(bytes, 90000);
+  smart__engine_del(s);
+}
+END_TEST
+
+/* ---- Receiver timers --------------------------------------------------- */
+
+/* Feed r the heartbeat and data 0 and 2 (seq 1 lost) at `now`. */
+static void gap_at_1(struct smart__engine *r, const struct dgram *d,
+                     uint64_t now) {
+  ck_assert_int_eq(smart__engine_recv(r, 0, d[0].b, d[0].n, now), 0);
+  ck_assert_int_eq(smart__engine_recv(r, 0, d[1].b, d[1].n, now), 0);
+  ck_assert_int_eq(smart__engine_recv(r, 0, d[3].b, d[3].n, now), 0);
+}
+
+static int poll_all(struct smart__engine *e, struct smart__event *ev,
+                    int max) {
+  int n = 0;
+  struct smart__event x;
+  while (smart__engine_poll(e, &x)) {
+    if (n < max)
+      ev[n] = x;
+    n++;
+  }
+  return n;
+}
+
+START_TEST(receiver_suppression_backoff_and_repair) {
+  struct dgram d[4], out[8];
+  struct smart__engine *s = sender3(d);
+  struct smart__engine *r = mk(77, 0);
+  uint64_t t0 = 100 * MS;
+  gap_at_1(r, d, t0);
+  struct smart__event ev[8];
+  ck_assert_int_eq(poll_all(r, ev, 8), 2);
+  ck_assert_uint_eq(ev[0].type, SMART__EV_NEW_SENDER);
+  ck_assert_uint_eq(ev[1].type, SMART__EV_MSG);
+  ck_assert_uint_eq(ev[1].seq, 0);
+  /* The request timer lies in (t0, t0 + K x GRTT]: K 6, GRTT 10 ms. */
+  uint64_t e1 = smart__engine_expiry(r);
+  ck_assert_uint_gt(e1, t0);
+  ck_assert_uint_le(e1, t0 + 60 * MS);
+  /* Another receiver's request for seq 1 is heard first: suppressed. */
+  uint8_t req[64];
+  size_t rl = mk_request(req, 1, 0, 1, SESSION);
+  ck_assert_int_eq(smart__engine_recv(r, 5, req, rl, t0 + 1), 0);
+  ck_assert_int_eq(smart__engine_handle_expiry(r, e1), 0);
+  ck_assert_int_eq(drain(r, out, 8, e1), 0);
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(r, &st);
+  ck_assert_uint_eq(st.naks_suppressed, 1);
+  ck_assert_uint_eq(st.naks_sent, 0);
+  /* No repair comes: after the hold-off (3 GRTT) it asks itself. */
+  uint64_t now = e1, asked = 0;
+  while (!asked && now < t0 + 2000 * MS) {
+    uint64_t t = smart__engine_expiry(r);
+    now = t > now ? t : now + 1;
+    ck_assert_int_eq(smart__engine_handle_expiry(r, now), 0);
+    int n = drain(r, out, 8, now);
+    if (n) {
+      ck_assert_int_eq(n, 1);
+      struct smart__pkt p = dec(&out[0]);
+      ck_assert_uint_eq(p.kind, SMART__K_REPLACEMENT);
+      ck_assert_uint_eq(p.u.repl.seq, 1);
+      ck_assert_uint_eq(p.u.repl.extra, 0);
+      asked = now;
+    }
+  }
+  ck_assert_uint_ge(asked, t0 + 1 + 30 * MS);
+  /* The sender answers; the receiver delivers 1 then 2. */
+  ck_assert_int_eq(smart__engine_recv(s, 9, out[0].b, out[0].n, asked), 0);
+  int n = drain(s, out, 8, asked);
+  ck_assert_int_eq(count_cmd(out, n, SMART__DCMD_REPAIR), 1);
+  for (int i = 0; i < n; i++)
+    ck_assert_int_eq(smart__engine_recv(r, 0, out[i].b, out[i].n, asked + MS),
+                     0);
+  ck_assert_int_eq(poll_all(r, ev, 8), 2);
+  ck_assert_uint_eq(ev[0].seq, 1);
+  ck_assert_mem_eq(ev[0].data, "one", 3);
+  ck_assert_uint_eq(ev[1].seq, 2);
+  ck_assert_mem_eq(ev[1].data, "two", 3);
+  smart__engine_get_stats(r, &st);
+  ck_assert_uint_eq(st.losses_recovered, 1);
+  ck_assert_uint_eq(smart__engine_expiry(r), UINT64_MAX);
+  smart__engine_del(r);
+  smart__engine_del(s);
+}
+END_TEST
+
+START_TEST(receiver_sender_confirm_suppresses) {
+  struct dgram d[4], out[8];
+  struct smart__engine *s = sender3(d);
+  struct smart__engine *r = mk(78, 0);
+  gap_at_1(r, d, 0);
+  /* Rate-limit-free senders confirm only what they cannot repair at
+   * once; build the CONFIRM PENDING here with the codec. */
+  uint8_t conf[128];
+  uint64_t st0 = 1;
+  uint32_t n1 = 1;
+  smart_ssize pl = smart__conf_encode(conf + 8, sizeof(conf) - 8, SESSION,
+                                      SMART__CONF_PENDING, 3, 0, &st0, &n1, 1);
+  ck_assert_int_gt(pl, 0);
+  smart__data_hdr_write(conf, SYNC, SMART__DCMD_CONFIRM, 3, 0, 0, 0,
+                        (size_t)pl);
+  ck_assert_int_eq(smart__engine_recv(r, 0, conf, 8 + (size_t)pl, 1), 0);
+  uint64_t e1 = smart__engine_expiry(r);
+  ck_assert_uint_ge(e1, 30 * MS); /* waits for the promised repair */
+  ck_assert_int_eq(smart__engine_handle_expiry(r, 29 * MS), 0);
+  ck_assert_int_eq(drain(r, out, 8, 29 * MS), 0);
+  smart__engine_del(r);
+  smart__engine_del(s);
+}
+END_TEST
+
+START_TEST(receiver_retry_limit_reports_loss) {
+  struct dgram d[4], out[8];
+  struct smart__engine *s = sender3(d);
+  struct smart__engine *r = mk(79, 3);
+  gap_at_1(r, d, 0);
+  struct smart__event ev[8];
+  poll_all(r, ev, 8);
+  uint64_t now = 0;
+  int naks = 0, got = 0;
+  while (!got && now < 60000 * MS) {
+    uint64_t t = smart__engine_expiry(r);
+    ck_assert_uint_ne(t, UINT64_MAX);
+    now = t > now ? t : now + 1;
+    ck_assert_int_eq(smart__engine_handle_expiry(r, now), 0);
+    naks += drain(r, out, 8, now);
+    int n = poll_all(r, ev, 8);
+    if (n) {
+      ck_assert_int_eq(n, 2);
+      ck_assert_uint_eq(ev[0].type, SMART__EV_LOSS);
+      ck_assert_uint_eq(ev[0].seq, 1);
+      ck_assert_uint_eq(ev[0].count, 1);
+      ck_assert_uint_eq(ev[1].type, SMART__EV_MSG);
+      ck_assert_uint_eq(ev[1].seq, 2);
+      got = 1;
+    }
+  }
+  ck_assert(got);
+  ck_assert_int_eq(naks, 3);
+  smart__engine_del(r);
+  smart__engine_del(s);
+}
+END_TEST
+
+START_TEST(receiver_timer_distribution) {
+  /* NORM's truncated exponential over [0, K GRTT] with gsize 1000: every
+   * draw inside the interval, most of them late (median at 0.91 T). */
+  struct dgram d[4];
+  struct smart__engine *s = sender3(d);
+  enum { N = 400 };
+  uint64_t T = 60 * MS, t[N];
+  for (int i = 0; i < N; i++) {
+    struct smart__engine *r = mk(1000 + (uint64_t)i, 0);
+    gap_at_1(r, d, 0);
+    t[i] = smart__engine_expiry(r);
+    ck_assert_uint_gt(t[i], 0);
+    ck_assert_uint_le(t[i], T);
+    smart__engine_del(r);
+  }
+  int late = 0, early = 0;
+  for (int i = 0; i < N; i++) {
+    late += t[i] > T / 2;
+    early += t[i] < T / 5;
+  }
+  ck_assert_int_gt(late, N * 80 / 100);
+  ck_assert_int_lt(early, N * 2 / 100);
+  ck_assert_uint_ne(t[0], t[1]);
+  smart__engine_del(s);
+}
+END_TEST
+
+/* ---- Malformed input --------------------------------------------------- */
+
+START_TEST(garbage_dropped_without_state_change) {
+  struct dgram d[4], out[8];
+  struct smart__engine *s = sender3(d);
+  struct smart__engine *r = mk(80, 0);
+  gap_at_1(r, d, 0);
+  struct smart__event ev[8];
+  poll_all(r, ev, 8);
+  uint64_t exp0 = smart__engine_expiry(r);
+  struct smart__stats a = {.size = sizeof(a)}, b = {.size = sizeof(b)};
+  smart__engine_get_stats(r, &a);
+
+  uint8_t g[256];
+  int dropped = 0;
+  uint64_t x = 88172645463325252u;
+  for (int i = 0; i < 2000; i++) {
+    size_t n = (size_t)(i % 64);
+    for (size_t k = 0; k < n; k++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      g[k] = (uint8_t)x;
+    }
+    ck_assert_int_lt(smart__engine_recv(r, 0, g, n, 1), 0);
+    dropped++;
+  }
+  /* Targeted classes: wrong sync, wrong size, truncated, D = 1, FMT 3,
+   * trail after lead, an unknown critical extension. */
+  memcpy(g, d[2].b, d[2].n);
+  g[0] ^= 1;
+  ck_assert_int_eq(smart__engine_recv(r, 0, g, d[2].n, 1), SMART_ESYNC);
+  g[0] ^= 1;
+  ck_assert_int_eq(smart__engine_recv(r, 0, g, d[2].n - 1, 1), SMART_ESIZE);
+  ck_assert_int_eq(smart__engine_recv(r, 0, g, 3, 1), SMART_ETRUNC);
+  uint8_t env[8 + 24];
+  memset(env, 0, sizeof(env));
+  smart__data_hdr_write(env, SYNC, SMART__DCMD_DATA, 1, 0, 1, 0, 24);
+  ck_assert_int_eq(smart__engine_recv(r, 0, env, sizeof(env), 1),
+                   SMART_ENOTSUP);
+  g[6] = (uint8_t)(g[6] | 0xC0); /* FMT 3 */
+  ck_assert_int_lt(smart__engine_recv(r, 0, g, d[2].n, 1), 0);
+  memcpy(g, d[0].b, d[0].n); /* heartbeat with trail > lead */
+  smart__put64(g + 8 + 12, UINT64_C(1) << 40);
+  ck_assert_int_lt(smart__engine_recv(r, 0, g, d[0].n, 1), 0);
+  uint8_t rq[64];
+  size_t rl = mk_request(rq, 1, 0, 0, 0);
+  uint8_t crit[4] = {0x80, 0x77, 0, 0};
+  memcpy(rq + rl, crit, 4);
+  smart__put16(rq + 2, (uint16_t)(rl + 4));
+  ck_assert_int_eq(smart__engine_recv(r, 7, rq, rl + 4, 1), SMART_EEXT);
+  dropped += 7;
+
+  /* Nothing changed but the drop counters. */
+  ck_assert_int_eq(poll_all(r, ev, 8), 0);
+  ck_assert_int_eq(drain(r, out, 8, 1), 0);
+  ck_assert_uint_eq(smart__engine_expiry(r), exp0);
+  smart__engine_get_stats(r, &b);
+  uint64_t sum = 0;
+  ck_assert_uint_gt(b.drops[SMART__DROP_SYNC], a.drops[SMART__DROP_SYNC]);
+  ck_assert_uint_gt(b.drops[SMART__DROP_DECODE], a.drops[SMART__DROP_DECODE]);
+  ck_assert_uint_gt(b.drops[SMART__DROP_UNSUPPORTED],
+                    a.drops[SMART__DROP_UNSUPPORTED]);
+  for (int i = 0; i < SMART__DROP_COUNT; i++) {
+    sum += b.drops[i] - a.drops[i];
+    b.drops[i] = a.drops[i];
+  }
+  ck_assert_uint_eq(sum, (uint64_t)dropped);
+  ck_assert_mem_eq(&a, &b, sizeof(a));
+  /* And it still works. */
+  ck_assert_int_eq(smart__engine_recv(r, 0, d[2].b, d[2].n, 2), 0);
+  ck_assert_int_eq(poll_all(r, ev, 8), 2);
+  ck_assert_uint_eq(ev[0].seq, 1);
+  ck_assert_uint_eq(ev[1].seq, 2);
+  smart__engine_del(r);
+  smart__engine_del(s);
+}
+END_TEST
+
+START_TEST(config_is_size_versioned) {
+  struct {
+    struct smart__engine_config c;
+    uint8_t more[16];
+  } big;
+  smart__engine_config_init(&big.c);
+  memset(big.more, 0, sizeof(big.more));
+  big.c.size = sizeof(big);
+  struct smart__engine *e = NULL;
+  ck_assert_int_eq(smart__engine_new(&e, &big.c), 0);
+  smart__engine_del(e);
+  big.more[3] = 1;
+  ck_assert_int_eq(smart__engine_new(&e, &big.c), SMART_E2BIG);
+  big.c.size = sizeof(big.c) - 8;
+  ck_assert_int_eq(smart__engine_new(&e, &big.c), SMART_E2BIG);
+  smart__engine_config_init(&big.c);
+  big.c.window = SMART__MAX_SPAN + 1;
+  ck_assert_int_eq(smart__engine_new(&e, &big.c), SMART_EINVAL);
+  smart__engine_del(NULL);
+}
+END_TEST
+
+/* ---- Whole runs over the simulator ---------------------------------------- */
+
+static void run_ok(struct sim_config *c) {
+  struct sim *s = sim_new(c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  struct sim_totals t;
+  sim_totals(s, &t);
+  ck_assert_uint_eq(t.errors, 0);
+  ck_assert_uint_eq(t.dup_deliveries, 0);
+  ck_assert_uint_eq(t.loss_events, 0);
+  ck_assert_uint_eq(t.delivered, (uint64_t)c->receivers * c->messages);
+  ck_assert_int_eq(t.complete, 1);
+  ck_assert_uint_gt(t.repairs, 0);
+  sim_free(s);
+}
+
+START_TEST(sim_1000_receivers_5pct) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 1000;
+  c.messages = 20000;
+  c.loss = 0.05;
+  c.seed = 101;
+  run_ok(&c);
+}
+END_TEST
+
+START_TEST(sim_bursty) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 1000;
+  c.messages = 5000;
+  c.loss = 0.05;
+  c.burst_len = 12; /* Gilbert-Elliott, mean burst of 12 packets */
+  c.seed = 102;
+  run_ok(&c);
+}
+END_TEST
+
+START_TEST(sim_20pct) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 1000;
+  c.messages = 3000;
+  c.loss = 0.20;
+  c.seed = 103;
+  run_ok(&c);
+}
+END_TEST
+
+/* Tail loss: every other receiver loses the last 10 original packets. */
+static int drop_tail(void *u, struct sim *s, uint32_t r, const uint8_t *dg,
+                     size_t len, uint64_t now) {
+  (void)s, (void)now;
+  uint32_t m = *(uint32_t *)u;
+  struct smart__pkt p;
+  if (r % 2 || smart__pkt_decode(&p, dg, len) || p.kind != SMART__K_DATA ||
+      p.cmd != SMART__DCMD_DATA)
+    return 0;
+  return p.u.data.seq >= m - 10;
+}
+
+START_TEST(sim_tail_loss) {
+  struct sim_config c;
+  sim_config_init(&c);
+  uint32_t m = 3000;
+  c.receivers = 300;
+  c.messages = m;
+  c.loss = 0.02;
+  c.seed = 104;
+  c.user = &m;
+  c.drop = drop_tail;
+  run_ok(&c);
+}
+END_TEST
+
+START_TEST(sim_feedback_loss) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 1000;
+  c.messages = 3000;
+  c.loss = 0.05;    /* also applies to requests heard from peers */
+  c.fb_loss = 0.3;  /* requests lost on the way to the sender */
+  c.dup = 0.01;
+  c.seed = 105;
+  run_ok(&c);
+}
+END_TEST
+
+/* Sequence wrap: losses around every wrap of the 16-bit field for half of
+ * the receivers, and every message's 64-bit sequence checked against the
+ * one the sender gave it. */
+struct wrap_ctx {
+  uint64_t *seq_of; /* message index -> 64-bit sequence of its packet */
+  uint64_t n;
+  uint64_t bad_seq, checked, max_seq;
+};
+
+static int drop_wrap(void *u, struct sim *s, uint32_t r, const uint8_t *dg,
+                     size_t len, uint64_t now) {
+  (void)u, (void)s, (void)now;
+  struct smart__pkt p;
+  if (r % 2 || smart__pkt_decode(&p, dg, len) || p.kind != SMART__K_DATA ||
+      p.cmd != SMART__DCMD_DATA)
+    return 0;
+  uint16_t q = p.u.data.seq;
+  return q >= 65530 || q <= 6 || (q >= 32766 && q <= 32770);
+}
+
+static uint64_t msg_index(const uint8_t *m) {
+  uint64_t k = 0;
+  for (int i = 0; i < 8; i++)
+    k |= (uint64_t)m[i] << (8 * i);
+  return k;
+}
+
+static void wrap_tx(void *u, struct sim *s, uint32_t node, const uint8_t *dg,
+                    size_t len, uint64_t now) {
+  (void)now;
+  struct wrap_ctx *w = u;
+  struct smart__pkt p;
+  if (node || smart__pkt_decode(&p, dg, len) || p.kind != SMART__K_DATA ||
+      p.cmd != SMART__DCMD_DATA)
+    return;
+  uint64_t seq = smart__engine_tx_lead(sim_engine(s, 0)) - 1;
+  w->max_seq = seq;
+  if (p.u.data.fmt == SMART__FMT_WHOLE) {
+    uint64_t k = msg_index(p.u.data.payload);
+    if (k < w->n)
+      w->seq_of[k] = seq;
+  } else if (p.u.data.fmt == SMART__FMT_PACK) {
+    struct smart__pack_iter it;
+    const uint8_t *m;
+    size_t ml;
+    smart__pack_iter_init(&it, p.u.data.payload, p.u.data.payload_len);
+    while (smart__pack_next(&it, &m, &ml))
+      if (ml >= 8 && msg_index(m) < w->n)
+        w->seq_of[msg_index(m)] = seq;
+  }
+}
+
+static void check_seq(void *u, struct sim *s, uint32_t r,
+                      const struct smart__event *ev) {
+  (void)s, (void)r;
+  struct wrap_ctx *w = u;
+  if (ev->type != SMART__EV_MSG)
+    return;
+  uint64_t k = msg_index(ev->data);
+  w->checked++;
+  if (k >= w->n || ev->seq != w->seq_of[k])
+    w->bad_seq++;
+}
+
+START_TEST(sim_sequence_wraps) {
+  struct sim_config c;
+  sim_config_init(&c);
+  struct wrap_ctx w = {NULL, 210000, 0, 0, 0};
+  w.seq_of = calloc(w.n, sizeof(*w.seq_of));
+  ck_assert_ptr_nonnull(w.seq_of);
+  c.receivers = 20;
+  c.messages = (uint32_t)w.n; /* from 65000 on: four wraps */
+  c.interval_ns = 100000;
+  c.delay_min_ns = 1 * MS;
+  c.delay_max_ns = 4 * MS;
+  c.jitter_ns = 200000;
+  c.grtt_us = 10000;
+  c.loss = 0.01;
+  c.initial_seq = 65000;
+  c.seed = 106;
+  c.user = &w;
+  c.drop = drop_wrap;
+  c.on_event = check_seq;
+  c.on_tx = wrap_tx;
+  run_ok(&c);
+  ck_assert_uint_eq(w.checked, (uint64_t)c.receivers * w.n);
+  ck_assert_uint_eq(w.bad_seq, 0);
+  /* More than 200,000 packets, past at least three wraps. */
+  ck_assert_uint_gt(w.max_seq - 65000, 200000);
+  ck_assert_uint_ge(w.max_seq >> 16, 4);
+  free(w.seq_of);
+}
+END_TEST
+
+START_TEST(sim_late_joiners) {
+  struct sim_config c;
+  sim_config_init(&c);
+  enum { N = 50 };
+  uint8_t pol[N + 1];
+  memset(pol, SMART__JOIN_WINDOW, sizeof(pol));
+  pol[N - 1] = SMART__JOIN_CURRENT;
+  pol[N] = SMART__JOIN_WINDOW;
+  c.receivers = N;
+  c.messages = 3000;
+  c.loss = 0.02;
+  c.seed = 107;
+  c.policies = pol;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  sim_receiver(s, N - 1)->join_ns = 1000 * MS;
+  sim_receiver(s, N)->join_ns = 1000 * MS;
+  ck_assert_int_eq(sim_run(s), 0);
+  struct sim_totals t;
+  sim_totals(s, &t);
+  ck_assert_uint_eq(t.errors, 0);
+  ck_assert_uint_eq(t.dup_deliveries, 0);
+  ck_assert_uint_eq(t.loss_events, 0);
+  for (uint32_t r = 1; r <= N; r++)
+    ck_assert_uint_eq(sim_receiver(s, r)->next_msg, c.messages);
+  /* "current": from about the join point on, exactly once, in order. */
+  struct sim_rcv *cur = sim_receiver(s, N - 1);
+  ck_assert_uint_lt(cur->delivered, c.messages - 900);
+  ck_assert_uint_gt(cur->delivered, c.messages - 1100);
+  /* "window": everything the sender still held, from message 0. */
+  ck_assert_uint_eq(sim_receiver(s, N)->delivered, c.messages);
+  sim_free(s);
+}
+END_TEST
+
+/* One receiver is cut off for 3 s while the window holds about 0.7 s. */
+struct oow_ctx {
+  uint64_t first_dropped; /* first original sequence receiver 2 missed */
+  uint64_t last_dropped;
+  uint64_t lost_first, lost_count, ranges;
+  uint64_t delivered_in_gap;
+};
+
+static int drop_oow(void *u, struct sim *s, uint32_t r, const uint8_t *dg,
+                    size_t len, uint64_t now) {
+  struct oow_ctx *o = u;
+  struct smart__pkt p;
+  if (r != 2 || now < 1000 * MS || now >= 4000 * MS)
+    return 0;
+  if (!smart__pkt_decode(&p, dg, len) && p.kind == SMART__K_DATA &&
+      p.cmd == SMART__DCMD_DATA) {
+    uint64_t seq = smart__seq_expand(
+        smart__engine_tx_lead(sim_engine(s, 0)), p.u.data.seq);
+    if (o->first_dropped == UINT64_MAX)
+      o->first_dropped = seq;
+    o->last_dropped = seq;
+  }
+  return 1;
+}
+
+static void oow_event(void *u, struct sim *s, uint32_t r,
+                      const struct smart__event *ev) {
+  (void)s;
+  struct oow_ctx *o = u;
+  if (r != 2)
+    return;
+  if (ev->type == SMART__EV_LOSS) {
+    if (!o->ranges)
+      o->lost_first = ev->seq;
+    o->ranges++;
+    o->lost_count += ev->count;
+  } else if (ev->type == SMART__EV_MSG && o->ranges &&
+             ev->seq >= o->lost_first && ev->seq < o->lost_first + o->lost_count) {
+    o->delivered_in_gap++;
+  }
+}
+
+START_TEST(sim_out_of_window_loss_reported) {
+  struct sim_config c;
+  sim_config_init(&c);
+  struct oow_ctx o = {UINT64_MAX, 0, 0, 0, 0, 0};
+  c.receivers = 30;
+  c.messages = 6000;
+  c.window = 512;
+  c.dup = 0.01; /* no random loss: the lost range must be exact */
+  c.seed = 108;
+  c.user = &o;
+  c.drop = drop_oow;
+  c.on_event = oow_event;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  struct sim_rcv *cut = sim_receiver(s, 2);
+  /* The others lost nothing. */
+  for (uint32_t r = 1; r <= c.receivers; r++) {
+    struct sim_rcv *rv = sim_receiver(s, r);
+    ck_assert_uint_eq(rv->errors, 0);
+    ck_assert_uint_eq(rv->dups, 0);
+    ck_assert_uint_eq(rv->next_msg, c.messages);
+    if (r != 2) {
+      ck_assert_uint_eq(rv->loss_events, 0);
+      ck_assert_uint_eq(rv->delivered, c.messages);
+    }
+  }
+  /* Receiver 2: one loss range starting at the first packet it missed,
+   * inside what it missed; everything else delivered (one message per
+   * packet here, so messages and sequences count alike). */
+  ck_assert_uint_ge(cut->loss_events, 1);
+  ck_assert_uint_eq(o.lost_first, o.first_dropped);
+  ck_assert_uint_le(o.lost_first + o.lost_count, o.last_dropped + 1);
+  ck_assert_uint_gt(o.lost_count, 100);
+  ck_assert_uint_eq(o.delivered_in_gap, 0);
+  /* Every message it did not get lies in a reported range: the checker
+   * counts an error for any message skipped without a loss event first. */
+  ck_assert_uint_lt(cut->delivered, c.messages);
+  ck_assert_uint_eq(cut->lost_seqs, o.lost_count);
+  sim_free(s);
+}
+END_TEST
+
+/* QUIET: the sender orders 500 ms of silence at t = 1 s. The test's loss
+ * touches data only, so every receiver hears the QUIET. */
+struct quiet_ctx {
+  uint64_t x;
+  uint64_t t_quiet;
+  int sent;
+  uint64_t naks_in_silence, naks_after;
+};
+
+static int drop_data(void *u, struct sim *s, uint32_t r, const uint8_t *dg,
+                     size_t len, uint64_t now) {
+  (void)s, (void)r, (void)now;
+  struct quiet_ctx *q = u;
+  struct smart__pkt p;
+  if (smart__pkt_decode(&p, dg, len) || p.kind != SMART__K_DATA ||
+      p.cmd > SMART__DCMD_REPAIR)
+    return 0;
+  q->x ^= q->x << 13, q->x ^= q->x >> 7, q->x ^= q->x << 17;
+  return q->x % 100 < 5;
+}
+
+static void quiet_time(void *u, struct sim *s, uint64_t now) {
+  struct quiet_ctx *q = u;
+  if (!q->sent && now >= 1000 * MS) {
+    q->sent = 1;
+    q->t_quiet = now;
+    ck_assert_int_eq(sim_quiet(s, 500), 0);
+  }
+}
+
+static void quiet_tx(void *u, struct sim *s, uint32_t node, const uint8_t *dg,
+                     size_t len, uint64_t now) {
+  (void)s;
+  struct quiet_ctx *q = u;
+  struct smart__pkt p;
+  if (!node || smart__pkt_decode(&p, dg, len) ||
+      p.kind != SMART__K_REPLACEMENT || !q->sent)
+    return;
+  /* Every receiver has the QUIET 25.5 ms after it left (delay + jitter). */
+  if (now >= q->t_quiet + 26 * MS && now < q->t_quiet + 500 * MS)
+    q->naks_in_silence++;
+  if (now >= q->t_quiet + 500 * MS)
+    q->naks_after++;
+}
+
+START_TEST(sim_quiet_honoured) {
+  struct sim_config c;
+  sim_config_init(&c);
+  struct quiet_ctx q = {88172645463325252u, 0, 0, 0, 0};
+  c.receivers = 100;
+  c.messages = 3000;
+  c.seed = 109;
+  c.user = &q;
+  c.drop = drop_data;
+  c.on_time = quiet_time;
+  c.on_tx = quiet_tx;
+  run_ok(&c);
+  ck_assert_int_eq(q.sent, 1);
+  ck_assert_uint_eq(q.naks_in_silence, 0);
+  ck_assert_uint_gt(q.naks_after, 0);
+}
+END_TEST
+
+START_TEST(sim_reassembly_1_byte_to_16_mib) {
+  static const uint32_t sizes[] = {
+      1,    2,    3,     7,     8,     9,       100,     1391,    1392,
+      1393, 1400, 1401,  2783,  2784,  2785,    65535,   65536,   65537,
+      1,    5,    16777216, 2,  3,     4,       10,      1 << 20, 12,
+      1,    333,  9000,  7,     70000, (16u << 20) + 1,   8,       1};
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 8;
+  c.messages = sizeof(sizes) / sizeof(sizes[0]);
+  c.sizes = sizes;
+  c.window = 16384;
+  c.loss = 0.02;
+  c.seed = 110;
+  run_ok(&c);
+}
+END_TEST
+
+static Suite *engine_suite(void) {
+  Suite *s = suite_create("engine");
+  TCase *u = tcase_create("unit");
+  tcase_add_test(u, sender_one_repair_for_many_requests);
+  tcase_add_test(u, sender_unavailable_after_window);
+  tcase_add_test(u, sender_packs_only_queued_messages);
+  tcase_add_test(u, sender_rate_limit);
+  tcase_add_test(u, receiver_suppression_backoff_and_repair);
+  tcase_add_test(u, receiver_sender_confirm_suppresses);
+  tcase_add_test(u, receiver_retry_limit_reports_loss);
+  tcase_add_test(u, receiver_timer_distribution);
+  tcase_add_test(u, garbage_dropped_without_state_change);
+  tcase_add_test(u, config_is_size_versioned);
+  suite_add_tcase(s, u);
+  TCase *m = tcase_create("sim");
+  tcase_set_timeout(m, 600);
+  tcase_add_test(m, sim_1000_receivers_5pct);
+  tcase_add_test(m, sim_bursty);
+  tcase_add_test(m, sim_20pct);
+  tcase_add_test(m, sim_tail_loss);
+  tcase_add_test(m, sim_feedback_loss);
+  tcase_add_test(m, sim_sequence_wraps);
+  tcase_add_test(m, sim_late_joiners);
+  tcase_add_test(m, sim_out_of_window_loss_reported);
+  tcase_add_test(m, sim_quiet_honoured);
+  tcase_add_test(m, sim_reassembly_1_byte_to_16_mib);
+  suite_add_tcase(s, m);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(engine_suite());
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
