@@ -142,7 +142,7 @@ int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
     return SMART_EINVAL;
   const struct smart_crypto_ops *o = cfg->ops;
   if (!o->seal || !o->open || !o->derive || !o->random || !o->sign || !o->verify || !o->wrap ||
-      !o->unwrap)
+      !o->unwrap || !o->hash)
     return SMART_EINVAL;
   struct smart__sec *s = calloc(1, sizeof(*s));
   if (!s)

@@ -32,6 +32,7 @@
 #include "engine/engine.h"
 #include "net/net.h"
 #include "ident.h"
+#include "sauth.h"
 #include "secure.h"
 #include "wire/wire.h"
 #include "smart/smart.h"
@@ -124,6 +125,8 @@ struct smart_sock {
   uint64_t rekey_bytes;
   uint8_t *scratch; /* opened datagrams */
   struct smart__ident *ident;   /* identity mode */
+  struct smart__sauth *sauth;   /* source authentication */
+  uint32_t sauth_every, sauth_ms;
   uint8_t (*allowed)[32];       /* sender's allow-list, until the join */
   uint32_t nallowed;
   uint8_t pins[16][32];         /* pinned sender keys, until the join */
@@ -222,6 +225,24 @@ static int engine_ensure(smart_sock *s) {
       if (rc)
         return rc;
     }
+    if (s->sauth_every) {
+      /* A sender signs manifests with its identity; a socket that pinned
+       * sender keys requires them. */
+      struct smart__sauth_cfg ac = {
+          .ops = sc.ops,
+          .sk = s->have_identity ? s->keys + 32 : NULL,
+          .every = s->have_identity ? s->sauth_every : 0,
+          .interval_ns = (uint64_t)s->sauth_ms * 1000000u,
+          .require = s->npins > 0,
+          .hold_ns = 500000000u,
+      };
+      if ((rc = smart__sauth_new(&s->sauth, &ac)) != 0)
+        return rc;
+      for (uint32_t i = 0; i < s->npins && rc == 0; i++)
+        rc = smart__sauth_pin(s->sauth, s->pins[i]);
+      if (rc)
+        return rc;
+    }
     s->cfg.session = id; /* heartbeats name the same sender ID */
     s->cfg.max_dgram = s->mtu - SMART__SEC_OVERHEAD;
   }
@@ -254,6 +275,7 @@ SMART_API int smart_open(smart_sock **out, uint32_t flags) {
   s->cfg.sync = DEFAULT_SYNC;
   s->cfg.grtt_us = DEFAULT_GRTT_US;
   s->grace_ms = 2000;
+  s->sauth_ms = 10;
   s->obuf = malloc((size_t)BATCH * 65536u);
   s->ibuf = malloc((size_t)BATCH * RECV_BUF);
   s->scratch = malloc(RECV_BUF);
@@ -295,6 +317,7 @@ SMART_API void smart_close(smart_sock *s) {
   close_fds(s);
   smart__engine_del(s->eng);
   smart__ident_del(s->ident);
+  smart__sauth_del(s->sauth);
   smart__sec_del(s->sec);
   smart__secure_free(s->keys);
   free(s->allowed);
@@ -429,6 +452,17 @@ static int tx_pending(smart_sock *s) {
   return 0;
 }
 
+/* Source authentication, sender side: note what was just sealed. */
+static void sauth_note(smart_sock *s, const uint8_t *sealed, size_t len, uint64_t now) {
+  uint8_t nonce[24];
+  smart__sec_last_nonce(s->sec, nonce);
+  uint64_t counter = (uint64_t)nonce[16] << 56 | (uint64_t)nonce[17] << 48 |
+                     (uint64_t)nonce[18] << 40 | (uint64_t)nonce[19] << 32 |
+                     (uint64_t)nonce[20] << 24 | (uint64_t)nonce[21] << 16 |
+                     (uint64_t)nonce[22] << 8 | nonce[23];
+  smart__sauth_note(s->sauth, smart__sec_id(s->sec), counter, sealed, len, now);
+}
+
 /* Pull everything due from the engine and transmit it in batches. */
 static int tx_drain(smart_sock *s, uint64_t now) {
   int rc = tx_pending(s);
@@ -441,6 +475,20 @@ static int tx_drain(smart_sock *s, uint64_t now) {
       uint32_t g4 = s->group.u.sa.sa_family == AF_INET ? ntohl(s->group.u.in4.sin_addr.s_addr) : 0;
       smart_ssize n = smart__ident_output(s->ident, d->buf, 65536u, s->cfg.sync, g4, now);
       if (n <= 0)
+        break;
+      d->len = (size_t)n;
+      d->peer = s->group;
+      s->nout++;
+    }
+    while (s->sauth && s->nout < BATCH) { /* signed manifests */
+      struct smart__dgram *d = &s->out[s->nout];
+      d->buf = s->obuf + (size_t)s->nout * 65536u;
+      uint32_t g4 = s->group.u.sa.sa_family == AF_INET ? ntohl(s->group.u.in4.sin_addr.s_addr) : 0;
+      smart_ssize n = smart__sauth_output(s->sauth, d->buf, 65536u, s->cfg.sync, g4, now);
+      if (n <= 0)
+        break;
+      n = smart__sec_seal(s->sec, d->buf, (size_t)n, 65536u, now);
+      if (n < 0)
         break;
       d->len = (size_t)n;
       d->peer = s->group;
@@ -461,6 +509,8 @@ static int tx_drain(smart_sock *s, uint64_t now) {
           continue;
         if (n < 0)
           return n;
+        if (s->sauth)
+          sauth_note(s, d->buf, (size_t)n, now);
       }
       d->len = (size_t)n;
       if (dst.kind == SMART__DST_UNICAST) {
@@ -485,6 +535,24 @@ static int tx_drain(smart_sock *s, uint64_t now) {
   s->corked_bytes = 0;
   s->corked_since = 0;
   return 0;
+}
+
+static uint32_t peer_by_sid(smart_sock *s, uint32_t sid) {
+  for (uint32_t i = 0; i < s->npeers; i++)
+    if (s->peers[i].used && s->peers[i].sid == sid)
+      return s->peers[i].id;
+  return 0;
+}
+
+/* Hand the engine every held datagram a verified manifest released. */
+static void sauth_release(smart_sock *s, uint64_t now) {
+  uint32_t sid;
+  size_t n;
+  while ((n = smart__sauth_take(s->sauth, s->scratch, RECV_BUF, &sid)) > 0) {
+    uint32_t id = peer_by_sid(s, sid);
+    if (id)
+      smart__engine_recv(s->eng, id, s->scratch, n, now);
+  }
 }
 
 static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
@@ -530,6 +598,21 @@ static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
       !nak_allowed(&s->peers[id - 1], now)) {
     s->naks_limited++;
     return;
+  }
+  if (s->sauth) {
+    if (smart__sauth_manifest(s->sauth, dg, len, now)) {
+      sauth_release(s, now);
+      return;
+    }
+    if (smart__sauth_holds(s->sauth, dg, len)) {
+      const uint8_t *c = d->buf[1] >> 6 == SMART__TYP_DATA ? d->buf + 32 : d->buf + d->len - 24;
+      uint64_t counter = (uint64_t)c[0] << 56 | (uint64_t)c[1] << 48 | (uint64_t)c[2] << 40 |
+                         (uint64_t)c[3] << 32 | (uint64_t)c[4] << 24 | (uint64_t)c[5] << 16 |
+                         (uint64_t)c[6] << 8 | c[7];
+      smart__sauth_hold(s->sauth, sid, counter, d->buf, d->len, dg, len, now);
+      sauth_release(s, now); /* its manifest may have come first */
+      return;
+    }
   }
   smart__engine_recv(s->eng, id, dg, len, now); /* drops are counted inside */
 }
@@ -585,6 +668,8 @@ static int pump(smart_sock *s) {
   if ((g_ready && (rc = rx_drain(s, s->gfd, 1, now)) != 0) ||
       (s_ready && (rc = rx_drain(s, s->sfd, 0, now)) != 0))
     return rc;
+  if (s->sauth)
+    smart__sauth_expire(s->sauth, now);
   if (smart__engine_expiry(s->eng) <= now &&
       (rc = smart__engine_handle_expiry(s->eng, now)) != 0)
     return rc;
@@ -613,6 +698,10 @@ static uint64_t next_deadline(smart_sock *s) {
   if (s->ident) {
     uint64_t it = smart__ident_expiry(s->ident);
     t = it < t ? it : t;
+  }
+  if (s->sauth) {
+    uint64_t at = smart__sauth_expiry(s->sauth);
+    t = at < t ? at : t;
   }
   if (s->corked_bytes && s->corked_since + CORK_MAX_NS < t)
     t = s->corked_since + CORK_MAX_NS;
@@ -741,9 +830,9 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
   if (!s->joined)
     return SMART_ENOTCONN;
   int nonblock = s->nonblock || (flags & SMART_MSG_DONTWAIT);
-  uint64_t deadline = s->rcvtimeo_ms < 0 || nonblock
-                          ? UINT64_MAX
-                          : smart__now() + (uint64_t)s->rcvtimeo_ms * 1000000u;
+  /* The receive timeout runs from the first time the call has to wait:
+   * a message already queued costs no clock read. */
+  uint64_t deadline = 0;
   int pumped = 0;
   for (;;) {
     struct smart__event ev;
@@ -783,7 +872,11 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
     if (nonblock && pumped)
       return SMART_EAGAIN;
     if (!nonblock && pumped) {
-      if (smart__now() >= deadline)
+      uint64_t now = smart__now();
+      if (!deadline)
+        deadline = s->rcvtimeo_ms < 0 ? UINT64_MAX
+                                      : now + (uint64_t)s->rcvtimeo_ms * 1000000u;
+      if (now >= deadline)
         return SMART_EAGAIN;
       int rc = wait_io(s, deadline);
       if (rc)
@@ -861,7 +954,8 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
   /* Options the engine copies at creation: before smart_join() only. */
   int engine_opt = opt == SMART_OPT_CRYPTO || opt == SMART_OPT_GROUP_KEY ||
                    opt == SMART_OPT_AUTH_ONLY || opt == SMART_OPT_IDENTITY ||
-                   opt == SMART_OPT_PEER_KEY ||
+                   opt == SMART_OPT_PEER_KEY || opt == SMART_OPT_SOURCE_AUTH ||
+                   opt == SMART_OPT_SOURCE_AUTH_MS ||
                    opt == SMART_OPT_REKEY_MS || opt == SMART_OPT_REKEY_BYTES ||
                    opt == SMART_OPT_EPOCH_GRACE_MS || opt == SMART_OPT_SYNC || opt == SMART_OPT_WINDOW || opt == SMART_OPT_GRTT_US ||
                    opt == SMART_OPT_NAK_K || opt == SMART_OPT_GSIZE || opt == SMART_OPT_LATE_JOIN ||
@@ -1008,6 +1102,18 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
     GET_VAL(uint32_t, u32);
     s->rekey_ms = u32;
     return 0;
+  case SMART_OPT_SOURCE_AUTH:
+    GET_VAL(uint32_t, u32);
+    if (u32 > 64)
+      return SMART_EINVAL;
+    s->sauth_every = u32;
+    return 0;
+  case SMART_OPT_SOURCE_AUTH_MS:
+    GET_VAL(uint32_t, u32);
+    if (u32 == 0 || u32 > 60000)
+      return SMART_EINVAL;
+    s->sauth_ms = u32;
+    return 0;
   case SMART_OPT_REKEY_BYTES:
     GET_VAL(uint64_t, u64);
     s->rekey_bytes = u64;
@@ -1131,6 +1237,10 @@ SMART_API int smart_getopt(smart_sock *s, int opt, void *val, size_t *len) {
     PUT_VAL(int32_t, s->auth_only);
   case SMART_OPT_REKEY_MS:
     PUT_VAL(uint32_t, s->rekey_ms);
+  case SMART_OPT_SOURCE_AUTH:
+    PUT_VAL(uint32_t, s->sauth_every);
+  case SMART_OPT_SOURCE_AUTH_MS:
+    PUT_VAL(uint32_t, s->sauth_ms);
   case SMART_OPT_REKEY_BYTES:
     PUT_VAL(uint64_t, s->rekey_bytes);
   case SMART_OPT_EPOCH_GRACE_MS:
@@ -1183,6 +1293,13 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
   v.rekeys = s->rekeys;
   v.joins_refused = s->joins_refused;
   v.naks_limited = s->naks_limited;
+  if (s->sauth) {
+    struct smart__sauth_stats as;
+    smart__sauth_stats(s->sauth, &as);
+    v.manifests_sent = as.manifests_sent;
+    v.manifests_verified = as.manifests_verified;
+    v.drops_unsigned = as.drops_unsigned;
+  }
   size_t n = st->size < sizeof(v) ? st->size : sizeof(v);
   v.size = st->size;
   memcpy(st, &v, n);

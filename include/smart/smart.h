@@ -253,7 +253,10 @@ enum smart_option {
   SMART_OPT_PEER_KEY = 23,       /**< uint8_t[32]: pin a sender's identity public key */
   SMART_OPT_REKEY_MS = 24,       /**< uint32: sender starts a new epoch this often (0: never) */
   SMART_OPT_REKEY_BYTES = 25,    /**< uint64: ... or after this many bytes (0: never) */
-  SMART_OPT_EPOCH_GRACE_MS = 26  /**< uint32: an old epoch is accepted this long (default 2000) */
+  SMART_OPT_EPOCH_GRACE_MS = 26, /**< uint32: an old epoch is accepted this long (default 2000) */
+  SMART_OPT_SOURCE_AUTH = 27,    /**< uint32: source authentication: 0 off, 1 a signature on every
+                                      datagram, N >= 2 a signed manifest every N datagrams */
+  SMART_OPT_SOURCE_AUTH_MS = 28  /**< uint32: a manifest at least this often (default 10) */
 };
 
 /** SMART_OPT_LATE_JOIN values. */
@@ -331,6 +334,9 @@ struct smart_stats {
   uint64_t naks_limited;     /**< requests ignored by the per-requester rate limit */
   uint64_t rekeys;           /**< key epochs started (sender) or adopted (receiver) */
   uint64_t joins_refused;    /**< identity mode: join requests from keys not allowed */
+  uint64_t manifests_sent;   /**< source authentication: manifests signed (sender) */
+  uint64_t manifests_verified; /**< manifests whose signature verified (receiver) */
+  uint64_t drops_unsigned;   /**< data never covered by a valid signature, or not matching it */
 };
 
 /**
@@ -347,8 +353,8 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st);
  * (smart_crypto_sodium(), the default whenever a key is set) and null
  * (smart_crypto_null(): no security at all, for tests; explicit opt-in). A
  * third party plugs its own by filling a struct smart_crypto_ops (size set to
- * sizeof, every function non-NULL, key_bytes 32, nonce_bytes 24, tag_bytes
- * 16, sig_bytes 64) and passing a pointer to it with SMART_OPT_CRYPTO before
+ * sizeof, every function non-NULL, with the sizes of SMART_KEY_BYTES and the
+ * other constants below) and passing a pointer to it with SMART_OPT_CRYPTO before
  * smart_join(); the table must outlive the socket. See smart-security(7).
  * ====================================================================== */
 
@@ -390,6 +396,8 @@ struct smart_crypto_ops {
   /** Open what wrap() made, with the identity's secret key. */
   int (*unwrap)(uint8_t key[32], const uint8_t in[80], const uint8_t sk[64],
                 void *user_data);
+  /** A 16-byte collision-resistant digest (source-authentication manifests). */
+  int (*hash)(uint8_t out[16], const uint8_t *m, size_t mlen, void *user_data);
 };
 
 /** The libsodium provider (XChaCha20-Poly1305, BLAKE2b KDF, Ed25519,

@@ -71,6 +71,16 @@ static int nu_unwrap(uint8_t key[32], const uint8_t in[80], const uint8_t sk[64]
   return 0;
 }
 
+static int nu_hash(uint8_t out[16], const uint8_t *m, size_t mlen, void *u) {
+  uint64_t h = 0xcbf29ce484222325u; /* FNV-1a: no security, as promised */
+  (void)u;
+  for (size_t i = 0; i < mlen; i++)
+    h = (h ^ m[i]) * 0x100000001b3u;
+  for (int i = 0; i < 16; i++)
+    out[i] = (uint8_t)(h >> (8 * (i % 8)));
+  return 0;
+}
+
 static const struct smart_crypto_ops null_ops = {
     .size = sizeof(struct smart_crypto_ops),
     .name = "null",
@@ -82,6 +92,7 @@ static const struct smart_crypto_ops null_ops = {
     .verify = nu_verify,
     .wrap = nu_wrap,
     .unwrap = nu_unwrap,
+    .hash = nu_hash,
 };
 
 SMART_API const struct smart_crypto_ops *smart_crypto_null(void) { return &null_ops; }

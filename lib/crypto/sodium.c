@@ -88,6 +88,11 @@ static int so_unwrap(uint8_t key[32], const uint8_t in[80], const uint8_t sk[64]
   return rc;
 }
 
+static int so_hash(uint8_t out[16], const uint8_t *m, size_t mlen, void *u) {
+  (void)u;
+  return crypto_generichash(out, 16, m, mlen, NULL, 0) == 0 ? 0 : SMART_EINVAL;
+}
+
 static const struct smart_crypto_ops sodium_ops = {
     .size = sizeof(struct smart_crypto_ops),
     .name = "libsodium",
@@ -99,6 +104,7 @@ static const struct smart_crypto_ops sodium_ops = {
     .verify = so_verify,
     .wrap = so_wrap,
     .unwrap = so_unwrap,
+    .hash = so_hash,
 };
 
 SMART_API const struct smart_crypto_ops *smart_crypto_sodium(void) {

@@ -21,6 +21,7 @@ static const char *const kind_names[SMART__K_COUNT] = {
     [SMART__K_REQUEST_TUNNEL] = "REQUEST_TUNNEL",
     [SMART__K_LEAVE_TUNNEL] = "LEAVE_TUNNEL",
     [SMART__K_KEY_DELIVERY] = "KEY_DELIVERY",
+    [SMART__K_MANIFEST] = "MANIFEST",
 };
 
 const char *smart__kind_name(int kind) {
@@ -47,6 +48,8 @@ int smart__pkt_kind(unsigned typ, unsigned cmd) {
       return SMART__K_PROBLEM_REPORT;
     case SMART__MSG_KEY_DELIVERY:
       return SMART__K_KEY_DELIVERY;
+    case SMART__MSG_MANIFEST:
+      return SMART__K_MANIFEST;
     }
     return SMART__K_NONE;
   case SMART__TYP_REQ:
@@ -100,6 +103,7 @@ int smart__ext_check(const uint8_t *ext, size_t len) {
     case SMART__EXT_PORT:
     case SMART__EXT_KEYREQ:
     case SMART__EXT_KEYDELIV:
+    case SMART__EXT_MANIFEST:
       break;
     case SMART__EXT_AUTH:
       if (off != len) /* the secure trailer must come last */

@@ -43,6 +43,7 @@ enum {
   SMART__MSG_ERROR_REPORT = 0x0B,
   SMART__MSG_PROBLEM_REPORT = 0x10,
   SMART__MSG_KEY_DELIVERY = 0x20, /* libsmart: an epoch key for one member */
+  SMART__MSG_MANIFEST = 0x21,     /* libsmart: signed digests of a sender's datagrams */
   SMART__REQ_REPLACEMENT = 0x01,
   SMART__REQ_QUIET = 0x02,
   SMART__TUN_REQUEST = 0x01,
@@ -79,6 +80,7 @@ enum smart__kind {
   SMART__K_REQUEST_TUNNEL,
   SMART__K_LEAVE_TUNNEL,
   SMART__K_KEY_DELIVERY,
+  SMART__K_MANIFEST,
   SMART__K_COUNT
 };
 
@@ -92,6 +94,7 @@ enum {
   SMART__EXT_PORT = 0x0004,     /* UDP ports for the address fields */
   SMART__EXT_KEYREQ = 0x0005,   /* identity join: key, nonce, signature */
   SMART__EXT_KEYDELIV = 0x0006, /* sealed epoch key for one member, signed */
+  SMART__EXT_MANIFEST = 0x0007, /* digests of datagrams, signed by the sender */
   SMART__EXT_AUTH = 0xFF00      /* secure trailer; must be the last extension */
 };
 #define SMART__EXT_CRITICAL 0x8000u

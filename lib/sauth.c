@@ -1,0 +1,346 @@
+/* Source authentication by signed manifests. See sauth.h. */
+#include "sauth.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bytes.h"
+#include "wire/wire.h"
+
+#define MAN_MAX 64u   /* digests per manifest */
+#define HOLD_MAX 2048u /* datagrams held, all senders together */
+#define SEEN_MAX 4096u /* verified digests remembered */
+#define SLOT_BYTES 1536u
+#define MAN_FIXED (4u + 8u + 2u + 2u) /* sender, first counter, count, reserved */
+#define SIG 64u
+
+struct held {
+  uint8_t used, released;
+  uint32_t sender;
+  uint64_t counter, at, deadline;
+  uint8_t digest[16];
+  uint16_t len;
+  uint8_t *bytes; /* SLOT_BYTES, from the slab */
+};
+
+struct seen { /* a digest a verified manifest vouched for */
+  uint8_t used;
+  uint32_t sender;
+  uint64_t counter, at;
+  uint8_t digest[16];
+};
+
+struct smart__sauth {
+  struct smart__sauth_cfg cfg;
+  uint8_t sk[64];
+  /* sender */
+  uint32_t tx_sender;
+  uint64_t first, first_at;
+  unsigned count;
+  uint8_t digests[MAN_MAX][16];
+  /* receiver */
+  uint8_t pins[16][32];
+  unsigned npins;
+  struct held *held;     /* indexed by counter % HOLD_MAX */
+  uint8_t *slab;
+  struct seen *seen;
+  uint16_t *ready;       /* FIFO of released slots */
+  unsigned ready_head, ready_n;
+  unsigned waiting;      /* held and not yet released */
+  uint64_t next_scan;
+  uint32_t signers[16]; /* sender IDs a verified manifest has named */
+  unsigned nsigners;
+  struct smart__sauth_stats st;
+};
+
+static int known_signer(const struct smart__sauth *sa, uint32_t sender) {
+  for (unsigned i = 0; i < sa->nsigners; i++)
+    if (sa->signers[i] == sender)
+      return 1;
+  return 0;
+}
+
+static void release(struct smart__sauth *sa, struct held *x) {
+  x->released = 1;
+  sa->waiting--;
+  sa->ready[(sa->ready_head + sa->ready_n++) % HOLD_MAX] = (uint16_t)(x - sa->held);
+}
+
+int smart__sauth_new(struct smart__sauth **out, const struct smart__sauth_cfg *cfg) {
+  struct smart__sauth *sa = calloc(1, sizeof(*sa));
+  if (!sa)
+    return SMART_ENOMEM;
+  sa->cfg = *cfg;
+  if (cfg->every > MAN_MAX)
+    sa->cfg.every = MAN_MAX;
+  if (cfg->sk)
+    memcpy(sa->sk, cfg->sk, 64);
+  sa->cfg.sk = NULL;
+  if (cfg->require) {
+    sa->held = calloc(HOLD_MAX, sizeof(*sa->held));
+    sa->slab = malloc((size_t)HOLD_MAX * SLOT_BYTES);
+    sa->seen = calloc(SEEN_MAX, sizeof(*sa->seen));
+    sa->ready = calloc(HOLD_MAX, sizeof(*sa->ready));
+    if (!sa->held || !sa->slab || !sa->seen || !sa->ready) {
+      smart__sauth_del(sa);
+      return SMART_ENOMEM;
+    }
+    for (unsigned i = 0; i < HOLD_MAX; i++)
+      sa->held[i].bytes = sa->slab + (size_t)i * SLOT_BYTES;
+  }
+  *out = sa;
+  return 0;
+}
+
+void smart__sauth_del(struct smart__sauth *sa) {
+  if (!sa)
+    return;
+  free(sa->held);
+  free(sa->slab);
+  free(sa->seen);
+  free(sa->ready);
+  memset(sa->sk, 0, sizeof(sa->sk));
+  free(sa);
+}
+
+int smart__sauth_pin(struct smart__sauth *sa, const uint8_t pk[32]) {
+  if (sa->npins >= 16)
+    return SMART_ENOMEM;
+  memcpy(sa->pins[sa->npins++], pk, 32);
+  return 0;
+}
+
+/* ---- sender ----------------------------------------------------------- */
+
+void smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
+                       const uint8_t *sealed, size_t len, uint64_t now) {
+  if (!sa->cfg.every)
+    return;
+  /* A manifest lists consecutive counters of one sender ID. The manifests
+   * themselves are sealed too; they need no cover, and leave a gap. */
+  if (len >= 2 && sealed[1] == (SMART__TYP_MSG << 6 | SMART__MSG_MANIFEST))
+    return;
+  if (sa->count && (sender != sa->tx_sender || counter != sa->first + sa->count))
+    return; /* not contiguous (cannot happen with one sealing layer): skip */
+  if (sa->count == 0) {
+    sa->tx_sender = sender;
+    sa->first = counter;
+    sa->first_at = now;
+  }
+  if (sa->count < MAN_MAX &&
+      sa->cfg.ops->hash(sa->digests[sa->count], sealed, len, sa->cfg.ops->user_data) == 0)
+    sa->count++;
+}
+
+smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t cap,
+                                uint8_t sync, uint32_t group_v4, uint64_t now) {
+  if (!sa->cfg.every || sa->count == 0)
+    return 0;
+  if (sa->count < sa->cfg.every && now - sa->first_at < sa->cfg.interval_ns)
+    return 0;
+  size_t vlen = MAN_FIXED + 16u * sa->count + SIG;
+  size_t len = SMART__ADDR_MSG_LEN + SMART__EXT_HDR_LEN + vlen;
+  if (cap < len)
+    return 0;
+  buf[0] = sync;
+  buf[1] = (uint8_t)(SMART__TYP_MSG << 6 | SMART__MSG_MANIFEST);
+  smart__put16(buf + 2, (uint16_t)len);
+  smart__put32(buf + 4, group_v4);
+  smart__put32(buf + 8, 0);
+  uint8_t *e = buf + SMART__ADDR_MSG_LEN;
+  smart__put16(e, SMART__EXT_MANIFEST);
+  smart__put16(e + 2, (uint16_t)vlen);
+  uint8_t *v = e + SMART__EXT_HDR_LEN;
+  smart__put32(v, sa->tx_sender);
+  smart__put64(v + 4, sa->first);
+  smart__put16(v + 12, (uint16_t)sa->count);
+  smart__put16(v + 14, 0);
+  memcpy(v + MAN_FIXED, sa->digests, 16u * sa->count);
+  if (sa->cfg.ops->sign(buf + len - SIG, buf, len - SIG, sa->sk, sa->cfg.ops->user_data) != 0)
+    return 0;
+  sa->count = 0;
+  sa->st.manifests_sent++;
+  return (smart_ssize)len;
+}
+
+/* ---- receiver --------------------------------------------------------- */
+
+int smart__sauth_holds(const struct smart__sauth *sa, const uint8_t *plain, size_t len) {
+  if (!sa->cfg.require || len < 2)
+    return 0;
+  unsigned typ = plain[1] >> 6, cmd = plain[1] & 0x3F;
+  if (typ == SMART__TYP_DATA)
+    return 1; /* data, repairs, heartbeats, confirmations */
+  /* Sender commands: QUIET and ADDR_RANGE_CHANGE are a hijack if forged. */
+  return (typ == SMART__TYP_REQ && cmd == SMART__REQ_QUIET) ||
+         (typ == SMART__TYP_MSG && cmd == SMART__MSG_ADDR_RANGE_CHANGE);
+}
+
+static struct held *held_slot(struct smart__sauth *sa, uint32_t sender, uint64_t counter) {
+  return &sa->held[(counter + (uint64_t)sender * 2654435761u) % HOLD_MAX];
+}
+
+static struct seen *seen_slot(struct smart__sauth *sa, uint32_t sender, uint64_t counter) {
+  return &sa->seen[(counter ^ sender) % SEEN_MAX];
+}
+
+static int vouched(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
+                   const uint8_t digest[16]) {
+  struct seen *v = seen_slot(sa, sender, counter);
+  return v->used && v->sender == sender && v->counter == counter &&
+         !memcmp(v->digest, digest, 16);
+}
+
+int smart__sauth_hold(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
+                      const uint8_t *sealed, size_t slen, const uint8_t *plain, size_t plen,
+                      uint64_t now) {
+  uint8_t digest[16];
+  if (plen > SLOT_BYTES || sa->cfg.ops->hash(digest, sealed, slen, sa->cfg.ops->user_data)) {
+    sa->st.drops_unsigned++;
+    return SMART_ENOMEM;
+  }
+  struct held *h = held_slot(sa, sender, counter);
+  if (h->used) {
+    /* Keep what is waiting its turn, or another sender's datagram (an
+     * unsigned flood must not evict the real sender's data; a datagram
+     * refused here is requested again and its repair lands elsewhere). */
+    if (h->released || h->sender != sender) {
+      sa->st.drops_unsigned++;
+      return SMART_ENOMEM;
+    }
+    h->used = 0; /* the same sender's, a window ago, never signed */
+    sa->waiting--;
+    sa->st.drops_unsigned++;
+  }
+  h->used = 1;
+  h->released = 0;
+  h->sender = sender;
+  h->counter = counter;
+  h->at = now;
+  /* A sender no manifest has named yet gets a short wait: its first
+   * manifest comes within the manifest interval, and junk from insiders
+   * must not sit in the table. */
+  uint64_t wait = known_signer(sa, sender) ? sa->cfg.hold_ns : 8 * sa->cfg.interval_ns;
+  if (wait < 50000000u)
+    wait = 50000000u;
+  h->deadline = now + wait;
+  memcpy(h->digest, digest, 16);
+  h->len = (uint16_t)plen;
+  memcpy(h->bytes, plain, plen);
+  sa->waiting++;
+  if (vouched(sa, sender, counter, digest)) /* the manifest came first */
+    release(sa, h);
+  return 0;
+}
+
+int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t len,
+                          uint64_t now) {
+  const uint8_t *v;
+  size_t vl;
+  struct smart__pkt p;
+  if (len < 2 || plain[1] != (SMART__TYP_MSG << 6 | SMART__MSG_MANIFEST))
+    return 0;
+  if (!sa->cfg.require)
+    return 1;
+  if (smart__pkt_decode(&p, plain, len) != 0 ||
+      !smart__ext_find(p.ext, p.ext_len, SMART__EXT_MANIFEST, &v, &vl) || vl < MAN_FIXED + SIG ||
+      v + vl != plain + len)
+    return 1;
+  unsigned count = smart__get16(v + 12);
+  if (count == 0 || count > MAN_MAX || vl != MAN_FIXED + 16u * count + SIG)
+    return 1;
+  unsigned i;
+  for (i = 0; i < sa->npins; i++)
+    if (sa->cfg.ops->verify(plain + len - SIG, plain, len - SIG, sa->pins[i],
+                            sa->cfg.ops->user_data) == 0)
+      break;
+  if (i == sa->npins)
+    return 1;
+  sa->st.manifests_verified++;
+  uint32_t sender = smart__get32(v);
+  uint64_t first = smart__get64(v + 4);
+  if (!known_signer(sa, sender)) {
+    if (sa->nsigners < 16)
+      sa->signers[sa->nsigners++] = sender;
+    else
+      sa->signers[(sa->st.manifests_verified) % 16] = sender;
+  }
+  /* Held datagrams of this sender well before this manifest lost theirs:
+   * drop them now, so that the engine asks for them again at once. */
+  for (unsigned h = 0; h < HOLD_MAX && sa->waiting; h++) {
+    struct held *x = &sa->held[h];
+    if (x->used && !x->released && x->sender == sender && x->counter + 2 * MAN_MAX < first) {
+      x->used = 0;
+      sa->waiting--;
+      sa->st.drops_unsigned++;
+    }
+  }
+  for (unsigned k = 0; k < count; k++) {
+    struct seen *s = seen_slot(sa, sender, first + k);
+    s->used = 1;
+    s->sender = sender;
+    s->counter = first + k;
+    s->at = now;
+    memcpy(s->digest, v + MAN_FIXED + 16u * k, 16);
+  }
+  for (unsigned k = 0; k < count; k++) {
+    struct held *x = held_slot(sa, sender, first + k);
+    if (!x->used || x->released || x->sender != sender || x->counter != first + k)
+      continue;
+    if (!memcmp(x->digest, v + MAN_FIXED + 16u * k, 16)) {
+      release(sa, x);
+    } else { /* the sender signed something else: a forgery */
+      x->used = 0;
+      sa->waiting--;
+      sa->st.drops_unsigned++;
+    }
+  }
+  return 1;
+}
+
+size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint32_t *sender) {
+  while (sa->ready && sa->ready_n) {
+    struct held *x = &sa->held[sa->ready[sa->ready_head]];
+    sa->ready_head = (sa->ready_head + 1) % HOLD_MAX;
+    sa->ready_n--;
+    if (!x->used || !x->released)
+      continue;
+    x->used = 0;
+    if (x->len > cap)
+      continue;
+    memcpy(out, x->bytes, x->len);
+    *sender = x->sender;
+    return x->len;
+  }
+  return 0;
+}
+
+void smart__sauth_expire(struct smart__sauth *sa, uint64_t now) {
+  if (!sa->held || !sa->waiting || now < sa->next_scan)
+    return;
+  /* A full scan, at most every 25 ms. */
+  sa->next_scan = now + 25000000u;
+  for (unsigned i = 0; i < HOLD_MAX; i++) {
+    struct held *x = &sa->held[i];
+    if (x->used && !x->released && now >= x->deadline) {
+      x->used = 0;
+      sa->waiting--;
+      sa->st.drops_unsigned++;
+    }
+  }
+}
+
+uint64_t smart__sauth_expiry(const struct smart__sauth *sa) {
+  uint64_t t = UINT64_MAX;
+  if (sa->cfg.every && sa->count)
+    t = sa->first_at + sa->cfg.interval_ns;
+  if (sa->held && sa->waiting && sa->next_scan < t)
+    t = sa->next_scan;
+  if (sa->ready && sa->ready_n)
+    t = 0;
+  return t;
+}
+
+void smart__sauth_stats(const struct smart__sauth *sa, struct smart__sauth_stats *st) {
+  *st = sa->st;
+}

@@ -1,0 +1,76 @@
+/*
+ * Source authentication: every datagram verifiable as coming from the
+ * sender, not merely from some holder of the group key, at high rates.
+ *
+ * Signatures are amortised over manifests (after EMSS / AMBI): the sender
+ * takes a 16-byte digest of every datagram it seals and, every N datagrams
+ * or T milliseconds, multicasts a MANIFEST message listing them (sender ID,
+ * first counter, the digests in counter order) and signed with its Ed25519
+ * identity. A receiver that requires source authentication holds each
+ * datagram that passed the AEAD until a manifest signed by a pinned sender
+ * key covers its counter with the same digest, then releases it to the
+ * engine; anything else is dropped. A lost manifest costs a repair round:
+ * the held datagrams expire, the engine requests the data again, and the
+ * repair (sealed afresh) is covered by a later manifest. N = 1 signs every
+ * datagram (a manifest right after each one), for low rates.
+ * Cost and latency: smart-security(7) "SOURCE AUTHENTICATION".
+ */
+#ifndef SMART_SAUTH_H
+#define SMART_SAUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smart/smart.h"
+
+struct smart__sauth;
+
+struct smart__sauth_cfg {
+  const struct smart_crypto_ops *ops;
+  const uint8_t *sk;    /* sender: 64-byte identity secret key, or NULL */
+  uint32_t every;       /* sender: datagrams per manifest (>= 1), 0 = not signing */
+  uint64_t interval_ns; /* sender: a pending manifest waits at most this long */
+  int require;          /* receiver: hold datagrams until signed */
+  uint64_t hold_ns;     /* receiver: how long an unsigned datagram is held */
+};
+
+int smart__sauth_new(struct smart__sauth **out, const struct smart__sauth_cfg *cfg);
+void smart__sauth_del(struct smart__sauth *sa);
+/* Receiver: trust manifests signed by this key. */
+int smart__sauth_pin(struct smart__sauth *sa, const uint8_t pk[32]);
+
+/* Sender: note a datagram just sealed (its wire bytes and the sealing
+ * sender ID and counter). */
+void smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
+                       const uint8_t *sealed, size_t len, uint64_t now);
+/* Sender: the next manifest (plaintext, to be sealed like any message), or 0. */
+smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t cap,
+                                uint8_t sync, uint32_t group_v4, uint64_t now);
+
+/* Receiver: must a datagram of this type be held? (Data and sender commands
+ * are; peers' requests and reports are not.) */
+int smart__sauth_holds(const struct smart__sauth *sa, const uint8_t *plain, size_t len);
+/* Receiver: hold a datagram that passed the AEAD. `sealed` is what arrived
+ * (its digest is checked against manifests), `plain` what the engine will
+ * get. Returns 0 (held or released at once: see take()), or SMART_ENOMEM
+ * (dropped). */
+int smart__sauth_hold(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
+                      const uint8_t *sealed, size_t slen, const uint8_t *plain, size_t plen,
+                      uint64_t now);
+/* Receiver: a manifest (plaintext). Returns 1 if it was one (valid or not),
+ * 0 if the datagram is not a manifest. */
+int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t len,
+                          uint64_t now);
+/* Receiver: the next released datagram: its length (copied into out) and
+ * sender ID, or 0 when none is ready. */
+size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint32_t *sender);
+/* Receiver: drop what waited too long; when output or expiry is next due. */
+void smart__sauth_expire(struct smart__sauth *sa, uint64_t now);
+uint64_t smart__sauth_expiry(const struct smart__sauth *sa);
+
+struct smart__sauth_stats {
+  uint64_t manifests_sent, manifests_verified, drops_unsigned;
+};
+void smart__sauth_stats(const struct smart__sauth *sa, struct smart__sauth_stats *st);
+
+#endif
