@@ -5,7 +5,10 @@
  *
  * A ticker publisher sends N stock quotes at N per second (default 20,000 at
  * 10,000/s) to a multicast group on loopback; three subscribers receive
- * them, the third one dropping 10% of everything that reaches it. One thread
+ * them, the third one dropping 10% of everything that reaches it. The
+ * session is encrypted and authenticated with a fresh random group key
+ * (--insecure turns that off); an eavesdropper joined to the same group
+ * with another key receives nothing. One thread
  * drives all four sockets through smart_fd(), smart_timeout() and
  * smart_process(), the way an application's event loop would. At the end
  * each subscriber's count, order check and counters are printed.
@@ -36,12 +39,15 @@ static int quote(char *buf, size_t len, unsigned i) {
   return snprintf(buf, len, "%08u %s %.2f %u", i, symbols[sym], px, 100 * (1 + i % 50));
 }
 
-static smart_sock *open_sock(const char *group, const char *iface, uint32_t drop_ppm) {
+static smart_sock *open_sock(const char *group, const char *iface, uint32_t drop_ppm,
+                             const uint8_t *key) {
   smart_sock *s;
   int rc = smart_open(&s, SMART_OPEN_NONBLOCK);
   if (rc)
     cli_die(1, "open: %s", smart_strerror(rc));
   cli_setopt(s, SMART_OPT_DROP_PPM, &drop_ppm, sizeof(drop_ppm), "drop");
+  if (key)
+    cli_setopt(s, SMART_OPT_GROUP_KEY, key, 32, "group key");
   if ((rc = smart_join(s, group, iface, NULL, 0)) != 0)
     cli_die(1, "join %s on %s: %s", group, iface, smart_strerror(rc));
   return s;
@@ -51,11 +57,12 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"group", required_argument, 0, 'g'}, {"iface", required_argument, 0, 'i'},
       {"quotes", required_argument, 0, 'n'}, {"rate", required_argument, 0, 'r'},
-      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+      {"insecure", no_argument, 0, 'x'},    {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   const char *group = "239.255.42.42:4242", *iface = "127.0.0.1";
   unsigned total = 20000;
   double rate = 10000;
-  int c;
+  int c, secure = 1;
   cli_prog = "smart-ticker";
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -63,18 +70,31 @@ int main(int argc, char **argv) {
     case 'i': iface = optarg; break;
     case 'n': total = (unsigned)cli_number("--quotes", optarg, 1, 1e8); break;
     case 'r': rate = cli_number("--rate", optarg, 1, 1e7); break;
+    case 'x': secure = 0; break;
     case 'h':
-      puts("usage: smart-ticker [--group ADDR:PORT] [--iface ADDR] [--quotes N] [--rate N]");
+      puts("usage: smart-ticker [--group ADDR:PORT] [--iface ADDR] [--quotes N] [--rate N]\n"
+           "                    [--insecure]");
       return 0;
     default: return 2;
     }
   }
-  smart_sock *sub[SUBS], *all[SUBS + 1];
+  uint8_t key[32], other[32];
+  smart_crypto_sodium()->random(key, sizeof(key), NULL);
+  smart_crypto_sodium()->random(other, sizeof(other), NULL);
+  const uint8_t *k = secure ? key : NULL;
+  smart_sock *sub[SUBS], *all[SUBS + 2];
   for (int i = 0; i < SUBS; i++)
-    all[i + 1] = sub[i] = open_sock(group, iface, i == SUBS - 1 ? 100000 : 0);
-  smart_sock *pub = all[0] = open_sock(group, iface, 0);
+    all[i + 1] = sub[i] = open_sock(group, iface, i == SUBS - 1 ? 100000 : 0, k);
+  smart_sock *pub = all[0] = open_sock(group, iface, 0, k);
+  int nsock = SUBS + 1;
+  smart_sock *spy = NULL;
+  if (secure) /* joined to the group, but with a key of its own */
+    spy = all[nsock++] = open_sock(group, iface, 0, other);
   printf("publisher -> %s on %s: %u quotes at %.0f/s; subscriber 3 drops 10%% of what it receives\n",
          group, iface, total, rate);
+  printf("%s\n", secure ? "session encrypted and authenticated (XChaCha20-Poly1305, random group key);"
+                          " an eavesdropper with another key listens too"
+                        : "session NOT secured (--insecure)");
 
   unsigned sent = 0, got[SUBS] = {0}, disorder[SUBS] = {0};
   double start = now_s(), deadline = start + (double)total / rate + 30;
@@ -92,18 +112,21 @@ int main(int argc, char **argv) {
       sent++;
     }
     /* Wait for traffic or a timer, at most 1 ms (the publisher's pace). */
-    struct pollfd p[SUBS + 1];
+    struct pollfd p[SUBS + 2];
     int t = 1;
-    for (int i = 0; i <= SUBS; i++) {
+    for (int i = 0; i < nsock; i++) {
       p[i].fd = smart_fd(all[i]);
       p[i].events = POLLIN;
       int32_t ti = smart_timeout(all[i]);
       if (ti >= 0 && ti < t)
         t = ti;
     }
-    poll(p, SUBS + 1, t);
-    for (int i = 0; i <= SUBS; i++)
+    poll(p, (nfds_t)nsock, t);
+    for (int i = 0; i < nsock; i++)
       smart_process(all[i], 0);
+    char junk[256];
+    while (spy && smart_recv(spy, junk, sizeof(junk), NULL, 0) >= 0)
+      cli_die(1, "the eavesdropper read a quote: the session is not secure");
     int done = sent == total;
     for (int i = 0; i < SUBS; i++) {
       struct smart_msginfo info = {.size = sizeof(info)};
@@ -144,9 +167,16 @@ int main(int argc, char **argv) {
   printf("publisher: %" PRIu64 " quotes in %" PRIu64 " datagrams, %" PRIu64
          " repairs, %" PRIu64 " requests heard, %.2f s\n",
          ps.msgs_sent, ps.dgrams_sent, ps.repairs_sent, ps.naks_received, secs);
+  if (spy) {
+    struct smart_stats es = {.size = sizeof(es)};
+    smart_stats(spy, &es);
+    printf("eavesdropper: 0 quotes read, %" PRIu64 " datagrams refused (authentication failed)\n",
+           es.drops_auth);
+    ok &= es.msgs_received == 0;
+  }
   printf("%s\n", ok ? "every subscriber received every quote, in order"
                     : "FAILED: a subscriber missed quotes");
-  for (int i = 0; i <= SUBS; i++)
+  for (int i = 0; i < nsock; i++)
     smart_close(all[i]);
   return ok ? 0 : 1;
 }
