@@ -208,6 +208,11 @@ int smart__engine_new(struct smart__engine **pe,
   if (!e)
     return SMART_ENOMEM;
   e->cfg = c;
+  e->sync = c.sync;
+  e->ev = e->ev_inline;
+  e->evcap = SMART__EV_INLINE;
+  e->arena = e->arena_inline;
+  e->arena_cap = SMART__ARENA_INLINE;
   e->mem = m;
   e->cfg.mem = NULL;
   smart__rng_seed(&e->rng, c.seed);
@@ -227,8 +232,10 @@ void smart__engine_del(struct smart__engine *e) {
   smart__free(e, e->rx);
   for (uint32_t i = 0; i < e->evn; i++)
     smart__free(e, e->ev[(e->evhead + i) & (e->evcap - 1)].owned);
-  smart__free(e, e->ev);
-  smart__free(e, e->arena);
+  if (e->ev != e->ev_inline)
+    smart__free(e, e->ev);
+  if (e->arena != e->arena_inline)
+    smart__free(e, e->arena);
   for (uint32_t i = 0; i < e->nretired; i++)
     smart__free(e, e->retired[i]);
   smart__free(e, e->retired);
@@ -259,7 +266,8 @@ static struct smart__ev_int *ev_push(struct smart__engine *e) {
       return NULL;
     for (uint32_t i = 0; i < e->evn; i++)
       n[i] = e->ev[(e->evhead + i) & (e->evcap - 1)];
-    smart__free(e, e->ev);
+    if (e->ev != e->ev_inline)
+      smart__free(e, e->ev);
     e->ev = n;
     e->evcap = ncap;
     e->evhead = 0;
@@ -279,10 +287,17 @@ static struct smart__ev_int *ev_last(struct smart__engine *e) {
 int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
                   const uint8_t *p, size_t len) {
   if (e->arena_cap - e->arena_len < len) {
-    uint64_t ncap = e->arena_cap ? e->arena_cap : 4096;
+    uint64_t ncap = e->arena_cap * 2;
     while (ncap - e->arena_len < len)
       ncap *= 2;
-    uint8_t *a = smart__realloc(e, e->arena, (size_t)ncap);
+    uint8_t *a;
+    if (e->arena == e->arena_inline) {
+      a = smart__alloc(e, (size_t)ncap);
+      if (a)
+        memcpy(a, e->arena, (size_t)e->arena_len);
+    } else {
+      a = smart__realloc(e, e->arena, (size_t)ncap);
+    }
     if (!a)
       return SMART_ENOMEM;
     e->arena = a;
@@ -300,8 +315,8 @@ int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
   if (len)
     memcpy(e->arena + e->arena_len, p, len);
   e->arena_len += len;
-  e->st.msgs_received++;
-  e->st.bytes_received += len;
+  e->msgs_received++;
+  e->bytes_received += len;
   return 0;
 }
 
@@ -318,8 +333,8 @@ int smart__ev_msg_owned(struct smart__engine *e, uint32_t src, uint64_t seq,
   ev->count = 1;
   ev->owned = buf;
   ev->len = len;
-  e->st.msgs_received++;
-  e->st.bytes_received += len;
+  e->msgs_received++;
+  e->bytes_received += len;
   return 0;
 }
 
@@ -436,7 +451,7 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
     e->st.drops[SMART__DROP_DECODE]++;
     return rc;
   }
-  if (p.sync != e->cfg.sync) {
+  if (p.sync != e->sync) {
     e->st.drops[SMART__DROP_SYNC]++;
     return SMART_ESYNC;
   }
@@ -557,9 +572,12 @@ void smart__engine_get_stats(const struct smart__engine *e,
                              struct smart__stats *st) {
   if (!e || !st || st->size < sizeof(size_t))
     return;
+  struct smart__stats all = e->st;
+  all.msgs_received = e->msgs_received;
+  all.bytes_received = e->bytes_received;
   size_t n = st->size < sizeof(*st) ? st->size : sizeof(*st);
   size_t keep = st->size;
-  memcpy(st, &e->st, n);
+  memcpy(st, &all, n);
   st->size = keep;
 }
 

@@ -150,30 +150,41 @@ struct smart__ev_int {
   size_t len;
 };
 
+#define SMART__EV_INLINE 8u      /* event slots inside the engine */
+#define SMART__ARENA_INLINE 512u /* event bytes inside the engine */
+
 struct smart__engine {
+  /* Fields used for every datagram come first, with the first event slots,
+   * a small event arena and the first sender's receiver state inside the
+   * struct: a simulator runs thousands of engines, and one datagram then
+   * touches one contiguous region instead of five allocations. */
+  uint8_t sync;
+  uint32_t nrx;
+  uint64_t last_now;
+  struct smart__rxs *rx_last; /* lookup cache */
+  struct smart__rxs **rx;     /* receiver states */
+  struct smart__tx *tx;       /* NULL until the first submit */
+  struct smart__ev_int *ev;   /* ring: ev_inline or allocated */
+  uint32_t evhead, evn, evcap;
+  uint32_t nretired;
+  uint8_t *arena;             /* arena_inline or allocated */
+  uint64_t arena_len, arena_cap;
+  uint64_t msgs_received, bytes_received; /* folded into st on read */
+  struct smart__ev_int ev_inline[SMART__EV_INLINE];
+  uint8_t arena_inline[SMART__ARENA_INLINE];
+  struct smart__rxs rx_inline; /* the first remote sender */
+  struct smart__rxs *rx_inline_ptr;
+
   struct smart__engine_config cfg;
   struct smart__mem mem;
   struct smart__rng rng;
   uint64_t grtt_ns;
-  uint64_t last_now;
-
-  struct smart__tx *tx; /* NULL until the first submit */
-
-  struct smart__rxs **rx; /* receiver states */
-  uint32_t nrx, rxcap;
-  struct smart__rxs *rx_last; /* lookup cache */
+  uint32_t rxcap;
   uint32_t nak_rr;            /* round-robin index for building requests */
 
-
-  /* Events: ring. */
-  struct smart__ev_int *ev;
-  uint32_t evhead, evn, evcap;
-  /* Delivery arena for event bytes. */
-  uint8_t *arena;
-  uint64_t arena_len, arena_cap;
   /* Reassembled buffers handed out by poll, freed at the next call. */
   uint8_t **retired;
-  uint32_t nretired, retiredcap;
+  uint32_t retiredcap;
 
   /* Token bucket, in byte-nanoseconds (bytes x 1e9). */
   uint64_t tokens;

@@ -46,13 +46,20 @@ static struct smart__rxs *rx_get(struct smart__engine *e, uint32_t src) {
   }
   if (smart__grow(e, (void **)&e->rx, &e->rxcap, e->nrx + 1, sizeof(*e->rx)))
     return NULL;
-  r = smart__zalloc(e, sizeof(*r));
-  if (!r)
-    return NULL;
+  if (!e->rx_inline_ptr) {
+    r = e->rx_inline_ptr = &e->rx_inline; /* zeroed with the engine */
+  } else {
+    r = smart__zalloc(e, sizeof(*r));
+    if (!r)
+      return NULL;
+  }
   r->cap = 64;
   r->slots = smart__zalloc(e, r->cap * sizeof(*r->slots));
   if (!r->slots) {
-    smart__free(e, r);
+    if (r != &e->rx_inline)
+      smart__free(e, r);
+    else
+      e->rx_inline_ptr = NULL;
     return NULL;
   }
   r->src = src;
@@ -62,7 +69,12 @@ static struct smart__rxs *rx_get(struct smart__engine *e, uint32_t src) {
   set_gsize(r, e->cfg.gsize);
   if (smart__ev_new_sender(e, src, 0)) {
     smart__free(e, r->slots);
-    smart__free(e, r);
+    if (r != &e->rx_inline) {
+      smart__free(e, r);
+    } else {
+      memset(r, 0, sizeof(*r));
+      e->rx_inline_ptr = NULL;
+    }
     return NULL;
   }
   e->rx[e->nrx++] = r;
@@ -86,7 +98,8 @@ void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r) {
   smart__free(e, r->slots);
   smart__free(e, r->nq);
   smart__free(e, r->store);
-  smart__free(e, r);
+  if (r != &e->rx_inline)
+    smart__free(e, r);
 }
 
 static inline struct smart__rx_slot *slot(struct smart__rxs *r, uint64_t s) {
