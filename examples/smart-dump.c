@@ -55,6 +55,18 @@ static uint32_t be32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p + 4); }
+
+/* Sizes of the secure layouts (smart-protocol(7) "SECURE ENVELOPE"). */
+#define ENV_HDR 8u     /* Epoch | Flags | Reserved | Sender ID */
+#define ENV_NONCE 24u  /* salt (16) || counter (8) */
+#define ENV_TAG 16u
+#define ENV_MIN (ENV_HDR + ENV_NONCE + ENV_TAG)
+#define ENV_F_ENCRYPTED 0x80u
+#define KEYREQ_LEN 104u   /* member key 32 | nonce 8 | signature 64 */
+#define KEYDELIV_LEN 184u /* member key 32 | epoch 1 | 3 | sender 4 | wrapped 80 | signature 64 */
+#define MANIFEST_FIXED 16u /* sender 4 | first counter 8 | count 2 | reserved 2 */
+#define SIG_LEN 64u        /* ... count digests of 16 bytes | signature 64 */
 
 /* Extensions of TYP 1..3 packets: extra keys. */
 static void print_ext(FILE *o, const struct smart__pkt *pkt) {
@@ -88,8 +100,32 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
       break;
     case SMART__EXT_AUTH:
       fprintf(o, " auth_len=%zu", n);
+      if (n == ENV_MIN) /* Epoch | Flags | Reserved | Sender ID | Nonce | Tag */
+        fprintf(o, " epoch=%u sender=%" PRIu32 " counter=%" PRIu64, v[0], be32(v + 4),
+                be64(v + ENV_HDR + 16));
+      break;
+    case SMART__EXT_KEYREQ:
+      if (n != KEYREQ_LEN)
+        goto other;
+      fprintf(o, " member=");
+      print_hex(o, v, 32);
+      fprintf(o, " nonce=%" PRIu64, be64(v + 32));
+      break;
+    case SMART__EXT_KEYDELIV:
+      if (n != KEYDELIV_LEN)
+        goto other;
+      fprintf(o, " member=");
+      print_hex(o, v, 32);
+      fprintf(o, " epoch=%u sender=%" PRIu32, v[32], be32(v + 36));
+      break;
+    case SMART__EXT_MANIFEST:
+      if (n < MANIFEST_FIXED + SIG_LEN || n != MANIFEST_FIXED + 16u * be16(v + 12) + SIG_LEN)
+        goto other;
+      /* the sender ID and counters the digests cover: SENDER:FIRST+COUNT */
+      fprintf(o, " covers=%" PRIu32 ":%" PRIu64 "+%u", be32(v), be64(v + 4), be16(v + 12));
       break;
     default:
+    other:
       fprintf(o, " ext%u=", type);
       print_hex(o, v, n);
     }
@@ -106,6 +142,9 @@ static void print_data(FILE *o, const struct smart__pkt *pkt) {
           pkt->u.data.quiet, len, pkt->u.data.r, dcmd_names[pkt->cmd & 3]);
   if (pkt->u.data.d) {
     fprintf(o, " epoch=%u sender=%" PRIu32, p[0], be32(p + 4));
+    if (len >= ENV_MIN) /* a whole sealed envelope: flags and nonce too */
+      fprintf(o, " encrypted=%u counter=%" PRIu64, (p[1] & ENV_F_ENCRYPTED) ? 1u : 0u,
+              be64(p + ENV_HDR + 16));
     return;
   }
   if (pkt->cmd == SMART__DCMD_HEARTBEAT) {
