@@ -36,6 +36,10 @@ lib.smart_send.restype = C.c_ssize_t
 lib.smart_recv.argtypes = [C.c_void_p, C.c_void_p, C.c_size_t, C.POINTER(MsgInfo), C.c_uint32]
 lib.smart_recv.restype = C.c_ssize_t
 
+# The examples run with the environment minus a sanitizer runtime preloaded
+# for this (uninstrumented) interpreter: they carry their own.
+child_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
 pid = os.getpid()
 port = 30000 + pid % 20000
 
@@ -60,7 +64,7 @@ def receive_from_smart_send(n):
     check(lib.smart_setopt(s, SMART_OPT_RCVTIMEO_MS, C.byref(t), 4), "setopt")
     lines = [f"quote {i} IBM {100 + i / 100:.2f}" for i in range(n)]
     sender = subprocess.Popen([send_exe, "--group", group, "--iface", "127.0.0.1",
-                               "--linger", "3"], stdin=subprocess.PIPE)
+                               "--linger", "3"], stdin=subprocess.PIPE, env=child_env)
     sender.stdin.write(("\n".join(lines) + "\n").encode())
     sender.stdin.close()
     got, buf, info = [], C.create_string_buffer(2048), MsgInfo()
@@ -85,7 +89,8 @@ def receive_from_smart_send(n):
 def send_to_smart_recv(n):
     group = f"239.255.41.{pid % 250 + 1}:{port}"
     rx = subprocess.Popen([recv_exe, "--group", group, "--iface", "127.0.0.1",
-                           "--count", str(n), "--timeout", "30"], stdout=subprocess.PIPE)
+                           "--count", str(n), "--timeout", "30"], stdout=subprocess.PIPE,
+                          env=child_env)
     time.sleep(0.5)  # let smart-recv join before the first message
     s = open_joined(group)
     linger = C.c_uint32(3000)
@@ -111,7 +116,8 @@ def raw_seed_sender_to_smart_recv(n):
     import socket, struct
     group_ip, gport = f"239.255.42.{pid % 250 + 1}", port + 1
     rx = subprocess.Popen([recv_exe, "--group", f"{group_ip}:{gport}", "--iface", "127.0.0.1",
-                           "--count", str(n), "--timeout", "20"], stdout=subprocess.PIPE)
+                           "--count", str(n), "--timeout", "20"], stdout=subprocess.PIPE,
+                          env=child_env)
     time.sleep(0.5)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
