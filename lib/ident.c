@@ -37,6 +37,7 @@ struct smart__ident {
   unsigned npins;
   uint64_t next_req, req_gap, nonce;
   int want; /* wants a key (at start, or an epoch it lacks) */
+  int server; /* the sender's role: decided at start by a non-empty allow-list */
 };
 
 int smart__ident_new(struct smart__ident **out, const uint8_t sk[64]) {
@@ -93,7 +94,9 @@ int smart__ident_revoke(struct smart__ident *id, const uint8_t pk[32]) {
   return 1;
 }
 
-int smart__ident_is_server(const struct smart__ident *id) { return id->nmembers > 0; }
+int smart__ident_is_server(const struct smart__ident *id) {
+  return id->sec ? id->server : id->nmembers > 0;
+}
 
 int smart__ident_pin(struct smart__ident *id, const uint8_t pk[32]) {
   for (unsigned i = 0; i < id->npins; i++)
@@ -117,9 +120,10 @@ static int draw_key(struct smart__ident *id, uint8_t epoch) {
 }
 
 int smart__ident_start(struct smart__ident *id, struct smart__sec *sec, uint64_t now) {
+  id->server = id->nmembers > 0;
   id->sec = sec;
   id->next_req = now;
-  if (!smart__ident_is_server(id))
+  if (!id->server)
     return 0;
   id->want = 0;
   id->cur_epoch = 0;
@@ -157,11 +161,11 @@ static void queue_delivery(struct smart__ident *id, struct member *m, uint64_t n
 }
 
 int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, uint64_t now,
-                       int *refused) {
+                       int *refused, int *bad) {
   struct smart__pkt p;
   const uint8_t *v;
   size_t vl;
-  *refused = 0;
+  *refused = *bad = 0;
   if (len < SMART__HDR_LEN || dg[1] >> 6 != SMART__TYP_MSG)
     return 0;
   unsigned cmd = dg[1] & 0x3F;
@@ -173,41 +177,54 @@ int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, u
   if (p.kind == SMART__K_USAGE_JOIN) {
     if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYREQ, &v, &vl))
       return 0; /* an ordinary (authenticated) usage report */
-    if (vl != KEYREQ_LEN || v + vl != dg + len || !smart__ident_is_server(id))
+    if (vl != KEYREQ_LEN || v + vl != dg + len || !smart__ident_is_server(id)) {
+      *bad = 1;
       return 1;
+    }
+    /* The allow-list first (cheap): a key not on it is refused without a
+     * signature check, so a flood of requests costs no verification. */
     struct member *m = member_find(id, v);
     if (!m) {
       *refused = 1;
       return 1;
     }
-    if (verify_tail(o, dg, len, v) != 0)
+    if (verify_tail(o, dg, len, v) != 0) {
+      *bad = 1;
       return 1;
+    }
     m->joined = 1;
     queue_delivery(id, m, now);
     return 1;
   }
   /* KEY_DELIVERY: for us, signed by a pinned sender. */
   if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYDELIV, &v, &vl) || vl != KEYDELIV_LEN ||
-      v + vl != dg + len || smart__ident_is_server(id) || memcmp(v, id->sk + 32, 32) != 0)
-    return 1;
+      v + vl != dg + len || smart__ident_is_server(id))
+    return *bad = 1, 1;
+  if (memcmp(v, id->sk + 32, 32) != 0)
+    return 1; /* another member's key: not ours to judge */
   unsigned i;
   for (i = 0; i < id->npins; i++)
     if (verify_tail(o, dg, len, id->pins[i]) == 0)
       break;
   if (i == id->npins)
-    return 1;
+    return *bad = 1, 1;
   uint8_t epoch = v[32];
   uint32_t sender = smart__get32(v + 36);
+  /* Only the current epoch's key (if missing) or a newer one: an old
+   * delivery replayed never takes a member back nor evicts a key. */
+  unsigned cur = smart__sec_epoch(id->sec);
+  int have_cur = smart__sec_have_key(id->sec, (uint8_t)cur);
+  int newer = epoch != cur && (uint8_t)(epoch - cur) < 128;
+  if (!newer && !(epoch == cur && !have_cur) && have_cur)
+    return 1;
+  if (smart__sec_have_key(id->sec, epoch))
+    return 1; /* a repeat */
   uint8_t key[32];
   if (o->unwrap(key, v + 40, id->sk, o->user_data) != 0)
-    return 1;
-  /* An old delivery (a replay) never takes a member back. */
-  unsigned cur = smart__sec_epoch(id->sec);
-  int newer = (uint8_t)(epoch - cur) < 128;
-  if (newer || !smart__sec_have_key(id->sec, epoch))
-    smart__sec_install_key(id->sec, epoch, key, sender);
+    return *bad = 1, 1;
+  smart__sec_install_key(id->sec, epoch, key, sender);
   smart__memzero(key, sizeof(key));
-  if (newer || !smart__sec_have_key(id->sec, (uint8_t)cur))
+  if (newer || !have_cur)
     smart__sec_use_epoch(id->sec, epoch, now);
   id->want = 0;
   id->req_gap = REQ_FIRST_NS;

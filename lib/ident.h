@@ -39,10 +39,11 @@ int smart__ident_start(struct smart__ident *id, struct smart__sec *sec, uint64_t
 /*
  * Offer an incoming (unsealed) datagram. Returns 1 when it was an identity
  * message and was consumed (valid or not: *refused is set for a join from a
- * key not allowed), 0 when it is not one (the caller opens it normally).
+ * key not allowed, *bad for one that failed its checks), 0 when it is not
+ * one (the caller opens it normally).
  */
 int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, uint64_t now,
-                       int *refused);
+                       int *refused, int *bad);
 
 /* The member saw data of an epoch whose key it lacks: ask again soon. */
 void smart__ident_want(struct smart__ident *id, int epoch, uint64_t now);

@@ -10,7 +10,6 @@
 #define MAN_MAX 64u   /* digests per manifest */
 #define HOLD_MAX 2048u /* datagrams held, all senders together */
 #define SEEN_MAX 4096u /* verified digests remembered */
-#define SLOT_BYTES 1536u
 #define MAN_FIXED (4u + 8u + 2u + 2u) /* sender, first counter, count, reserved */
 #define SIG 64u
 
@@ -48,6 +47,7 @@ struct smart__sauth {
   unsigned ready_head, ready_n;
   unsigned waiting;      /* held and not yet released */
   uint64_t next_scan;
+  size_t slot_bytes;
   uint32_t signers[16]; /* sender IDs a verified manifest has named */
   unsigned nsigners;
   struct smart__sauth_stats st;
@@ -77,8 +77,9 @@ int smart__sauth_new(struct smart__sauth **out, const struct smart__sauth_cfg *c
     memcpy(sa->sk, cfg->sk, 64);
   sa->cfg.sk = NULL;
   if (cfg->require) {
+    sa->slot_bytes = cfg->max_len ? cfg->max_len : 1500;
     sa->held = calloc(HOLD_MAX, sizeof(*sa->held));
-    sa->slab = malloc((size_t)HOLD_MAX * SLOT_BYTES);
+    sa->slab = malloc((size_t)HOLD_MAX * sa->slot_bytes);
     sa->seen = calloc(SEEN_MAX, sizeof(*sa->seen));
     sa->ready = calloc(HOLD_MAX, sizeof(*sa->ready));
     if (!sa->held || !sa->slab || !sa->seen || !sa->ready) {
@@ -86,7 +87,7 @@ int smart__sauth_new(struct smart__sauth **out, const struct smart__sauth_cfg *c
       return SMART_ENOMEM;
     }
     for (unsigned i = 0; i < HOLD_MAX; i++)
-      sa->held[i].bytes = sa->slab + (size_t)i * SLOT_BYTES;
+      sa->held[i].bytes = sa->slab + (size_t)i * sa->slot_bytes;
   }
   *out = sa;
   return 0;
@@ -112,16 +113,16 @@ int smart__sauth_pin(struct smart__sauth *sa, const uint8_t pk[32]) {
 
 /* ---- sender ----------------------------------------------------------- */
 
-void smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
-                       const uint8_t *sealed, size_t len, uint64_t now) {
+int smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
+                      const uint8_t *sealed, size_t len, uint64_t now) {
   if (!sa->cfg.every)
-    return;
+    return 0;
   /* A manifest lists consecutive counters of one sender ID. The manifests
    * themselves are sealed too; they need no cover, and leave a gap. */
   if (len >= 2 && sealed[1] == (SMART__TYP_MSG << 6 | SMART__MSG_MANIFEST))
-    return;
+    return 0;
   if (sa->count && (sender != sa->tx_sender || counter != sa->first + sa->count))
-    return; /* not contiguous (cannot happen with one sealing layer): skip */
+    return 1; /* not contiguous (cannot happen with one sealing layer) */
   if (sa->count == 0) {
     sa->tx_sender = sender;
     sa->first = counter;
@@ -130,6 +131,7 @@ void smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counte
   if (sa->count < MAN_MAX &&
       sa->cfg.ops->hash(sa->digests[sa->count], sealed, len, sa->cfg.ops->user_data) == 0)
     sa->count++;
+  return sa->count >= sa->cfg.every;
 }
 
 smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t cap,
@@ -195,7 +197,7 @@ int smart__sauth_hold(struct smart__sauth *sa, uint32_t sender, uint64_t counter
                       const uint8_t *sealed, size_t slen, const uint8_t *plain, size_t plen,
                       uint64_t now) {
   uint8_t digest[16];
-  if (plen > SLOT_BYTES || sa->cfg.ops->hash(digest, sealed, slen, sa->cfg.ops->user_data)) {
+  if (plen > sa->slot_bytes || sa->cfg.ops->hash(digest, sealed, slen, sa->cfg.ops->user_data)) {
     sa->st.drops_unsigned++;
     return SMART_ENOMEM;
   }

@@ -32,6 +32,7 @@ struct smart__sauth_cfg {
   uint64_t interval_ns; /* sender: a pending manifest waits at most this long */
   int require;          /* receiver: hold datagrams until signed */
   uint64_t hold_ns;     /* receiver: how long an unsigned datagram is held */
+  size_t max_len;       /* receiver: the largest datagram held */
 };
 
 int smart__sauth_new(struct smart__sauth **out, const struct smart__sauth_cfg *cfg);
@@ -40,8 +41,8 @@ void smart__sauth_del(struct smart__sauth *sa);
 int smart__sauth_pin(struct smart__sauth *sa, const uint8_t pk[32]);
 
 /* Sender: note a datagram just sealed (its wire bytes and the sealing
- * sender ID and counter). */
-void smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
+ * sender ID and counter). Returns 1 when a manifest is due (full). */
+int smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter,
                        const uint8_t *sealed, size_t len, uint64_t now);
 /* Sender: the next manifest (plaintext, to be sealed like any message), or 0. */
 smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t cap,

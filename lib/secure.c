@@ -76,6 +76,9 @@ struct smart__sec {
   uint32_t nremotes;
   uint64_t key_serial;
   int missing; /* epoch refused for want of a key, or -1 */
+  uint8_t prev_tx_epoch, have_prev_tx;
+  uint64_t tx_switched_at;
+  uint64_t adopted; /* newer epochs adopted from others */
 };
 
 /* ---- keys ------------------------------------------------------------- */
@@ -125,6 +128,11 @@ static int tx_prepare(struct smart__sec *s) {
 
 /* Move this socket's transmit epoch; a fresh salt with every epoch. */
 static int set_tx_epoch(struct smart__sec *s, uint8_t epoch, uint64_t now) {
+  if (epoch != s->tx_epoch) {
+    s->prev_tx_epoch = s->tx_epoch;
+    s->have_prev_tx = 1;
+    s->tx_switched_at = now;
+  }
   s->tx_epoch = epoch;
   s->tx_key_valid = 0;
   s->last_rekey = now;
@@ -210,6 +218,8 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
   int rc = tx_prepare(s);
   if (rc)
     return rc;
+  if (s->last_rekey == 0) /* the rekey timer runs from the first datagram */
+    s->last_rekey = now;
   const struct smart_crypto_ops *o = s->cfg.ops;
   unsigned typ = buf[1] >> 6;
   if (typ == SMART__TYP_DATA) {
@@ -319,10 +329,19 @@ static int remote_key(struct smart__sec *s, struct remote *r, uint32_t id, uint8
   return 0;
 }
 
-/* Which epochs are acceptable from r now: 1 if `epoch` is. */
+/* Which epochs are acceptable from r now: 1 if `epoch` is. A sender ID
+ * never heard before is held to this socket's own epochs: the newest it
+ * knows (or a newer one), the one before it only during the grace period. */
 static int epoch_ok(const struct smart__sec *s, const struct remote *r, uint8_t epoch,
                     uint64_t now) {
-  if (!r || !r->used || epoch == r->cur)
+  if (!r || !r->used) {
+    uint8_t ahead = (uint8_t)(epoch - s->tx_epoch);
+    if (ahead < 128)
+      return 1;
+    return s->have_prev_tx && epoch == s->prev_tx_epoch &&
+           now - s->tx_switched_at < s->cfg.grace_ns;
+  }
+  if (epoch == r->cur)
     return 1;
   uint8_t ahead = (uint8_t)(epoch - r->cur);
   if (ahead >= 1 && ahead < 128)
@@ -353,8 +372,10 @@ static void remote_accept(struct smart__sec *s, struct remote *r, uint8_t epoch,
   replay_mark(r, counter);
   r->used = 1;
   /* Members follow the newest epoch they have seen authenticated. */
-  if ((uint8_t)(epoch - s->tx_epoch) >= 1 && (uint8_t)(epoch - s->tx_epoch) < 128)
+  if ((uint8_t)(epoch - s->tx_epoch) >= 1 && (uint8_t)(epoch - s->tx_epoch) < 128) {
     set_tx_epoch(s, epoch, now);
+    s->adopted++;
+  }
   else if (s->cfg.mode == SMART__SEC_IDENTITY && !smart__sec_have_key(s, s->tx_epoch))
     set_tx_epoch(s, epoch, now);
 }
@@ -542,6 +563,8 @@ int smart__sec_take_missing(struct smart__sec *s) {
 }
 
 uint32_t smart__sec_id(const struct smart__sec *s) { return s->my_id; }
+
+uint64_t smart__sec_adopted(const struct smart__sec *s) { return s->adopted; }
 
 const struct smart_crypto_ops *smart__sec_ops(const struct smart__sec *s) { return s->cfg.ops; }
 

@@ -99,6 +99,8 @@ int smart__sec_have_key(const struct smart__sec *s, uint8_t epoch);
  * identity mode), or -1. Reading clears it. */
 int smart__sec_take_missing(struct smart__sec *s);
 uint32_t smart__sec_id(const struct smart__sec *s);
+/* Newer epochs this socket adopted from other senders (a receiver's rekeys). */
+uint64_t smart__sec_adopted(const struct smart__sec *s);
 const struct smart_crypto_ops *smart__sec_ops(const struct smart__sec *s);
 
 /* Test hook: the nonce of the last datagram sealed. */

@@ -235,6 +235,7 @@ static int engine_ensure(smart_sock *s) {
           .interval_ns = (uint64_t)s->sauth_ms * 1000000u,
           .require = s->npins > 0,
           .hold_ns = 500000000u,
+          .max_len = s->mtu,
       };
       if ((rc = smart__sauth_new(&s->sauth, &ac)) != 0)
         return rc;
@@ -453,18 +454,19 @@ static int tx_pending(smart_sock *s) {
 }
 
 /* Source authentication, sender side: note what was just sealed. */
-static void sauth_note(smart_sock *s, const uint8_t *sealed, size_t len, uint64_t now) {
+static int sauth_note(smart_sock *s, const uint8_t *sealed, size_t len, uint64_t now) {
   uint8_t nonce[24];
   smart__sec_last_nonce(s->sec, nonce);
   uint64_t counter = (uint64_t)nonce[16] << 56 | (uint64_t)nonce[17] << 48 |
                      (uint64_t)nonce[18] << 40 | (uint64_t)nonce[19] << 32 |
                      (uint64_t)nonce[20] << 24 | (uint64_t)nonce[21] << 16 |
                      (uint64_t)nonce[22] << 8 | nonce[23];
-  smart__sauth_note(s->sauth, smart__sec_id(s->sec), counter, sealed, len, now);
+  return smart__sauth_note(s->sauth, smart__sec_id(s->sec), counter, sealed, len, now);
 }
 
 /* Pull everything due from the engine and transmit it in batches. */
 static int tx_drain(smart_sock *s, uint64_t now) {
+  int man_due = 0;
   int rc = tx_pending(s);
   if (rc)
     return rc == SMART_EAGAIN ? 0 : rc;
@@ -509,8 +511,8 @@ static int tx_drain(smart_sock *s, uint64_t now) {
           continue;
         if (n < 0)
           return n;
-        if (s->sauth)
-          sauth_note(s, d->buf, (size_t)n, now);
+        if (s->sauth && sauth_note(s, d->buf, (size_t)n, now))
+          man_due = 1; /* a manifest is full: send it before more data */
       }
       d->len = (size_t)n;
       if (dst.kind == SMART__DST_UNICAST) {
@@ -522,14 +524,17 @@ static int tx_drain(smart_sock *s, uint64_t now) {
         d->peer = s->group;
       }
       s->nout++;
+      if (man_due)
+        break;
     }
     if (s->nout == 0)
       break;
-    int full = s->nout == BATCH;
+    int again = s->nout == BATCH || man_due;
+    man_due = 0;
     rc = tx_pending(s);
     if (rc)
       return rc == SMART_EAGAIN ? 0 : rc;
-    if (!full)
+    if (!again)
       break;
   }
   s->corked_bytes = 0;
@@ -569,9 +574,10 @@ static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
   size_t len = d->len;
   uint32_t sid = 0;
   if (s->ident) {
-    int refused;
-    if (smart__ident_input(s->ident, d->buf, d->len, now, &refused)) {
+    int refused, bad;
+    if (smart__ident_input(s->ident, d->buf, d->len, now, &refused, &bad)) {
       s->joins_refused += (uint64_t)refused;
+      s->drops_auth += (uint64_t)bad;
       return;
     }
   }
@@ -891,12 +897,16 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
 
 /* Process until the sender has queued nothing and no new data, request,
  * confirmation or repair happened for the repair interval
- * 4 x (K + 2) x GRTT (a receiver's request timer, its hold-off and a repair's
- * round trip fit in it); or until the deadline. */
+ * max(4 x (K + 2) x GRTT, 1 s) (a receiver's request timer, its hold-off, a repair's
+ * round trip and a backed-off retry fit in it); or until the deadline. */
 static int flush_until(smart_sock *s, uint64_t deadline) {
   struct smart__stats st;
   uint64_t last_activity = smart__now(), last_count = UINT64_MAX;
   uint64_t quiet_ns = 4 * ((uint64_t)s->cfg.k + 2) * (uint64_t)s->cfg.grtt_us * 1000u;
+  /* A receiver that lost a repair backs off before it asks again: give the
+   * slowest a full second of silence before calling the group done. */
+  if (quiet_ns < 1000000000u)
+    quiet_ns = 1000000000u;
   for (;;) {
     int rc = pump(s);
     if (rc)
@@ -1145,8 +1155,8 @@ SMART_API int smart_allow(smart_sock *s, const uint8_t pk[32]) {
     return SMART_EINVAL;
   if (!s->have_identity)
     return SMART_ESTATE;
-  if (s->ident)
-    return smart__ident_allow(s->ident, pk);
+  if (s->ident) /* after the join: only a sender (non-empty list at join) */
+    return smart__ident_is_server(s->ident) ? smart__ident_allow(s->ident, pk) : SMART_ESTATE;
   for (uint32_t i = 0; i < s->nallowed; i++)
     if (!memcmp(s->allowed[i], pk, 32))
       return 0;
@@ -1290,7 +1300,7 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
   v.senders = s->senders;
   v.drops_auth = s->drops_auth;
   v.drops_replay = s->drops_replay;
-  v.rekeys = s->rekeys;
+  v.rekeys = s->rekeys + (s->sec ? smart__sec_adopted(s->sec) : 0);
   v.joins_refused = s->joins_refused;
   v.naks_limited = s->naks_limited;
   if (s->sauth) {
