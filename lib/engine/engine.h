@@ -18,79 +18,98 @@
  * bench/smart-sim; the full table is in bench/RESULTS.md)
  * ---------------------------------------------------------------------------
  *
- * Distance / GRTT. The sender advertises GRTT (config grtt_us, the
- * application's estimate of the largest round trip to a receiver, as NORM's
- * initial GRTT), K and the group-size estimate in every heartbeat and the
- * receivers use the advertised values. A receiver also learns its own round
- * trip to the sender from its requests: the time from sending a REPLACEMENT
- * to receiving the sender's CONFIRM PENDING or the repair for the same
- * sequence (the sender answers at once). Its timers use
- * max(advertised GRTT, own learned RTT), so they are never shorter than
- * the real distance.
+ * Distance / GRTT. The sender advertises GRTT (config grtt_us: the
+ * application's estimate of the largest round trip to a receiver, as
+ * NORM's initial GRTT), K and the group-size estimate in every heartbeat;
+ * receivers use the advertised values (their own configuration until the
+ * first heartbeat). A receiver also learns its own round trip to the
+ * sender: the time from sending a REPLACEMENT to receiving the repair (or
+ * a CONFIRM PENDING) for that sequence; the sender answers at once, so
+ * this is a real round trip (EWMA, 1/4 gain). Timers use
+ * max(advertised GRTT, learned RTT): never shorter than the real distance.
  *
  * Request timer (per missing packet). NORM's truncated exponential
  * (RFC 5740 §5.3): t = (T/λ)·ln(1 + u·(e^λ − 1)), u uniform in [0,1),
- * λ = ln(gsize) + 1, T = K·GRTT·backoff. The density grows like e^(λt/T):
- * few receivers fire early and the rest hear them. K defaults to
- * SMART__DEFAULT_K (12). Measured (1 sender, N receivers, one-way delays
- * 5..25 ms, GRTT 50 ms, shared 1% loss, naks per loss): K = 4 gave
- * 2.5 / 3.7 / 5.2 at N = 100 / 1,000 / 10,000; K = 8 gave
- * 1.6 / 2.1 / 2.7; K = 12 gave 1.4 / 1.7 / 2.0. The cost is latency: a
- * lone loss is requested after about 0.85·K·GRTT. Where NORM multicasts
- * one NACK per object, a timer that fires also carries every other missing
- * sequence of the same sender whose timer is running (NAK ranges and
- * SMART__EXT_NAKLIST), so one REPLACEMENT covers all of a receiver's
- * current gaps.
+ * λ = ln(gsize) + 1, T = K·GRTT. The density grows like e^(λt/T): few
+ * receivers fire early and the rest hear them first. K defaults to
+ * SMART__DEFAULT_K = 6, chosen with bench/smart-sim (one-way delays
+ * 5..25 ms, GRTT 50 ms, 3,000 messages; REPLACEMENT datagrams per loss
+ * with --loss 0 --shared 0.01, all receivers losing the same packets):
+ *     N =       100    1,000   10,000
+ *     K = 4     1.7     2.4     4.3
+ *     K = 6     1.1     1.7     2.5
+ *     K = 8     1.1     1.3     2.0
+ *     K = 12    0.8     1.1     1.1
+ * (about 30 losses per run: a trend, not a precise curve.)
+ * K = 6 is the smallest K that keeps shared loss under 3 requests per
+ * loss at 10,000 receivers (NORM's K = 4 curve predicts 4.6); a larger K
+ * costs latency (a lone loss is requested about 0.9·K·GRTT after it is
+ * seen) and memory (receivers hold what follows a gap in order).
+ * Unlike NORM, which sends one NACK per timer, a timer that fires also
+ * carries every other missing sequence of the same sender whose timer is
+ * running and that was detected at least GRTT/4 ago (so reordering is not
+ * requested): one REPLACEMENT (base range plus SMART__EXT_NAKLIST) covers
+ * all of a receiver's gaps, and other receivers suppress on all of them.
  *
  * Suppression (RFC 3170 §5.3, SRM): hearing another receiver's REPLACEMENT
  * or the sender's CONFIRM PENDING for a sequence whose timer is running
- * cancels the timer and waits for the repair (hold-off below). Hearing a
- * CONFIRM UNAVAILABLE ends the wait: the loss is reported at once.
+ * cancels the timer and waits for the repair (hold-off below). A peer's
+ * request also teaches sequences not seen yet (a heartbeat we missed).
+ * Hearing CONFIRM UNAVAILABLE, or a trail beyond a gap, reports the loss.
  *
- * Hold-offs. After sending or suppressing a request a receiver waits
- * SMART__HOLD_GRTT (3) × GRTT for the repair; if none comes it re-arms the
- * timer with backoff ×2 per round (capped at ×4; SRM doubles, up to a
- * limit). The sender sends a repair at most once per GRTT for a given
- * sequence (NORM: 1·GRTT repair hold-off) and merges every request for
- * that sequence in between into the one repair; it multicasts CONFIRM
- * PENDING (PGM's NCF, RFC 3208 §5.3) listing the newly accepted ranges
- * before the repairs themselves, so receivers whose timers are running
- * suppress even when the peer REPLACEMENT was lost.
+ * Hold-offs and backoff. After sending or suppressing a request a receiver
+ * waits SMART__HOLD_GRTT (3) × GRTT for the repair (the sender repairs at
+ * once, so the repair is due one round trip later; NORM waits (K+2)·GRTT
+ * because its sender aggregates for (K+1)·GRTT first). If none comes, the
+ * timer is re-armed with backoff ×2 (once: SRM doubles up to a limit), so a
+ * whole retry cycle stays within (3 + 2K)·GRTT. The sender repairs a
+ * sequence at most once per GRTT (NORM's 1·GRTT repair hold-off): every
+ * request for it in between is merged into that one repair. It multicasts
+ * a CONFIRM PENDING (PGM's NCF, RFC 3208 §5.3) for accepted requests whose
+ * repair cannot go out at once (rate limit); when the repair itself goes
+ * out at once it is the confirmation, and the NCF is left out.
  *
- * Retry limit. A receiver gives up after nak_retries (default 20) rounds
- * without a repair and reports the loss (RFC 3208 uses a retry count too).
- * Rounds spent under QUIET do not count.
+ * Retry limit. A receiver reports a loss after nak_retries (default 20)
+ * rounds without a repair (PGM also bounds its NAK retries). Rounds that
+ * end under QUIET do not count.
  *
  * Heartbeats (PGM's SPM schedule, RFC 3208 §6.1, scaled to the session).
- * One heartbeat goes out before the first data packet (receivers learn
- * the session, GRTT, K and gsize), one every SMART__HB_AMBIENT (1 s) while
- * data flows, and after data stops: 4 at max(GRTT, 10 ms) spacing, then
- * the spacing doubles, capped at 30 s. Each carries the 64-bit lead and
- * trail, so a receiver detects the loss of the last packets and knows
- * which of its gaps can no longer be repaired.
+ * One heartbeat goes out before the first data packet (receivers learn the
+ * session, GRTT, K, gsize and the 64-bit position), one every
+ * SMART__HB_AMBIENT (1 s) while data flows, and after data stops 4 at
+ * max(GRTT, 10 ms) spacing, then doubling, capped at 30 s. Each carries the
+ * 64-bit lead (next sequence) and trail (oldest repairable), so a receiver
+ * detects the loss of the last packets, knows which gaps can no longer be
+ * repaired, and places the 16-bit wire sequence in the 64-bit space.
  *
  * Window. The sender keeps the last `window` encoded datagrams (capped at
  * 2^14 so the 16-bit wire sequence is never ambiguous). It releases the
- * oldest only when the window is full and that packet was last sent more
- * than 2·(K+1)·GRTT ago (NORM's flow-control delay); otherwise it stalls
- * new data. A request for a released sequence is answered with CONFIRM
- * UNAVAILABLE.
+ * oldest only when the window is full and that packet was last sent (or
+ * repaired) more than 4·(K+1)·GRTT ago: twice NORM's flow-control delay,
+ * so that a receiver's whole retry cycle fits; otherwise new data waits
+ * (messages queued meanwhile may then be packed). A request for a released
+ * sequence is answered with CONFIRM UNAVAILABLE.
  *
- * Rate. One token bucket (rate, burst) covers everything the engine sends.
- * Order of service: confirmations, repairs, QUIET, new data, heartbeats.
- * Repairs are bounded by the per-sequence hold-off, so they never starve
- * new data forever and never exceed the limit.
+ * Rate. One token bucket (rate, burst) covers everything the engine sends,
+ * requests included. Order of service: repairs (each at most once per GRTT
+ * per sequence, so they cannot starve new data forever), confirmations,
+ * QUIET, new data, heartbeats.
  *
  * Late join. Policy SMART__JOIN_CURRENT (default): a receiver starts at the
  * first original data packet it hears (or at the lead of the first
- * heartbeat) and never requests below it. SMART__JOIN_WINDOW: it holds
- * delivery until it has heard the sender's trail (heartbeat or confirm) and
- * then requests everything from the trail on.
+ * heartbeat) and never requests below it; the tail of a message already
+ * under way is skipped silently. SMART__JOIN_WINDOW: it holds delivery
+ * until it has heard the sender's trail (heartbeat or confirm), then
+ * requests everything from the trail on.
  *
  * QUIET. A QUIET packet (or a DATA QUIET field q != 0: 2^q ms) silences
  * requests until now + duration. Loss state is kept; a timer that expires
- * in the silence is re-armed at the end of it plus a fresh draw from the
- * request distribution, so the backlog is spread over the normal window.
+ * in the silence is re-armed at its end plus a fresh draw from the request
+ * distribution, so the backlog is spread over the normal window.
+ *
+ * Unrecoverable loss is an SMART__EV_LOSS event for the sequence range,
+ * in order with the messages; the fragments of a message broken by a loss
+ * are included in the range. Nothing is skipped silently.
  */
 #ifndef SMART_ENGINE_H
 #define SMART_ENGINE_H
