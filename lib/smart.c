@@ -32,6 +32,7 @@
 #include "engine/engine.h"
 #include "net/net.h"
 #include "ident.h"
+#include "members.h"
 #include "sauth.h"
 #include "secure.h"
 #include "wire/wire.h"
@@ -57,6 +58,7 @@ struct peer {
   struct smart__sockaddr text_of;
   char text[48];
   uint64_t nak_tokens, nak_refill; /* per-requester request budget */
+  int data; /* it sent DATA: a sender whose moves we follow */
 };
 
 /* Requests (REPLACEMENT) accepted from one peer: a burst of NAK_BURST, then
@@ -126,6 +128,17 @@ struct smart_sock {
   uint8_t *scratch; /* opened datagrams */
   struct smart__ident *ident;   /* identity mode */
   struct smart__sauth *sauth;   /* source authentication */
+  struct smart__members *mem;   /* membership, reports, events */
+  uint32_t report_ms, member_timeout_ms;
+  int leaving;                  /* smart_close: send USAGE_REPORT_LEAVE */
+  uint64_t check_at, seen_auth, seen_rx, seen_bad; /* report triggers */
+  /* a move (ADDR_RANGE_CHANGE): the previous group socket stays open for a
+   * grace period; a sender announces the change before switching */
+  int old_gfd;
+  uint64_t old_close_at, switch_at, arc_next;
+  unsigned arc_left;
+  struct smart__sockaddr next_group;
+  int moving;
   uint32_t sauth_every, sauth_ms;
   uint8_t (*allowed)[32];       /* sender's allow-list, until the join */
   uint32_t nallowed;
@@ -252,6 +265,10 @@ static int engine_ensure(smart_sock *s) {
     s->cfg.burst = s->mtu * 16;
   if (s->group.u.sa.sa_family == AF_INET)
     s->cfg.group = ntohl(s->group.u.in4.sin_addr.s_addr);
+  int erc = smart__members_new(&s->mem, (uint64_t)s->report_ms * 1000000u,
+                               (uint64_t)s->member_timeout_ms * 1000000u, rng_next(&s->rng));
+  if (erc)
+    return erc;
   return smart__engine_new(&s->eng, &s->cfg);
 }
 
@@ -276,6 +293,9 @@ SMART_API int smart_open(smart_sock **out, uint32_t flags) {
   s->cfg.sync = DEFAULT_SYNC;
   s->cfg.grtt_us = DEFAULT_GRTT_US;
   s->grace_ms = 2000;
+  s->report_ms = 5000;
+  s->member_timeout_ms = 20000;
+  s->old_gfd = -1;
   s->sauth_ms = 10;
   s->obuf = malloc((size_t)BATCH * 65536u);
   s->ibuf = malloc((size_t)BATCH * RECV_BUF);
@@ -304,21 +324,29 @@ static void close_fds(smart_sock *s) {
     close(s->gfd);
   if (s->sfd >= 0)
     close(s->sfd);
-  s->epfd = s->gfd = s->sfd = -1;
+  if (s->old_gfd >= 0)
+    close(s->old_gfd);
+  s->epfd = s->gfd = s->sfd = s->old_gfd = -1;
   s->joined = 0;
 }
 
 static int flush_until(smart_sock *s, uint64_t deadline);
+static int tx_drain(smart_sock *s, uint64_t now);
 
 SMART_API void smart_close(smart_sock *s) {
   if (!s)
     return;
   if (s->joined && s->eng && smart__engine_tx_lead(s->eng) && s->linger_ms)
     flush_until(s, smart__now() + (uint64_t)s->linger_ms * 1000000u);
+  if (s->joined && s->mem) { /* a receiver says goodbye (USAGE_REPORT_LEAVE) */
+    s->leaving = 1;
+    tx_drain(s, smart__now());
+  }
   close_fds(s);
   smart__engine_del(s->eng);
   smart__ident_del(s->ident);
   smart__sauth_del(s->sauth);
+  smart__members_del(s->mem);
   smart__sec_del(s->sec);
   smart__secure_free(s->keys);
   free(s->allowed);
@@ -465,6 +493,56 @@ static int sauth_note(smart_sock *s, const uint8_t *sealed, size_t len, uint64_t
 }
 
 /* Pull everything due from the engine and transmit it in batches. */
+static uint32_t v4_of(const struct smart__sockaddr *a) {
+  return a->u.sa.sa_family == AF_INET ? ntohl(a->u.in4.sin_addr.s_addr) : 0;
+}
+
+static uint16_t port_of(const struct smart__sockaddr *a) {
+  return ntohs(a->u.sa.sa_family == AF_INET ? a->u.in4.sin_port : a->u.in6.sin6_port);
+}
+
+/* ADDR_RANGE_CHANGE naming `g` (a range of one group): Address[1] and [2]
+ * the IPv4 group (0 for IPv6, then the ADDR6 extension), PORT the port. */
+static size_t arc_build(smart_sock *s, uint8_t *buf, size_t cap, const struct smart__sockaddr *g) {
+  struct smart__pkt p;
+  uint8_t ext[64], ports[4];
+  size_t el = 0;
+  memset(&p, 0, sizeof(p));
+  p.sync = s->cfg.sync;
+  p.typ = SMART__TYP_MSG;
+  p.cmd = SMART__MSG_ADDR_RANGE_CHANGE;
+  p.u.addr.addr1 = p.u.addr.addr2 = v4_of(g);
+  ports[0] = ports[2] = (uint8_t)(port_of(g) >> 8);
+  ports[1] = ports[3] = (uint8_t)port_of(g);
+  smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_PORT, ports, 4);
+  if (g->u.sa.sa_family == AF_INET6) {
+    uint8_t two[32];
+    memcpy(two, &g->u.in6.sin6_addr, 16);
+    memcpy(two + 16, &g->u.in6.sin6_addr, 16);
+    smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_ADDR6, two, 32);
+  }
+  p.ext = ext;
+  p.ext_len = el;
+  smart_ssize n = smart__pkt_encode(buf, cap, &p);
+  return n > 0 ? (size_t)n : 0;
+}
+
+/* What the facade itself sends: a move's announcements, then reports. */
+static smart_ssize own_output(smart_sock *s, uint8_t *buf, size_t cap, uint64_t now) {
+  if (s->arc_left && now >= s->arc_next) {
+    s->arc_left--;
+    s->arc_next = now + 20000000u;
+    return (smart_ssize)arc_build(s, buf, cap, &s->next_group);
+  }
+  struct smart__stats e;
+  e.size = sizeof(e);
+  smart__engine_get_stats(s->eng, &e);
+  struct smart__rx_counts c = {e.msgs_received, e.losses_recovered, e.losses_unrecoverable,
+                               s->drops_auth};
+  return smart__members_output(s->mem, buf, cap, s->cfg.sync, v4_of(&s->self), v4_of(&s->group),
+                               &c, s->leaving, now);
+}
+
 static int tx_drain(smart_sock *s, uint64_t now) {
   int man_due = 0;
   int rc = tx_pending(s);
@@ -492,6 +570,23 @@ static int tx_drain(smart_sock *s, uint64_t now) {
       n = smart__sec_seal(s->sec, d->buf, (size_t)n, 65536u, now);
       if (n < 0)
         break;
+      d->len = (size_t)n;
+      d->peer = s->group;
+      s->nout++;
+    }
+    while (s->mem && s->nout < BATCH) { /* reports and announcements */
+      struct smart__dgram *d = &s->out[s->nout];
+      d->buf = s->obuf + (size_t)s->nout * 65536u;
+      smart_ssize n = own_output(s, d->buf, 65536u, now);
+      if (n <= 0)
+        break;
+      if (s->sec) {
+        n = smart__sec_seal(s->sec, d->buf, (size_t)n, 65536u, now);
+        if (n < 0)
+          break; /* no key yet: reports wait */
+        if (s->sauth)
+          sauth_note(s, d->buf, (size_t)n, now);
+      }
       d->len = (size_t)n;
       d->peer = s->group;
       s->nout++;
@@ -542,6 +637,109 @@ static int tx_drain(smart_sock *s, uint64_t now) {
   return 0;
 }
 
+static const char *peer_text(smart_sock *s, uint32_t id) {
+  struct peer *p = &s->peers[id - 1];
+  if (!p->text[0] || !smart__addr_equal(&p->text_of, &p->addr)) {
+    smart__addr_format(&p->addr, p->text, sizeof(p->text));
+    p->text_of = p->addr;
+  }
+  return p->text;
+}
+
+/* A new group socket for `g`, joined and watched; -1 or an fd. */
+static int open_group_fd(smart_sock *s, const struct smart__sockaddr *g) {
+  int fd = smart__udp_socket(g->u.sa.sa_family);
+  if (fd < 0)
+    return -1;
+  struct epoll_event ev = {.events = EPOLLIN};
+  ev.data.fd = fd;
+  if (smart__udp_bind_group(fd, g) != 0 ||
+      smart__mcast_membership(fd, g, &s->ifc, s->have_source ? &s->source : NULL, 1) != 0 ||
+      epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    close(fd);
+    return -1;
+  }
+  (void)smart__udp_ignore_source(fd, &s->self);
+  return fd;
+}
+
+/* Start using group `g` for receiving (and, for a receiver, for its own
+ * feedback); the previous group socket keeps listening for 2 s, so that
+ * datagrams already on their way are not lost. */
+static int switch_group(smart_sock *s, const struct smart__sockaddr *g, uint64_t now) {
+  int fd = open_group_fd(s, g);
+  if (fd < 0)
+    return SMART_ESYS;
+  if (s->old_gfd >= 0)
+    close(s->old_gfd);
+  s->old_gfd = s->gfd;
+  s->old_close_at = now + 2000000000u;
+  s->gfd = fd;
+  return 0;
+}
+
+/* An authenticated ADDR_RANGE_CHANGE from a sender we receive: follow it. */
+static void follow_move(smart_sock *s, const uint8_t *dg, size_t len, uint64_t now) {
+  struct smart__pkt p;
+  const uint8_t *v;
+  size_t vl;
+  if (smart__pkt_decode(&p, dg, len) != 0)
+    return;
+  struct smart__sockaddr g;
+  memset(&g, 0, sizeof(g));
+  if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_PORT, &v, &vl) || vl != 4)
+    return;
+  uint16_t port = (uint16_t)(v[0] << 8 | v[1]);
+  if (s->group.u.sa.sa_family == AF_INET) {
+    g.u.in4.sin_family = AF_INET;
+    g.u.in4.sin_addr.s_addr = htonl(p.u.addr.addr1);
+    g.u.in4.sin_port = htons(port);
+    g.len = sizeof(struct sockaddr_in);
+  } else {
+    if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_ADDR6, &v, &vl) || vl != 32)
+      return;
+    g.u.in6.sin6_family = AF_INET6;
+    memcpy(&g.u.in6.sin6_addr, v, 16);
+    g.u.in6.sin6_port = htons(port);
+    g.len = sizeof(struct sockaddr_in6);
+  }
+  if (!smart__addr_is_multicast(&g) || smart__addr_equal(&g, &s->group))
+    return; /* a repeat of the announcement, or nonsense */
+  if (switch_group(s, &g, now) != 0)
+    return;
+  s->group = g;
+  struct smart_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.size = sizeof(ev);
+  ev.type = SMART_EVENT_GROUP_CHANGED;
+  smart__addr_format(&g, ev.member, sizeof(ev.member));
+  smart__members_push(s->mem, &ev);
+}
+
+/* Route a datagram that passed every check: reports and moves are the
+ * facade's; everything else is the engine's. */
+static void deliver(smart_sock *s, uint32_t id, const uint8_t *dg, size_t len, uint64_t now) {
+  struct peer *p = &s->peers[id - 1];
+  if (len >= SMART__DATA_HDR_LEN && dg[1] >> 6 == SMART__TYP_DATA) {
+    if (!p->data) {
+      p->data = 1;
+      smart__members_heard(s->mem, 0, now);
+    }
+    struct smart__hb hb;
+    if (((dg[1] >> 4) & 3) == SMART__DCMD_HEARTBEAT && !(dg[6] & 0x20) &&
+        smart__hb_decode(&hb, dg + SMART__DATA_HDR_LEN, len - SMART__DATA_HDR_LEN) == 0)
+      smart__members_heard(s->mem, hb.gsize, now);
+  } else if (len >= 2 && dg[1] == (SMART__TYP_MSG << 6 | SMART__MSG_ADDR_RANGE_CHANGE) &&
+             smart__pkt_decode(&(struct smart__pkt){0}, dg, len) == 0) {
+    if (p->data) /* only a sender we receive moves us */
+      follow_move(s, dg, len, now);
+    return;
+  } else if (smart__members_input(s->mem, id, peer_text(s, id), dg, len, now)) {
+    return;
+  }
+  smart__engine_recv(s->eng, id, dg, len, now); /* drops are counted inside */
+}
+
 static uint32_t peer_by_sid(smart_sock *s, uint32_t sid) {
   for (uint32_t i = 0; i < s->npeers; i++)
     if (s->peers[i].used && s->peers[i].sid == sid)
@@ -556,7 +754,7 @@ static void sauth_release(smart_sock *s, uint64_t now) {
   while ((n = smart__sauth_take(s->sauth, s->scratch, RECV_BUF, &sid)) > 0) {
     uint32_t id = peer_by_sid(s, sid);
     if (id)
-      smart__engine_recv(s->eng, id, s->scratch, n, now);
+      deliver(s, id, s->scratch, n, now);
   }
 }
 
@@ -620,7 +818,7 @@ static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
       return;
     }
   }
-  smart__engine_recv(s->eng, id, dg, len, now); /* drops are counted inside */
+  deliver(s, id, dg, len, now);
 }
 
 static int rx_drain(smart_sock *s, int fd, int is_group, uint64_t now) {
@@ -656,24 +854,57 @@ static int do_rekey(smart_sock *s, uint64_t now) {
   return smart__sec_rekey(s->sec, now);
 }
 
+/* Timers of the facade: a move's switch, the old group socket, members,
+ * and the triggers of error and problem reports (checked every second). */
+static void housekeeping(smart_sock *s, uint64_t now) {
+  if (s->moving && now >= s->switch_at) { /* a sender's move takes effect */
+    s->group = s->next_group;
+    s->moving = 0;
+  }
+  if (s->old_gfd >= 0 && now >= s->old_close_at) {
+    close(s->old_gfd);
+    s->old_gfd = -1;
+  }
+  smart__members_expire(s->mem, now);
+  if (now < s->check_at)
+    return;
+  s->check_at = now + 1000000000u;
+  struct smart__stats e;
+  e.size = sizeof(e);
+  smart__engine_get_stats(s->eng, &e);
+  uint64_t rx = s->dgrams_received, bad = e.losses_recovered + e.losses_unrecoverable;
+  if (s->drops_auth - s->seen_auth >= 100)
+    smart__members_report(s->mem, 1, SMART_ERROR_AUTH, (uint32_t)(s->drops_auth - s->seen_auth),
+                          0, now);
+  if (rx - s->seen_rx >= 100 && (bad - s->seen_bad) * 20 > rx - s->seen_rx)
+    smart__members_report(s->mem, 0, SMART_PROBLEM_HIGH_LOSS,
+                          (uint32_t)((bad - s->seen_bad) * 1000000u / (rx - s->seen_rx)), 0, now);
+  s->seen_auth = s->drops_auth;
+  s->seen_rx = rx;
+  s->seen_bad = bad;
+}
+
 static int pump(smart_sock *s) {
   uint64_t now = smart__now();
   int rc;
   /* One non-blocking look at both sockets (the epoll set is level
    * triggered) costs less than a recvmmsg on each that finds nothing, the
    * common case for a sender. */
-  struct epoll_event ev[2];
-  int nev = epoll_wait(s->epfd, ev, 2, 0);
+  struct epoll_event ev[3];
+  int nev = epoll_wait(s->epfd, ev, 3, 0);
   if (nev < 0 && errno != EINTR)
     return sys_err(s, SMART_ESYS);
-  int g_ready = 0, s_ready = 0;
+  int g_ready = 0, s_ready = 0, o_ready = 0;
   for (int i = 0; i < nev; i++) {
     g_ready |= ev[i].data.fd == s->gfd;
     s_ready |= ev[i].data.fd == s->sfd;
+    o_ready |= s->old_gfd >= 0 && ev[i].data.fd == s->old_gfd;
   }
   if ((g_ready && (rc = rx_drain(s, s->gfd, 1, now)) != 0) ||
-      (s_ready && (rc = rx_drain(s, s->sfd, 0, now)) != 0))
+      (s_ready && (rc = rx_drain(s, s->sfd, 0, now)) != 0) ||
+      (o_ready && (rc = rx_drain(s, s->old_gfd, 1, now)) != 0))
     return rc;
+  housekeeping(s, now);
   if (s->sauth)
     smart__sauth_expire(s->sauth, now);
   if (smart__engine_expiry(s->eng) <= now &&
@@ -709,6 +940,14 @@ static uint64_t next_deadline(smart_sock *s) {
     uint64_t at = smart__sauth_expiry(s->sauth);
     t = at < t ? at : t;
   }
+  uint64_t mt = smart__members_expiry(s->mem);
+  t = mt < t ? mt : t;
+  if (s->arc_left && s->arc_next < t)
+    t = s->arc_next;
+  if (s->moving && s->switch_at < t)
+    t = s->switch_at;
+  if (s->old_gfd >= 0 && s->old_close_at < t)
+    t = s->old_close_at;
   if (s->corked_bytes && s->corked_since + CORK_MAX_NS < t)
     t = s->corked_since + CORK_MAX_NS;
   if (s->nout > s->out_head) /* the kernel refused some: retry soon */
@@ -819,12 +1058,7 @@ static void fill_sender(smart_sock *s, uint32_t id, struct smart_msginfo *info) 
     info->sender[0] = 0;
     return;
   }
-  struct peer *p = &s->peers[id - 1];
-  if (!p->text[0] || !smart__addr_equal(&p->text_of, &p->addr)) {
-    smart__addr_format(&p->addr, p->text, sizeof(p->text));
-    p->text_of = p->addr;
-  }
-  memcpy(info->sender, p->text, sizeof(info->sender));
+  memcpy(info->sender, peer_text(s, id), sizeof(info->sender));
 }
 
 SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
@@ -855,6 +1089,8 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
         mi.count = ev.count;
       }
       if (ev.type == SMART__EV_LOSS) {
+        smart__members_report(s->mem, 1, SMART_ERROR_LOSS, (uint32_t)ev.seq, (uint32_t)ev.count,
+                              smart__now());
         if (info) {
           mi.kind = SMART_RECV_LOSS;
           info_out(info, &mi);
@@ -965,7 +1201,8 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
   int engine_opt = opt == SMART_OPT_CRYPTO || opt == SMART_OPT_GROUP_KEY ||
                    opt == SMART_OPT_AUTH_ONLY || opt == SMART_OPT_IDENTITY ||
                    opt == SMART_OPT_PEER_KEY || opt == SMART_OPT_SOURCE_AUTH ||
-                   opt == SMART_OPT_SOURCE_AUTH_MS ||
+                   opt == SMART_OPT_SOURCE_AUTH_MS || opt == SMART_OPT_REPORT_MS ||
+                   opt == SMART_OPT_MEMBER_TIMEOUT_MS ||
                    opt == SMART_OPT_REKEY_MS || opt == SMART_OPT_REKEY_BYTES ||
                    opt == SMART_OPT_EPOCH_GRACE_MS || opt == SMART_OPT_SYNC || opt == SMART_OPT_WINDOW || opt == SMART_OPT_GRTT_US ||
                    opt == SMART_OPT_NAK_K || opt == SMART_OPT_GSIZE || opt == SMART_OPT_LATE_JOIN ||
@@ -1112,6 +1349,18 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
     GET_VAL(uint32_t, u32);
     s->rekey_ms = u32;
     return 0;
+  case SMART_OPT_REPORT_MS:
+    GET_VAL(uint32_t, u32);
+    if (u32 < 10)
+      return SMART_EINVAL;
+    s->report_ms = u32;
+    return 0;
+  case SMART_OPT_MEMBER_TIMEOUT_MS:
+    GET_VAL(uint32_t, u32);
+    if (u32 < 10)
+      return SMART_EINVAL;
+    s->member_timeout_ms = u32;
+    return 0;
   case SMART_OPT_SOURCE_AUTH:
     GET_VAL(uint32_t, u32);
     if (u32 > 64)
@@ -1247,6 +1496,10 @@ SMART_API int smart_getopt(smart_sock *s, int opt, void *val, size_t *len) {
     PUT_VAL(int32_t, s->auth_only);
   case SMART_OPT_REKEY_MS:
     PUT_VAL(uint32_t, s->rekey_ms);
+  case SMART_OPT_REPORT_MS:
+    PUT_VAL(uint32_t, s->report_ms);
+  case SMART_OPT_MEMBER_TIMEOUT_MS:
+    PUT_VAL(uint32_t, s->member_timeout_ms);
   case SMART_OPT_SOURCE_AUTH:
     PUT_VAL(uint32_t, s->sauth_every);
   case SMART_OPT_SOURCE_AUTH_MS:
@@ -1314,4 +1567,74 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
   v.size = st->size;
   memcpy(st, &v, n);
   return 0;
+}
+
+/* ---- membership, events, moves ---------------------------------------- */
+
+SMART_API int smart_event(smart_sock *s, struct smart_event *ev) {
+  if (!s || !ev || ev->size < sizeof(struct smart_event) - 0 || ev->size > 4096)
+    return SMART_EINVAL;
+  if (!s->mem)
+    return 0;
+  if (s->joined) {
+    int rc = pump(s);
+    if (rc)
+      return rc;
+  }
+  struct smart_event e;
+  if (!smart__members_event(s->mem, &e))
+    return 0;
+  size_t sz = ev->size;
+  memcpy(ev, &e, sizeof(e) < sz ? sizeof(e) : sz);
+  ev->size = sz;
+  return 1;
+}
+
+SMART_API smart_ssize smart_members(smart_sock *s, struct smart_member *out, size_t max) {
+  if (!s || (max && (!out || out[0].size < sizeof(struct smart_member) || out[0].size > 4096)))
+    return SMART_EINVAL;
+  if (!s->mem)
+    return 0;
+  size_t stride = max ? out[0].size : 0;
+  struct smart_member one;
+  size_t n = smart__members_list(s->mem, NULL, 0, smart__now());
+  for (size_t i = 0; i < n && i < max; i++) {
+    /* one at a time, at the caller's stride */
+    one.size = sizeof(one);
+    smart__members_list_one(s->mem, i, &one, smart__now());
+    struct smart_member *dst = (struct smart_member *)(void *)((uint8_t *)out + i * stride);
+    memcpy(dst, &one, sizeof(one) < stride ? sizeof(one) : stride);
+    dst->size = stride;
+  }
+  return (smart_ssize)n;
+}
+
+SMART_API int smart_move(smart_sock *s, const char *group) {
+  struct smart__sockaddr g;
+  if (!s || !group)
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_is_multicast(&g) ||
+      g.u.sa.sa_family != s->group.u.sa.sa_family)
+    return SMART_EINVAL;
+  if (!smart__engine_tx_lead(s->eng))
+    return SMART_ESTATE;
+  if (smart__addr_equal(&g, &s->group))
+    return 0;
+  uint64_t now = smart__now();
+  /* Listen on the new group at once (requests will come there), announce
+   * the change three times on the old one, and send there after a lead of
+   * max(50 ms, 4 GRTT), so receivers have joined before data arrives. */
+  int rc = switch_group(s, &g, now);
+  if (rc)
+    return sys_err(s, rc);
+  uint64_t lead = 4 * (uint64_t)s->cfg.grtt_us * 1000u;
+  s->next_group = g;
+  s->arc_left = 3;
+  s->arc_next = now;
+  s->switch_at = now + (lead < 50000000u ? 50000000u : lead);
+  s->old_close_at = s->switch_at + 2000000000u;
+  s->moving = 1;
+  return pump(s);
 }

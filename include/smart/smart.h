@@ -256,7 +256,9 @@ enum smart_option {
   SMART_OPT_EPOCH_GRACE_MS = 26, /**< uint32: an old epoch is accepted this long (default 2000) */
   SMART_OPT_SOURCE_AUTH = 27,    /**< uint32: source authentication: 0 off, 1 a signature on every
                                       datagram, N >= 2 a signed manifest every N datagrams */
-  SMART_OPT_SOURCE_AUTH_MS = 28  /**< uint32: a manifest at least this often (default 10) */
+  SMART_OPT_SOURCE_AUTH_MS = 28, /**< uint32: a manifest at least this often (default 10) */
+  SMART_OPT_REPORT_MS = 29,      /**< uint32: receivers' base usage-report interval (default 5000) */
+  SMART_OPT_MEMBER_TIMEOUT_MS = 30 /**< uint32: a silent member leaves after (default 20000) */
 };
 
 /** SMART_OPT_LATE_JOIN values. */
@@ -433,6 +435,83 @@ SMART_API int smart_revoke(smart_sock *s, const uint8_t pk[32]);
  * @since 0.1
  */
 SMART_API int smart_rekey(smart_sock *s);
+
+/* ======================================================================
+ * Membership, reports and address changes
+ *
+ * Receivers report that they joined (USAGE_REPORT_JOIN, repeated while they
+ * are members at a randomised interval that grows with the group, as RTCP
+ * does), that they leave (USAGE_REPORT_LEAVE, from smart_close), errors
+ * (ERROR_REPORT) and problems (PROBLEM_REPORT). A sender turns them into
+ * events and a member list; a member that stops reporting leaves by
+ * timeout. A sender can move its session to another group (ADDR_RANGE_CHANGE);
+ * its receivers follow without losing or repeating a message.
+ * ====================================================================== */
+
+/** Event types. */
+#define SMART_EVENT_JOIN 1u          /**< a member joined (sender) */
+#define SMART_EVENT_LEAVE 2u         /**< a member left or timed out (flags) (sender) */
+#define SMART_EVENT_ERROR_REPORT 3u  /**< a member reported an error (code, args) */
+#define SMART_EVENT_PROBLEM_REPORT 4u /**< a member reported a problem (code, args) */
+#define SMART_EVENT_GROUP_CHANGED 5u /**< the session moved to the group in `member` */
+#define SMART_EVENT_TIMEOUT 0x1u     /**< flag on LEAVE: no report for too long */
+
+/** ERROR_REPORT codes (Message Data [1]) and their arguments [2], [3]. */
+#define SMART_ERROR_LOSS 1u        /**< unrecoverable loss: first sequence (low 32 bits), count */
+#define SMART_ERROR_AUTH 2u        /**< repeated authentication failures: count */
+#define SMART_ERROR_OVERFLOW 3u    /**< receive buffer overflow: datagrams dropped */
+/** PROBLEM_REPORT codes. */
+#define SMART_PROBLEM_HIGH_LOSS 1u /**< persistent high loss: parts per million */
+
+/** An event. Size-versioned like struct smart_msginfo. */
+struct smart_event {
+  size_t size;
+  uint32_t type;      /**< SMART_EVENT_* */
+  uint32_t flags;     /**< SMART_EVENT_TIMEOUT */
+  uint32_t code;      /**< report code */
+  uint32_t args[2];   /**< report arguments */
+  uint64_t member_id; /**< the member's id on this socket */
+  char member[48];    /**< its address ("A.B.C.D:PORT"), or the new group */
+};
+
+/**
+ * Take the next event, without blocking.
+ * @return 1 and fills *ev; 0 when there is none; SMART_EINVAL.
+ * @since 0.1
+ */
+SMART_API int smart_event(smart_sock *s, struct smart_event *ev);
+
+/** A member as a sender sees it. Size-versioned: set `size`. */
+struct smart_member {
+  size_t size;
+  uint64_t member_id;
+  char addr[48];            /**< where its reports come from */
+  uint64_t since_ms;        /**< member for this long */
+  uint64_t last_report_ms;  /**< its last report, this long ago */
+  uint64_t reports;         /**< reports heard */
+  uint64_t received;        /**< datagrams it says it received */
+  uint64_t recovered;       /**< ... recovered by repair */
+  uint64_t lost;            /**< ... lost beyond repair */
+};
+
+/**
+ * List the current members (sender).
+ * @param out   an array of `max` structs, each with `size` set alike.
+ * @return the number of members (which may exceed max: only max are
+ *         written), or SMART_EINVAL.
+ * @since 0.1
+ */
+SMART_API smart_ssize smart_members(smart_sock *s, struct smart_member *out, size_t max);
+
+/**
+ * Sender: move the session to another group ("239.255.2.2:5000"). The
+ * change is announced on the current group; receivers join the new one and
+ * continue in order, with no gap and no duplicate.
+ * @return 0, SMART_EINVAL (bad or other-family address), SMART_ENOTCONN,
+ *         SMART_ESTATE (not a sender), SMART_ESYS.
+ * @since 0.1
+ */
+SMART_API int smart_move(smart_sock *s, const char *group);
 
 #ifdef __cplusplus
 }
