@@ -733,6 +733,8 @@ static void deliver(smart_sock *s, uint32_t id, const uint8_t *dg, size_t len, u
              smart__pkt_decode(&(struct smart__pkt){0}, dg, len) == 0) {
     if (p->data) /* only a sender we receive moves us */
       follow_move(s, dg, len, now);
+    else
+      s->drops_other++; /* a change from someone who sends us nothing */
     return;
   } else if (smart__members_input(s->mem, id, peer_text(s, id), dg, len, now)) {
     return;
