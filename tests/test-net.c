@@ -46,8 +46,13 @@ static smart_sock *mk(const char *group, uint32_t drop_ppm, uint64_t seed) {
   ck_assert_int_eq(smart_open(&s, SMART_OPEN_NONBLOCK), 0);
   ck_assert_int_eq(smart_setopt(s, SMART_OPT_DROP_PPM, &drop_ppm, sizeof(drop_ppm)), 0);
   ck_assert_int_eq(smart_setopt(s, SMART_OPT_SEED, &seed, sizeof(seed)), 0);
-  uint32_t grtt = 2000; /* loopback: 2 ms is generous */
+  /* One thread drives every socket: under a sanitizer a turn of the loop
+   * can take milliseconds, so the round trip is that, not loopback's. A
+   * NAK-only sender keeps data for a repair interval of 4 (K+1) GRTT and
+   * no longer; give it room (and the largest window). */
+  uint32_t grtt = 10000, window = 16384;
   ck_assert_int_eq(smart_setopt(s, SMART_OPT_GRTT_US, &grtt, sizeof(grtt)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_WINDOW, &window, sizeof(window)), 0);
   int rc = smart_join(s, group, iface(), NULL, 0);
   ck_assert_msg(rc == 0, "join %s on %s: %s", group, iface(), smart_strerror(rc));
   return s;
