@@ -67,6 +67,8 @@ static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p
 #define KEYDELIV_LEN 184u /* member key 32 | epoch 1 | 3 | sender 4 | wrapped 80 | signature 64 */
 #define MANIFEST_FIXED 16u /* sender 4 | first counter 8 | count 2 | reserved 2 */
 #define SIG_LEN 64u        /* ... count digests of 16 bytes | signature 64 */
+#define EXT_STATS 0x000Au  /* usage reports: received | recovered | lost | interval ms */
+#define STATS_LEN 16u
 
 /* Extensions of TYP 1..3 packets: extra keys. */
 static void print_ext(FILE *o, const struct smart__pkt *pkt) {
@@ -124,12 +126,36 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
       /* the sender ID and counters the digests cover: SENDER:FIRST+COUNT */
       fprintf(o, " covers=%" PRIu32 ":%" PRIu64 "+%u", be32(v), be64(v + 4), be16(v + 12));
       break;
+    case EXT_STATS:
+      if (n != STATS_LEN)
+        goto other;
+      fprintf(o, " received=%" PRIu32 " recovered=%" PRIu32 " lost=%" PRIu32
+                 " interval_ms=%" PRIu32,
+              be32(v), be32(v + 4), be32(v + 8), be32(v + 12));
+      break;
     default:
     other:
       fprintf(o, " ext%u=", type);
       print_hex(o, v, n);
     }
   }
+}
+
+/* The meaning of an ERROR_REPORT or PROBLEM_REPORT code, as one word. */
+static const char *report_word(unsigned kind, uint32_t code) {
+  if (kind == SMART__K_ERROR_REPORT) {
+    switch (code) {
+    case SMART_ERROR_LOSS:
+      return "loss";
+    case SMART_ERROR_AUTH:
+      return "auth";
+    case SMART_ERROR_OVERFLOW:
+      return "overflow";
+    }
+  } else if (code == SMART_PROBLEM_HIGH_LOSS) {
+    return "high_loss";
+  }
+  return "unknown";
 }
 
 static const char *const dcmd_names[4] = {"data", "repair", "heartbeat", "confirm"};
@@ -200,7 +226,8 @@ static void dump(FILE *o, const uint8_t *dg, size_t n) {
     print_ipv4(o, "concerning", pkt.u.report.concerning);
     fprintf(o, " data=");
     print_hex(o, dg + 12, 12);
-    fprintf(o, " code=%" PRIu32, pkt.u.report.data[0]);
+    fprintf(o, " code=%" PRIu32 " meaning=%s", pkt.u.report.data[0],
+            report_word(pkt.kind, pkt.u.report.data[0]));
     break;
   case SMART__K_REPLACEMENT:
     print_ipv4(o, "group", pkt.u.repl.group);
