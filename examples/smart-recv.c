@@ -2,7 +2,7 @@
  * smart-recv: print each delivered SMART message as one line, in order.
  *
  *   smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]
- *              [--timeout SECONDS] [--drop P]
+ *              [--timeout SECONDS] [--drop P] [--tunnel RELAY:PORT]
  *
  * Exits 0 after N messages; non-zero, with one line on standard error, when
  * SECONDS pass before that or when data is lost beyond repair.
@@ -17,7 +17,7 @@
 static void usage(FILE *o) {
   fputs("usage: smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]\n"
         "                  [--timeout SECONDS] [--drop P]\n"
-        "                  [--key-file FILE | --identity FILE --peer-key HEX]\n",
+        "                  [--key-file FILE | --identity FILE --peer-key HEX] [--tunnel RELAY:PORT]\n",
         o);
 }
 
@@ -33,9 +33,9 @@ int main(int argc, char **argv) {
       {"sync", required_argument, 0, 's'},    {"count", required_argument, 0, 'c'},
       {"timeout", required_argument, 0, 't'}, {"drop", required_argument, 0, 'd'},
       {"key-file", required_argument, 0, 'K'}, {"identity", required_argument, 0, 'I'},
-      {"peer-key", required_argument, 0, 'P'}, {"allow", required_argument, 0, 'A'},
+      {"peer-key", required_argument, 0, 'P'}, {"tunnel", required_argument, 0, 'T'}, {"allow", required_argument, 0, 'A'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-  const char *group = NULL, *iface = NULL;
+  const char *group = NULL, *iface = NULL, *tunnel = NULL;
   uint32_t sync = 0x53, drop_ppm = 0;
   double count = 0, timeout = 0;
   int c;
@@ -50,6 +50,7 @@ int main(int argc, char **argv) {
     case 't': timeout = cli_number("--timeout", optarg, 0.001, 1e7); break;
     case 'd': drop_ppm = (uint32_t)(cli_number("--drop", optarg, 0, 1) * 1e6 + 0.5); break;
     case 'K': sec.key_file = optarg; break;
+    case 'T': tunnel = optarg; break;
     case 'I': sec.identity_file = optarg; break;
     case 'A': sec.allow_file = optarg; break;
     case 'P':
@@ -72,6 +73,11 @@ int main(int argc, char **argv) {
   cli_setopt(s, SMART_OPT_SYNC, &sync, sizeof(sync), "--sync");
   cli_setopt(s, SMART_OPT_DROP_PPM, &drop_ppm, sizeof(drop_ppm), "--drop");
   cli_apply_security(s, &sec);
+  char url[160];
+  if (tunnel) { /* no multicast here: the group through a relay */
+    snprintf(url, sizeof(url), "smart+tunnel://%s/%s", tunnel, group);
+    group = url;
+  }
   if ((rc = smart_join(s, group, iface, NULL, 0)) != 0)
     cli_die(1, "join %s on %s: %s", group, iface, smart_strerror(rc));
   static char buf[1 << 20];

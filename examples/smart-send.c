@@ -82,6 +82,11 @@ int main(int argc, char **argv) {
     sent++;
   }
   free(line);
-  smart_close(s); /* lingers answering repairs */
+  /* Everything goes out (at --rate), and the group gets its chance to ask
+   * for repairs; then close lingers up to --linger for late requests. */
+  int frc = smart_flush(s, -1);
+  if (frc != 0)
+    cli_die(1, "flush: %s", smart_strerror(frc));
+  smart_close(s);
   return 0;
 }

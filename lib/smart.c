@@ -31,6 +31,7 @@
 #include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "net/net.h"
+#include "net/tunnel.h"
 #include "ident.h"
 #include "members.h"
 #include "sauth.h"
@@ -139,6 +140,8 @@ struct smart_sock {
   unsigned arc_left;
   struct smart__sockaddr next_group;
   int moving;
+  struct smart__tunnel *tunnel; /* joined through a relay (smart+tunnel://) */
+  struct smart__sockaddr relay;
   uint32_t sauth_every, sauth_ms;
   uint8_t (*allowed)[32];       /* sender's allow-list, until the join */
   uint32_t nallowed;
@@ -336,10 +339,15 @@ static int tx_drain(smart_sock *s, uint64_t now);
 SMART_API void smart_close(smart_sock *s) {
   if (!s)
     return;
-  if (s->joined && s->eng && smart__engine_tx_lead(s->eng) && s->linger_ms)
+  /* Linger: what is queued goes out first (at the rate limit), then the
+   * group has until the repair interval is quiet, all within the linger. */
+  if (s->joined && s->eng && (smart__engine_tx_lead(s->eng) || smart__engine_tx_queued(s->eng)) &&
+      s->linger_ms)
     flush_until(s, smart__now() + (uint64_t)s->linger_ms * 1000000u);
   if (s->joined && s->mem) { /* a receiver says goodbye (USAGE_REPORT_LEAVE) */
     s->leaving = 1;
+    if (s->tunnel) /* and closes its tunnel (LEAVE_TUNNEL) */
+      smart__tunnel_leave(s->tunnel, smart__now());
     tx_drain(s, smart__now());
   }
   close_fds(s);
@@ -347,6 +355,7 @@ SMART_API void smart_close(smart_sock *s) {
   smart__ident_del(s->ident);
   smart__sauth_del(s->sauth);
   smart__members_del(s->mem);
+  smart__tunnel_del(s->tunnel);
   smart__sec_del(s->sec);
   smart__secure_free(s->keys);
   free(s->allowed);
@@ -359,12 +368,55 @@ SMART_API void smart_close(smart_sock *s) {
 
 /* ---- join / leave ----------------------------------------------------- */
 
+/* Join through a relay: one unicast socket; the relay forwards the group's
+ * datagrams to it, and everything we would multicast goes to the relay. */
+static int join_tunnel(smart_sock *s, const char *url, const char *iface, const char *source) {
+  struct smart__sockaddr relay, g;
+  struct smart__iface ifc;
+  int rc;
+  if (s->joined || source || smart__tunnel_parse(url, &relay, &g) != 0)
+    return SMART_EINVAL;
+  if ((rc = smart__iface_resolve(iface, relay.u.sa.sa_family, &ifc)) != 0)
+    return rc;
+  s->sfd = smart__udp_socket(relay.u.sa.sa_family);
+  s->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (s->sfd < 0 || s->epfd < 0) {
+    rc = s->sfd < 0 ? s->sfd : SMART_ESYS;
+    goto fail;
+  }
+  if ((rc = smart__udp_bind_iface(s->sfd, &ifc)) != 0)
+    goto fail;
+  s->self.len = sizeof(s->self.u.ss);
+  struct epoll_event ev = {.events = EPOLLIN};
+  ev.data.fd = s->sfd;
+  if (getsockname(s->sfd, &s->self.u.sa, &s->self.len) != 0 ||
+      epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sfd, &ev) != 0) {
+    rc = SMART_ESYS;
+    goto fail;
+  }
+  s->group = g;
+  s->relay = relay;
+  s->ifc = ifc;
+  if ((rc = engine_ensure(s)) != 0)
+    goto fail;
+  if ((rc = smart__tunnel_new(&s->tunnel, &relay, &g, &s->self, smart__now())) != 0)
+    goto fail;
+  s->joined = 1;
+  return tx_drain(s, smart__now()); /* the first REQUEST_TUNNEL */
+fail:
+  sys_err(s, rc);
+  close_fds(s);
+  return rc;
+}
+
 SMART_API int smart_join(smart_sock *s, const char *group, const char *iface,
                          const char *source, uint32_t flags) {
   struct smart__sockaddr g, src;
   int rc;
   if (!s || !group || flags)
     return SMART_EINVAL;
+  if (smart__tunnel_is_url(group))
+    return join_tunnel(s, group, iface, source);
   if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_is_multicast(&g))
     return SMART_EINVAL;
   if (source && smart__addr_parse(source, 1, &src) != 0)
@@ -493,6 +545,11 @@ static int sauth_note(smart_sock *s, const uint8_t *sealed, size_t len, uint64_t
 }
 
 /* Pull everything due from the engine and transmit it in batches. */
+/* Where "the group" is for what we send: the relay when tunnelled. */
+static const struct smart__sockaddr *group_dest(const smart_sock *s) {
+  return s->tunnel ? &s->relay : &s->group;
+}
+
 static uint32_t v4_of(const struct smart__sockaddr *a) {
   return a->u.sa.sa_family == AF_INET ? ntohl(a->u.in4.sin_addr.s_addr) : 0;
 }
@@ -549,6 +606,19 @@ static int tx_drain(smart_sock *s, uint64_t now) {
   if (rc)
     return rc == SMART_EAGAIN ? 0 : rc;
   for (;;) {
+    while (s->tunnel && s->nout < BATCH) { /* tunnel requests, keepalives, leave */
+      struct smart__dgram *d = &s->out[s->nout];
+      d->buf = s->obuf + (size_t)s->nout * 65536u;
+      smart_ssize n = smart__tunnel_output(s->tunnel, d->buf, 65536u - SMART__SEC_OVERHEAD,
+                                           s->cfg.sync, now);
+      if (n <= 0)
+        break;
+      if (s->sec && (n = smart__sec_seal(s->sec, d->buf, (size_t)n, 65536u, now)) < 0)
+        break;
+      d->len = (size_t)n;
+      d->peer = s->relay;
+      s->nout++;
+    }
     while (s->ident && s->nout < BATCH) { /* joins and key deliveries */
       struct smart__dgram *d = &s->out[s->nout];
       d->buf = s->obuf + (size_t)s->nout * 65536u;
@@ -557,7 +627,7 @@ static int tx_drain(smart_sock *s, uint64_t now) {
       if (n <= 0)
         break;
       d->len = (size_t)n;
-      d->peer = s->group;
+      d->peer = *group_dest(s);
       s->nout++;
     }
     while (s->sauth && s->nout < BATCH) { /* signed manifests */
@@ -571,7 +641,7 @@ static int tx_drain(smart_sock *s, uint64_t now) {
       if (n < 0)
         break;
       d->len = (size_t)n;
-      d->peer = s->group;
+      d->peer = *group_dest(s);
       s->nout++;
     }
     while (s->mem && s->nout < BATCH) { /* reports and announcements */
@@ -588,7 +658,7 @@ static int tx_drain(smart_sock *s, uint64_t now) {
           sauth_note(s, d->buf, (size_t)n, now);
       }
       d->len = (size_t)n;
-      d->peer = s->group;
+      d->peer = *group_dest(s);
       s->nout++;
     }
     while (s->nout < BATCH) {
@@ -616,7 +686,7 @@ static int tx_drain(smart_sock *s, uint64_t now) {
           continue;
         d->peer = *a;
       } else {
-        d->peer = s->group;
+        d->peer = *group_dest(s);
       }
       s->nout++;
       if (man_due)
@@ -731,7 +801,7 @@ static void deliver(smart_sock *s, uint32_t id, const uint8_t *dg, size_t len, u
       smart__members_heard(s->mem, hb.gsize, now);
   } else if (len >= 2 && dg[1] == (SMART__TYP_MSG << 6 | SMART__MSG_ADDR_RANGE_CHANGE) &&
              smart__pkt_decode(&(struct smart__pkt){0}, dg, len) == 0) {
-    if (p->data) /* only a sender we receive moves us */
+    if (p->data && !s->tunnel) /* only a sender we receive moves us (a relay serves one group) */
       follow_move(s, dg, len, now);
     else
       s->drops_other++; /* a change from someone who sends us nothing */
@@ -794,6 +864,11 @@ static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
     }
     dg = s->scratch;
     len = (size_t)n;
+  }
+  if (s->tunnel && smart__addr_equal(&d->peer, &s->relay) &&
+      smart__tunnel_input(s->tunnel, dg, len, now)) {
+    tx_drain(s, now); /* a reply may be due */
+    return;
   }
   uint32_t id = peer_id(s, &d->peer, sid, now);
   if (!id) {
@@ -941,6 +1016,10 @@ static uint64_t next_deadline(smart_sock *s) {
   if (s->sauth) {
     uint64_t at = smart__sauth_expiry(s->sauth);
     t = at < t ? at : t;
+  }
+  if (s->tunnel) {
+    uint64_t tt = smart__tunnel_expiry(s->tunnel);
+    t = tt < t ? tt : t;
   }
   uint64_t mt = smart__members_expiry(s->mem);
   t = mt < t ? mt : t;
@@ -1157,7 +1236,8 @@ static int flush_until(smart_sock *s, uint64_t deadline) {
       last_count = count;
       last_activity = now;
     }
-    int drained = s->nout == s->out_head && s->corked_bytes == 0;
+    int drained = s->nout == s->out_head && s->corked_bytes == 0 &&
+                  smart__engine_tx_queued(s->eng) == 0;
     if (drained && now - last_activity >= quiet_ns)
       return 0;
     if (now >= deadline)

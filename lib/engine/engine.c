@@ -585,6 +585,10 @@ uint64_t smart__engine_tx_lead(const struct smart__engine *e) {
   return e && e->tx ? e->tx->lead : 0;
 }
 
+uint32_t smart__engine_tx_queued(const struct smart__engine *e) {
+  return e && e->tx ? e->tx->mn : 0;
+}
+
 uint64_t smart__engine_tx_trail(const struct smart__engine *e) {
   return e && e->tx ? e->tx->trail : 0;
 }

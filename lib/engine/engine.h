@@ -299,6 +299,8 @@ int smart__engine_rx_needs(const struct smart__engine *e, uint32_t src_id,
 
 /* The local sender's next sequence, or 0 if it has no sender role yet. */
 uint64_t smart__engine_tx_lead(const struct smart__engine *e);
+/* Messages the local sender has queued and not yet put in a datagram. */
+uint32_t smart__engine_tx_queued(const struct smart__engine *e);
 /* The local sender's oldest repairable sequence. */
 uint64_t smart__engine_tx_trail(const struct smart__engine *e);
 
