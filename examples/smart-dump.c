@@ -69,6 +69,8 @@ static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p
 #define SIG_LEN 64u        /* ... count digests of 16 bytes | signature 64 */
 #define EXT_STATS 0x000Au  /* usage reports: received | recovered | lost | interval ms */
 #define STATS_LEN 16u
+#define EXT_COOKIE 0x0009u /* tunnel messages: a relay's cookie */
+#define COOKIE_LEN 16u
 
 /* Extensions of TYP 1..3 packets: extra keys. */
 static void print_ext(FILE *o, const struct smart__pkt *pkt) {
@@ -132,6 +134,12 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
       fprintf(o, " received=%" PRIu32 " recovered=%" PRIu32 " lost=%" PRIu32
                  " interval_ms=%" PRIu32,
               be32(v), be32(v + 4), be32(v + 8), be32(v + 12));
+      break;
+    case EXT_COOKIE:
+      if (n != COOKIE_LEN)
+        goto other;
+      fprintf(o, " cookie=");
+      print_hex(o, v, n);
       break;
     default:
     other:
