@@ -87,8 +87,16 @@ int main(int argc, char **argv) {
     int32_t wait_ms = -1;
     if (deadline > 0) {
       double left = deadline - now_s();
-      if (left <= 0)
-        cli_die(1, "timed out after %g s with %llu message(s)", timeout, got);
+      if (left <= 0) {
+        struct smart_stats st = {.size = sizeof(st)};
+        smart_stats(s, &st);
+        cli_die(1,
+                "timed out after %g s with %llu message(s) (%llu datagrams, %llu requests sent, "
+                "%llu recovered, %llu lost)",
+                timeout, got, (unsigned long long)st.dgrams_received,
+                (unsigned long long)st.naks_sent, (unsigned long long)st.losses_recovered,
+                (unsigned long long)st.losses_unrecoverable);
+      }
       wait_ms = (int32_t)(left * 1000) + 1;
     }
     smart_setopt(s, SMART_OPT_RCVTIMEO_MS, &wait_ms, sizeof(wait_ms));

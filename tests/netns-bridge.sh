@@ -63,6 +63,7 @@ for h in r1 r2 r3; do
     echo "$h: $n of $n messages in order (nftables dropped $dropped datagrams)"
   else
     echo "$h: FAILED after $(wc -l <"$tmp/$h.out") lines: $(cat "$tmp/$h.err")"
+    echo "$h: first difference: $(cmp "$tmp/expected" "$tmp/$h.out" 2>&1 | head -n 1)"
     fail=1
   fi
 done

@@ -103,16 +103,22 @@ static size_t mk_request(uint8_t *out, uint16_t seq, uint16_t extra,
   return (size_t)n;
 }
 
-/* A sender with three messages out; d[0] heartbeat, d[1..3] data 0..2. */
+/* A sender with three messages out; d[0] its last announcing heartbeat,
+ * d[1..3] data 0..2. */
 static struct smart__engine *sender3(struct dgram *d) {
   struct smart__engine *s = mk(1, 0);
   const char *m[3] = {"zero", "one", "two"};
-  int n = 0;
+  struct dgram all[SMART__HB_ANNOUNCE + 3];
+  int n = 0, want = SMART__HB_ANNOUNCE + 3;
   for (int i = 0; i < 3; i++) {
     ck_assert_int_eq(smart__engine_submit(s, m[i], strlen(m[i]), 0), 0);
-    n += drain(s, d + n, 4 - n, 0);
+    n += drain(s, all + n, want - n, 0);
   }
-  ck_assert_int_eq(n, 4);
+  ck_assert_int_eq(n, want);
+  /* The announcing heartbeats come first, back to back. */
+  for (unsigned i = 0; i < SMART__HB_ANNOUNCE; i++)
+    ck_assert_uint_eq(dec(&all[i]).cmd, SMART__DCMD_HEARTBEAT);
+  memcpy(d, all + SMART__HB_ANNOUNCE - 1, 4 * sizeof(*d));
   struct smart__pkt p = dec(&d[0]);
   ck_assert_uint_eq(p.cmd, SMART__DCMD_HEARTBEAT);
   for (int i = 1; i <= 3; i++) {
@@ -215,8 +221,8 @@ START_TEST(sender_packs_only_queued_messages) {
   ck_assert_int_eq(smart__engine_submit(s, "a", 1, 0), 0);
   ck_assert_int_eq(smart__engine_submit(s, "bb", 2, 0), 0);
   ck_assert_int_eq(smart__engine_submit(s, "ccc", 3, 0), 0);
-  ck_assert_int_eq(drain(s, d, 8, 0), 2); /* heartbeat + one packed */
-  struct smart__pkt p = dec(&d[1]);
+  ck_assert_int_eq(drain(s, d, 8, 0), SMART__HB_ANNOUNCE + 1); /* heartbeats + one packed */
+  struct smart__pkt p = dec(&d[SMART__HB_ANNOUNCE]);
   ck_assert_uint_eq(p.u.data.fmt, SMART__FMT_PACK);
   ck_assert_int_eq(smart__pack_check(p.u.data.payload, p.u.data.payload_len),
                    3);

@@ -16,11 +16,7 @@
 
 #include <smart/smart.h>
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "loop.h"
 
 static void group_name(char *buf, size_t len, int test, unsigned extra) {
   snprintf(buf, len, "239.255.%d.%u:%u", 80 + test, (unsigned)(getpid() % 250) + 1,
@@ -47,21 +43,6 @@ static smart_sock *mk_g(const char *group, uint32_t report_ms, uint32_t drop_ppm
 static smart_sock *mk(const char *group, uint32_t report_ms, uint32_t drop_ppm,
                       const uint8_t *key) {
   return mk_g(group, report_ms, drop_ppm, key, 0);
-}
-
-static void turn(smart_sock **v, int n, int max_ms) {
-  struct pollfd p[8];
-  int t = max_ms;
-  for (int i = 0; i < n; i++) {
-    p[i].fd = smart_fd(v[i]);
-    p[i].events = POLLIN;
-    int32_t ti = smart_timeout(v[i]);
-    if (ti >= 0 && ti < t)
-      t = ti;
-  }
-  poll(p, (nfds_t)n, t);
-  for (int i = 0; i < n; i++)
-    ck_assert_int_eq(smart_process(v[i], 0), 0);
 }
 
 static unsigned drain(smart_sock *r, unsigned *next, unsigned *lost) {

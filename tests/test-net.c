@@ -18,13 +18,9 @@
 
 #include <smart/smart.h>
 
-#define MAXS 8
+#include "loop.h"
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#define MAXS 8
 
 /* A group address unique to this process and test, so parallel runs do
  * not hear each other. */
@@ -56,24 +52,6 @@ static smart_sock *mk(const char *group, uint32_t drop_ppm, uint64_t seed) {
   int rc = smart_join(s, group, iface(), NULL, 0);
   ck_assert_msg(rc == 0, "join %s on %s: %s", group, iface(), smart_strerror(rc));
   return s;
-}
-
-/* One turn of the event loop: wait for any socket (at most max_ms), then
- * let each one process. */
-static void turn(smart_sock **v, int n, int max_ms) {
-  struct pollfd p[MAXS];
-  int t = max_ms;
-  for (int i = 0; i < n; i++) {
-    p[i].fd = smart_fd(v[i]);
-    p[i].events = POLLIN;
-    ck_assert_int_ge(p[i].fd, 0);
-    int32_t ti = smart_timeout(v[i]);
-    if (ti >= 0 && ti < t)
-      t = ti;
-  }
-  ck_assert_int_ge(poll(p, (nfds_t)n, t), 0);
-  for (int i = 0; i < n; i++)
-    ck_assert_int_eq(smart_process(v[i], 0), 0);
 }
 
 static size_t msg_make(char *buf, unsigned i) {

@@ -17,6 +17,7 @@
 
 #include "secure.h"
 #include "smart/smart.h"
+#include "loop.h"
 #include "util/bytes.h"
 #include "wire/wire.h"
 
@@ -193,12 +194,6 @@ END_TEST
 
 /* ---- over real sockets ----------------------------------------------- */
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void group_name(char *buf, size_t len, int test, char *ip, unsigned *port) {
   *port = 21000u + (unsigned)(getpid() % 20000);
   snprintf(ip, 32, "239.255.%d.%u", 60 + test, (unsigned)(getpid() % 250) + 1);
@@ -214,21 +209,6 @@ static smart_sock *mk(const char *group, const uint8_t *key) {
     ck_assert_int_eq(smart_setopt(s, SMART_OPT_GROUP_KEY, key, 32), 0);
   ck_assert_int_eq(smart_join(s, group, "127.0.0.1", NULL, 0), 0);
   return s;
-}
-
-static void turn(smart_sock **v, int n, int max_ms) {
-  struct pollfd p[8];
-  int t = max_ms;
-  for (int i = 0; i < n; i++) {
-    p[i].fd = smart_fd(v[i]);
-    p[i].events = POLLIN;
-    int32_t ti = smart_timeout(v[i]);
-    if (ti >= 0 && ti < t)
-      t = ti;
-  }
-  poll(p, (nfds_t)n, t);
-  for (int i = 0; i < n; i++)
-    ck_assert_int_eq(smart_process(v[i], 0), 0);
 }
 
 /* Drain messages "msg N" from r, checking order from *next; returns how many. */

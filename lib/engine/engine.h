@@ -74,7 +74,7 @@
  * end under QUIET do not count.
  *
  * Heartbeats (PGM's SPM schedule, RFC 3208 §6.1, scaled to the session).
- * One heartbeat goes out before the first data packet (receivers learn the
+ * Three heartbeats go out before the first data packet (receivers learn the
  * session, GRTT, K, gsize and the 64-bit position), one every
  * SMART__HB_AMBIENT (1 s) while data flows, and after data stops 4 at
  * max(GRTT, 10 ms) spacing, then doubling, capped at 30 s. Each carries the
@@ -121,6 +121,8 @@
 
 #define SMART__DEFAULT_K 6u
 #define SMART__HOLD_GRTT 3u
+/* Heartbeats sent back to back before the first data packet. */
+#define SMART__HB_ANNOUNCE 3u
 #define SMART__HB_AMBIENT UINT64_C(1000000000)
 /* The largest span from the oldest repairable to the newest sequence. */
 #define SMART__MAX_SPAN (1u << 14)

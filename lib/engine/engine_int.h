@@ -67,7 +67,7 @@ struct smart__tx {
   uint32_t hb_count;    /* heartbeats since data stopped */
   uint64_t last_data;   /* time of the last new data datagram */
   uint64_t last_hb;     /* time of the last heartbeat */
-  uint8_t hb_first;     /* the announcing heartbeat is still to go */
+  uint8_t hb_first;     /* announcing heartbeats still to go */
   uint16_t quiet_ms;    /* QUIET packet to send (0: none) */
 };
 

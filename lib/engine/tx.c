@@ -57,7 +57,10 @@ int smart__tx_create(struct smart__engine *e) {
     tx->session = (uint32_t)(smart__rng_next(&e->rng) >> 32);
   tx->lead = tx->trail = e->cfg.initial_seq;
   tx->hb_due = NEVER;
-  tx->hb_first = 1;
+  /* Three announcing heartbeats: a receiver already listening learns the
+   * first sequence even if it loses the first data packet and two of them
+   * (with 10% independent loss, one receiver in 10^4 misses all four). */
+  tx->hb_first = SMART__HB_ANNOUNCE;
   e->tx = tx;
   return 0;
 }
@@ -542,7 +545,7 @@ smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
       /* Announce the session before the first data packet. */
       smart_ssize n = tx_heartbeat(e, out, now);
       if (n > 0)
-        tx->hb_first = 0;
+        tx->hb_first--;
       return n;
     }
     if (tx_window_ok(e, now))
