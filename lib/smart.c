@@ -335,6 +335,8 @@ static void close_fds(smart_sock *s) {
 
 static int flush_until(smart_sock *s, uint64_t deadline);
 static int tx_drain(smart_sock *s, uint64_t now);
+static void say_goodbye(smart_sock *s);
+static int rx_drain(smart_sock *s, int fd, int is_group, uint64_t now);
 
 SMART_API void smart_close(smart_sock *s) {
   if (!s)
@@ -344,12 +346,7 @@ SMART_API void smart_close(smart_sock *s) {
   if (s->joined && s->eng && (smart__engine_tx_lead(s->eng) || smart__engine_tx_queued(s->eng)) &&
       s->linger_ms)
     flush_until(s, smart__now() + (uint64_t)s->linger_ms * 1000000u);
-  if (s->joined && s->mem) { /* a receiver says goodbye (USAGE_REPORT_LEAVE) */
-    s->leaving = 1;
-    if (s->tunnel) /* and closes its tunnel (LEAVE_TUNNEL) */
-      smart__tunnel_leave(s->tunnel, smart__now());
-    tx_drain(s, smart__now());
-  }
+  say_goodbye(s);
   close_fds(s);
   smart__engine_del(s->eng);
   smart__ident_del(s->ident);
@@ -480,12 +477,46 @@ fail:
   return rc;
 }
 
+/* Leaving: a receiver's USAGE_REPORT_LEAVE first (through the tunnel while
+ * it still exists), then the tunnel's LEAVE_TUNNEL, repeated as the relay's
+ * echo is awaited for up to 3 x 200 ms. */
+static void say_goodbye(smart_sock *s) {
+  if (!s->joined || !s->mem)
+    return;
+  s->leaving = 1;
+  tx_drain(s, smart__now());
+  if (!s->tunnel)
+    return;
+  uint64_t end = smart__now() + SMART__TUN_LEAVE_TRIES * SMART__TUN_LEAVE_GAP_NS;
+  smart__tunnel_leave(s->tunnel, smart__now());
+  while (smart__tunnel_state(s->tunnel) != SMART__TUN_CLOSED && smart__now() < end) {
+    tx_drain(s, smart__now());
+    struct pollfd p = {.fd = s->sfd, .events = POLLIN};
+    if (poll(&p, 1, 20) > 0)
+      rx_drain(s, s->sfd, 0, smart__now());
+  }
+}
+
 SMART_API int smart_leave(smart_sock *s, const char *group, const char *source) {
   struct smart__sockaddr g, src;
   if (!s || !group)
     return SMART_EINVAL;
   if (!s->joined)
     return SMART_ENOTCONN;
+  if (s->tunnel) { /* the URL it was joined with, or its group */
+    struct smart__sockaddr relay;
+    int same = smart__tunnel_is_url(group)
+                   ? smart__tunnel_parse(group, &relay, &g) == 0 &&
+                         smart__addr_equal(&relay, &s->relay) && smart__addr_equal(&g, &s->group)
+                   : smart__addr_parse(group, 0, &g) == 0 && smart__addr_equal(&g, &s->group);
+    if (!same || source)
+      return SMART_EINVAL;
+    say_goodbye(s);
+    smart__tunnel_del(s->tunnel);
+    s->tunnel = NULL;
+    close_fds(s);
+    return 0;
+  }
   if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_equal(&g, &s->group))
     return SMART_EINVAL;
   if (source) {
