@@ -7,9 +7,8 @@
 set -u
 send=$1 recv=$2
 n=${SMART_NETNS_MESSAGES:-20000}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: needs ip (iproute2)"; exit 77; }
-command -v nft >/dev/null || { echo "SKIP: needs nft (nftables)"; exit 77; }
+. "$(dirname "$0")/netns-lib.sh"
+netns_require nft
 p=sb$$
 tmp=$(mktemp -d)
 cleanup() {
@@ -18,19 +17,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 for h in br s r1 r2 r3; do ip netns add "$p-$h" || { echo "SKIP: cannot create namespaces"; exit 77; }; done
-ip -n "$p-br" link add br0 type bridge mcast_snooping 0
-ip -n "$p-br" link set br0 up
-i=0
+netns_bridge br
 for h in s r1 r2 r3; do
   case $h in s) addr=198.51.100.1 ;; *) addr=198.51.100.1${h#r} ;; esac
-  ip -n "$p-br" link add "p$h" type veth peer name "e$h"
-  ip -n "$p-br" link set "e$h" netns "$p-$h"
-  ip -n "$p-br" link set "p$h" master br0 up
-  ip -n "$p-$h" link set "e$h" name eth0
-  ip -n "$p-$h" addr add "$addr/24" dev eth0
-  ip -n "$p-$h" link set eth0 multicast on up
-  ip -n "$p-$h" link set lo up
-  i=$((i + 1))
+  netns_attach "$h" br eth0 "$addr"
 done
 # ~100-byte lines, so that the messages fill many datagrams.
 lines() { seq 1 "$n" | awk '{ printf "%08d quote ACME %s\n", $1, substr("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789", 1, 60 + $1 % 20) }'; }

@@ -11,9 +11,8 @@
 set -u
 send=$1 recv=$2 relay=$3
 n=${SMART_NETNS_MESSAGES:-5000}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: needs ip (iproute2)"; exit 77; }
-command -v nft >/dev/null || { echo "SKIP: needs nft (nftables)"; exit 77; }
+. "$(dirname "$0")/netns-lib.sh"
+netns_require nft
 p=sc$$
 tmp=$(mktemp -d)
 hosts="bra brb brc s r1 r2 c"
@@ -23,26 +22,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 for h in $hosts; do ip netns add "$p-$h" || { echo "SKIP: cannot create namespaces"; exit 77; }; done
-for b in bra brb brc; do
-  ip -n "$p-$b" link add br0 type bridge mcast_snooping 0
-  ip -n "$p-$b" link set br0 up
-done
-# attach HOST BRIDGE IFNAME ADDR
-attach() {
-  ip -n "$p-$2" link add "p$1$3" type veth peer name "e$1$3"
-  ip -n "$p-$2" link set "e$1$3" netns "$p-$1"
-  ip -n "$p-$2" link set "p$1$3" master br0 up
-  ip -n "$p-$1" link set "e$1$3" name "$3"
-  ip -n "$p-$1" addr add "$4/24" dev "$3"
-  ip -n "$p-$1" link set "$3" multicast on up
-  ip -n "$p-$1" link set lo up
-}
-attach s bra eth0 198.51.100.1
-attach r1 bra eth0 198.51.100.2
-attach r1 brb eth1 203.0.113.1
-attach r2 brb eth0 203.0.113.2
-attach r2 brc eth1 192.0.2.1
-attach c brc eth0 192.0.2.11
+for b in bra brb brc; do netns_bridge "$b"; done
+netns_attach s bra eth0 198.51.100.1
+netns_attach r1 bra eth0 198.51.100.2
+netns_attach r1 brb eth1 203.0.113.1
+netns_attach r2 brb eth0 203.0.113.2
+netns_attach r2 brc eth1 192.0.2.1
+netns_attach c brc eth0 192.0.2.11
 ip -n "$p-r2" route add blackhole 224.0.0.0/4
 ip -n "$p-c" route add blackhole 224.0.0.0/4
 ip netns exec "$p-c" nft -f - <<'NFT' || { echo "nft rule failed"; exit 1; }

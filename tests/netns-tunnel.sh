@@ -19,9 +19,8 @@
 set -u
 send=$1 recv=$2 relay=$3
 n=${SMART_NETNS_MESSAGES:-20000}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: needs ip (iproute2)"; exit 77; }
-command -v nft >/dev/null || { echo "SKIP: needs nft (nftables)"; exit 77; }
+. "$(dirname "$0")/netns-lib.sh"
+netns_require nft
 p=st$$
 tmp=$(mktemp -d)
 hosts="bra brb s n1 n2 relay t1 t2 t3 t4"
@@ -31,27 +30,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 for h in $hosts; do ip netns add "$p-$h" || { echo "SKIP: cannot create namespaces"; exit 77; }; done
-for b in bra brb; do
-  ip -n "$p-$b" link add br0 type bridge mcast_snooping 0
-  ip -n "$p-$b" link set br0 up
-done
-# attach HOST BRIDGE IFNAME ADDR
-attach() {
-  ip -n "$p-$2" link add "p$1$3" type veth peer name "e$1$3"
-  ip -n "$p-$2" link set "e$1$3" netns "$p-$1"
-  ip -n "$p-$2" link set "p$1$3" master br0 up
-  ip -n "$p-$1" link set "e$1$3" name "$3"
-  ip -n "$p-$1" addr add "$4/24" dev "$3"
-  ip -n "$p-$1" link set "$3" multicast on up
-  ip -n "$p-$1" link set lo up
-}
-attach s bra eth0 198.51.100.1
-attach n1 bra eth0 198.51.100.11
-attach n2 bra eth0 198.51.100.12
-attach relay bra eth0 198.51.100.2
-attach relay brb eth1 203.0.113.1
+for b in bra brb; do netns_bridge "$b"; done
+netns_attach s bra eth0 198.51.100.1
+netns_attach n1 bra eth0 198.51.100.11
+netns_attach n2 bra eth0 198.51.100.12
+netns_attach relay bra eth0 198.51.100.2
+netns_attach relay brb eth1 203.0.113.1
 for i in 1 2 3 4; do
-  attach "t$i" brb eth0 "203.0.113.1$i"
+  netns_attach "t$i" brb eth0 "203.0.113.1$i"
   ip -n "$p-t$i" route add blackhole 224.0.0.0/4
 done
 port=5080
