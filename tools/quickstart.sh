@@ -5,7 +5,7 @@
 #   tools/quickstart.sh test   install what is missing, build and run every test
 #
 # The test run builds with gcc and clang (warnings are errors), runs the suite
-# plain and under ASan+UBSan, runs the unit tests under valgrind, checks the
+# plain and under ASan+UBSan, runs the codec and secure-layer tests under valgrind, checks the
 # exported symbols, installs into a staging directory and links a one-file
 # program through pkg-config, and runs the wire fuzzer for 60 seconds.
 set -euo pipefail
@@ -149,10 +149,11 @@ test_all() {
     -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suite "$out/clang-asan"
-  say "valgrind: unit suite"
-  mkdir -p "$out/valgrind"
-  meson test -C "$out/gcc" --suite unit --print-errorlogs --logbase valgrind \
-    --wrapper 'valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite'
+  say "valgrind: the codec, and the secure layer (its sealing, opening and replay cases)"
+  local vg='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite'
+  meson test -C "$out/gcc" --suite unit --print-errorlogs --logbase valgrind --wrapper "$vg"
+  CK_RUN_CASE=layer meson test -C "$out/gcc" secure --print-errorlogs --logbase valgrind-secure \
+    --wrapper "$vg"
   install_check "$out/gcc"
   fuzz
   say "done in $((SECONDS - start)) s"
