@@ -116,8 +116,10 @@ struct smart_sock {
   struct smart__dgram in[BATCH];
 
   /* autocork */
-  uint64_t last_tx, tx_cost, corked_since;
+  uint64_t last_tx, tx_cost, corked_since, last_call;
   size_t corked_bytes;
+  size_t cork_fill;     /* bytes in the corked datagram being filled */
+  unsigned cork_dgrams; /* corked datagrams already full */
 
   /* security (NULL sec: plain session) */
   struct smart__sec *sec;
@@ -735,6 +737,8 @@ static int tx_drain(smart_sock *s, uint64_t now) {
   }
   s->corked_bytes = 0;
   s->corked_since = 0;
+  s->cork_fill = 0;
+  s->cork_dgrams = 0;
   return 0;
 }
 
@@ -1134,19 +1138,35 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
     if ((rc = wait_io(s, UINT64_MAX)) != 0)
       return rc;
   }
-  /* Autocork: cork only while the previous datagram is still "in the
-   * kernel's hands" (it left less than one send-path time ago). A call
-   * that finds the send path idle sends at once, with whatever is corked. */
-  int busy = s->last_tx && now - s->last_tx < s->tx_cost;
+  /* Autocork. Cork when the previous datagram is still "in the kernel's
+   * hands" (it left less than one send-path time ago), and keep corking
+   * while the application calls faster than one send-path time apart: it
+   * is backlogged, and datagrams then leave a batch per system call. A
+   * call that finds the send path idle, or that comes after a pause, sends
+   * at once, with whatever is corked. */
+  uint64_t cost = s->tx_cost;
+  int busy = (s->last_tx && now - s->last_tx < cost) ||
+             (s->corked_bytes && now - s->last_call < cost);
+  s->last_call = now;
   if (busy) {
-    if (!s->corked_bytes)
+    size_t room = s->cfg.max_dgram - DATA_HDR, entry = len + 2;
+    if (!s->corked_bytes) {
       s->corked_since = now;
-    s->corked_bytes += len + 2;
-    /* Hold, without a system call, while another message of this size
-     * would still fit in the datagram being filled (the engine packs
-     * entries of 2 + len bytes into max_dgram - 8 bytes of payload), for at
-     * most CORK_MAX_NS. */
-    if (s->corked_bytes + len + 2 <= s->cfg.max_dgram - DATA_HDR &&
+      s->cork_fill = 0;
+      s->cork_dgrams = 0;
+    }
+    /* The engine packs entries of 2 + len bytes into max_dgram - 8 bytes
+     * of payload: follow its packing. */
+    if (s->cork_fill && s->cork_fill + entry > room) {
+      s->cork_dgrams++;
+      s->cork_fill = 0;
+    }
+    s->cork_fill += entry;
+    s->corked_bytes += entry;
+    /* Hold, without a system call, until a batch of datagrams is full
+     * (another message of this size would not fit), for at most
+     * CORK_MAX_NS. */
+    if ((s->cork_dgrams + 1 < BATCH || s->cork_fill + entry <= room) &&
         now - s->corked_since < CORK_MAX_NS)
       return (smart_ssize)len;
   }
