@@ -7,8 +7,6 @@
 #include <ifaddrs.h>
 #include <linux/filter.h>
 #include <net/if.h>
-#include <netinet/udp.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,94 +366,27 @@ int smart__udp_ignore_source(int fd, const struct smart__sockaddr *self) {
   return 0;
 }
 
-/* Set once the kernel refuses UDP segmentation offload: plain batches. */
-static atomic_int gso_refused;
-
-/* Segments of one GSO send at most, and its payload at most (below the
- * largest IPv4 UDP payload). */
-#define SMART__GSO_SEGS 64
-#define SMART__GSO_BYTES 65000u
-
-static int same_peer(const struct smart__dgram *a, const struct smart__dgram *b) {
-  return a->peer.len == b->peer.len && memcmp(&a->peer.u, &b->peer.u, a->peer.len) == 0;
-}
-
-/* One sendmmsg; with gso, consecutive datagrams of the same size to the
- * same peer (the last may be shorter) go as one UDP_SEGMENT send. Returns
- * datagrams sent or -errno. */
-static int send_mm(int fd, struct smart__dgram *d, unsigned n, int gso) {
+int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n) {
   struct mmsghdr m[SMART__BATCH_MAX];
   struct iovec iov[SMART__BATCH_MAX];
-  union {
-    char buf[CMSG_SPACE(sizeof(uint16_t))];
-    size_t align; /* as struct cmsghdr */
-  } ctl[SMART__BATCH_MAX];
-  unsigned cnt[SMART__BATCH_MAX];
-  unsigned nm = 0;
-  for (unsigned i = 0; i < n;) {
-    unsigned j = i + 1;
-    size_t total = d[i].len;
+  if (n > SMART__BATCH_MAX)
+    n = SMART__BATCH_MAX;
+  for (unsigned i = 0; i < n; i++) {
     iov[i].iov_base = d[i].buf;
     iov[i].iov_len = d[i].len;
-    if (gso) {
-      while (j < n && j - i < SMART__GSO_SEGS && d[j].len <= d[i].len && d[j].len > 0 &&
-             total + d[j].len <= SMART__GSO_BYTES && same_peer(&d[i], &d[j])) {
-        iov[j].iov_base = d[j].buf;
-        iov[j].iov_len = d[j].len;
-        total += d[j].len;
-        j++;
-        if (d[j - 1].len < d[i].len)
-          break; /* only the last segment may be shorter */
-      }
-    }
-    struct msghdr *h = &m[nm].msg_hdr;
-    memset(h, 0, sizeof(*h));
-    h->msg_name = &d[i].peer.u.sa;
-    h->msg_namelen = d[i].peer.len;
-    h->msg_iov = &iov[i];
-    h->msg_iovlen = j - i;
-    if (j - i > 1) {
-      memset(&ctl[nm], 0, sizeof(ctl[nm]));
-      h->msg_control = ctl[nm].buf;
-      h->msg_controllen = sizeof(ctl[nm].buf);
-      struct cmsghdr *c = CMSG_FIRSTHDR(h);
-      c->cmsg_level = SOL_UDP;
-      c->cmsg_type = UDP_SEGMENT;
-      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-      uint16_t seg = (uint16_t)d[i].len;
-      memcpy(CMSG_DATA(c), &seg, sizeof(seg));
-    }
-    cnt[nm++] = j - i;
-    i = j;
+    memset(&m[i].msg_hdr, 0, sizeof(m[i].msg_hdr));
+    m[i].msg_hdr.msg_name = &d[i].peer.u.sa;
+    m[i].msg_hdr.msg_namelen = d[i].peer.len;
+    m[i].msg_hdr.msg_iov = &iov[i];
+    m[i].msg_hdr.msg_iovlen = 1;
   }
   int r;
   do
-    r = sendmmsg(fd, m, nm, MSG_DONTWAIT);
+    r = sendmmsg(fd, m, n, MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   if (r < 0)
-    return -errno;
-  unsigned sent = 0;
-  for (int k = 0; k < r; k++)
-    sent += cnt[k];
-  return (int)sent;
-}
-
-int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n) {
-  if (n > SMART__BATCH_MAX)
-    n = SMART__BATCH_MAX;
-  int r;
-  if (n > 1 && !atomic_load_explicit(&gso_refused, memory_order_relaxed)) {
-    r = send_mm(fd, d, n, 1);
-    if (r >= 0 || r == -EAGAIN || r == -EWOULDBLOCK || r == -ENOBUFS)
-      return r >= 0 ? r : smart__errno_map(-r);
-    /* Refused: try without segmentation; if that works, stop asking. */
-    r = send_mm(fd, d, n, 0);
-    if (r > 0)
-      atomic_store_explicit(&gso_refused, 1, memory_order_relaxed);
-    return r >= 0 ? r : smart__errno_map(-r);
-  }
-  r = send_mm(fd, d, n, 0);
-  return r >= 0 ? r : smart__errno_map(-r);
+    return smart__errno_map(errno);
+  return r;
 }
 
 int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {

@@ -93,9 +93,7 @@ struct smart__dgram {
   struct smart__sockaddr peer;
 };
 /* Send up to n datagrams; returns how many went, or a SMART_E* error
- * (SMART_EAGAIN when the socket is full and none went). Consecutive
- * datagrams of one size to one peer go as one segmentation-offload send
- * (UDP_SEGMENT) unless the kernel has refused that once. */
+ * (SMART_EAGAIN when the socket is full and none went). */
 int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n);
 /* Receive up to n datagrams without blocking; returns how many, 0 when none
  * were waiting, or an error. */
