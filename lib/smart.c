@@ -139,8 +139,9 @@ struct smart_sock {
    * grace period; a sender announces the change before switching */
   int old_gfd;
   uint64_t old_close_at, switch_at, arc_next;
-  unsigned arc_left;
-  struct smart__sockaddr next_group;
+  unsigned arc_left, arc_sent;
+  int arc_now; /* own_output just produced an announcement */
+  struct smart__sockaddr next_group, arc_from;
   int moving;
   struct smart__tunnel *tunnel; /* joined through a relay (smart+tunnel://) */
   struct smart__sockaddr relay;
@@ -620,10 +621,15 @@ static size_t arc_build(smart_sock *s, uint8_t *buf, size_t cap, const struct sm
 /* What the facade itself sends: a move's announcements, then reports. */
 static smart_ssize own_output(smart_sock *s, uint8_t *buf, size_t cap, uint64_t now) {
   if (s->arc_left && now >= s->arc_next) {
+    /* Three announcements 20 ms apart, then one every 250 ms while the old
+     * group socket stays open, so that a receiver that lost the first ones
+     * (or joins the old group late) still follows. */
     s->arc_left--;
-    s->arc_next = now + 20000000u;
+    s->arc_next = now + (++s->arc_sent < 3 ? 20000000u : 250000000u);
+    s->arc_now = 1;
     return (smart_ssize)arc_build(s, buf, cap, &s->next_group);
   }
+  s->arc_now = 0;
   struct smart__stats e;
   e.size = sizeof(e);
   smart__engine_get_stats(s->eng, &e);
@@ -691,7 +697,9 @@ static int tx_drain(smart_sock *s, uint64_t now) {
           sauth_note(s, d->buf, (size_t)n, now);
       }
       d->len = (size_t)n;
-      d->peer = *group_dest(s);
+      /* An announcement goes to the group being left, even after the
+       * switch; everything else to the current group. */
+      d->peer = s->arc_now && !s->tunnel ? s->arc_from : *group_dest(s);
       s->nout++;
     }
     while (s->nout < BATCH) {
@@ -1764,7 +1772,9 @@ SMART_API int smart_move(smart_sock *s, const char *group) {
     return sys_err(s, rc);
   uint64_t lead = 4 * (uint64_t)s->cfg.grtt_us * 1000u;
   s->next_group = g;
-  s->arc_left = 3;
+  s->arc_from = s->group;
+  s->arc_left = 3 + 8; /* 3 quick ones, then every 250 ms for 2 s */
+  s->arc_sent = 0;
   s->arc_next = now;
   s->switch_at = now + (lead < 50000000u ? 50000000u : lead);
   s->old_close_at = s->switch_at + 2000000000u;
