@@ -40,10 +40,10 @@ table inet smarttest {
 }
 NFT
 group=239.255.81.$(( $$ % 250 + 1 )):5081
-timeout 90 ip netns exec "$p-r1" "$relay" --group "$group" --iface 198.51.100.2 \
+timeout -k 5 90 ip netns exec "$p-r1" env "$relay_asan" "$relay" --group "$group" --iface 198.51.100.2 \
   --listen 203.0.113.1:7001 >"$tmp/r1.out" 2>"$tmp/r1.err" &
 p1=$!
-timeout 90 ip netns exec "$p-r2" "$relay" --group "$group" --iface 203.0.113.2 \
+timeout -k 5 90 ip netns exec "$p-r2" env "$relay_asan" "$relay" --group "$group" --iface 203.0.113.2 \
   --listen 192.0.2.1:7002 --upstream 203.0.113.1:7001 >"$tmp/r2.out" 2>"$tmp/r2.err" &
 p2=$!
 sleep 0.5

@@ -16,6 +16,7 @@
 # (77) without root, ip, nft or python3.
 set -u
 relay=$1
+. "$(dirname "$0")/netns-lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create network namespaces"; exit 77; }
 command -v ip >/dev/null || { echo "SKIP: needs ip (iproute2)"; exit 77; }
 command -v nft >/dev/null || { echo "SKIP: needs nft (nftables)"; exit 77; }
@@ -64,13 +65,13 @@ counter() { # bytes|packets NAME
     sed -n "s/.*$1 \([0-9]*\).*/\1/p"
 }
 group=239.255.78.$(( $$ % 250 + 1 )):5078
-ip netns exec "$p-relay" timeout 100 "$relay" --group "$group" --iface 198.51.100.2 \
+ip netns exec "$p-relay" env "$relay_asan" timeout -k 5 100 "$relay" --group "$group" --iface 198.51.100.2 \
   --listen 198.51.100.2:7000 --max-clients 50 >"$tmp/relay.out" 2>"$tmp/relay.err" &
 rpid=$!
 pids="$rpid"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/key"
 echo >>"$tmp/key"
-ip netns exec "$p-relay" timeout 100 "$relay" --group "$group" --iface 198.51.100.2 \
+ip netns exec "$p-relay" env "$relay_asan" timeout -k 5 100 "$relay" --group "$group" --iface 198.51.100.2 \
   --listen 198.51.100.2:7001 --key-file "$tmp/key" >"$tmp/relay2.out" 2>"$tmp/relay2.err" &
 spid=$!
 pids="$pids $spid"

@@ -65,7 +65,7 @@ table inet smarttest {
 }
 NFT
 done
-timeout 150 ip netns exec "$p-relay" "$relay" --group "$group" --iface 198.51.100.2 \
+timeout -k 5 150 ip netns exec "$p-relay" env "$relay_asan" "$relay" --group "$group" --iface 198.51.100.2 \
   --listen "$tunnel" >"$tmp/relay.out" 2>"$tmp/relay.err" &
 rpid=$!
 sleep 0.3
