@@ -114,3 +114,18 @@ void cli_apply_security(smart_sock *s, const struct cli_security *sec) {
       cli_die(2, "--allow: %s lists no key", sec->allow_file);
   }
 }
+
+int cli_security_opt(struct cli_security *sec, int c, const char *arg) {
+  switch (c) {
+  case 'K': sec->key_file = arg; return 1;
+  case 'I': sec->identity_file = arg; return 1;
+  case 'A': sec->allow_file = arg; return 1;
+  case 'P':
+    if (sec->npeer_keys == 16)
+      cli_die(2, "at most 16 --peer-key");
+    sec->peer_keys[sec->npeer_keys++] = arg;
+    return 1;
+  default:
+    return 0;
+  }
+}

@@ -30,3 +30,9 @@ struct cli_security {
   int npeer_keys;
 };
 void cli_apply_security(smart_sock *s, const struct cli_security *sec);
+/* The getopt_long entries of the security options, and their handler:
+ * 1 if `c` was one of them (recorded in sec), else 0. */
+#define CLI_SECURITY_OPTIONS                                                        \
+  {"key-file", required_argument, 0, 'K'}, {"identity", required_argument, 0, 'I'}, \
+      {"peer-key", required_argument, 0, 'P'}, {"allow", required_argument, 0, 'A'}
+int cli_security_opt(struct cli_security *sec, int c, const char *arg);

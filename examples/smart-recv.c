@@ -32,8 +32,7 @@ int main(int argc, char **argv) {
       {"group", required_argument, 0, 'g'},   {"iface", required_argument, 0, 'i'},
       {"sync", required_argument, 0, 's'},    {"count", required_argument, 0, 'c'},
       {"timeout", required_argument, 0, 't'}, {"drop", required_argument, 0, 'd'},
-      {"key-file", required_argument, 0, 'K'}, {"identity", required_argument, 0, 'I'},
-      {"peer-key", required_argument, 0, 'P'}, {"tunnel", required_argument, 0, 'T'}, {"allow", required_argument, 0, 'A'},
+      CLI_SECURITY_OPTIONS, {"tunnel", required_argument, 0, 'T'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *group = NULL, *iface = NULL, *tunnel = NULL;
   uint32_t sync = 0x53, drop_ppm = 0;
@@ -49,17 +48,13 @@ int main(int argc, char **argv) {
     case 'c': count = cli_number("--count", optarg, 1, 1e15); break;
     case 't': timeout = cli_number("--timeout", optarg, 0.001, 1e7); break;
     case 'd': drop_ppm = (uint32_t)(cli_number("--drop", optarg, 0, 1) * 1e6 + 0.5); break;
-    case 'K': sec.key_file = optarg; break;
     case 'T': tunnel = optarg; break;
-    case 'I': sec.identity_file = optarg; break;
-    case 'A': sec.allow_file = optarg; break;
-    case 'P':
-      if (sec.npeer_keys == 16)
-        cli_die(2, "at most 16 --peer-key");
-      sec.peer_keys[sec.npeer_keys++] = optarg;
-      break;
     case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
+    default:
+      if (cli_security_opt(&sec, c, optarg))
+        break;
+      usage(stderr);
+      return 2;
     }
   }
   if (!group || !iface || optind != argc) {

@@ -24,8 +24,7 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"group", required_argument, 0, 'g'}, {"iface", required_argument, 0, 'i'},
       {"sync", required_argument, 0, 's'},  {"rate", required_argument, 0, 'r'},
-      {"linger", required_argument, 0, 'l'}, {"key-file", required_argument, 0, 'K'}, {"identity", required_argument, 0, 'I'},
-      {"peer-key", required_argument, 0, 'P'}, {"allow", required_argument, 0, 'A'},
+      {"linger", required_argument, 0, 'l'}, CLI_SECURITY_OPTIONS,
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   const char *group = NULL, *iface = NULL;
@@ -41,16 +40,12 @@ int main(int argc, char **argv) {
     case 's': sync = (uint32_t)cli_number("--sync", optarg, 0, 255); break;
     case 'r': rate = (uint64_t)cli_number("--rate", optarg, 0, 1e12); break;
     case 'l': linger_ms = (uint32_t)(cli_number("--linger", optarg, 0, 3600) * 1000); break;
-    case 'K': sec.key_file = optarg; break;
-    case 'I': sec.identity_file = optarg; break;
-    case 'A': sec.allow_file = optarg; break;
-    case 'P':
-      if (sec.npeer_keys == 16)
-        cli_die(2, "at most 16 --peer-key");
-      sec.peer_keys[sec.npeer_keys++] = optarg;
-      break;
     case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
+    default:
+      if (cli_security_opt(&sec, c, optarg))
+        break;
+      usage(stderr);
+      return 2;
     }
   }
   if (!group || !iface || optind != argc) {
