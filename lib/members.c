@@ -341,3 +341,7 @@ uint64_t smart__members_expiry(const struct smart__members *m) {
 }
 
 uint64_t smart__members_limited(const struct smart__members *m) { return m->limited; }
+
+int smart__members_due(const struct smart__members *m, int leaving, uint64_t now) {
+  return m->nq || (m->heard && !m->left && (leaving || now >= m->next_report));
+}

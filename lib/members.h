@@ -47,6 +47,10 @@ smart_ssize smart__members_output(struct smart__members *m, uint8_t *buf, size_t
                                   uint8_t sync, uint32_t self_v4, uint32_t group_v4,
                                   const struct smart__rx_counts *c, int leaving, uint64_t now);
 
+/* Would smart__members_output() produce a report now? (Cheap: for the
+ * send path, which asks on every pass.) */
+int smart__members_due(const struct smart__members *m, int leaving, uint64_t now);
+
 /* ---- sender ----------------------------------------------------------- */
 
 /* A report from member `id` (its address as text). Returns 1 if the

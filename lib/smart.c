@@ -630,6 +630,8 @@ static smart_ssize own_output(smart_sock *s, uint8_t *buf, size_t cap, uint64_t 
     return (smart_ssize)arc_build(s, buf, cap, &s->next_group);
   }
   s->arc_now = 0;
+  if (!smart__members_due(s->mem, s->leaving, now))
+    return 0; /* the common case: no report due, no counters to gather */
   struct smart__stats e;
   e.size = sizeof(e);
   smart__engine_get_stats(s->eng, &e);
