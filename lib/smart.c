@@ -103,6 +103,7 @@ struct smart_sock {
 
   /* peers: id = index + 1 */
   struct peer *peers;
+  uint32_t last_peer; /* index of the peer heard last */
   uint32_t npeers;
 
   /* output: datagrams produced by the engine but not yet accepted by the
@@ -178,11 +179,18 @@ static int sys_err(smart_sock *s, int code) {
  * session (its address may change or be spoofed), else by address. */
 static uint32_t peer_id(smart_sock *s, const struct smart__sockaddr *a, uint32_t sid,
                         uint64_t now) {
-  for (uint32_t i = 0; i < s->npeers; i++) {
+  /* Most datagrams come from the peer the previous one came from (a
+   * receiver hears one sender): try it first, then scan. */
+  for (uint32_t k = 0; k < s->npeers; k++) {
+    uint32_t i = k == 0 ? s->last_peer : k - 1 + (k - 1 >= s->last_peer);
+    if (i >= s->npeers)
+      continue;
     struct peer *p = &s->peers[i];
     if (p->used && (sid ? p->sid == sid : smart__addr_equal(&p->addr, a))) {
       p->last_heard = now;
-      p->addr = *a;
+      if (sid && !smart__addr_equal(&p->addr, a)) /* it moved (secure mode) */
+        p->addr = *a;
+      s->last_peer = i;
       return p->id;
     }
   }
