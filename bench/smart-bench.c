@@ -3,7 +3,8 @@
  *
  *   smart-bench                 all of it (the contract below)
  *   smart-bench --only TEST     one part, for profiling: raw64, raw1400,
- *                               smart64, smart1400 or latency
+ *                               smart64, smart1400, secure1400, sauth1400
+ *                               or latency
  *
  * Everything stays on this host: the outgoing multicast interface and the
  * joins are 127.0.0.1, the TTL is 0, the groups are in 239.255.0.0/16 and
@@ -669,12 +670,12 @@ static struct lat_result run_lat(int smart) {
 /* ---- main --------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
-  /* For profiling one part: --only raw64|raw1400|smart64|smart1400|latency */
+  /* For profiling one part: --only raw64|raw1400|smart64|smart1400|secure1400|sauth1400|latency */
   const char *only = NULL;
   if (argc == 3 && !strcmp(argv[1], "--only"))
     only = argv[2];
   else if (argc > 1) {
-    fprintf(stderr, "usage: smart-bench [--only raw64|raw1400|smart64|smart1400|latency]\n");
+    fprintf(stderr, "usage: smart-bench [--only raw64|raw1400|smart64|smart1400|secure1400|sauth1400|latency]\n");
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -701,6 +702,12 @@ int main(int argc, char **argv) {
       run_thru(1, 64);
     else if (!strcmp(only, "smart1400"))
       run_thru(1, 1400);
+    else if (!strcmp(only, "secure1400") || !strcmp(only, "sauth1400")) {
+      smart_crypto_sodium()->random(group_key, sizeof(group_key), NULL);
+      smart_check(smart_identity_keypair(sender_pk, sender_sk), "smart_identity_keypair");
+      sec_mode = !strcmp(only, "sauth1400") ? SEC_SAUTH : SEC_KEY;
+      run_thru(1, 1400);
+    }
     else if (!strcmp(only, "latency")) {
       run_lat(0);
       run_lat(1);

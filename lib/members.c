@@ -115,6 +115,22 @@ int smart__members_report(struct smart__members *m, unsigned kind_error, uint32_
   return 0;
 }
 
+int smart__members_pressure(struct smart__members *m, uint32_t used, uint32_t size) {
+  for (unsigned i = 0; i < m->nq; i++) { /* one waiting already: bring it up to date */
+    if (m->q[i].error && m->q[i].code == SMART_ERROR_OVERFLOW) {
+      m->q[i].a1 = used;
+      m->q[i].a2 = size;
+      return 0;
+    }
+  }
+  if (m->nq == 8)
+    return SMART_EAGAIN;
+  memmove(m->q + 1, m->q, m->nq * sizeof(m->q[0])); /* first in line */
+  m->q[0] = (struct pending_report){1, SMART_ERROR_OVERFLOW, used, size};
+  m->nq++;
+  return 0;
+}
+
 smart_ssize smart__members_output(struct smart__members *m, uint8_t *buf, size_t cap,
                                   uint8_t sync, uint32_t self_v4, uint32_t group_v4,
                                   const struct smart__rx_counts *c, int leaving, uint64_t now) {

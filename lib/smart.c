@@ -11,6 +11,9 @@
  *     apart by it. Datagrams on the group socket from our own send socket
  *     are our multicast loopback echo and are not fed to the engine;
  *   - the epoll descriptor watches both and is what smart_fd() returns.
+ * Batches leave with UDP segmentation offload where the kernel has it, and
+ * the sockets take coalesced datagrams in (UDP_GRO): see lib/net/net.h.
+ * Receivers that fall behind slow senders down: "Flow control" below.
  *
  * Autocorking (small-message packing): a message is handed to the kernel at
  * once unless the previous datagram left less than one send-syscall time
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/crypto.h"
@@ -36,6 +40,7 @@
 #include "members.h"
 #include "sauth.h"
 #include "secure.h"
+#include "util/bytes.h"
 #include "wire/wire.h"
 #include "smart/smart.h"
 
@@ -116,6 +121,13 @@ struct smart_sock {
   uint8_t *ibuf;
   struct smart__dgram in[BATCH];
 
+  /* flow control (see "Flow control" below) */
+  uint64_t fc_rate;               /* bytes/s now allowed; 0 = no limit of ours */
+  uint64_t fc_est, fc_win_at, fc_win_bytes; /* measured send rate */
+  uint64_t fc_cut_at, fc_grow_at; /* last decrease, last increase */
+  uint64_t fill_next;             /* receiver: next look at the buffer */
+  uint32_t fill_last;             /* receiver: bytes it held then */
+
   /* autocork */
   uint64_t last_tx, tx_cost, corked_since, last_call;
   size_t corked_bytes;
@@ -152,6 +164,7 @@ struct smart_sock {
   uint8_t pins[16][32];         /* pinned sender keys, until the join */
   uint32_t npins;
   uint64_t joins_refused, naks_limited;
+  uint64_t fc_cuts, fc_reports; /* flow control: cuts made, reports queued */
   uint64_t drops_auth, drops_replay, rekeys;
 
   /* counters the engine does not keep */
@@ -394,6 +407,7 @@ static int join_tunnel(smart_sock *s, const char *url, const char *iface, const 
   }
   if ((rc = smart__udp_bind_iface(s->sfd, &ifc)) != 0)
     goto fail;
+  (void)smart__udp_gro(s->sfd);
   s->self.len = sizeof(s->self.u.ss);
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.fd = s->sfd;
@@ -462,6 +476,8 @@ SMART_API int smart_join(smart_sock *s, const char *group, const char *iface,
   /* Our own multicast comes back to the group socket: let the kernel drop
    * it (rx_drain still skips anything that gets through). */
   (void)smart__udp_ignore_source(s->gfd, &s->self);
+  (void)smart__udp_gro(s->gfd);
+  (void)smart__udp_gro(s->sfd);
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.fd = s->gfd;
   if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->gfd, &ev) != 0) {
@@ -541,6 +557,77 @@ SMART_API int smart_leave(smart_sock *s, const char *group, const char *source) 
 
 /* ---- the I/O pump ----------------------------------------------------- */
 
+/* Flow control. A receiver whose group socket's buffer is more than half
+ * full after a full batch, and fuller than at its previous look (or more
+ * than three quarters full), multicasts ERROR_REPORT 3 (receive buffer
+ * overflow) with the bytes held and the buffer size; it looks at most once
+ * per FC_LOOK_NS. A sender that hears one cuts its rate to 3/4 of what it
+ * sent (measured) or was allowed, at most once per max(GRTT, FC_GAP_NS),
+ * never below FC_FLOOR; every such interval without a cut it grows by 1/16,
+ * and a second without a cut lifts the limit. SMART_OPT_RATE stays an
+ * upper bound. So a sender with UDP segmentation offload does not bury a
+ * receiver that spends more per datagram (decryption, verification, a slow
+ * application) than it does. smart-protocol(7), "Flow control". */
+#define FC_WINDOW_NS 2000000u   /* send rate measured over 2 ms windows */
+#define FC_GAP_NS 2000000u      /* at most one cut per max(GRTT, 2 ms) */
+#define FC_LOOK_NS 1000000u     /* a receiver looks at its buffer once per ms */
+#define FC_FLOOR (1u << 20)     /* bytes/s */
+#define FC_LIFT_NS 1000000000u  /* no cut for this long: no limit */
+
+static uint64_t fc_gap(const smart_sock *s) {
+  uint64_t g = (uint64_t)s->cfg.grtt_us * 1000u;
+  return g > FC_GAP_NS ? g : FC_GAP_NS;
+}
+
+/* Hand the engine the rate allowed now: ours and the application's. */
+static void fc_apply(smart_sock *s, uint64_t now) {
+  uint64_t r = s->fc_rate;
+  if (s->rate && (!r || s->rate < r))
+    r = s->rate;
+  uint64_t burst = s->cfg.burst, ms = r / 1000u; /* a millisecond's worth at least */
+  if (r && ms > burst)
+    burst = ms < (1u << 20) ? ms : (1u << 20);
+  smart__engine_set_rate(s->eng, r, (uint32_t)burst, now);
+}
+
+/* An ERROR_REPORT 3 from a receiver. */
+static void fc_cut(smart_sock *s, uint64_t now) {
+  if (!smart__engine_tx_lead(s->eng))
+    return; /* not sending */
+  if (s->fc_cut_at && now - s->fc_cut_at < fc_gap(s))
+    return; /* reports on their way already knew of the last cut */
+  uint64_t base = s->fc_rate && s->fc_rate < s->fc_est ? s->fc_rate : s->fc_est;
+  if (!base)
+    return;
+  uint64_t r = base - base / 4;
+  s->fc_rate = r > FC_FLOOR ? r : FC_FLOOR;
+  s->fc_cut_at = s->fc_grow_at = now;
+  s->fc_cuts++;
+  fc_apply(s, now);
+}
+
+static void fc_grow(smart_sock *s, uint64_t now) {
+  if (!s->fc_rate || now - s->fc_grow_at < fc_gap(s))
+    return;
+  s->fc_rate = now - s->fc_cut_at >= FC_LIFT_NS ? 0 : s->fc_rate + s->fc_rate / 16;
+  s->fc_grow_at = now;
+  fc_apply(s, now);
+}
+
+/* Receiver: after a full batch from the group socket, is the buffer
+ * filling? */
+static void fc_look(smart_sock *s, int fd, uint64_t now) {
+  uint32_t used, size;
+  if (now < s->fill_next || smart__udp_rx_fill(fd, &used, &size) != 0)
+    return;
+  s->fill_next = now + FC_LOOK_NS;
+  if ((uint64_t)used * 2 > size &&
+      (used > s->fill_last || (uint64_t)used * 4 > (uint64_t)size * 3) &&
+      smart__members_pressure(s->mem, used, size) == 0)
+    s->fc_reports++;
+  s->fill_last = used;
+}
+
 /* Hand pending datagrams to the kernel. Returns 0, SMART_EAGAIN when the
  * socket is full (some stay pending), or an error. */
 static int tx_pending(smart_sock *s) {
@@ -559,6 +646,14 @@ static int tx_pending(smart_sock *s) {
       return sys_err(s, n);
     }
     s->dgrams_sent += (uint64_t)n;
+    for (int i = 0; i < n; i++)
+      s->fc_win_bytes += s->out[s->out_head + (unsigned)i].len;
+    if (t1 - s->fc_win_at >= FC_WINDOW_NS) {
+      uint64_t r = s->fc_win_at ? s->fc_win_bytes * 1000000000u / (t1 - s->fc_win_at) : 0;
+      s->fc_est = s->fc_est ? (s->fc_est + r) / 2 : r;
+      s->fc_win_at = t1;
+      s->fc_win_bytes = 0;
+    }
     s->out_head += (unsigned)n;
     /* Per-datagram cost of the send path, smoothed (1/8). A sample is
      * wall time and includes any preemption during the call (on one host,
@@ -783,6 +878,7 @@ static int open_group_fd(smart_sock *s, const struct smart__sockaddr *g) {
     return -1;
   }
   (void)smart__udp_ignore_source(fd, &s->self);
+  (void)smart__udp_gro(fd);
   return fd;
 }
 
@@ -858,6 +954,12 @@ static void deliver(smart_sock *s, uint32_t id, const uint8_t *dg, size_t len, u
       follow_move(s, dg, len, now);
     else
       s->drops_other++; /* a change from someone who sends us nothing */
+    return;
+  } else if (len >= SMART__REPORT_MSG_LEN &&
+             dg[1] == (SMART__TYP_MSG << 6 | SMART__MSG_ERROR_REPORT) &&
+             smart__get32(dg + 12) == SMART_ERROR_OVERFLOW) {
+    fc_cut(s, now); /* then it is a report like any other */
+    smart__members_input(s->mem, id, peer_text(s, id), dg, len, now);
     return;
   } else if (smart__members_input(s->mem, id, peer_text(s, id), dg, len, now)) {
     return;
@@ -951,8 +1053,13 @@ static void rx_one(smart_sock *s, struct smart__dgram *d, uint64_t now) {
   deliver(s, id, dg, len, now);
 }
 
+/* Read what is waiting on `fd` and hand it on: a few batches, about
+ * RX_DRAIN_MAX datagrams at most, so that the application gets them soon
+ * (one entry may hold many datagrams of a segmentation-offload send). */
+#define RX_DRAIN_MAX 256u
 static int rx_drain(smart_sock *s, int fd, int is_group, uint64_t now) {
-  for (int rounds = 0; rounds < 8; rounds++) {
+  unsigned got = 0;
+  for (int rounds = 0; rounds < 8 && got < RX_DRAIN_MAX; rounds++) {
     for (unsigned i = 0; i < BATCH; i++) {
       s->in[i].buf = s->ibuf + (size_t)i * RECV_BUF;
       s->in[i].len = RECV_BUF;
@@ -960,10 +1067,26 @@ static int rx_drain(smart_sock *s, int fd, int is_group, uint64_t now) {
     int n = smart__udp_recv_batch(fd, s->in, BATCH);
     if (n < 0)
       return sys_err(s, n);
+    if (n == BATCH && is_group)
+      fc_look(s, fd, now); /* a backlog: is the buffer filling? */
     for (int i = 0; i < n; i++) {
-      if (is_group && smart__addr_equal(&s->in[i].peer, &s->self))
+      struct smart__dgram *d = &s->in[i];
+      if (is_group && smart__addr_equal(&d->peer, &s->self))
         continue; /* our own multicast, looped back */
-      rx_one(s, &s->in[i], now);
+      if (!d->seg) {
+        got++;
+        rx_one(s, d, now);
+        continue;
+      }
+      /* Datagrams of one segmentation-offload send, delivered together:
+       * each is a datagram of its own. */
+      struct smart__dgram one = *d;
+      for (size_t off = 0; off < d->len; off += d->seg) {
+        one.buf = d->buf + off;
+        one.len = d->len - off < d->seg ? d->len - off : d->seg;
+        got++;
+        rx_one(s, &one, now);
+      }
     }
     if (n < BATCH)
       break;
@@ -1035,6 +1158,8 @@ static int pump(smart_sock *s) {
       (o_ready && (rc = rx_drain(s, s->old_gfd, 1, now)) != 0))
     return rc;
   housekeeping(s, now);
+  if (s->fc_rate)
+    fc_grow(s, now);
   if (s->sauth)
     smart__sauth_expire(s->sauth, now);
   if (smart__engine_expiry(s->eng) <= now &&
@@ -1109,17 +1234,21 @@ static int wait_io(smart_sock *s, uint64_t deadline) {
   uint64_t t = next_deadline(s);
   if (deadline < t)
     t = deadline;
-  int ms;
-  if (t == UINT64_MAX)
-    ms = -1;
-  else if (t <= now)
-    ms = 0;
-  else
-    ms = (int)((t - now + 999999u) / 1000000u > 60000 ? 60000 : (t - now + 999999u) / 1000000u);
+  /* To the nanosecond: a rate-limited sender waits for tokens, often far
+   * less than a millisecond. */
+  struct timespec ts, *tp = NULL;
+  if (t != UINT64_MAX) {
+    uint64_t d = t > now ? t - now : 0;
+    if (d > 60000000000u)
+      d = 60000000000u;
+    ts.tv_sec = (time_t)(d / 1000000000u);
+    ts.tv_nsec = (long)(d % 1000000000u);
+    tp = &ts;
+  }
   struct pollfd p = {.fd = s->epfd, .events = POLLIN};
   if (s->nout > s->out_head)
     p.events |= POLLOUT;
-  int r = poll(&p, 1, ms);
+  int r = ppoll(&p, 1, tp, NULL);
   if (r < 0 && errno != EINTR)
     return sys_err(s, SMART_ESYS);
   return 0;

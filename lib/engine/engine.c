@@ -438,6 +438,22 @@ uint64_t smart__tb_when(const struct smart__engine *e, size_t len) {
   return e->tokens_at + (need - e->tokens + e->cfg.rate - 1) / e->cfg.rate;
 }
 
+void smart__engine_set_rate(struct smart__engine *e, uint64_t rate, uint32_t burst, uint64_t now) {
+  if (!e)
+    return;
+  if (burst < e->cfg.max_dgram)
+    burst = e->cfg.max_dgram;
+  if (e->cfg.rate)
+    tb_refill(e, now); /* what the old rate earned so far */
+  else
+    e->tokens = (uint64_t)burst * NS_PER_S;
+  e->tokens_at = now;
+  e->cfg.rate = rate;
+  e->cfg.burst = burst;
+  if (e->tokens > (uint64_t)burst * NS_PER_S)
+    e->tokens = (uint64_t)burst * NS_PER_S;
+}
+
 /* ---- Dispatch ------------------------------------------------------------ */
 
 int smart__engine_recv(struct smart__engine *e, uint32_t src_id,

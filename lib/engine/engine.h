@@ -287,6 +287,12 @@ struct smart__stats {
   uint64_t drops[SMART__DROP_COUNT];
 };
 
+/* Change the token bucket (cfg.rate, cfg.burst) from `now` on: what the
+ * old rate earned is kept, up to the new depth; rate 0 = unlimited. The
+ * facade's flow control (smart.c) uses it. */
+void smart__engine_set_rate(struct smart__engine *e, uint64_t rate, uint32_t burst,
+                            uint64_t now);
+
 /* Copy statistics into *st (st->size must be set). */
 void smart__engine_get_stats(const struct smart__engine *e,
                              struct smart__stats *st);

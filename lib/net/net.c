@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <linux/filter.h>
+#include <linux/sock_diag.h>
 #include <net/if.h>
+#include <netinet/udp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,32 +369,133 @@ int smart__udp_ignore_source(int fd, const struct smart__sockaddr *self) {
   return 0;
 }
 
-int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n) {
+/* UDP segmentation offload (Linux 4.18) and GRO delivery (5.0); older
+ * headers lack the names. */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+/* Set once the kernel refuses UDP_SEGMENT: plain batches from then on. */
+static atomic_int gso_refused;
+
+/* One segmentation-offload send: at most this many segments (the kernel's
+ * limit, UDP_MAX_SEGMENTS, is 64 before Linux 6.8) and this many bytes (below
+ * the largest UDP payload). */
+#define SMART__GSO_SEGS 64u
+#define SMART__GSO_BYTES 65000u
+
+static int same_peer(const struct smart__sockaddr *a, const struct smart__sockaddr *b) {
+  return a->len == b->len && memcmp(&a->u, &b->u, a->len) == 0;
+}
+
+/* One sendmmsg of the n datagrams; with gso, each run of datagrams to one
+ * peer, of one size but the last, is one message with UDP_SEGMENT. Returns
+ * datagrams sent, or -errno. */
+static int send_mm(int fd, struct smart__dgram *d, unsigned n, int gso) {
   struct mmsghdr m[SMART__BATCH_MAX];
   struct iovec iov[SMART__BATCH_MAX];
-  if (n > SMART__BATCH_MAX)
-    n = SMART__BATCH_MAX;
-  for (unsigned i = 0; i < n; i++) {
-    iov[i].iov_base = d[i].buf;
-    iov[i].iov_len = d[i].len;
-    memset(&m[i].msg_hdr, 0, sizeof(m[i].msg_hdr));
-    m[i].msg_hdr.msg_name = &d[i].peer.u.sa;
-    m[i].msg_hdr.msg_namelen = d[i].peer.len;
-    m[i].msg_hdr.msg_iov = &iov[i];
-    m[i].msg_hdr.msg_iovlen = 1;
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    size_t align; /* as struct cmsghdr */
+  } ctl[SMART__BATCH_MAX];
+  unsigned cnt[SMART__BATCH_MAX], nm = 0;
+  for (unsigned i = 0; i < n;) {
+    unsigned j = i;
+    size_t total = 0;
+    do {
+      iov[j].iov_base = d[j].buf;
+      iov[j].iov_len = d[j].len;
+      total += d[j].len;
+      j++;
+    } while (gso && j < n && j - i < SMART__GSO_SEGS && d[j - 1].len == d[i].len &&
+             d[j].len && d[j].len <= d[i].len && total + d[j].len <= SMART__GSO_BYTES &&
+             same_peer(&d[j].peer, &d[i].peer));
+    struct msghdr *h = &m[nm].msg_hdr;
+    memset(h, 0, sizeof(*h));
+    h->msg_name = &d[i].peer.u.sa;
+    h->msg_namelen = d[i].peer.len;
+    h->msg_iov = &iov[i];
+    h->msg_iovlen = j - i;
+    if (j - i > 1) {
+      memset(&ctl[nm], 0, sizeof(ctl[nm]));
+      h->msg_control = ctl[nm].buf;
+      h->msg_controllen = sizeof(ctl[nm].buf);
+      struct cmsghdr *c = CMSG_FIRSTHDR(h);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t seg = (uint16_t)d[i].len;
+      memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+    }
+    m[nm].msg_len = 0;
+    cnt[nm++] = j - i;
+    i = j;
   }
   int r;
   do
-    r = sendmmsg(fd, m, n, MSG_DONTWAIT);
+    r = sendmmsg(fd, m, nm, MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   if (r < 0)
-    return smart__errno_map(errno);
-  return r;
+    return -errno;
+  unsigned sent = 0;
+  for (int k = 0; k < r; k++)
+    sent += cnt[k];
+  return (int)sent;
+}
+
+int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n) {
+  if (n > SMART__BATCH_MAX)
+    n = SMART__BATCH_MAX;
+  int r;
+  if (n > 1 && !atomic_load_explicit(&gso_refused, memory_order_relaxed)) {
+    r = send_mm(fd, d, n, 1);
+    if (r >= 0 || r == -EAGAIN || r == -EWOULDBLOCK || r == -ENOBUFS || r == -EINTR)
+      return r >= 0 ? r : smart__errno_map(-r);
+    /* Refused (an old kernel, a device without checksum offload, ...):
+     * the same without segmentation; if that goes, stop asking. */
+    r = send_mm(fd, d, n, 0);
+    if (r > 0)
+      atomic_store_explicit(&gso_refused, 1, memory_order_relaxed);
+    return r >= 0 ? r : smart__errno_map(-r);
+  }
+  r = send_mm(fd, d, n, 0);
+  return r >= 0 ? r : smart__errno_map(-r);
+}
+
+int smart__udp_rx_fill(int fd, uint32_t *used, uint32_t *size) {
+#ifdef SO_MEMINFO
+  uint32_t v[SK_MEMINFO_VARS];
+  socklen_t l = sizeof(v);
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, v, &l) != 0 ||
+      l < (socklen_t)((SK_MEMINFO_RCVBUF + 1) * sizeof(uint32_t)))
+    return SMART_ENOTSUP;
+  *used = v[SK_MEMINFO_RMEM_ALLOC];
+  *size = v[SK_MEMINFO_RCVBUF];
+  return 0;
+#else
+  (void)fd, (void)used, (void)size;
+  return SMART_ENOTSUP;
+#endif
+}
+
+int smart__udp_gro(int fd) {
+  int one = 1;
+  return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0 ? 0 : SMART_ENOTSUP;
 }
 
 int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
   struct mmsghdr m[SMART__BATCH_MAX];
   struct iovec iov[SMART__BATCH_MAX];
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    size_t align; /* as struct cmsghdr */
+  } ctl[SMART__BATCH_MAX];
   if (n > SMART__BATCH_MAX)
     n = SMART__BATCH_MAX;
   for (unsigned i = 0; i < n; i++) {
@@ -402,6 +506,8 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
     m[i].msg_hdr.msg_namelen = sizeof(d[i].peer.u.ss);
     m[i].msg_hdr.msg_iov = &iov[i];
     m[i].msg_hdr.msg_iovlen = 1;
+    m[i].msg_hdr.msg_control = ctl[i].buf;
+    m[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
   }
   int r;
   do
@@ -410,10 +516,21 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
   if (r < 0)
     return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : smart__errno_map(errno);
   for (int i = 0; i < r; i++) {
+    struct msghdr *h = &m[i].msg_hdr;
     d[i].len = m[i].msg_len;
-    d[i].peer.len = m[i].msg_hdr.msg_namelen;
-    if (m[i].msg_hdr.msg_flags & MSG_TRUNC)
+    d[i].seg = 0;
+    d[i].peer.len = h->msg_namelen;
+    if (h->msg_flags & MSG_TRUNC)
       d[i].len = (size_t)-1; /* larger than the buffer: the caller drops it */
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+          c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        int seg;
+        memcpy(&seg, CMSG_DATA(c), sizeof(seg));
+        if (seg > 0 && d[i].len != (size_t)-1 && (size_t)seg < d[i].len)
+          d[i].seg = (size_t)seg;
+      }
+    }
   }
   return r;
 }

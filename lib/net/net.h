@@ -90,14 +90,28 @@ int smart__udp_ignore_source(int fd, const struct smart__sockaddr *self);
 struct smart__dgram {
   uint8_t *buf;
   size_t len; /* in: bytes to send / capacity; out: bytes received */
+  size_t seg; /* out: 0, or the segment size of coalesced datagrams (GRO) */
   struct smart__sockaddr peer;
 };
 /* Send up to n datagrams; returns how many went, or a SMART_E* error
- * (SMART_EAGAIN when the socket is full and none went). */
+ * (SMART_EAGAIN when the socket is full and none went). Consecutive
+ * datagrams to one peer, all of one size but the last (which may be
+ * shorter), leave as one UDP segmentation-offload send (UDP_SEGMENT) where
+ * the kernel has it: one trip through the stack for up to 64 datagrams.
+ * The datagrams on the wire are the same. */
 int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n);
 /* Receive up to n datagrams without blocking; returns how many, 0 when none
- * were waiting, or an error. */
+ * were waiting, or an error. On a socket with smart__udp_gro() on, one
+ * entry may hold several datagrams of `seg` bytes each (the last may be
+ * shorter): the buffers should hold 64 KiB. */
 int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n);
+/* Best effort: let the kernel hand datagrams of one UDP segmentation-
+ * offload send (or coalesced by GRO) to recv_batch as one entry
+ * (UDP_GRO). Returns 0 or SMART_ENOTSUP. */
+int smart__udp_gro(int fd);
+/* How full the socket's receive buffer is: bytes held (as the kernel
+ * charges them) and the limit (SO_MEMINFO). Returns 0 or SMART_ENOTSUP. */
+int smart__udp_rx_fill(int fd, uint32_t *used, uint32_t *size);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t smart__now(void);
