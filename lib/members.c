@@ -115,18 +115,18 @@ int smart__members_report(struct smart__members *m, unsigned kind_error, uint32_
   return 0;
 }
 
-int smart__members_pressure(struct smart__members *m, uint32_t used, uint32_t size) {
+int smart__members_pressure(struct smart__members *m, uint32_t kib_s, uint32_t permille) {
   for (unsigned i = 0; i < m->nq; i++) { /* one waiting already: bring it up to date */
     if (m->q[i].error && m->q[i].code == SMART_ERROR_OVERFLOW) {
-      m->q[i].a1 = used;
-      m->q[i].a2 = size;
+      m->q[i].a1 = kib_s;
+      m->q[i].a2 = permille;
       return 0;
     }
   }
   if (m->nq == 8)
     return SMART_EAGAIN;
   memmove(m->q + 1, m->q, m->nq * sizeof(m->q[0])); /* first in line */
-  m->q[0] = (struct pending_report){1, SMART_ERROR_OVERFLOW, used, size};
+  m->q[0] = (struct pending_report){1, SMART_ERROR_OVERFLOW, kib_s, permille};
   m->nq++;
   return 0;
 }

@@ -41,10 +41,11 @@ void smart__members_heard(struct smart__members *m, uint32_t gsize, uint64_t now
  * the budget is spent). */
 int smart__members_report(struct smart__members *m, unsigned kind_error, uint32_t code,
                           uint32_t a1, uint32_t a2, uint64_t now);
-/* Queue ERROR_REPORT 3 (receive buffer filling: bytes held, buffer size)
- * ahead of the others and outside their budget: flow control, which the
- * caller paces (smart.c). 0 or SMART_EAGAIN when the queue is full. */
-int smart__members_pressure(struct smart__members *m, uint32_t used, uint32_t size);
+/* Queue ERROR_REPORT 3 (receive buffer filling: the reading rate in KiB/s,
+ * the fill in per mille) ahead of the others and outside their budget:
+ * flow control, which the caller paces (smart.c). 0 or SMART_EAGAIN when
+ * the queue is full. */
+int smart__members_pressure(struct smart__members *m, uint32_t kib_s, uint32_t permille);
 /* The next report to multicast (plaintext), or 0. `leaving` asks for the
  * final USAGE_REPORT_LEAVE. */
 smart_ssize smart__members_output(struct smart__members *m, uint8_t *buf, size_t cap,

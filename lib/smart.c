@@ -125,8 +125,11 @@ struct smart_sock {
   uint64_t fc_rate;               /* bytes/s now allowed; 0 = no limit of ours */
   uint64_t fc_est, fc_win_at, fc_win_bytes; /* measured send rate */
   uint64_t fc_cut_at, fc_grow_at; /* last decrease, last increase */
+  uint64_t fc_heard_at;           /* last ERROR_REPORT 3 heard */
   uint64_t fill_next;             /* receiver: next look at the buffer */
   uint32_t fill_last;             /* receiver: bytes it held then */
+  uint64_t rx_bytes, rx_rate;     /* receiver: read from the group socket; bytes/s */
+  uint64_t rate_at, rate_bytes;   /* receiver: start of the rate's window */
 
   /* autocork */
   uint64_t last_tx, tx_cost, corked_since, last_call;
@@ -557,22 +560,26 @@ SMART_API int smart_leave(smart_sock *s, const char *group, const char *source) 
 
 /* ---- the I/O pump ----------------------------------------------------- */
 
-/* Flow control. A receiver whose group socket's buffer is more than half
- * full after a full batch, and fuller than at its previous look (or more
- * than three quarters full), multicasts ERROR_REPORT 3 (receive buffer
- * overflow) with the bytes held and the buffer size; it looks at most once
- * per FC_LOOK_NS. A sender that hears one cuts its rate to 3/4 of what it
- * sent (measured) or was allowed, at most once per max(GRTT, FC_GAP_NS),
- * never below FC_FLOOR; every such interval without a cut it grows by 1/16,
- * and a second without a cut lifts the limit. SMART_OPT_RATE stays an
- * upper bound. So a sender with UDP segmentation offload does not bury a
- * receiver that spends more per datagram (decryption, verification, a slow
- * application) than it does. smart-protocol(7), "Flow control". */
-#define FC_WINDOW_NS 2000000u   /* send rate measured over 2 ms windows */
-#define FC_GAP_NS 2000000u      /* at most one cut per max(GRTT, 2 ms) */
-#define FC_LOOK_NS 1000000u     /* a receiver looks at its buffer once per ms */
-#define FC_FLOOR (1u << 20)     /* bytes/s */
-#define FC_LIFT_NS 1000000000u  /* no cut for this long: no limit */
+/* Flow control (smart-protocol(7), "FLOW CONTROL"). A receiver measures
+ * what it reads from its group socket (bytes/s, over at least
+ * FC_RATE_MIN_NS). After a full batch (a backlog) it looks at how full the
+ * socket's buffer is, at most once per FC_LOOK_NS; more than half full and
+ * fuller than at its previous look, or more than three quarters full, it
+ * multicasts ERROR_REPORT 3 with its reading rate (KiB/s) and the fill
+ * (per mille). A sender that hears one limits itself to the lower of 7/8 of
+ * that rate and 3/4 of what it sent (measured) or was allowed, at most once
+ * per max(GRTT, FC_GAP_NS) and never below FC_FLOOR; every such interval
+ * without a report raises the limit by 1/32, and a second without one lifts
+ * it. SMART_OPT_RATE stays an upper bound. So a sender with segmentation
+ * offload does not bury a receiver that spends more per datagram
+ * (decryption, verification, a slow application) than it does. */
+#define FC_WINDOW_NS 2000000u    /* send rate measured over 2 ms windows */
+#define FC_GAP_NS 2000000u       /* at most one cut per max(GRTT, 2 ms) */
+#define FC_LOOK_NS 1000000u      /* a receiver looks at its buffer once per ms */
+#define FC_RATE_MIN_NS 10000000u /* its reading rate: over 10 ms at least */
+#define FC_RATE_MAX_NS 200000000u /* ... and 200 ms at most (else idle: no rate) */
+#define FC_FLOOR (1u << 20)      /* bytes/s */
+#define FC_LIFT_NS 1000000000u   /* no report for this long: no limit */
 
 static uint64_t fc_gap(const smart_sock *s) {
   uint64_t g = (uint64_t)s->cfg.grtt_us * 1000u;
@@ -590,16 +597,19 @@ static void fc_apply(smart_sock *s, uint64_t now) {
   smart__engine_set_rate(s->eng, r, (uint32_t)burst, now);
 }
 
-/* An ERROR_REPORT 3 from a receiver. */
-static void fc_cut(smart_sock *s, uint64_t now) {
+/* An ERROR_REPORT 3 from a receiver reading `kib_s` KiB/s (0: unknown). */
+static void fc_cut(smart_sock *s, uint32_t kib_s, uint64_t now) {
   if (!smart__engine_tx_lead(s->eng))
     return; /* not sending */
+  s->fc_heard_at = now;
   if (s->fc_cut_at && now - s->fc_cut_at < fc_gap(s))
     return; /* reports on their way already knew of the last cut */
   uint64_t base = s->fc_rate && s->fc_rate < s->fc_est ? s->fc_rate : s->fc_est;
-  if (!base)
+  uint64_t r = base - base / 4, rx = (uint64_t)kib_s * 1024u;
+  if (rx && (!r || rx - rx / 8 < r))
+    r = rx - rx / 8;
+  if (!r)
     return;
-  uint64_t r = base - base / 4;
   s->fc_rate = r > FC_FLOOR ? r : FC_FLOOR;
   s->fc_cut_at = s->fc_grow_at = now;
   s->fc_cuts++;
@@ -607,23 +617,39 @@ static void fc_cut(smart_sock *s, uint64_t now) {
 }
 
 static void fc_grow(smart_sock *s, uint64_t now) {
-  if (!s->fc_rate || now - s->fc_grow_at < fc_gap(s))
+  uint64_t gap = fc_gap(s);
+  if (now - s->fc_grow_at < gap)
     return;
-  s->fc_rate = now - s->fc_cut_at >= FC_LIFT_NS ? 0 : s->fc_rate + s->fc_rate / 16;
   s->fc_grow_at = now;
+  if (now - s->fc_heard_at < gap)
+    return; /* still hearing reports */
+  s->fc_rate = now - s->fc_heard_at >= FC_LIFT_NS ? 0 : s->fc_rate + s->fc_rate / 32;
   fc_apply(s, now);
+}
+
+/* Receiver: what it read from its group socket, for its reading rate. */
+static void fc_count(smart_sock *s, uint64_t bytes, uint64_t now) {
+  s->rx_bytes += bytes;
+  uint64_t dt = now - s->rate_at;
+  if (dt < FC_RATE_MIN_NS)
+    return;
+  s->rx_rate = dt <= FC_RATE_MAX_NS ? (s->rx_bytes - s->rate_bytes) * 1000000000u / dt : 0;
+  s->rate_at = now;
+  s->rate_bytes = s->rx_bytes;
 }
 
 /* Receiver: after a full batch from the group socket, is the buffer
  * filling? */
 static void fc_look(smart_sock *s, int fd, uint64_t now) {
   uint32_t used, size;
-  if (now < s->fill_next || smart__udp_rx_fill(fd, &used, &size) != 0)
+  if (now < s->fill_next || smart__udp_rx_fill(fd, &used, &size) != 0 || !size)
     return;
   s->fill_next = now + FC_LOOK_NS;
+  uint64_t kib = s->rx_rate / 1024u;
   if ((uint64_t)used * 2 > size &&
       (used > s->fill_last || (uint64_t)used * 4 > (uint64_t)size * 3) &&
-      smart__members_pressure(s->mem, used, size) == 0)
+      smart__members_pressure(s->mem, kib > UINT32_MAX ? UINT32_MAX : (uint32_t)kib,
+                              (uint32_t)((uint64_t)used * 1000u / size)) == 0)
     s->fc_reports++;
   s->fill_last = used;
 }
@@ -958,7 +984,7 @@ static void deliver(smart_sock *s, uint32_t id, const uint8_t *dg, size_t len, u
   } else if (len >= SMART__REPORT_MSG_LEN &&
              dg[1] == (SMART__TYP_MSG << 6 | SMART__MSG_ERROR_REPORT) &&
              smart__get32(dg + 12) == SMART_ERROR_OVERFLOW) {
-    fc_cut(s, now); /* then it is a report like any other */
+    fc_cut(s, smart__get32(dg + 16), now); /* then it is a report like any other */
     smart__members_input(s->mem, id, peer_text(s, id), dg, len, now);
     return;
   } else if (smart__members_input(s->mem, id, peer_text(s, id), dg, len, now)) {
@@ -1067,8 +1093,14 @@ static int rx_drain(smart_sock *s, int fd, int is_group, uint64_t now) {
     int n = smart__udp_recv_batch(fd, s->in, BATCH);
     if (n < 0)
       return sys_err(s, n);
-    if (n == BATCH && is_group)
-      fc_look(s, fd, now); /* a backlog: is the buffer filling? */
+    if (is_group) {
+      uint64_t bytes = 0;
+      for (int i = 0; i < n; i++)
+        bytes += s->in[i].len != (size_t)-1 ? s->in[i].len : 0;
+      fc_count(s, bytes, now);
+      if (n == BATCH)
+        fc_look(s, fd, now); /* a backlog: is the buffer filling? */
+    }
     for (int i = 0; i < n; i++) {
       struct smart__dgram *d = &s->in[i];
       if (is_group && smart__addr_equal(&d->peer, &s->self))

@@ -9,6 +9,8 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,6 +368,113 @@ START_TEST(nak_flood_is_bounded) {
 }
 END_TEST
 
+/* Flow control: a receiver that spends 20 us on every message (at most 50k
+ * messages/s) under a sender that sends as fast as it can. The receiver's
+ * buffer fills, it says so (ERROR_REPORT 3), the sender slows down, and
+ * every message arrives, in order, with few repairs. Without flow control
+ * the sender outruns it (its window allows 117k datagrams/s here): about
+ * half the datagrams overflow the receiver's buffer and need repair, and
+ * with a smaller window or a longer run some are lost for good. */
+#define FC_TOTAL 40000u
+#define FC_SIZE 1200u
+
+struct fc_run {
+  smart_sock *tx, *rx;
+  atomic_int rx_done;
+  unsigned got, bad, lost;
+  unsigned overflow_events;
+};
+
+static void spin_us(unsigned us) {
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  do
+    clock_gettime(CLOCK_MONOTONIC, &b);
+  while ((uint64_t)(b.tv_sec - a.tv_sec) * 1000000u + (uint64_t)(b.tv_nsec - a.tv_nsec) / 1000u <
+         us);
+}
+
+static void *fc_receiver(void *arg) {
+  struct fc_run *r = arg;
+  static uint8_t buf[FC_SIZE + 16];
+  uint64_t deadline = now_ms() + 120000;
+  while (r->got < FC_TOTAL && now_ms() < deadline) {
+    struct smart_msginfo info = {.size = sizeof(info)};
+    smart_ssize n = smart_recv(r->rx, buf, sizeof(buf), &info, 0);
+    if (n == SMART_EAGAIN)
+      continue;
+    if (n == SMART_ELOST) {
+      r->lost += (unsigned)info.count;
+      continue;
+    }
+    if (n != (smart_ssize)FC_SIZE || buf[0] != (uint8_t)r->got ||
+        buf[FC_SIZE - 1] != (uint8_t)(r->got >> 8))
+      r->bad++;
+    r->got++;
+    spin_us(20);
+  }
+  atomic_store(&r->rx_done, 1);
+  return NULL;
+}
+
+START_TEST(slow_receiver_slows_sender) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 5);
+  struct fc_run r;
+  memset(&r, 0, sizeof(r));
+  /* Defaults (GRTT 5 ms, window 4,096) but the largest window: the sender
+   * may then keep 16,384 datagrams for 4 (K+1) GRTT = 140 ms. */
+  uint32_t window = 16384;
+  int32_t rcvtimeo = 100;
+  ck_assert_int_eq(smart_open(&r.rx, 0), 0);
+  ck_assert_int_eq(smart_setopt(r.rx, SMART_OPT_RCVTIMEO_MS, &rcvtimeo, sizeof(rcvtimeo)), 0);
+  ck_assert_int_eq(smart_join(r.rx, group, iface(), NULL, 0), 0);
+  ck_assert_int_eq(smart_open(&r.tx, 0), 0);
+  ck_assert_int_eq(smart_setopt(r.tx, SMART_OPT_WINDOW, &window, sizeof(window)), 0);
+  ck_assert_int_eq(smart_join(r.tx, group, iface(), NULL, 0), 0);
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, fc_receiver, &r), 0);
+  static uint8_t msg[FC_SIZE];
+  for (unsigned i = 0; i < FC_TOTAL; i++) {
+    memset(msg, 'x', sizeof(msg));
+    msg[0] = (uint8_t)i;
+    msg[FC_SIZE - 1] = (uint8_t)(i >> 8);
+    ck_assert_int_eq(smart_send(r.tx, msg, sizeof(msg), 0), (smart_ssize)sizeof(msg));
+  }
+  /* Keep answering requests (and hearing reports) until the receiver is
+   * through. */
+  while (!atomic_load(&r.rx_done)) {
+    int rc = smart_flush(r.tx, 20);
+    ck_assert_msg(rc == 0 || rc == SMART_ETIMEDOUT, "flush: %s", smart_strerror(rc));
+  }
+  pthread_join(th, NULL);
+  struct smart_event ev = {.size = sizeof(ev)};
+  while (smart_event(r.tx, &ev) == 1) {
+    if (ev.type == SMART_EVENT_ERROR_REPORT && ev.code == SMART_ERROR_OVERFLOW) {
+      r.overflow_events++;
+      ck_assert_uint_gt(ev.args[0], 0);   /* the receiver's reading rate, KiB/s */
+      ck_assert_uint_gt(ev.args[1], 500); /* its buffer more than half full */
+      ck_assert_uint_le(ev.args[1], 1100);
+    }
+    ev.size = sizeof(ev);
+  }
+  struct smart_stats st = {.size = sizeof(st)};
+  ck_assert_int_eq(smart_stats(r.rx, &st), 0);
+  ck_assert_msg(r.got == FC_TOTAL && r.lost == 0,
+                "receiver got %u of %u, %u lost for good (%llu recovered)", r.got, FC_TOTAL,
+                r.lost, (unsigned long long)st.losses_recovered);
+  ck_assert_uint_eq(r.bad, 0);
+  ck_assert_uint_eq(st.losses_unrecoverable, 0);
+  ck_assert_msg(r.overflow_events > 0, "the sender heard no ERROR_REPORT 3");
+  /* The sender slowed down before the buffer overflowed much: without flow
+   * control a third to half of the datagrams overflow and need repair. */
+  ck_assert_msg(st.losses_recovered < FC_TOTAL / 8, "%llu datagrams overflowed",
+                (unsigned long long)st.losses_recovered);
+  smart_close(r.rx);
+  smart_close(r.tx);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("net");
   TCase *t = tcase_create(getenv("SMART_TEST_IFACE") ? "ipv6" : "ipv4");
@@ -377,6 +486,7 @@ int main(void) {
     tcase_add_test(t, bad_arguments);
     tcase_add_test(t, garbage_is_counted_and_harmless);
     tcase_add_test(t, nak_flood_is_bounded);
+    tcase_add_test(t, slow_receiver_slows_sender);
   }
   suite_add_tcase(su, t);
   SRunner *sr = srunner_create(su);

@@ -459,7 +459,7 @@ SMART_API int smart_rekey(smart_sock *s);
 /** ERROR_REPORT codes (Message Data [1]) and their arguments [2], [3]. */
 #define SMART_ERROR_LOSS 1u        /**< unrecoverable loss: first sequence (low 32 bits), count */
 #define SMART_ERROR_AUTH 2u        /**< repeated authentication failures: count */
-#define SMART_ERROR_OVERFLOW 3u    /**< receive buffer filling: bytes held, buffer size */
+#define SMART_ERROR_OVERFLOW 3u    /**< receiver falling behind: its rate KiB/s, buffer fill per mille */
 /** PROBLEM_REPORT codes. */
 #define SMART_PROBLEM_HIGH_LOSS 1u /**< persistent high loss: parts per million */
 
