@@ -1169,22 +1169,32 @@ static void housekeeping(smart_sock *s, uint64_t now) {
   s->seen_bad = bad;
 }
 
-static int pump(smart_sock *s) {
+/* Which sockets have input: READY_GROUP | READY_SEND | READY_OLD, as
+ * wait_io() found them, or READY_UNKNOWN. */
+#define READY_GROUP 1
+#define READY_SEND 2
+#define READY_OLD 4
+#define READY_UNKNOWN (-1)
+
+static int pump_ready(smart_sock *s, int ready) {
   uint64_t now = smart__now();
   int rc;
-  /* One non-blocking look at both sockets (the epoll set is level
-   * triggered) costs less than a recvmmsg on each that finds nothing, the
-   * common case for a sender. */
-  struct epoll_event ev[3];
-  int nev = epoll_wait(s->epfd, ev, 3, 0);
-  if (nev < 0 && errno != EINTR)
-    return sys_err(s, SMART_ESYS);
-  int g_ready = 0, s_ready = 0, o_ready = 0;
-  for (int i = 0; i < nev; i++) {
-    g_ready |= ev[i].data.fd == s->gfd;
-    s_ready |= ev[i].data.fd == s->sfd;
-    o_ready |= s->old_gfd >= 0 && ev[i].data.fd == s->old_gfd;
+  if (ready == READY_UNKNOWN) {
+    /* One non-blocking look at every socket (the epoll set is level
+     * triggered) costs less than a recvmmsg on each that finds nothing,
+     * the common case for a sender. */
+    struct epoll_event ev[3];
+    int nev = epoll_wait(s->epfd, ev, 3, 0);
+    if (nev < 0 && errno != EINTR)
+      return sys_err(s, SMART_ESYS);
+    ready = 0;
+    for (int i = 0; i < nev; i++)
+      ready |= ev[i].data.fd == s->gfd   ? READY_GROUP
+               : ev[i].data.fd == s->sfd ? READY_SEND
+               : s->old_gfd >= 0 && ev[i].data.fd == s->old_gfd ? READY_OLD
+                                                                  : 0;
   }
+  int g_ready = ready & READY_GROUP, s_ready = ready & READY_SEND, o_ready = ready & READY_OLD;
   if ((g_ready && (rc = rx_drain(s, s->gfd, 1, now)) != 0) ||
       (s_ready && (rc = rx_drain(s, s->sfd, 0, now)) != 0) ||
       (o_ready && (rc = rx_drain(s, s->old_gfd, 1, now)) != 0))
@@ -1202,6 +1212,8 @@ static int pump(smart_sock *s) {
     s->rekeys++;
   return tx_drain(s, now);
 }
+
+static int pump(smart_sock *s) { return pump_ready(s, READY_UNKNOWN); }
 
 SMART_API int smart_process(smart_sock *s, uint32_t events) {
   if (!s)
@@ -1260,7 +1272,8 @@ SMART_API int32_t smart_timeout(smart_sock *s) {
 }
 
 /* Wait for input or the next timer, at most until `deadline` (UINT64_MAX:
- * no limit). */
+ * no limit). Returns the READY_ bits of the sockets with input (0 when the
+ * time came first), for pump_ready(), or an error. */
 static int wait_io(smart_sock *s, uint64_t deadline) {
   uint64_t now = smart__now();
   uint64_t t = next_deadline(s);
@@ -1277,13 +1290,30 @@ static int wait_io(smart_sock *s, uint64_t deadline) {
     ts.tv_nsec = (long)(d % 1000000000u);
     tp = &ts;
   }
-  struct pollfd p = {.fd = s->epfd, .events = POLLIN};
+  /* The sockets themselves rather than the epoll descriptor: one wake-up
+   * instead of two, and it says which socket has input. */
+  struct pollfd p[3];
+  int bit[3], np = 0;
+  if (s->gfd >= 0) {
+    p[np] = (struct pollfd){.fd = s->gfd, .events = POLLIN};
+    bit[np++] = READY_GROUP;
+  }
+  p[np] = (struct pollfd){.fd = s->sfd, .events = POLLIN};
   if (s->nout > s->out_head)
-    p.events |= POLLOUT;
-  int r = ppoll(&p, 1, tp, NULL);
-  if (r < 0 && errno != EINTR)
-    return sys_err(s, SMART_ESYS);
-  return 0;
+    p[np].events |= POLLOUT;
+  bit[np++] = READY_SEND;
+  if (s->old_gfd >= 0) {
+    p[np] = (struct pollfd){.fd = s->old_gfd, .events = POLLIN};
+    bit[np++] = READY_OLD;
+  }
+  int r = ppoll(p, (nfds_t)np, tp, NULL);
+  if (r < 0)
+    return errno == EINTR ? 0 : sys_err(s, SMART_ESYS);
+  int ready = 0;
+  for (int i = 0; r > 0 && i < np; i++)
+    if (p[i].revents & (POLLIN | POLLERR | POLLHUP))
+      ready |= bit[i];
+  return ready;
 }
 
 /* ---- send / recv / flush ---------------------------------------------- */
@@ -1314,7 +1344,7 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
       break;
     if (rc != SMART_EAGAIN || nonblock)
       return rc;
-    if ((rc = wait_io(s, UINT64_MAX)) != 0)
+    if ((rc = wait_io(s, UINT64_MAX)) < 0)
       return rc;
   }
   /* Autocork. Cork when the previous datagram is still "in the kernel's
@@ -1349,7 +1379,11 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len,
         now - s->corked_since < CORK_MAX_NS)
       return (smart_ssize)len;
   }
-  int rc = pump(s);
+  /* The message first, then whatever came in (requests are answered on
+   * this same call, right after). */
+  int rc = tx_drain(s, now);
+  if (rc == 0)
+    rc = pump(s);
   return rc ? rc : (smart_ssize)len;
 }
 
@@ -1384,7 +1418,7 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
   /* The receive timeout runs from the first time the call has to wait:
    * a message already queued costs no clock read. */
   uint64_t deadline = 0;
-  int pumped = 0;
+  int pumped = 0, ready = READY_UNKNOWN;
   for (;;) {
     struct smart__event ev;
     while (smart__engine_poll(s->eng, &ev)) {
@@ -1431,11 +1465,11 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
                                       : now + (uint64_t)s->rcvtimeo_ms * 1000000u;
       if (now >= deadline)
         return SMART_EAGAIN;
-      int rc = wait_io(s, deadline);
-      if (rc)
-        return rc;
+      ready = wait_io(s, deadline);
+      if (ready < 0)
+        return ready;
     }
-    int rc = pump(s);
+    int rc = pump_ready(s, ready);
     if (rc)
       return rc;
     pumped = 1;
@@ -1473,7 +1507,7 @@ static int flush_until(smart_sock *s, uint64_t deadline) {
     if (now >= deadline)
       return SMART_ETIMEDOUT;
     uint64_t until = last_activity + quiet_ns;
-    if ((rc = wait_io(s, deadline < until ? deadline : until)) != 0)
+    if ((rc = wait_io(s, deadline < until ? deadline : until)) < 0)
       return rc;
   }
 }
