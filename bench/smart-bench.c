@@ -8,7 +8,7 @@
  *
  * Everything stays on this host: the outgoing multicast interface and the
  * joins are 127.0.0.1, the TTL is 0, the groups are in 239.255.0.0/16 and
- * every run uses its own port. It takes about 20 seconds.
+ * every run uses its own port. It takes about 30 seconds.
  *
  * It measures, one after the other, with a sender and a receiver in two
  * threads of this process, each with its own socket(s):
@@ -25,7 +25,9 @@
  *      receiver must have had every message sent, in order, else a WARNING
  *      line says what went wrong.
  *   3. one-way latency at 10,000 messages/s (paced, 64 bytes), raw UDP and
- *      libsmart: the sender puts CLOCK_MONOTONIC in the payload, the
+ *      libsmart in the same 5.2 s, alternating blocks of 500 messages from
+ *      one sender thread, so that whatever else the machine does falls on
+ *      both alike: the sender puts CLOCK_MONOTONIC in the payload, each
  *      receiver subtracts it from the time of delivery.
  *
  * libsmart runs with its defaults except two settings for loopback: the
@@ -503,17 +505,27 @@ static double run_thru(int smart, size_t size) {
 
 /* ---- latency ------------------------------------------------------------ */
 
-struct lat {
-  int smart;
+/* Raw UDP and libsmart are measured in the same 5 seconds, in alternating
+ * blocks of LAT_BLOCK messages from one paced sender thread, so that
+ * whatever else the machine does (another tenant, an interrupt storm)
+ * falls on both alike. Each has its own receiver thread, blocked in its
+ * own wait between messages, as an application would be. */
+#define LAT_BLOCK 500u
+
+struct lat_side {
   unsigned port;
   atomic_int rx_ready;
-  atomic_int tx_done;
   uint64_t *samples; /* one-way latency, ns, in message order */
   uint64_t nsamples, sent, bad;
+};
+
+struct lat {
+  struct lat_side side[2]; /* 0: raw UDP, 1: libsmart */
+  atomic_int tx_done;
   struct smart_stats tx_st;
 };
 
-static void lat_record(struct lat *t, const uint8_t *p, size_t len, uint64_t now,
+static void lat_record(struct lat_side *t, const uint8_t *p, size_t len, uint64_t now,
                        uint64_t *expect) {
   if (len != LAT_SIZE) {
     t->bad++;
@@ -528,7 +540,8 @@ static void lat_record(struct lat *t, const uint8_t *p, size_t len, uint64_t now
 }
 
 static void *raw_lat_rx(void *arg) {
-  struct lat *t = arg;
+  struct lat *l = arg;
+  struct lat_side *t = &l->side[0];
   int fd = raw_rx_socket(t->port);
   static uint8_t bufs[BATCH][2048];
   struct mmsghdr m[BATCH];
@@ -538,7 +551,7 @@ static void *raw_lat_rx(void *arg) {
   for (;;) {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     if (poll(&p, 1, 50) == 0) {
-      if (atomic_load(&t->tx_done))
+      if (atomic_load(&l->tx_done))
         break;
       continue;
     }
@@ -559,7 +572,8 @@ static void *raw_lat_rx(void *arg) {
 }
 
 static void *smart_lat_rx(void *arg) {
-  struct lat *t = arg;
+  struct lat *l = arg;
+  struct lat_side *t = &l->side[1];
   smart_sock *s = smart_socket(t->port, 50);
   static uint8_t buf[2048];
   struct smart_msginfo info;
@@ -578,34 +592,32 @@ static void *smart_lat_rx(void *arg) {
         break;
       continue;
     }
-    if (atomic_load(&t->tx_done))
+    if (atomic_load(&l->tx_done))
       break;
   }
   smart_close(s);
   return NULL;
 }
 
-/* The paced sender, for both: one message every 1/LAT_RATE seconds. */
+/* The paced sender: one message every 1/LAT_RATE seconds, LAT_BLOCK to raw
+ * UDP, then LAT_BLOCK through libsmart, and so on. */
 static void *lat_tx(void *arg) {
-  struct lat *t = arg;
-  smart_sock *s = NULL;
-  int fd = -1;
-  struct sockaddr_in g = group_addr(t->port);
-  if (t->smart)
-    s = smart_socket(t->port, -1);
-  else
-    fd = raw_tx_socket();
+  struct lat *l = arg;
+  smart_sock *s = smart_socket(l->side[1].port, -1);
+  int fd = raw_tx_socket();
+  struct sockaddr_in g = group_addr(l->side[0].port);
   uint8_t buf[LAT_SIZE];
   memset(buf, 'l', sizeof(buf));
   /* Pace precisely: without this, sleeps end up to 50 us late. */
   prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
   uint64_t period = (uint64_t)(1e9 / LAT_RATE), start = now_ns() + 1000000u;
-  uint64_t total = LAT_WARMUP + LAT_COUNT;
+  uint64_t total = 2 * (LAT_WARMUP + LAT_COUNT);
   for (uint64_t i = 0; i < total; i++) {
+    struct lat_side *t = &l->side[(i / LAT_BLOCK) % 2];
     sleep_until(start + i * period);
-    put64(buf, i);
+    put64(buf, t->sent);
     put64(buf + 8, now_ns());
-    if (t->smart) {
+    if (t == &l->side[1]) {
       smart_ssize r = smart_send(s, buf, sizeof(buf), 0);
       if (r < 0)
         die("smart_send: %s", smart_strerror((int)r));
@@ -614,15 +626,12 @@ static void *lat_tx(void *arg) {
     }
     t->sent++;
   }
-  if (t->smart) {
-    smart_flush(s, 1000);
-    t->tx_st = smart_get_stats(s);
-    smart_close(s);
-  } else {
-    close(fd);
-  }
+  smart_flush(s, 1000);
+  l->tx_st = smart_get_stats(s);
+  smart_close(s);
+  close(fd);
   sleep_s(0.05);
-  atomic_store(&t->tx_done, 1);
+  atomic_store(&l->tx_done, 1);
   return NULL;
 }
 
@@ -630,44 +639,56 @@ struct lat_result {
   double p50_us, p99_us, p999_us, max_us;
 };
 
-static struct lat_result run_lat(int smart) {
-  static struct lat t;
-  memset(&t, 0, sizeof(t));
-  t.smart = smart;
-  t.port = next_port++;
-  t.samples = calloc(LAT_COUNT, sizeof(*t.samples));
-  if (!t.samples)
-    die("out of memory");
-  pthread_t rx, tx;
-  start_thread(&rx, smart ? smart_lat_rx : raw_lat_rx, &t, "bench-rx");
-  while (!atomic_load(&t.rx_ready))
-    sleep_s(0.001);
-  start_thread(&tx, lat_tx, &t, "bench-tx");
-  pthread_join(tx, NULL);
-  pthread_join(rx, NULL);
+static struct lat_result lat_report(struct lat_side *t, int smart) {
   struct lat_result r = {0, 0, 0, 0};
-  uint64_t n = t.nsamples;
+  uint64_t n = t->nsamples;
   const char *name = smart ? "libsmart" : "raw UDP";
   if (n) {
-    qsort(t.samples, n, sizeof(*t.samples), cmp_u64);
-    r.p50_us = (double)t.samples[n / 2] / 1e3;
-    r.p99_us = (double)t.samples[n * 99 / 100] / 1e3;
-    r.p999_us = (double)t.samples[n * 999 / 1000] / 1e3;
-    r.max_us = (double)t.samples[n - 1] / 1e3;
+    qsort(t->samples, n, sizeof(*t->samples), cmp_u64);
+    r.p50_us = (double)t->samples[n / 2] / 1e3;
+    r.p99_us = (double)t->samples[n * 99 / 100] / 1e3;
+    r.p999_us = (double)t->samples[n * 999 / 1000] / 1e3;
+    r.max_us = (double)t->samples[n - 1] / 1e3;
   }
   printf("%-8s latency at %.0f msgs/s, %u B: p50=%.1f us p99=%.1f us (p99.9=%.1f us, "
          "max=%.1f us, %llu samples)\n",
          name, LAT_RATE, LAT_SIZE, r.p50_us, r.p99_us, r.p999_us, r.max_us,
          (unsigned long long)n);
-  if (smart && t.tx_st.dgrams_sent)
-    printf("         sender: %llu messages in %llu datagrams (heartbeats included)\n",
-           (unsigned long long)t.tx_st.msgs_sent, (unsigned long long)t.tx_st.dgrams_sent);
-  if (n != LAT_COUNT || t.bad)
+  if (n != LAT_COUNT || t->bad)
     printf("WARNING: %s latency: %llu of %u samples, %llu lost or out of order\n", name,
-           (unsigned long long)n, LAT_COUNT, (unsigned long long)t.bad);
-  fflush(stdout);
-  free(t.samples);
+           (unsigned long long)n, LAT_COUNT, (unsigned long long)t->bad);
   return r;
+}
+
+/* Both latencies, measured together: res[0] raw UDP, res[1] libsmart. */
+static void run_lat(struct lat_result res[2]) {
+  static struct lat l;
+  memset(&l, 0, sizeof(l));
+  for (int k = 0; k < 2; k++) {
+    l.side[k].port = next_port++;
+    l.side[k].samples = calloc(LAT_COUNT, sizeof(*l.side[k].samples));
+    if (!l.side[k].samples)
+      die("out of memory");
+  }
+  pthread_t rx[2], tx;
+  start_thread(&rx[0], raw_lat_rx, &l, "bench-rx-raw");
+  start_thread(&rx[1], smart_lat_rx, &l, "bench-rx");
+  while (!atomic_load(&l.side[0].rx_ready) || !atomic_load(&l.side[1].rx_ready))
+    sleep_s(0.001);
+  start_thread(&tx, lat_tx, &l, "bench-tx");
+  pthread_join(tx, NULL);
+  pthread_join(rx[0], NULL);
+  pthread_join(rx[1], NULL);
+  printf("latency: raw UDP and libsmart interleaved in blocks of %u messages, %.1f s in all\n",
+         LAT_BLOCK, 2.0 * (LAT_WARMUP + LAT_COUNT) / LAT_RATE);
+  res[0] = lat_report(&l.side[0], 0);
+  res[1] = lat_report(&l.side[1], 1);
+  if (l.tx_st.dgrams_sent)
+    printf("         sender: %llu messages in %llu datagrams (heartbeats included)\n",
+           (unsigned long long)l.tx_st.msgs_sent, (unsigned long long)l.tx_st.dgrams_sent);
+  fflush(stdout);
+  free(l.side[0].samples);
+  free(l.side[1].samples);
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -715,8 +736,9 @@ int main(int argc, char **argv) {
       run_thru(1, 1400);
     }
     else if (!strcmp(only, "latency")) {
-      run_lat(0);
-      run_lat(1);
+      struct lat_result lr[2];
+      run_lat(lr);
+      printf("latency p99 difference (libsmart - raw): %+.1f us\n", lr[1].p99_us - lr[0].p99_us);
     } else {
       fprintf(stderr, "smart-bench: unknown test %s\n", only);
       return 2;
@@ -738,9 +760,9 @@ int main(int argc, char **argv) {
   sec_mode = SEC_SAUTH;
   double sa1400 = run_thru(1, 1400);
   sec_mode = SEC_NONE;
-  struct lat_result lraw = run_lat(0);
-  struct lat_result lsm = run_lat(1);
-  printf("latency p99 difference (libsmart - raw): %+.1f us\n", lsm.p99_us - lraw.p99_us);
+  struct lat_result lr[2];
+  run_lat(lr);
+  printf("latency p99 difference (libsmart - raw): %+.1f us\n", lr[1].p99_us - lr[0].p99_us);
   double other = machine_busy_s() - busy0 - (self_cpu_s() - self0), wall = secs(now_ns()) - wall0;
   if (busy0 >= 0) {
     printf("other programs used %.0f%% of one CPU during the run%s\n",
