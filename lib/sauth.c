@@ -203,14 +203,19 @@ int smart__sauth_hold(struct smart__sauth *sa, uint32_t sender, uint64_t counter
   }
   struct held *h = held_slot(sa, sender, counter);
   if (h->used) {
-    /* Keep what is waiting its turn, or another sender's datagram (an
-     * unsigned flood must not evict the real sender's data; a datagram
-     * refused here is requested again and its repair lands elsewhere). */
-    if (h->released || h->sender != sender) {
+    /* Keep what is waiting its turn, and another sender's datagram unless
+     * this one comes from a sender a verified manifest has named and that
+     * one does not: an unsigned flood must not evict the real sender's
+     * data, nor sit in its way (senders advance their counters together,
+     * so a band of another sender's held datagrams can shadow the signer's
+     * slots for as long as they are held). A datagram refused here is
+     * requested again and its repair lands elsewhere. */
+    if (h->released ||
+        (h->sender != sender && (!known_signer(sa, sender) || known_signer(sa, h->sender)))) {
       sa->st.drops_unsigned++;
       return SMART_ENOMEM;
     }
-    h->used = 0; /* the same sender's, a window ago, never signed */
+    h->used = 0; /* the same sender's, a window ago, never signed; or an unnamed sender's */
     sa->waiting--;
     sa->st.drops_unsigned++;
   }
