@@ -167,7 +167,6 @@ struct smart_sock {
   uint8_t pins[16][32];         /* pinned sender keys, until the join */
   uint32_t npins;
   uint64_t joins_refused, naks_limited;
-  uint64_t fc_cuts, fc_reports; /* flow control: cuts made, reports queued */
   uint64_t drops_auth, drops_replay, rekeys;
 
   /* counters the engine does not keep */
@@ -612,7 +611,6 @@ static void fc_cut(smart_sock *s, uint32_t kib_s, uint64_t now) {
     return;
   s->fc_rate = r > FC_FLOOR ? r : FC_FLOOR;
   s->fc_cut_at = s->fc_grow_at = now;
-  s->fc_cuts++;
   fc_apply(s, now);
 }
 
@@ -647,10 +645,9 @@ static void fc_look(smart_sock *s, int fd, uint64_t now) {
   s->fill_next = now + FC_LOOK_NS;
   uint64_t kib = s->rx_rate / 1024u;
   if ((uint64_t)used * 2 > size &&
-      (used > s->fill_last || (uint64_t)used * 4 > (uint64_t)size * 3) &&
-      smart__members_pressure(s->mem, kib > UINT32_MAX ? UINT32_MAX : (uint32_t)kib,
-                              (uint32_t)((uint64_t)used * 1000u / size)) == 0)
-    s->fc_reports++;
+      (used > s->fill_last || (uint64_t)used * 4 > (uint64_t)size * 3))
+    (void)smart__members_pressure(s->mem, kib > UINT32_MAX ? UINT32_MAX : (uint32_t)kib,
+                                  (uint32_t)((uint64_t)used * 1000u / size));
   s->fill_last = used;
 }
 
@@ -981,14 +978,12 @@ static void deliver(smart_sock *s, uint32_t id, const uint8_t *dg, size_t len, u
     else
       s->drops_other++; /* a change from someone who sends us nothing */
     return;
-  } else if (len >= SMART__REPORT_MSG_LEN &&
-             dg[1] == (SMART__TYP_MSG << 6 | SMART__MSG_ERROR_REPORT) &&
-             smart__get32(dg + 12) == SMART_ERROR_OVERFLOW) {
-    fc_cut(s, smart__get32(dg + 16), now); /* then it is a report like any other */
-    smart__members_input(s->mem, id, peer_text(s, id), dg, len, now);
-    return;
-  } else if (smart__members_input(s->mem, id, peer_text(s, id), dg, len, now)) {
-    return;
+  } else {
+    if (len >= SMART__REPORT_MSG_LEN && dg[1] == (SMART__TYP_MSG << 6 | SMART__MSG_ERROR_REPORT) &&
+        smart__get32(dg + 12) == SMART_ERROR_OVERFLOW)
+      fc_cut(s, smart__get32(dg + 16), now); /* then it is a report like any other */
+    if (smart__members_input(s->mem, id, peer_text(s, id), dg, len, now))
+      return;
   }
   smart__engine_recv(s->eng, id, dg, len, now); /* drops are counted inside */
 }
