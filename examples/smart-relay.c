@@ -28,9 +28,9 @@
 
 #include "cli.h"
 #include "crypto/crypto.h"
-#include "net/net.h"
-#include "net/tunnel.h"
-#include "secure.h"
+#include "net/udp.h"
+#include "proto/tunnel.h"
+#include "proto/secure.h"
 #include "wire/wire.h"
 
 #define BATCH 32

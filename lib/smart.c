@@ -12,7 +12,7 @@
  *     are our multicast loopback echo and are not fed to the engine;
  *   - the epoll descriptor watches both and is what smart_fd() returns.
  * Batches leave with UDP segmentation offload where the kernel has it, and
- * the sockets take coalesced datagrams in (UDP_GRO): see lib/net/net.h.
+ * the sockets take coalesced datagrams in (UDP_GRO): see lib/net/udp.h.
  * Receivers that fall behind slow senders down: "Flow control" below.
  *
  * Autocorking (small-message packing): a message is handed to the kernel at
@@ -34,12 +34,12 @@
 
 #include "crypto/crypto.h"
 #include "engine/engine.h"
-#include "net/net.h"
-#include "net/tunnel.h"
-#include "ident.h"
-#include "members.h"
-#include "sauth.h"
-#include "secure.h"
+#include "net/udp.h"
+#include "proto/tunnel.h"
+#include "proto/ident.h"
+#include "proto/members.h"
+#include "proto/sauth.h"
+#include "proto/secure.h"
 #include "util/bytes.h"
 #include "wire/wire.h"
 #include "smart/smart.h"

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "secure.h"
+#include "proto/secure.h"
 #include "smart/smart.h"
 #include "loop.h"
 #include "util/bytes.h"

@@ -10,9 +10,9 @@
 #include <arpa/inet.h>
 
 #include "crypto/crypto.h"
-#include "net/net.h"
-#include "net/tunnel.h"
-#include "secure.h"
+#include "net/udp.h"
+#include "proto/tunnel.h"
+#include "proto/secure.h"
 #include "wire/wire.h"
 
 #define MS UINT64_C(1000000)

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net/net.h"
+#include "net/udp.h"
 
 static struct smart__iface lo;
 

@@ -119,20 +119,3 @@ SMART_API int smart_identity_keypair(uint8_t pk[32], uint8_t sk[64]) {
     return SMART_ESYS;
   return crypto_sign_keypair(pk, sk) == 0 ? 0 : SMART_ESYS;
 }
-
-void *smart__secure_alloc(size_t n) {
-  if (so_init())
-    return NULL;
-  void *p = sodium_malloc(n);
-  if (p)
-    memset(p, 0, n);
-  return p;
-}
-
-void smart__secure_free(void *p) { sodium_free(p); }
-
-void smart__memzero(void *p, size_t n) { sodium_memzero(p, n); }
-
-int smart__ct_equal(const void *a, const void *b, size_t n) {
-  return sodium_memcmp(a, b, n) == 0;
-}

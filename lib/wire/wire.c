@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "../util/bytes.h"
+#include "util/bytes.h"
 
 static const char *const kind_names[SMART__K_COUNT] = {
     [SMART__K_NONE] = "?",

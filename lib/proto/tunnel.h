@@ -46,13 +46,13 @@
  *   - smart__tunnel_leave() on smart_leave()/smart_close(), then drain
  *     smart__tunnel_output() (LEAVE_TUNNEL) before closing the socket.
  */
-#ifndef SMART_NET_TUNNEL_H
-#define SMART_NET_TUNNEL_H
+#ifndef SMART_PROTO_TUNNEL_H
+#define SMART_PROTO_TUNNEL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/net.h"
+#include "net/addr.h"
 #include "smart/smart.h"
 
 /* Extension type of the tunnel exchange (registry of smart-protocol(7)):

@@ -2,7 +2,7 @@
  * Unicast tunnels: client state machine, message codec, relay cookies.
  * See tunnel.h for the contracts and smart-protocol(7) for the layouts.
  */
-#include "net/tunnel.h"
+#include "proto/tunnel.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
