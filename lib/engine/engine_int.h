@@ -6,20 +6,14 @@
 #define SMART_ENGINE_INT_H
 
 #include "engine.h"
+#include "util/rng.h"
 #include "wire/wire.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 #define NS_PER_US UINT64_C(1000)
 #define NEVER UINT64_MAX
 
-/* ---- PRNG: xoshiro256** seeded through splitmix64 --------------------- */
-struct smart__rng {
-  uint64_t s[4];
-};
-void smart__rng_seed(struct smart__rng *r, uint64_t seed);
-uint64_t smart__rng_next(struct smart__rng *r);
-/* Uniform in [0, 1). */
-double smart__rng_unit(struct smart__rng *r);
+/* ---- PRNG: util/rng.h ---------------------------------------------------- */
 /* Natural logarithm (x > 0) and exponential, without libm. */
 double smart__ln(double x);
 double smart__exp(double x);
