@@ -571,3 +571,13 @@ const struct smart_crypto_ops *smart__sec_ops(const struct smart__sec *s) { retu
 void smart__sec_last_nonce(const struct smart__sec *s, uint8_t nonce[24]) {
   memcpy(nonce, s->last_nonce, 24);
 }
+
+uint64_t smart__sec_last_counter(const struct smart__sec *s) { return smart__get64(s->last_nonce + 16); }
+
+uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len) {
+  /* DATA: the envelope follows the 8-byte header (epoch, flags, sender ID,
+   * then the 24-byte nonce: salt and counter); other kinds carry it in the
+   * trailer, whose last 24 bytes are nonce and tag. See env_hdr(). */
+  const uint8_t *c = sealed[1] >> 6 == SMART__TYP_DATA ? sealed + 32 : sealed + len - 24;
+  return smart__get64(c);
+}

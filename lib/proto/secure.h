@@ -105,5 +105,10 @@ const struct smart_crypto_ops *smart__sec_ops(const struct smart__sec *s);
 
 /* Test hook: the nonce of the last datagram sealed. */
 void smart__sec_last_nonce(const struct smart__sec *s, uint8_t nonce[24]);
+/* The envelope counter of the last datagram sealed (source authentication
+ * notes it), and that of a sealed datagram as received (at least
+ * SMART__SEC_OVERHEAD bytes: the caller opened it first). */
+uint64_t smart__sec_last_counter(const struct smart__sec *s);
+uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len);
 
 #endif

@@ -1,0 +1,56 @@
+/*
+ * The peer table: who we hear from. Each peer gets a small engine id
+ * (index + 1), found by authenticated sender ID in a secure session (its
+ * address may change or be spoofed) or else by address; it keeps its
+ * address as text for smart_msginfo.sender, and a request budget (a flood
+ * of REPLACEMENT requests, forged or not, costs the sender at most
+ * NAK_RATE repairs per second per requester, after a burst of NAK_BURST).
+ *
+ * Sans-IO: `now` is passed in; nothing here makes a system call.
+ */
+#ifndef SMART_PROTO_PEERS_H
+#define SMART_PROTO_PEERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/addr.h"
+#include "util/ratelim.h"
+
+#define SMART__PEER_MAX 4096u
+#define SMART__NAK_RATE 200u /* requests per second and requester */
+#define SMART__NAK_BURST 100u
+
+struct smart__peer {
+  struct smart__sockaddr addr; /* where it was last heard from */
+  uint64_t last_heard;
+  uint32_t id;
+  uint32_t sid; /* secure mode: its authenticated sender ID */
+  /* `addr` as text, formatted when it changes, not once per message */
+  struct smart__sockaddr text_of;
+  char text[48];
+  struct smart__ratelim naks; /* per-requester request budget */
+  int data; /* it sent DATA: a sender whose moves we follow */
+};
+
+struct smart__peers {
+  struct smart__peer *v;
+  uint32_t n;
+  uint32_t last; /* index of the peer heard last */
+};
+
+/* The id of the peer at `a` (or with sender ID `sid`, when non-zero), added
+ * if new; 0 when the table is full or memory ran out. */
+uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a, uint32_t sid,
+                         uint64_t now);
+/* The peer of id `id`, or NULL. */
+struct smart__peer *smart__peers_get(struct smart__peers *t, uint32_t id);
+/* The id of the peer with sender ID `sid`, or 0. */
+uint32_t smart__peers_by_sid(const struct smart__peers *t, uint32_t sid);
+/* Its address as text ("" for an unknown id). */
+const char *smart__peers_text(struct smart__peers *t, uint32_t id);
+/* May this peer's request be served now? 1: yes (a token taken). */
+int smart__peers_nak_allowed(struct smart__peers *t, uint32_t id, uint64_t now);
+void smart__peers_free(struct smart__peers *t);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * The session's send side: one loop over one producer table. Each row is a
+ * protocol room that may have a datagram due; the columns say whether it is
+ * sealed (secure session) and whether source authentication notes it (it
+ * goes into the next manifest). The order is the priority: tunnel control
+ * first (without it nothing reaches the group), then identity joins and key
+ * deliveries (signed, not sealed), manifests (sealed, not noted: they are
+ * what vouches), the session's own messages (a move's announcements, then
+ * reports), then the engine's data, repairs, confirmations and heartbeats.
+ */
+#include "session/session_int.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+typedef smart_ssize (*produce_fn)(struct smart__session *ss, uint8_t *buf, size_t cap,
+                                  struct smart__sockaddr *to, uint64_t now);
+
+static smart_ssize tunnel_next(struct smart__session *ss, uint8_t *buf, size_t cap,
+                               struct smart__sockaddr *to, uint64_t now) {
+  if (!ss->tunnel)
+    return 0;
+  *to = ss->relay;
+  return smart__tunnel_output(ss->tunnel, buf, cap - SMART__SEC_OVERHEAD, ss->cfg.sync, now);
+}
+
+static smart_ssize ident_next(struct smart__session *ss, uint8_t *buf, size_t cap,
+                              struct smart__sockaddr *to, uint64_t now) {
+  if (!ss->ident)
+    return 0;
+  *to = *smart__session_dest(ss);
+  return smart__ident_output(ss->ident, buf, cap, ss->cfg.sync, ss->group4, now);
+}
+
+static smart_ssize sauth_next(struct smart__session *ss, uint8_t *buf, size_t cap,
+                              struct smart__sockaddr *to, uint64_t now) {
+  if (!ss->sauth)
+    return 0;
+  *to = *smart__session_dest(ss);
+  return smart__sauth_output(ss->sauth, buf, cap - SMART__SEC_OVERHEAD, ss->cfg.sync, ss->group4,
+                             now);
+}
+
+/* A move's announcements (to the group being left, even after the
+ * switch), then reports (to the current group). */
+static smart_ssize own_next(struct smart__session *ss, uint8_t *buf, size_t cap,
+                            struct smart__sockaddr *to, uint64_t now) {
+  size_t n = smart__move_output(&ss->move, buf, cap - SMART__SEC_OVERHEAD, ss->cfg.sync, to, now);
+  if (n) {
+    if (ss->tunnel)
+      *to = ss->relay;
+    return (smart_ssize)n;
+  }
+  if (!smart__members_due(ss->mem, ss->leaving, now))
+    return 0; /* the common case: no report due, no counters to gather */
+  struct smart__stats e;
+  e.size = sizeof(e);
+  smart__engine_get_stats(ss->eng, &e);
+  struct smart__rx_counts c = {e.msgs_received, e.losses_recovered, e.losses_unrecoverable,
+                               ss->drops_auth};
+  *to = *smart__session_dest(ss);
+  uint32_t self4 = ss->self.u.sa.sa_family == AF_INET ? ntohl(ss->self.u.in4.sin_addr.s_addr) : 0;
+  return smart__members_output(ss->mem, buf, cap - SMART__SEC_OVERHEAD, ss->cfg.sync, self4,
+                               ss->group4, &c, ss->leaving, now);
+}
+
+/* The engine's datagrams: to the group, or by unicast to a peer we know. */
+static smart_ssize engine_next(struct smart__session *ss, uint8_t *buf, size_t cap,
+                               struct smart__sockaddr *to, uint64_t now) {
+  for (;;) {
+    struct smart__dst dst;
+    smart_ssize n = smart__engine_send(ss->eng, buf, cap - SMART__SEC_OVERHEAD, &dst, now);
+    if (n <= 0)
+      return n;
+    if (dst.kind != SMART__DST_UNICAST) {
+      *to = *smart__session_dest(ss);
+      return n;
+    }
+    struct smart__peer *p = smart__peers_get(&ss->peers, dst.src_id);
+    if (p) {
+      *to = p->addr;
+      return n;
+    }
+    /* a peer we no longer know: dropped, try the next */
+  }
+}
+
+enum { ROW_TUNNEL, ROW_IDENT, ROW_SAUTH, ROW_OWN, ROW_ENGINE, ROWS };
+
+static const struct producer {
+  produce_fn next;
+  uint8_t seal, note, retry;
+} producers[ROWS] = {
+    /*                 seal note retry: an unsealable datagram (no key yet) is
+     *                                  dropped; retry: ask the row again */
+    [ROW_TUNNEL] = {tunnel_next, 1, 0, 0},
+    [ROW_IDENT] = {ident_next, 0, 0, 0},
+    [ROW_SAUTH] = {sauth_next, 1, 0, 0},
+    [ROW_OWN] = {own_next, 1, 1, 0},
+    [ROW_ENGINE] = {engine_next, 1, 1, 1},
+};
+
+/* Seal (and note) a datagram of `row`: its new length, or an error. */
+static smart_ssize seal(struct smart__session *ss, const struct producer *pr, uint8_t *buf,
+                        size_t n, size_t cap, int *end_batch, uint64_t now) {
+  smart_ssize m = smart__sec_seal(ss->sec, buf, n, cap, now);
+  if (m < 0 || !pr->note || !ss->sauth)
+    return m;
+  if (smart__sauth_note(ss->sauth, smart__sec_id(ss->sec), smart__sec_last_counter(ss->sec), buf,
+                        (size_t)m, now) &&
+      pr == &producers[ROW_ENGINE])
+    *end_batch = 1; /* a manifest is full: send it before more data */
+  return m;
+}
+
+smart_ssize smart__sess_output(struct smart__session *ss, uint8_t *buf, size_t cap,
+                               struct smart__sockaddr *to, int *end_batch, uint64_t now) {
+  *end_batch = 0;
+  for (int r = 0; r < ROWS; r++) {
+    const struct producer *pr = &producers[r];
+    for (;;) {
+      smart_ssize n = pr->next(ss, buf, cap, to, now);
+      if (n < 0 && r == ROW_ENGINE)
+        return n;
+      if (n <= 0)
+        break;
+      if (!ss->sec || !pr->seal)
+        return n;
+      smart_ssize m = seal(ss, pr, buf, (size_t)n, cap, end_batch, now);
+      if (m >= 0)
+        return m;
+      if (r == ROW_ENGINE && m != SMART_ESTATE)
+        return m;
+      if (!pr->retry)
+        break; /* no key yet (identity mode): this row waits */
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,325 @@
+/*
+ * The pump: batches in (to the session), batches out (from the session),
+ * waiting on the sockets, the session's commands. No protocol decision is
+ * made here. See sock_int.h.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sock/sock_int.h"
+#include "util/time.h"
+
+int smart__io_err(smart_sock *s, int code) {
+  if (code == SMART_ESYS)
+    s->last_os_error = errno;
+  return code;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+/* Hand pending datagrams to the kernel. Returns 0, SMART_EAGAIN when the
+ * socket is full (some stay pending), or an error. */
+static int tx_pending(smart_sock *s) {
+  while (s->out_head < s->nout) {
+    uint64_t t0 = smart__now();
+    int n = smart__udp_send_batch(s->sfd, s->out + s->out_head, s->nout - s->out_head);
+    uint64_t t1 = smart__now();
+    if (n < 0) {
+      if (n == SMART_EAGAIN)
+        return SMART_EAGAIN;
+      if (n == SMART_EINVAL || n == SMART_EMSGSIZE) { /* drop the culprit */
+        s->out_head++;
+        s->drops_other++;
+        continue;
+      }
+      return smart__io_err(s, n);
+    }
+    s->dgrams_sent += (uint64_t)n;
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; i++)
+      bytes += s->out[s->out_head + (unsigned)i].len;
+    smart__session_sent(s->ss, bytes, t1);
+    s->out_head += (unsigned)n;
+    /* Per-datagram cost of the send path, smoothed (1/8), for autocork. A
+     * sample is wall time and includes any preemption during the call (on
+     * one host, often by the receiver the datagram just woke): it counts
+     * for at most twice the estimate, so that one slow call does not make a
+     * sender at a moderate rate look backlogged. */
+    uint64_t per = (t1 - t0) / (uint64_t)n;
+    if (s->tx_cost && per > 2 * s->tx_cost)
+      per = 2 * s->tx_cost;
+    s->tx_cost = s->tx_cost ? s->tx_cost - s->tx_cost / 8 + per / 8 : per;
+    s->last_tx = t1;
+  }
+  s->nout = s->out_head = 0;
+  return 0;
+}
+
+/* Fill the batch from the session; 1 when it should go now, though not full. */
+static smart_ssize fill_batch(smart_sock *s, uint64_t now, int *end) {
+  *end = 0;
+  while (s->nout < SMART__BATCH && !*end) {
+    struct smart__dgram *d = &s->out[s->nout];
+    d->buf = s->obuf + (size_t)s->nout * SMART__SLOT;
+    smart_ssize n = smart__session_send(s->ss, d->buf, SMART__SLOT, &d->peer, end, now);
+    if (n < 0)
+      return n;
+    if (n == 0)
+      break;
+    d->len = (size_t)n;
+    s->nout++;
+  }
+  return 0;
+}
+
+/* Pull everything due from the session and transmit it in batches. */
+int smart__io_tx(smart_sock *s, uint64_t now) {
+  int rc = tx_pending(s);
+  if (rc)
+    return rc == SMART_EAGAIN ? 0 : rc;
+  for (;;) {
+    int end;
+    smart_ssize n = fill_batch(s, now, &end);
+    if (n < 0)
+      return (int)n;
+    if (s->nout == 0)
+      break;
+    int again = s->nout == SMART__BATCH || end;
+    rc = tx_pending(s);
+    if (rc)
+      return rc == SMART_EAGAIN ? 0 : rc;
+    if (!again)
+      break;
+  }
+  s->corked_bytes = 0;
+  s->corked_since = 0;
+  s->cork_fill = 0;
+  s->cork_dgrams = 0;
+  return 0;
+}
+
+/* ---- input --------------------------------------------------------------- */
+
+static void rx_one(smart_sock *s, const struct smart__dgram *d, uint64_t now) {
+  if (!d->seg) {
+    smart__session_recv(s->ss, d->buf, d->len, &d->peer, now);
+    return;
+  }
+  /* Datagrams of one segmentation-offload send, delivered together: each
+   * is a datagram of its own. */
+  for (size_t off = 0; off < d->len; off += d->seg)
+    smart__session_recv(s->ss, d->buf + off, d->len - off < d->seg ? d->len - off : d->seg,
+                        &d->peer, now);
+}
+
+/* What the group socket told flow control: bytes read and, after a full
+ * batch (a backlog), how full its buffer is. */
+static void rx_gauge(smart_sock *s, int fd, int n, uint64_t now) {
+  uint64_t bytes = 0;
+  for (int i = 0; i < n; i++)
+    bytes += s->in[i].len != (size_t)-1 ? s->in[i].len : 0;
+  smart__session_rx_read(s->ss, bytes, now);
+  uint32_t used, size;
+  if (n == SMART__BATCH && smart__session_rx_look_due(s->ss, now) &&
+      smart__udp_rx_fill(fd, &used, &size) == 0)
+    smart__session_rx_fill(s->ss, used, size, now);
+}
+
+/* Read what is waiting on `fd` and hand it on: a few batches, about
+ * RX_DRAIN_MAX datagrams at most, so that the application gets them soon
+ * (one entry may hold many datagrams of a segmentation-offload send). */
+#define RX_DRAIN_MAX 256u
+int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
+  unsigned got = 0;
+  for (int rounds = 0; rounds < 8 && got < RX_DRAIN_MAX; rounds++) {
+    for (unsigned i = 0; i < SMART__BATCH; i++) {
+      s->in[i].buf = s->ibuf + (size_t)i * SMART__RECV_BUF;
+      s->in[i].len = SMART__RECV_BUF;
+    }
+    int n = smart__udp_recv_batch(fd, s->in, SMART__BATCH);
+    if (n < 0)
+      return smart__io_err(s, n);
+    if (is_group)
+      rx_gauge(s, fd, n, now);
+    for (int i = 0; i < n; i++) {
+      struct smart__dgram *d = &s->in[i];
+      if (is_group && smart__addr_equal(&d->peer, &s->self))
+        continue; /* our own multicast, looped back */
+      got += d->seg && d->len != (size_t)-1 ? (unsigned)((d->len + d->seg - 1) / d->seg) : 1;
+      rx_one(s, d, now);
+    }
+    if (n < SMART__BATCH)
+      break;
+  }
+  return 0;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+/* A new group socket for `g`, joined and watched; -1 or an fd. */
+static int open_group_fd(smart_sock *s, const struct smart__sockaddr *g) {
+  int fd = smart__udp_socket(g->u.sa.sa_family);
+  if (fd < 0)
+    return -1;
+  struct epoll_event ev = {.events = EPOLLIN};
+  ev.data.fd = fd;
+  if (smart__udp_bind_group(fd, g) != 0 ||
+      smart__mcast_membership(fd, g, &s->ifc, s->have_source ? &s->source : NULL, 1) != 0 ||
+      epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    close(fd);
+    return -1;
+  }
+  (void)smart__udp_ignore_source(fd, &s->self);
+  (void)smart__udp_gro(fd);
+  return fd;
+}
+
+/* Obey the session: the new group socket becomes the group socket, the
+ * current one keeps listening until the session closes it. Returns
+ * SMART_ESYS when a group socket could not be opened. */
+int smart__io_commands(smart_sock *s, uint64_t now) {
+  struct smart__cmd c;
+  int rc = 0;
+  while (smart__session_cmd(s->ss, &c)) {
+    if (c.kind == SMART__CMD_CLOSE_OLD && s->old_gfd >= 0) {
+      close(s->old_gfd);
+      s->old_gfd = -1;
+    } else if (c.kind == SMART__CMD_OPEN_GROUP) {
+      int fd = open_group_fd(s, &c.group);
+      if (fd >= 0) {
+        if (s->old_gfd >= 0)
+          close(s->old_gfd);
+        s->old_gfd = s->gfd;
+        s->gfd = fd;
+      } else {
+        rc = SMART_ESYS;
+      }
+      smart__session_group_ready(s->ss, &c.group, fd >= 0, now);
+    }
+  }
+  return rc;
+}
+
+/* ---- the pump ------------------------------------------------------------ */
+
+static int ready_now(smart_sock *s) {
+  /* One non-blocking look at every socket (the epoll set is level
+   * triggered) costs less than a recvmmsg on each that finds nothing, the
+   * common case for a sender. */
+  struct epoll_event ev[3];
+  int nev = epoll_wait(s->epfd, ev, 3, 0);
+  if (nev < 0 && errno != EINTR)
+    return smart__io_err(s, SMART_ESYS);
+  int ready = 0;
+  for (int i = 0; i < nev; i++)
+    ready |= ev[i].data.fd == s->gfd                          ? SMART__READY_GROUP
+             : ev[i].data.fd == s->sfd                        ? SMART__READY_SEND
+             : s->old_gfd >= 0 && ev[i].data.fd == s->old_gfd ? SMART__READY_OLD
+                                                                : 0;
+  return ready;
+}
+
+int smart__io_pump_ready(smart_sock *s, int ready) {
+  uint64_t now = smart__now();
+  int rc;
+  if (ready == SMART__READY_UNKNOWN && (ready = ready_now(s)) < 0)
+    return ready;
+  if (((ready & SMART__READY_GROUP) && (rc = smart__io_rx(s, s->gfd, 1, now)) != 0) ||
+      ((ready & SMART__READY_SEND) && (rc = smart__io_rx(s, s->sfd, 0, now)) != 0) ||
+      ((ready & SMART__READY_OLD) && (rc = smart__io_rx(s, s->old_gfd, 1, now)) != 0))
+    return rc;
+  if ((rc = smart__session_tick(s->ss, now)) != 0)
+    return rc;
+  (void)smart__io_commands(s, now); /* a receiver that cannot follow stays */
+  return smart__io_tx(s, now);
+}
+
+int smart__io_pump(smart_sock *s) { return smart__io_pump_ready(s, SMART__READY_UNKNOWN); }
+
+uint64_t smart__io_deadline(smart_sock *s) {
+  uint64_t t = smart__session_expiry(s->ss);
+  if (s->corked_bytes)
+    t = smart__min_deadline(t, s->corked_since + SMART__CORK_MAX_NS);
+  if (s->nout > s->out_head) /* the kernel refused some: retry soon */
+    t = smart__min_deadline(t, smart__now() + SMART__US(200));
+  return t;
+}
+
+/* Wait for input or the next timer, at most until `deadline` (UINT64_MAX:
+ * no limit). Returns the READY_ bits of the sockets with input (0 when the
+ * time came first), for smart__io_pump_ready(), or an error. */
+int smart__io_wait(smart_sock *s, uint64_t deadline) {
+  uint64_t now = smart__now();
+  uint64_t t = smart__min_deadline(smart__io_deadline(s), deadline);
+  /* To the nanosecond: a rate-limited sender waits for tokens, often far
+   * less than a millisecond. */
+  struct timespec ts, *tp = NULL;
+  if (t != SMART__NEVER) {
+    uint64_t d = t > now ? t - now : 0;
+    if (d > SMART__SEC(60))
+      d = SMART__SEC(60);
+    ts.tv_sec = (time_t)(d / SMART__NS_PER_S);
+    ts.tv_nsec = (long)(d % SMART__NS_PER_S);
+    tp = &ts;
+  }
+  /* The sockets themselves rather than the epoll descriptor: one wake-up
+   * instead of two, and it says which socket has input. */
+  struct pollfd p[3];
+  int bit[3], np = 0;
+  if (s->gfd >= 0) {
+    p[np] = (struct pollfd){.fd = s->gfd, .events = POLLIN};
+    bit[np++] = SMART__READY_GROUP;
+  }
+  p[np] = (struct pollfd){.fd = s->sfd, .events = POLLIN};
+  if (s->nout > s->out_head)
+    p[np].events |= POLLOUT;
+  bit[np++] = SMART__READY_SEND;
+  if (s->old_gfd >= 0) {
+    p[np] = (struct pollfd){.fd = s->old_gfd, .events = POLLIN};
+    bit[np++] = SMART__READY_OLD;
+  }
+  int r = ppoll(p, (nfds_t)np, tp, NULL);
+  if (r < 0)
+    return errno == EINTR ? 0 : smart__io_err(s, SMART_ESYS);
+  int ready = 0;
+  for (int i = 0; r > 0 && i < np; i++)
+    if (p[i].revents & (POLLIN | POLLERR | POLLHUP))
+      ready |= bit[i];
+  return ready;
+}
+
+/* Process until the sender has queued nothing and the session calls the
+ * group quiet (smart__session_flushed), or until the deadline. */
+int smart__io_flush_until(smart_sock *s, uint64_t deadline) {
+  smart__session_flush_start(s->ss, smart__now());
+  for (;;) {
+    int rc = smart__io_pump(s);
+    if (rc)
+      return rc;
+    uint64_t now = smart__now(), until;
+    int quiet = smart__session_flushed(s->ss, now, &until);
+    if (quiet && s->nout == s->out_head && s->corked_bytes == 0)
+      return 0;
+    if (now >= deadline)
+      return SMART_ETIMEDOUT;
+    if ((rc = smart__io_wait(s, smart__min_deadline(deadline, until))) < 0)
+      return rc;
+  }
+}
+
+void smart__io_close_fds(smart_sock *s) {
+  if (s->epfd >= 0)
+    close(s->epfd);
+  if (s->gfd >= 0)
+    close(s->gfd);
+  if (s->sfd >= 0)
+    close(s->sfd);
+  if (s->old_gfd >= 0)
+    close(s->old_gfd);
+  s->epfd = s->gfd = s->sfd = s->old_gfd = -1;
+  s->joined = 0;
+}

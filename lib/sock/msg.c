@@ -1,0 +1,186 @@
+/*
+ * smart_send (with autocork), smart_recv, smart_flush.
+ *
+ * Autocorking (small-message packing): a message is handed to the kernel at
+ * once unless the previous datagram left less than one send-syscall time
+ * ago (the application is sending faster than the socket drains). Then
+ * messages gather in the engine's queue and leave packed (FMT 2) when a
+ * datagram's worth is queued, on the next call, or when smart_timeout()
+ * expires (at most about a millisecond later). At moderate rates every
+ * message leaves alone, at once. It times system calls, so it lives in the
+ * shell, not in the session.
+ */
+#include <string.h>
+
+#include "sock/sock_int.h"
+#include "util/time.h"
+
+#define DATA_HDR 8u /* the DATA header before a datagram's payload */
+
+/* Queue the message, moving data out and waiting for room if the queue is
+ * full (unless non-blocking). Returns 0 or an error; `*now` is the time it
+ * was queued. */
+static int submit(smart_sock *s, const void *buf, size_t len, int nonblock, uint64_t *now) {
+  for (;;) {
+    *now = smart__now();
+    int rc = smart__session_submit(s->ss, buf, len, *now);
+    if (rc != SMART_EAGAIN)
+      return rc;
+    /* Queue full: move data out, then wait for room. */
+    if ((rc = smart__io_pump(s)) != 0)
+      return rc;
+    *now = smart__now();
+    rc = smart__session_submit(s->ss, buf, len, *now);
+    if (rc != SMART_EAGAIN || nonblock)
+      return rc;
+    if ((rc = smart__io_wait(s, SMART__NEVER)) < 0)
+      return rc;
+  }
+}
+
+/* Autocork. Cork when the previous datagram is still "in the kernel's
+ * hands" (it left less than one send-path time ago), and keep corking
+ * while the application calls faster than one send-path time apart: it is
+ * backlogged, and datagrams then leave a batch per system call. A call
+ * that finds the send path idle, or that comes after a pause, sends at
+ * once, with whatever is corked. Returns 1 to hold the message. */
+static int cork(smart_sock *s, size_t len, uint64_t now) {
+  uint64_t cost = s->tx_cost;
+  int busy = (s->last_tx && now - s->last_tx < cost) ||
+             (s->corked_bytes && now - s->last_call < cost);
+  s->last_call = now;
+  if (!busy)
+    return 0;
+  size_t room = smart__session_max_dgram(s->ss) - DATA_HDR, entry = len + 2;
+  if (!s->corked_bytes) {
+    s->corked_since = now;
+    s->cork_fill = 0;
+    s->cork_dgrams = 0;
+  }
+  /* The engine packs entries of 2 + len bytes into max_dgram - 8 bytes of
+   * payload: follow its packing. */
+  if (s->cork_fill && s->cork_fill + entry > room) {
+    s->cork_dgrams++;
+    s->cork_fill = 0;
+  }
+  s->cork_fill += entry;
+  s->corked_bytes += entry;
+  /* Hold, without a system call, until a batch of datagrams is full
+   * (another message of this size would not fit), for at most
+   * CORK_MAX_NS. */
+  return (s->cork_dgrams + 1 < SMART__BATCH || s->cork_fill + entry <= room) &&
+         now - s->corked_since < SMART__CORK_MAX_NS;
+}
+
+SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uint32_t flags) {
+  if (!s || (!buf && len) || len == 0 || (flags & ~SMART_MSG_DONTWAIT))
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  if (len > s->o.max_msg)
+    return SMART_EMSGSIZE;
+  uint64_t now;
+  int rc = submit(s, buf, len, s->o.nonblock || (flags & SMART_MSG_DONTWAIT), &now);
+  if (rc)
+    return rc;
+  if (cork(s, len, now))
+    return (smart_ssize)len;
+  /* The message first, then whatever came in (requests are answered on
+   * this same call, right after). */
+  rc = smart__io_tx(s, now);
+  if (rc == 0)
+    rc = smart__io_pump(s);
+  return rc ? rc : (smart_ssize)len;
+}
+
+/* The size of struct smart_msginfo in 0.1: callers pass at least this. */
+#define SMART__MSGINFO_V1 (offsetof(struct smart_msginfo, sender) + 48)
+
+/* Copy what fits in the caller's version of the struct; keep its size. */
+static void info_out(struct smart_msginfo *info, const struct smart_msginfo *mi) {
+  size_t sz = info->size, n = sz < sizeof(*mi) ? sz : sizeof(*mi);
+  memcpy(info, mi, n);
+  info->size = sz;
+}
+
+/* One delivery to the caller: the message's length, or SMART_ELOST. */
+static smart_ssize hand_over(const struct smart__delivery *d, void *buf, size_t len,
+                             struct smart_msginfo *info) {
+  struct smart_msginfo mi;
+  if (info) {
+    memset(&mi, 0, sizeof(mi));
+    mi.sender_id = d->sender_id;
+    memcpy(mi.sender, d->sender, strnlen(d->sender, sizeof(mi.sender) - 1));
+    mi.seq = d->seq;
+    mi.count = d->count;
+  }
+  if (d->kind == SMART__DLV_LOSS) {
+    if (info) {
+      mi.kind = SMART_RECV_LOSS;
+      info_out(info, &mi);
+    }
+    return SMART_ELOST;
+  }
+  size_t n = d->len < len ? d->len : len;
+  if (n)
+    memcpy(buf, d->data, n);
+  if (info) {
+    mi.kind = SMART_RECV_MESSAGE;
+    mi.len = d->len;
+    if (d->len > len)
+      mi.flags |= SMART_RECV_TRUNC;
+    info_out(info, &mi);
+  }
+  return (smart_ssize)n;
+}
+
+SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len, struct smart_msginfo *info,
+                                 uint32_t flags) {
+  if (!s || (!buf && len) || (flags & ~SMART_MSG_DONTWAIT))
+    return SMART_EINVAL;
+  if (info && (info->size < SMART__MSGINFO_V1 || info->size > 4096))
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  int nonblock = s->o.nonblock || (flags & SMART_MSG_DONTWAIT);
+  /* The receive timeout runs from the first time the call has to wait: a
+   * message already queued costs no clock read. */
+  uint64_t deadline = 0;
+  int pumped = 0, ready = SMART__READY_UNKNOWN;
+  for (;;) {
+    struct smart__delivery d;
+    if (smart__session_poll(s->ss, &d))
+      return hand_over(&d, buf, len, info);
+    if (nonblock && pumped)
+      return SMART_EAGAIN;
+    if (!nonblock && pumped) {
+      uint64_t now = smart__now();
+      if (!deadline)
+        deadline = s->o.rcvtimeo_ms < 0 ? SMART__NEVER : now + SMART__MS(s->o.rcvtimeo_ms);
+      if (now >= deadline)
+        return SMART_EAGAIN;
+      ready = smart__io_wait(s, deadline);
+      if (ready < 0)
+        return ready;
+    }
+    int rc = smart__io_pump_ready(s, ready);
+    if (rc)
+      return rc;
+    pumped = 1;
+  }
+}
+
+SMART_API int smart_flush(smart_sock *s, int32_t timeout_ms) {
+  if (!s)
+    return SMART_EINVAL;
+  if (!s->joined)
+    return SMART_ENOTCONN;
+  if (s->o.nonblock) {
+    int rc = smart__io_pump(s);
+    if (rc)
+      return rc;
+    return s->nout == s->out_head ? 0 : SMART_EAGAIN;
+  }
+  uint64_t deadline = timeout_ms < 0 ? SMART__NEVER : smart__now() + SMART__MS(timeout_ms);
+  return smart__io_flush_until(s, deadline);
+}

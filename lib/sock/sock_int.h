@@ -1,0 +1,89 @@
+/*
+ * The public socket: a thin shell over the session (lib/session) and the
+ * UDP layer (lib/net/udp). It owns descriptors, batches, blocking, the
+ * clock and linger, and makes no protocol decision: what it reads goes to
+ * the session, what the session produces goes to the kernel, and the
+ * session's commands (open a group socket, close the previous one) are
+ * obeyed here.
+ *
+ * Each joined socket owns two UDP sockets and an epoll descriptor:
+ *   - the group socket, bound to the group's port and joined to the group:
+ *     it hears data, heartbeats, confirmations and every receiver's requests;
+ *   - the send socket, bound to the interface with an ephemeral port: every
+ *     datagram leaves from it, so each sender has a distinct source address
+ *     and port even when many share one host, and receivers tell senders
+ *     apart by it. Datagrams on the group socket from our own send socket
+ *     are our multicast loopback echo and are not fed to the session;
+ *   - the epoll descriptor watches both and is what smart_fd() returns.
+ * Batches leave with UDP segmentation offload where the kernel has it, and
+ * the sockets take coalesced datagrams in (UDP_GRO): see lib/net/udp.h.
+ *
+ * Files: sock.c (open, close, join, leave, fd, timeout, process), io.c
+ * (the pump: batches in and out, waiting, commands), msg.c (send with
+ * autocork, recv, flush), opt.c (the option table), control.c (stats,
+ * events, members, move, rekey, allow, revoke).
+ */
+#ifndef SMART_SOCK_INT_H
+#define SMART_SOCK_INT_H
+
+#include "net/udp.h"
+#include "session/session.h"
+#include "smart/smart.h"
+
+#define SMART__BATCH 32
+#define SMART__RECV_BUF 65536u
+#define SMART__SLOT 65536u /* one output datagram's room */
+
+struct smart_sock {
+  uint32_t open_flags;
+  int joined;
+  int gfd, sfd, epfd, old_gfd;
+  struct smart__sockaddr source, self;
+  int have_source;
+  struct smart__iface ifc;
+  struct smart__opts o;
+  struct smart__session *ss;
+  int32_t last_os_error;
+
+  /* output: datagrams produced but not yet accepted by the kernel
+   * (SMART_EAGAIN), sent first next time */
+  uint8_t *obuf;
+  struct smart__dgram out[SMART__BATCH];
+  unsigned nout, out_head;
+
+  /* input batch */
+  uint8_t *ibuf;
+  struct smart__dgram in[SMART__BATCH];
+
+  /* autocork (msg.c) */
+  uint64_t last_tx, tx_cost, corked_since, last_call;
+  size_t corked_bytes;
+  size_t cork_fill;     /* bytes in the corked datagram being filled */
+  unsigned cork_dgrams; /* corked datagrams already full */
+
+  uint64_t dgrams_sent, drops_other;
+};
+
+/* Which sockets have input: READY_GROUP | READY_SEND | READY_OLD, as
+ * smart__io_wait() found them, or READY_UNKNOWN. */
+#define SMART__READY_GROUP 1
+#define SMART__READY_SEND 2
+#define SMART__READY_OLD 4
+#define SMART__READY_UNKNOWN (-1)
+
+/* A corked datagram waits at most this long. */
+#define SMART__CORK_MAX_NS 1000000u
+
+/* io.c */
+int smart__io_err(smart_sock *s, int code);
+int smart__io_tx(smart_sock *s, uint64_t now);
+int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now);
+int smart__io_pump_ready(smart_sock *s, int ready);
+int smart__io_pump(smart_sock *s);
+int smart__io_wait(smart_sock *s, uint64_t deadline);
+uint64_t smart__io_deadline(smart_sock *s);
+int smart__io_commands(smart_sock *s, uint64_t now);
+int smart__io_flush_until(smart_sock *s, uint64_t deadline);
+void smart__io_close_fds(smart_sock *s);
+
+#endif
