@@ -24,12 +24,6 @@ double cli_number(const char *opt, const char *text, double min, double max) {
   return v;
 }
 
-void cli_setopt(smart_sock *s, int opt, const void *val, size_t len, const char *what) {
-  int rc = smart_setopt(s, opt, val, len);
-  if (rc != 0)
-    cli_die(2, "%s: %s", what, smart_strerror(rc));
-}
-
 #include <ctype.h>
 #include <string.h>
 
@@ -70,62 +64,4 @@ void cli_read_key(const char *path, uint8_t *out, size_t n, const char *what) {
   memset(line, 0, sizeof(line));
   if (!ok)
     cli_die(2, "%s: %s does not start with a %zu-byte hex key", what, path, n);
-}
-
-void cli_apply_security(smart_sock *s, const struct cli_security *sec) {
-  uint8_t key[64];
-  if (sec->key_file) {
-    cli_read_key(sec->key_file, key, 32, "--key-file");
-    cli_setopt(s, SMART_OPT_GROUP_KEY, key, 32, "--key-file");
-  }
-  if (sec->identity_file) {
-    cli_read_key(sec->identity_file, key, 64, "--identity");
-    cli_setopt(s, SMART_OPT_IDENTITY, key, 64, "--identity");
-  }
-  memset(key, 0, sizeof(key));
-  for (int i = 0; i < sec->npeer_keys; i++) {
-    uint8_t pk[32];
-    if (cli_unhex(sec->peer_keys[i], pk, 32) != 0)
-      cli_die(2, "--peer-key wants 64 hex digits");
-    cli_setopt(s, SMART_OPT_PEER_KEY, pk, 32, "--peer-key");
-  }
-  if (sec->allow_file) {
-    FILE *f = fopen(sec->allow_file, "r");
-    char line[512];
-    int n = 0;
-    if (!f)
-      cli_die(2, "--allow: cannot open %s", sec->allow_file);
-    while (fgets(line, sizeof(line), f)) {
-      uint8_t pk[32];
-      char *c = line;
-      while (isspace((unsigned char)*c))
-        c++;
-      if (!*c || *c == '#')
-        continue;
-      if (cli_unhex(c, pk, 32) != 0)
-        cli_die(2, "--allow: %s: not a 64-hex-digit public key: %s", sec->allow_file, c);
-      int rc = smart_allow(s, pk);
-      if (rc)
-        cli_die(2, "--allow: %s", smart_strerror(rc));
-      n++;
-    }
-    fclose(f);
-    if (n == 0)
-      cli_die(2, "--allow: %s lists no key", sec->allow_file);
-  }
-}
-
-int cli_security_opt(struct cli_security *sec, int c, const char *arg) {
-  switch (c) {
-  case 'K': sec->key_file = arg; return 1;
-  case 'I': sec->identity_file = arg; return 1;
-  case 'A': sec->allow_file = arg; return 1;
-  case 'P':
-    if (sec->npeer_keys == 16)
-      cli_die(2, "at most 16 --peer-key");
-    sec->peer_keys[sec->npeer_keys++] = arg;
-    return 1;
-  default:
-    return 0;
-  }
 }
