@@ -380,36 +380,85 @@ static void remote_accept(struct smart__sec *s, struct remote *r, uint8_t epoch,
     set_tx_epoch(s, epoch, now);
 }
 
+/* Where the envelope of a sealed datagram is: 0, or SMART_EAUTH when its
+ * layout is wrong. DATA carries it after the header, other kinds in the
+ * AUTH extension that ends the datagram. */
+static int env_locate(const uint8_t *in, size_t len, int data, const uint8_t **env) {
+  if (data) {
+    if (len < SMART__DATA_HDR_LEN + SMART__SEC_DATA_OVERHEAD || !(in[6] & 0x20))
+      return SMART_EAUTH;
+    *env = in + SMART__DATA_HDR_LEN;
+    return 0;
+  }
+  if (len < SMART__HDR_LEN + SMART__SEC_MSG_OVERHEAD)
+    return SMART_EAUTH;
+  const uint8_t *e = in + len - SMART__SEC_MSG_OVERHEAD;
+  if (smart__get16(e) != SMART__EXT_AUTH || smart__get16(e + 2) != SMART__SEC_AUTH_LEN)
+    return SMART_EAUTH;
+  *env = e + 4;
+  return 0;
+}
+
+/* Identity mode: is the epoch's key installed, and may `id` send DATA
+ * with it (limiting senders: only the sender ID the key came with)? */
+static int ident_key_ok(struct smart__sec *s, uint8_t epoch, uint32_t id, int data) {
+  const struct epoch_key *ek = NULL;
+  for (unsigned i = 0; i < KEY_SLOTS; i++)
+    if (s->sk->ek[i].valid && s->sk->ek[i].epoch == epoch)
+      ek = &s->sk->ek[i];
+  if (!ek) {
+    s->missing = epoch; /* the caller asks the sender for it */
+    return 0;
+  }
+  return !(data && ek->data_sender && ek->data_sender != id);
+}
+
+/* Verify (and decrypt) into `out`: the plaintext's length, or SMART_EAUTH. */
+static smart_ssize aead_open(const struct smart_crypto_ops *o, const uint8_t *in, size_t len,
+                             uint8_t *out, int data, uint8_t flags, const uint8_t *nonce,
+                             const uint8_t *key) {
+  const uint8_t *tag = in + len - SMART__SEC_TAG;
+  uint8_t dummy[1];
+  if (!data) {
+    if (o->open(dummy, tag, SMART__SEC_TAG, in, (size_t)(tag - in), nonce, key, o->user_data))
+      return SMART_EAUTH;
+    size_t plain = len - SMART__SEC_MSG_OVERHEAD;
+    memmove(out, in, plain);
+    return (smart_ssize)plain;
+  }
+  const uint8_t *b = nonce + SMART__SEC_NONCE;
+  size_t body = len - SMART__DATA_HDR_LEN - SMART__SEC_DATA_OVERHEAD, adlen = (size_t)(b - in);
+  int rc;
+  if (flags & SMART__SEC_F_ENCRYPTED) {
+    rc = o->open(out + SMART__DATA_HDR_LEN, b, body + SMART__SEC_TAG, in, adlen, nonce, key,
+                 o->user_data);
+  } else {
+    rc = o->open(dummy, tag, SMART__SEC_TAG, in, adlen + body, nonce, key, o->user_data);
+    if (rc == 0)
+      memmove(out + SMART__DATA_HDR_LEN, b, body);
+  }
+  if (rc)
+    return SMART_EAUTH;
+  memcpy(out, in, SMART__DATA_HDR_LEN);
+  out[6] &= (uint8_t)~0x20; /* D = 0 for the engine */
+  return (smart_ssize)(SMART__DATA_HDR_LEN + body);
+}
+
 smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
                             uint8_t *out, size_t cap, uint32_t *sender, uint64_t now) {
   if (!s || !in || !out || cap < len)
     return SMART_EINVAL;
   if (len < SMART__HDR_LEN || smart__get16(in + 2) != len)
     return SMART_EAUTH;
-  const struct smart_crypto_ops *o = s->cfg.ops;
-  unsigned typ = in[1] >> 6;
-  const uint8_t *env, *nonce, *tag;
-  size_t adlen;
-  int data = typ == SMART__TYP_DATA;
-  if (data) {
-    if (len < SMART__DATA_HDR_LEN + SMART__SEC_DATA_OVERHEAD || !(in[6] & 0x20))
-      return SMART_EAUTH;
-    env = in + SMART__DATA_HDR_LEN;
-  } else {
-    if (len < SMART__HDR_LEN + SMART__SEC_MSG_OVERHEAD)
-      return SMART_EAUTH;
-    const uint8_t *e = in + len - SMART__SEC_MSG_OVERHEAD;
-    if (smart__get16(e) != SMART__EXT_AUTH || smart__get16(e + 2) != SMART__SEC_AUTH_LEN)
-      return SMART_EAUTH;
-    env = e + 4;
-  }
-  nonce = env + SMART__SEC_HDR;
-  tag = in + len - SMART__SEC_TAG;
+  int data = in[1] >> 6 == SMART__TYP_DATA;
+  const uint8_t *env;
+  if (env_locate(in, len, data, &env) != 0)
+    return SMART_EAUTH;
+  const uint8_t *nonce = env + SMART__SEC_HDR;
   uint8_t epoch = env[0], flags = env[1];
   uint32_t id = smart__get32(env + 4);
   uint64_t counter = smart__get64(nonce + 16);
-  if (env[2] || env[3] || (flags & ~SMART__SEC_F_ENCRYPTED) || id == 0 ||
-      (!data && flags))
+  if (env[2] || env[3] || (flags & ~SMART__SEC_F_ENCRYPTED) || id == 0 || (!data && flags))
     return SMART_EAUTH;
   if (id == s->my_id)
     return SMART_EAUTH; /* our own datagram reflected back: never accepted */
@@ -418,64 +467,24 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
     return SMART_EAUTH;
   if (r && r->used && !replay_fresh(r, counter))
     return SMART_ERANGE;
-  if (s->cfg.mode == SMART__SEC_IDENTITY) {
-    const struct epoch_key *ek = NULL;
-    for (unsigned i = 0; i < KEY_SLOTS; i++)
-      if (s->sk->ek[i].valid && s->sk->ek[i].epoch == epoch)
-        ek = &s->sk->ek[i];
-    if (!ek) {
-      s->missing = epoch; /* the caller asks the sender for it */
-      return SMART_EAUTH;
-    }
-    /* Limiting senders: DATA only from the sender ID the key came with. */
-    if (data && ek->data_sender && ek->data_sender != id)
-      return SMART_EAUTH;
-  }
+  if (s->cfg.mode == SMART__SEC_IDENTITY && !ident_key_ok(s, epoch, id, data))
+    return SMART_EAUTH;
   uint8_t scratch[32];
   const uint8_t *key;
   if (remote_key(s, r, id, epoch, &key, scratch) != 0)
     return SMART_EAUTH;
-  size_t plain;
-  if (data) {
-    const uint8_t *b = nonce + SMART__SEC_NONCE;
-    size_t body = len - SMART__DATA_HDR_LEN - SMART__SEC_DATA_OVERHEAD;
-    adlen = (size_t)(b - in);
-    int rc;
-    if (flags & SMART__SEC_F_ENCRYPTED) {
-      rc = o->open(out + SMART__DATA_HDR_LEN, b, body + SMART__SEC_TAG, in, adlen, nonce, key,
-                   o->user_data);
-    } else {
-      uint8_t dummy[1];
-      rc = o->open(dummy, tag, SMART__SEC_TAG, in, adlen + body, nonce, key, o->user_data);
-      if (rc == 0)
-        memmove(out + SMART__DATA_HDR_LEN, b, body);
-    }
-    if (rc) {
-      smart__memzero(scratch, sizeof(scratch));
-      return SMART_EAUTH;
-    }
-    plain = SMART__DATA_HDR_LEN + body;
-    memcpy(out, in, SMART__DATA_HDR_LEN);
-    out[6] &= (uint8_t)~0x20; /* D = 0 for the engine */
-  } else {
-    uint8_t dummy[1];
-    adlen = (size_t)(tag - in);
-    if (o->open(dummy, tag, SMART__SEC_TAG, in, adlen, nonce, key, o->user_data)) {
-      smart__memzero(scratch, sizeof(scratch));
-      return SMART_EAUTH;
-    }
-    plain = len - SMART__SEC_MSG_OVERHEAD;
-    memmove(out, in, plain);
+  smart_ssize plain = aead_open(s->cfg.ops, in, len, out, data, flags, nonce, key);
+  if (plain >= 0) {
+    smart__put16(out + 2, (uint16_t)plain);
+    if (!r && !(r = remote_add(s, id)))
+      plain = SMART_EAUTH; /* table full: refuse rather than forget replays */
+    else
+      remote_accept(s, r, epoch, key, counter, now);
   }
-  smart__put16(out + 2, (uint16_t)plain);
-  if (!r && !(r = remote_add(s, id))) {
-    smart__memzero(scratch, sizeof(scratch));
-    return SMART_EAUTH; /* table full: refuse rather than forget replays */
-  }
-  remote_accept(s, r, epoch, key, counter, now);
   smart__memzero(scratch, sizeof(scratch));
-  *sender = id;
-  return (smart_ssize)plain;
+  if (plain >= 0)
+    *sender = id;
+  return plain;
 }
 
 /* ---- epochs ----------------------------------------------------------- */
