@@ -289,7 +289,7 @@ struct smart__stats {
 
 /* Change the token bucket (cfg.rate, cfg.burst) from `now` on: what the
  * old rate earned is kept, up to the new depth; rate 0 = unlimited. The
- * facade's flow control (smart.c) uses it. */
+ * session's flow control (proto/flow.c) uses it. */
 void smart__engine_set_rate(struct smart__engine *e, uint64_t rate, uint32_t burst,
                             uint64_t now);
 

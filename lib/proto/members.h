@@ -43,7 +43,7 @@ int smart__members_report(struct smart__members *m, unsigned kind_error, uint32_
                           uint32_t a1, uint32_t a2, uint64_t now);
 /* Queue ERROR_REPORT 3 (receive buffer filling: the reading rate in KiB/s,
  * the fill in per mille) ahead of the others and outside their budget:
- * flow control, which the caller paces (smart.c). 0 or SMART_EAGAIN when
+ * flow control, which the session paces (proto/flow.c). 0 or SMART_EAGAIN when
  * the queue is full. */
 int smart__members_pressure(struct smart__members *m, uint32_t kib_s, uint32_t permille);
 /* The next report to multicast (plaintext), or 0. `leaving` asks for the
