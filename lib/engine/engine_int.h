@@ -6,17 +6,11 @@
 #define SMART_ENGINE_INT_H
 
 #include "engine.h"
+#include "util/mem.h"
+#include "util/ratelim.h"
 #include "util/rng.h"
+#include "util/time.h"
 #include "wire/wire.h"
-
-#define NS_PER_MS UINT64_C(1000000)
-#define NS_PER_US UINT64_C(1000)
-#define NEVER UINT64_MAX
-
-/* ---- PRNG: util/rng.h ---------------------------------------------------- */
-/* Natural logarithm (x > 0) and exponential, without libm. */
-double smart__ln(double x);
-double smart__exp(double x);
 
 /* ---- Sender ------------------------------------------------------------ */
 struct smart__tx_slot {
@@ -180,22 +174,33 @@ struct smart__engine {
   uint8_t **retired;
   uint32_t retiredcap;
 
-  /* Token bucket, in byte-nanoseconds (bytes x 1e9). */
-  uint64_t tokens;
-  uint64_t tokens_at;
+  /* Everything the engine sends, requests included: cfg.rate bytes per
+   * second, cfg.burst bytes deep. */
+  struct smart__ratelim tb;
 
   struct smart__stats st;
 };
 
-/* ---- Shared helpers (engine.c) ----------------------------------------- */
-void *smart__alloc(struct smart__engine *e, size_t n);
-void *smart__zalloc(struct smart__engine *e, size_t n);
-void *smart__realloc(struct smart__engine *e, void *p, size_t n);
-void smart__free(struct smart__engine *e, void *p);
+/* ---- Memory: util/mem.h, with the engine's allocator ------------------- */
+static inline void *smart__alloc(struct smart__engine *e, size_t n) {
+  return smart__mem_alloc(&e->mem, n);
+}
+static inline void *smart__zalloc(struct smart__engine *e, size_t n) {
+  return smart__mem_zalloc(&e->mem, n);
+}
+static inline void *smart__realloc(struct smart__engine *e, void *p, size_t n) {
+  return smart__mem_realloc(&e->mem, p, n);
+}
+static inline void smart__free(struct smart__engine *e, void *p) {
+  smart__mem_free(&e->mem, p);
+}
 /* Grow an array of `*cap` elements of `elem` bytes to hold `need`. */
-int smart__grow(struct smart__engine *e, void **arr, uint32_t *cap,
-                uint32_t need, size_t elem);
+static inline int smart__grow(struct smart__engine *e, void **arr,
+                              uint32_t *cap, uint32_t need, size_t elem) {
+  return smart__mem_grow(&e->mem, arr, cap, need, elem);
+}
 
+/* ---- Shared helpers (engine.c) ----------------------------------------- */
 /* Events. */
 int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
                   const uint8_t *p, size_t len);
@@ -205,11 +210,6 @@ int smart__ev_loss(struct smart__engine *e, uint32_t src, uint64_t seq,
                    uint64_t count);
 int smart__ev_new_sender(struct smart__engine *e, uint32_t src,
                          uint32_t session);
-
-/* Token bucket: 1 if `len` bytes may go at `now` (and takes them). */
-int smart__tb_take(struct smart__engine *e, size_t len, uint64_t now);
-/* When `len` bytes will be available. */
-uint64_t smart__tb_when(const struct smart__engine *e, size_t len);
 
 /* ---- Sender (tx.c) ------------------------------------------------------ */
 int smart__tx_create(struct smart__engine *e);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/bytes.h"
+#include "util/fmath.h"
 
 /* Packets more than this far from the largest sequence are dropped
  * (ALGORITHMS.md §3). */
@@ -65,7 +66,7 @@ static struct smart__rxs *rx_get(struct smart__engine *e, uint32_t src) {
   r->src = src;
   r->k = e->cfg.k;
   r->grtt_ns = e->grtt_ns;
-  r->deadline = NEVER;
+  r->deadline = SMART__NEVER;
   set_gsize(r, e->cfg.gsize);
   if (smart__ev_new_sender(e, src, 0)) {
     smart__free(e, r->slots);
@@ -90,7 +91,7 @@ static void rx_clear(struct smart__engine *e, struct smart__rxs *r) {
   r->asm_on = r->asm_skip = 0;
   r->nqn = 0;
   r->nmissing = 0;
-  r->deadline = NEVER;
+  r->deadline = SMART__NEVER;
 }
 
 void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r) {
@@ -175,7 +176,7 @@ static void arm_hold(struct smart__rxs *r, struct smart__rx_slot *sl,
                      uint64_t now) {
   sl->phase = PH_HOLD;
   uint64_t d = now + hold_time(r);
-  if (d > sl->deadline || sl->deadline == NEVER)
+  if (d > sl->deadline || sl->deadline == SMART__NEVER)
     sl->deadline = d;
   if (sl->deadline < r->deadline)
     r->deadline = sl->deadline;
@@ -193,7 +194,7 @@ static int add_missing(struct smart__engine *e, struct smart__rxs *r,
     struct smart__rx_slot *sl = slot(r, s);
     memset(sl, 0, sizeof(*sl));
     sl->state = RX_MISSING;
-    sl->deadline = NEVER;
+    sl->deadline = SMART__NEVER;
     if (held) {
       sl->deadline = 0;
       arm_hold(r, sl, now);
@@ -342,7 +343,7 @@ static int advance(struct smart__engine *e, struct smart__rxs *r) {
       return rc;
   }
   if (r->nmissing == 0)
-    r->deadline = NEVER;
+    r->deadline = SMART__NEVER;
   return 0;
 }
 
@@ -369,7 +370,7 @@ static int learn_position(struct smart__engine *e, struct smart__rxs *r,
         struct smart__rx_slot *sl = slot(r, s);
         memset(sl, 0, sizeof(*sl));
         sl->state = RX_MISSING;
-        sl->deadline = NEVER;
+        sl->deadline = SMART__NEVER;
         arm_wait(e, r, sl, now);
         r->nmissing++;
       }
@@ -451,7 +452,7 @@ static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
   /* Advertised distance and timer constants (NORM advertises GRTT in every
    * sender message, RFC 5740 §5.1). */
   if (hb.grtt_us)
-    r->grtt_ns = (uint64_t)hb.grtt_us * NS_PER_US;
+    r->grtt_ns = SMART__US(hb.grtt_us);
   if (hb.k)
     r->k = hb.k;
   if (hb.gsize != r->gsize)
@@ -608,7 +609,7 @@ int smart__rx_on_data(struct smart__engine *e, uint32_t src,
 
   /* DATA QUIET field: q != 0 withholds requests for 2^q ms. */
   if (p->u.data.quiet) {
-    uint64_t until = now + (NS_PER_MS << p->u.data.quiet);
+    uint64_t until = now + (SMART__NS_PER_MS << p->u.data.quiet);
     if (until > r->quiet_until)
       r->quiet_until = until;
   }
@@ -641,7 +642,7 @@ int smart__rx_on_data(struct smart__engine *e, uint32_t src,
       struct smart__rx_slot *sl = slot(r, q);
       memset(sl, 0, sizeof(*sl));
       sl->state = RX_MISSING;
-      sl->deadline = NEVER;
+      sl->deadline = SMART__NEVER;
       arm_wait(e, r, sl, now);
       r->nmissing++;
     }
@@ -780,7 +781,7 @@ int smart__rx_on_quiet(struct smart__engine *e, uint32_t src,
   /* Withhold requests for the duration; timers that fall inside it are
    * re-armed at its end with a fresh draw (arm_wait), so the backlog is
    * spread over the normal window rather than sent at once. */
-  uint64_t until = now + (uint64_t)p->u.quiet.duration * NS_PER_MS;
+  uint64_t until = now + SMART__MS(p->u.quiet.duration);
   if (until > r->quiet_until)
     r->quiet_until = until;
   return 0;
@@ -801,7 +802,7 @@ static int rx_expire(struct smart__engine *e, struct smart__rxs *r,
                      uint64_t now) {
   if (r->deadline > now)
     return 0;
-  uint64_t next_dl = NEVER;
+  uint64_t next_dl = SMART__NEVER;
   int fired = 0, lost = 0, rc;
   for (uint64_t s = r->next; s < r->hi; s++) {
     struct smart__rx_slot *sl = slot(r, s);
@@ -852,7 +853,7 @@ static int rx_expire(struct smart__engine *e, struct smart__rxs *r,
       sl->own = 1;
       sl->t_nak = T16(now);
     }
-    next_dl = NEVER;
+    next_dl = SMART__NEVER;
     for (uint64_t s = r->next; s < r->hi; s++) {
       struct smart__rx_slot *sl = slot(r, s);
       if (sl->state == RX_MISSING && sl->deadline < next_dl)
@@ -875,11 +876,11 @@ int smart__rx_handle_expiry(struct smart__engine *e, uint64_t now) {
 }
 
 uint64_t smart__rx_expiry(struct smart__engine *e) {
-  uint64_t t = NEVER;
+  uint64_t t = SMART__NEVER;
   for (uint32_t i = 0; i < e->nrx; i++) {
     struct smart__rxs *r = e->rx[i];
     if (r->nqn) {
-      uint64_t w = smart__tb_when(e, e->cfg.max_dgram);
+      uint64_t w = smart__ratelim_when(&e->tb, e->cfg.max_dgram);
       if (w < t)
         t = w;
     }
@@ -940,7 +941,7 @@ static smart_ssize build_request(struct smart__engine *e, struct smart__rxs *r,
     np++;
   }
   size_t total = fixed - (np ? 0 : SMART__EXT_HDR_LEN) + 4 * np;
-  if (!smart__tb_take(e, total, now))
+  if (!smart__ratelim_take(&e->tb, total, now))
     return 0;
   /* Assemble the extension area in place: SESSION, then NAKLIST whose
    * value is already at its final offset. */
