@@ -1,7 +1,7 @@
 /*
- * Engine: configuration, events and the dispatch of datagrams to the sender
- * role (tx.c) and receiver roles (rx.c). The leaves it uses (memory, rate
- * limit, PRNG, ln/exp) are in util/.
+ * Engine: configuration, the dispatch of datagrams to the sender role
+ * (tx.c) and receiver roles (rx.c), and statistics. Events live in evq.c;
+ * the leaves it uses (memory, rate limit, PRNG) in util/.
  */
 #include "engine_int.h"
 
@@ -86,176 +86,16 @@ void smart__engine_del(struct smart__engine *e) {
   for (uint32_t i = 0; i < e->nrx; i++)
     smart__rxs_free(e, e->rx[i]);
   smart__free(e, e->rx);
-  for (uint32_t i = 0; i < e->evn; i++)
-    smart__free(e, e->ev[(e->evhead + i) & (e->evcap - 1)].owned);
-  if (e->ev != e->ev_inline)
-    smart__free(e, e->ev);
-  if (e->arena != e->arena_inline)
-    smart__free(e, e->arena);
-  for (uint32_t i = 0; i < e->nretired; i++)
-    smart__free(e, e->retired[i]);
-  smart__free(e, e->retired);
+  smart__evq_free(e);
   struct smart__mem m = e->mem;
   m.free(e, m.user_data);
 }
 
 /* Start of every call that may invalidate event data handed out before. */
 static void begin_call(struct smart__engine *e, uint64_t now) {
-  for (uint32_t i = 0; i < e->nretired; i++)
-    smart__free(e, e->retired[i]);
-  e->nretired = 0;
-  if (e->evn == 0) {
-    e->arena_len = 0;
-    e->evhead = 0; /* keep reusing the same (cached) entries */
-  }
+  smart__evq_begin(e);
   if (now > e->last_now)
     e->last_now = now;
-}
-
-/* ---- Events ------------------------------------------------------------ */
-
-static struct smart__ev_int *ev_push(struct smart__engine *e) {
-  if (e->evn == e->evcap) {
-    uint32_t ncap = e->evcap ? e->evcap * 2 : 64;
-    struct smart__ev_int *n = smart__alloc(e, (size_t)ncap * sizeof(*n));
-    if (!n)
-      return NULL;
-    for (uint32_t i = 0; i < e->evn; i++)
-      n[i] = e->ev[(e->evhead + i) & (e->evcap - 1)];
-    if (e->ev != e->ev_inline)
-      smart__free(e, e->ev);
-    e->ev = n;
-    e->evcap = ncap;
-    e->evhead = 0;
-  }
-  struct smart__ev_int *ev = &e->ev[(e->evhead + e->evn) & (e->evcap - 1)];
-  e->evn++;
-  memset(ev, 0, sizeof(*ev));
-  return ev;
-}
-
-static struct smart__ev_int *ev_last(struct smart__engine *e) {
-  if (!e->evn)
-    return NULL;
-  return &e->ev[(e->evhead + e->evn - 1) & (e->evcap - 1)];
-}
-
-int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
-                  const uint8_t *p, size_t len) {
-  if (e->arena_cap - e->arena_len < len) {
-    uint64_t ncap = e->arena_cap * 2;
-    while (ncap - e->arena_len < len)
-      ncap *= 2;
-    uint8_t *a;
-    if (e->arena == e->arena_inline) {
-      a = smart__alloc(e, (size_t)ncap);
-      if (a)
-        memcpy(a, e->arena, (size_t)e->arena_len);
-    } else {
-      a = smart__realloc(e, e->arena, (size_t)ncap);
-    }
-    if (!a)
-      return SMART_ENOMEM;
-    e->arena = a;
-    e->arena_cap = ncap;
-  }
-  struct smart__ev_int *ev = ev_push(e);
-  if (!ev)
-    return SMART_ENOMEM;
-  ev->type = SMART__EV_MSG;
-  ev->src_id = src;
-  ev->seq = seq;
-  ev->count = 1;
-  ev->off = e->arena_len;
-  ev->len = len;
-  if (len)
-    memcpy(e->arena + e->arena_len, p, len);
-  e->arena_len += len;
-  e->msgs_received++;
-  e->bytes_received += len;
-  return 0;
-}
-
-int smart__ev_msg_owned(struct smart__engine *e, uint32_t src, uint64_t seq,
-                        uint8_t *buf, size_t len) {
-  struct smart__ev_int *ev = ev_push(e);
-  if (!ev) {
-    smart__free(e, buf);
-    return SMART_ENOMEM;
-  }
-  ev->type = SMART__EV_MSG;
-  ev->src_id = src;
-  ev->seq = seq;
-  ev->count = 1;
-  ev->owned = buf;
-  ev->len = len;
-  e->msgs_received++;
-  e->bytes_received += len;
-  return 0;
-}
-
-int smart__ev_loss(struct smart__engine *e, uint32_t src, uint64_t seq,
-                   uint64_t count) {
-  e->st.losses_unrecoverable += count;
-  struct smart__ev_int *l = ev_last(e);
-  /* Adjacent losses of one sender become one range. */
-  if (l && l->type == SMART__EV_LOSS && l->src_id == src &&
-      l->seq + l->count == seq) {
-    l->count += count;
-    return 0;
-  }
-  struct smart__ev_int *ev = ev_push(e);
-  if (!ev)
-    return SMART_ENOMEM;
-  ev->type = SMART__EV_LOSS;
-  ev->src_id = src;
-  ev->seq = seq;
-  ev->count = count;
-  return 0;
-}
-
-int smart__ev_new_sender(struct smart__engine *e, uint32_t src,
-                         uint32_t session) {
-  struct smart__ev_int *ev = ev_push(e);
-  if (!ev)
-    return SMART_ENOMEM;
-  ev->type = SMART__EV_NEW_SENDER;
-  ev->src_id = src;
-  ev->session = session;
-  return 0;
-}
-
-int smart__engine_poll(struct smart__engine *e, struct smart__event *out) {
-  if (!e || !out || !e->evn)
-    return 0;
-  struct smart__ev_int *ev = &e->ev[e->evhead];
-  e->evhead = (e->evhead + 1) & (e->evcap - 1);
-  e->evn--;
-  out->type = ev->type;
-  out->src_id = ev->src_id;
-  out->seq = ev->seq;
-  out->count = ev->count;
-  out->session = ev->session;
-  out->len = ev->len;
-  out->data = NULL;
-  if (ev->type == SMART__EV_MSG) {
-    if (ev->owned) {
-      out->data = ev->owned;
-      /* Freed at the next engine call (see the contract of poll). */
-      if (smart__grow(e, (void **)&e->retired, &e->retiredcap,
-                      e->nretired + 1, sizeof(*e->retired)) == 0) {
-        e->retired[e->nretired++] = ev->owned;
-      } else {
-        /* Out of memory: the data cannot be handed out safely. */
-        smart__free(e, ev->owned);
-        out->data = NULL;
-        out->len = 0;
-      }
-    } else {
-      out->data = e->arena + ev->off;
-    }
-  }
-  return 1;
 }
 
 /* ---- Rate ------------------------------------------------------------------ */

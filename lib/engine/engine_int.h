@@ -1,6 +1,7 @@
 /*
- * Engine internals shared by engine.c (common parts), tx.c (sender role) and
- * rx.c (receiver role). Not an API: everything here may change.
+ * Engine internals shared by engine.c (config, dispatch, stats), evq.c
+ * (events and the delivery arena), tx.c (sender role) and rx.c (receiver
+ * role). Not an API: everything here may change.
  */
 #ifndef SMART_ENGINE_INT_H
 #define SMART_ENGINE_INT_H
@@ -200,8 +201,10 @@ static inline int smart__grow(struct smart__engine *e, void **arr,
   return smart__mem_grow(&e->mem, arr, cap, need, elem);
 }
 
-/* ---- Shared helpers (engine.c) ----------------------------------------- */
-/* Events. */
+/* ---- Events and delivery arena (evq.c) ------------------------------------ */
+/* Start of every call: frees what poll handed out last time. */
+void smart__evq_begin(struct smart__engine *e);
+void smart__evq_free(struct smart__engine *e);
 int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
                   const uint8_t *p, size_t len);
 int smart__ev_msg_owned(struct smart__engine *e, uint32_t src, uint64_t seq,

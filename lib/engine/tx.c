@@ -110,18 +110,10 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
       tx->qcap = ncap;
     }
   }
-  if (tx->mn == tx->mcap) {
-    uint32_t ncap = tx->mcap ? tx->mcap * 2 : 64;
-    struct smart__qmsg *m = smart__alloc(e, (size_t)ncap * sizeof(*m));
-    if (!m)
-      return SMART_ENOMEM;
-    for (uint32_t i = 0; i < tx->mn; i++)
-      m[i] = tx->msgs[(tx->mhead + i) & (tx->mcap - 1)];
-    smart__free(e, tx->msgs);
-    tx->msgs = m;
-    tx->mcap = ncap;
-    tx->mhead = 0;
-  }
+  if (tx->mn == tx->mcap &&
+      smart__mem_ring_grow(&e->mem, (void **)&tx->msgs, &tx->mcap, &tx->mhead,
+                           tx->mn, sizeof(*tx->msgs), 64, NULL))
+    return SMART_ENOMEM;
   memcpy(tx->q + tx->qtail, msg, len);
   struct smart__qmsg *m = &tx->msgs[(tx->mhead + tx->mn) & (tx->mcap - 1)];
   m->off = tx->qtail;

@@ -2,6 +2,7 @@
 #include "util/mem.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "smart/smart.h"
 
@@ -61,5 +62,27 @@ int smart__mem_grow(const struct smart__mem *m, void **arr, uint32_t *cap,
     return SMART_ENOMEM;
   *arr = p;
   *cap = (uint32_t)n;
+  return 0;
+}
+
+int smart__mem_ring_grow(const struct smart__mem *m, void **arr, uint32_t *cap,
+                         uint32_t *head, uint32_t n, size_t elem,
+                         uint32_t first, const void *keep) {
+  uint64_t ncap = *cap ? (uint64_t)*cap * 2 : first;
+  if (ncap > UINT32_MAX)
+    return SMART_ENOMEM;
+  uint8_t *a = smart__mem_alloc(m, (size_t)ncap * elem);
+  if (!a)
+    return SMART_ENOMEM;
+  if (n) {
+    uint32_t h = *head & (*cap - 1), run = *cap - h < n ? *cap - h : n;
+    memcpy(a, (uint8_t *)*arr + (size_t)h * elem, (size_t)run * elem);
+    memcpy(a + (size_t)run * elem, *arr, (size_t)(n - run) * elem);
+  }
+  if (*arr != keep)
+    smart__mem_free(m, *arr);
+  *arr = a;
+  *cap = (uint32_t)ncap;
+  *head = 0;
   return 0;
 }

@@ -36,4 +36,12 @@ void smart__mem_free(const struct smart__mem *m, void *p);
 int smart__mem_grow(const struct smart__mem *m, void **arr, uint32_t *cap,
                     uint32_t need, size_t elem);
 
+/* Double a ring of `*cap` elements (`first` when it has none; capacities
+ * are powers of two) that holds `n` from index `*head`: the new array holds
+ * them from index 0. The old one is freed unless it is `keep` (storage
+ * inside the owner). 0, or SMART_ENOMEM with the ring unchanged. */
+int smart__mem_ring_grow(const struct smart__mem *m, void **arr, uint32_t *cap,
+                         uint32_t *head, uint32_t n, size_t elem,
+                         uint32_t first, const void *keep);
+
 #endif
