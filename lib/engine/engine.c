@@ -1,7 +1,7 @@
 /*
  * Engine: configuration, the dispatch of datagrams to the sender role
- * (tx.c) and receiver roles (rx.c), and statistics. Events live in evq.c;
- * the leaves it uses (memory, rate limit, PRNG) in util/.
+ * (tx.c) and receiver roles (rx.c, nak.c), and statistics. Events live in
+ * evq.c; the leaves it uses (memory, rate limit, PRNG) in util/.
  */
 #include "engine_int.h"
 
@@ -110,6 +110,38 @@ void smart__engine_set_rate(struct smart__engine *e, uint64_t rate, uint32_t bur
   e->cfg.burst = burst;
 }
 
+/* ---- Requests: the parts every REPLACEMENT and QUIET share ----------------- */
+
+int smart__pkt_session(const struct smart__pkt *p, uint32_t *sess) {
+  const uint8_t *v;
+  size_t vl;
+  if (!smart__ext_find(p->ext, p->ext_len, SMART__EXT_SESSION, &v, &vl) || vl != 4)
+    return 0;
+  *sess = smart__get32(v);
+  return 1;
+}
+
+void smart__req_init(const struct smart__engine *e, struct smart__pkt *p,
+                     unsigned cmd, int has_session, uint32_t session,
+                     uint8_t ext[8]) {
+  memset(p, 0, sizeof(*p));
+  p->sync = e->cfg.sync;
+  p->typ = SMART__TYP_REQ;
+  p->cmd = (uint8_t)cmd;
+  if (cmd == SMART__REQ_QUIET)
+    p->u.quiet.group = e->cfg.group;
+  else
+    p->u.repl.group = e->cfg.group;
+  if (has_session) {
+    uint8_t sv[4];
+    size_t el = 0;
+    smart__put32(sv, session);
+    smart__ext_put(ext, 8, &el, SMART__EXT_SESSION, sv, 4);
+    p->ext = ext;
+    p->ext_len = el;
+  }
+}
+
 /* ---- Dispatch ------------------------------------------------------------ */
 
 int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
@@ -136,11 +168,8 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
     }
     return smart__rx_on_data(e, src_id, &p, now);
   case SMART__K_REPLACEMENT: {
-    const uint8_t *v;
-    size_t vl;
-    int has_sess = smart__ext_find(p.ext, p.ext_len, SMART__EXT_SESSION, &v,
-                                   &vl) && vl == 4;
-    uint32_t sess = has_sess ? smart__get32(v) : 0;
+    uint32_t sess = 0;
+    int has_sess = smart__pkt_session(&p, &sess);
     int used = 0;
     /* A sender ignores requests naming another session (absent = any). */
     if (e->tx && (!has_sess || sess == e->tx->session)) {

@@ -1,7 +1,8 @@
 /*
  * Engine internals shared by engine.c (config, dispatch, stats), evq.c
- * (events and the delivery arena), tx.c (sender role) and rx.c (receiver
- * role). Not an API: everything here may change.
+ * (events and the delivery arena), tx.c (sender role), rx.c (receiver
+ * role) and nak.c (the receiver's request timers). Not an API: everything
+ * here may change.
  */
 #ifndef SMART_ENGINE_INT_H
 #define SMART_ENGINE_INT_H
@@ -201,6 +202,15 @@ static inline int smart__grow(struct smart__engine *e, void **arr,
   return smart__mem_grow(&e->mem, arr, cap, need, elem);
 }
 
+/* ---- Packets (engine.c) ---------------------------------------------------- */
+/* The SESSION extension of a request: 1 and `*sess`, or 0 (absent = any). */
+int smart__pkt_session(const struct smart__pkt *p, uint32_t *sess);
+/* Set up a REPLACEMENT or QUIET (`cmd`) to our group; with a SESSION
+ * extension naming `session` (written to ext[8]) when has_session. */
+void smart__req_init(const struct smart__engine *e, struct smart__pkt *p,
+                     unsigned cmd, int has_session, uint32_t session,
+                     uint8_t ext[8]);
+
 /* ---- Events and delivery arena (evq.c) ------------------------------------ */
 /* Start of every call: frees what poll handed out last time. */
 void smart__evq_begin(struct smart__engine *e);
@@ -227,6 +237,18 @@ smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
 uint64_t smart__tx_expiry(struct smart__engine *e);
 
 /* ---- Receiver (rx.c) ----------------------------------------------------- */
+static inline struct smart__rx_slot *smart__rx_slot(struct smart__rxs *r,
+                                                    uint64_t s) {
+  return &r->slots[s & (r->cap - 1)];
+}
+/* A missing sequence given up: no more requests, reported at delivery. */
+static inline void smart__rx_mark_lost(struct smart__rxs *r,
+                                       struct smart__rx_slot *sl) {
+  if (sl->state != RX_MISSING)
+    return;
+  sl->state = RX_LOST;
+  r->nmissing--;
+}
 void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r);
 struct smart__rxs *smart__rx_find(const struct smart__engine *e, uint32_t src);
 int smart__rx_on_data(struct smart__engine *e, uint32_t src,
@@ -237,6 +259,26 @@ void smart__rx_on_peer_request(struct smart__engine *e, uint32_t src,
 int smart__rx_on_quiet(struct smart__engine *e, uint32_t src,
                        const struct smart__pkt *p, uint64_t now);
 int smart__rx_handle_expiry(struct smart__engine *e, uint64_t now);
+
+/* ---- Request timers, suppression, REPLACEMENT (nak.c) --------------------- */
+/* Start the request timer of a missing slot (after any QUIET). */
+void smart__nak_arm_wait(struct smart__engine *e, struct smart__rxs *r,
+                         struct smart__rx_slot *sl, uint64_t now);
+/* Wait for a repair that was asked for (by us or a peer). */
+void smart__nak_arm_hold(struct smart__rxs *r, struct smart__rx_slot *sl,
+                         uint64_t now);
+/* A repair of our own request arrived: an RTT sample. */
+void smart__nak_learn_rtt(struct smart__rxs *r, struct smart__rx_slot *sl,
+                          uint64_t now);
+enum { SEEN_PEER_NAK, SEEN_NCF, SEEN_UNAVAILABLE };
+/* Sequence s was requested by a peer, or confirmed (pending or
+ * unavailable) by the sender. */
+void smart__nak_seen(struct smart__engine *e, struct smart__rxs *r,
+                     uint64_t s, uint64_t now, int kind);
+/* Fire the timers of one sender's gaps that are due: 1 if some sequence was
+ * given up (delivery may advance), 0, or an error. */
+int smart__nak_expire(struct smart__engine *e, struct smart__rxs *r,
+                      uint64_t now);
 uint64_t smart__rx_expiry(struct smart__engine *e);
 smart_ssize smart__rx_send(struct smart__engine *e, uint8_t *out,
                            size_t outlen, uint64_t now);

@@ -333,20 +333,11 @@ static smart_ssize tx_heartbeat(struct smart__engine *e, uint8_t *out,
 static smart_ssize tx_quiet(struct smart__engine *e, uint8_t *out,
                             size_t outlen, uint64_t now) {
   struct smart__tx *tx = e->tx;
-  uint8_t ext[8], sess[4];
-  size_t el = 0;
-  smart__put32(sess, tx->session);
-  smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sess, 4);
+  uint8_t ext[8];
   struct smart__pkt p;
-  memset(&p, 0, sizeof(p));
-  p.sync = e->cfg.sync;
-  p.typ = SMART__TYP_REQ;
-  p.cmd = SMART__REQ_QUIET;
-  p.u.quiet.group = e->cfg.group;
+  smart__req_init(e, &p, SMART__REQ_QUIET, 1, tx->session, ext);
   p.u.quiet.duration = tx->quiet_ms;
-  p.ext = ext;
-  p.ext_len = el;
-  if (!smart__ratelim_take(&e->tb, SMART__REQ_MSG_LEN + el, now))
+  if (!smart__ratelim_take(&e->tb, SMART__REQ_MSG_LEN + p.ext_len, now))
     return 0;
   smart_ssize n = smart__pkt_encode(out, outlen, &p);
   if (n > 0) {
