@@ -4,10 +4,11 @@
  * no limit, and the largest rates and bursts without overflow.
  */
 #include <check.h>
-#include <stdlib.h>
 
 #include "util/ratelim.h"
 #include "util/time.h"
+
+#include "unit.h"
 
 /* Take units one at a time until refused: how many the bucket held. */
 static uint64_t drain(struct smart__ratelim *r, uint64_t now) {
@@ -157,9 +158,7 @@ START_TEST(large_rates_and_bursts) {
 }
 END_TEST
 
-static Suite *ratelim_suite(void) {
-  Suite *s = suite_create("ratelim");
-  TCase *t = tcase_create("ratelim");
+static void add_tests(TCase *t) {
   tcase_add_test(t, starts_full_and_holds_burst);
   tcase_add_test(t, refills_at_the_rate);
   tcase_add_test(t, no_drift_many_small_steps);
@@ -167,14 +166,6 @@ static Suite *ratelim_suite(void) {
   tcase_add_test(t, set_keeps_earned_tokens);
   tcase_add_test(t, rate_zero_is_unlimited);
   tcase_add_test(t, large_rates_and_bursts);
-  suite_add_tcase(s, t);
-  return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(ratelim_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return unit_main("ratelim", add_tests); }

@@ -4,10 +4,11 @@
  * the ranges of unit() and between().
  */
 #include <check.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "util/rng.h"
+
+#include "unit.h"
 
 START_TEST(splitmix64_known_answers) {
   /* The reference implementation's first outputs from state 0. */
@@ -102,23 +103,13 @@ START_TEST(between_bounds) {
 }
 END_TEST
 
-static Suite *rng_suite(void) {
-  Suite *s = suite_create("rng");
-  TCase *t = tcase_create("rng");
+static void add_tests(TCase *t) {
   tcase_add_test(t, splitmix64_known_answers);
   tcase_add_test(t, xoshiro_known_answers);
   tcase_add_test(t, seeded_known_answers);
   tcase_add_test(t, same_seed_same_sequence);
   tcase_add_test(t, unit_in_half_open_interval);
   tcase_add_test(t, between_bounds);
-  suite_add_tcase(s, t);
-  return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(rng_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return unit_main("rng", add_tests); }
