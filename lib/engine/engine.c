@@ -1,117 +1,13 @@
 /*
- * Engine: configuration, memory, events, rate limit and the dispatch of
- * datagrams to the sender role (tx.c) and receiver roles (rx.c).
+ * Engine: configuration, the dispatch of datagrams to the sender role
+ * (tx.c) and receiver roles (rx.c, nak.c), and statistics. Events live in
+ * evq.c; the leaves it uses (memory, rate limit, PRNG) in util/.
  */
 #include "engine_int.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-/* ---- Deterministic ln and exp -------------------------------------------------
- * The timer draw needs ln() and exp(). Doing them here rather than through
- * libm keeps the core free of a libm dependency and makes a simulation
- * bit-identical whatever the C library. Accuracy ~1e-15 relative, far
- * beyond what a timer needs. */
-
-#define LN2 0.69314718055994530942
-
-double smart__ln(double x) {
-  if (!(x > 0))
-    return -1e300;
-  uint64_t b;
-  memcpy(&b, &x, sizeof(b));
-  int ex = (int)((b >> 52) & 0x7FF) - 1023;
-  if (ex == -1023) /* subnormal: not needed here */
-    return -708.0;
-  b = (b & ~(UINT64_C(0x7FF) << 52)) | (UINT64_C(1023) << 52);
-  double m;
-  memcpy(&m, &b, sizeof(m)); /* m in [1, 2) */
-  if (m > 1.4142135623730951) {
-    m *= 0.5;
-    ex++;
-  }
-  /* ln(m) = 2 atanh(z), z = (m - 1) / (m + 1), |z| <= 0.172. */
-  double z = (m - 1) / (m + 1), z2 = z * z, t = z, sum = 0;
-  for (int k = 1; k < 40; k += 2) {
-    sum += t / k;
-    t *= z2;
-  }
-  return 2 * sum + ex * LN2;
-}
-
-double smart__exp(double x) {
-  if (x > 700)
-    x = 700;
-  if (x < -700)
-    return 0;
-  int k = (int)(x / LN2 + (x >= 0 ? 0.5 : -0.5));
-  double r = x - k * LN2, term = 1, sum = 1;
-  for (int i = 1; i < 24; i++) {
-    term *= r / i;
-    sum += term;
-  }
-  /* Scale by 2^k through the exponent bits. */
-  uint64_t b;
-  memcpy(&b, &sum, sizeof(b));
-  int64_t e2 = (int64_t)((b >> 52) & 0x7FF) + k;
-  if (e2 <= 0)
-    return 0;
-  if (e2 >= 0x7FF)
-    return 1e308;
-  b = (b & ~(UINT64_C(0x7FF) << 52)) | ((uint64_t)e2 << 52);
-  memcpy(&sum, &b, sizeof(sum));
-  return sum;
-}
-
-/* ---- Memory ------------------------------------------------------------ */
-
-static void *libc_malloc(size_t n, void *u) {
-  (void)u;
-  return malloc(n);
-}
-static void libc_free(void *p, void *u) {
-  (void)u;
-  free(p);
-}
-static void *libc_calloc(size_t a, size_t b, void *u) {
-  (void)u;
-  return calloc(a, b);
-}
-static void *libc_realloc(void *p, size_t n, void *u) {
-  (void)u;
-  return realloc(p, n);
-}
-
-void *smart__alloc(struct smart__engine *e, size_t n) {
-  return e->mem.malloc(n ? n : 1, e->mem.user_data);
-}
-void *smart__zalloc(struct smart__engine *e, size_t n) {
-  return e->mem.calloc(1, n ? n : 1, e->mem.user_data);
-}
-void *smart__realloc(struct smart__engine *e, void *p, size_t n) {
-  return e->mem.realloc(p, n ? n : 1, e->mem.user_data);
-}
-void smart__free(struct smart__engine *e, void *p) {
-  if (p)
-    e->mem.free(p, e->mem.user_data);
-}
-
-int smart__grow(struct smart__engine *e, void **arr, uint32_t *cap,
-                uint32_t need, size_t elem) {
-  if (need <= *cap)
-    return 0;
-  uint64_t n = *cap ? *cap : 8;
-  while (n < need)
-    n *= 2;
-  if (n > UINT32_MAX)
-    return SMART_ENOMEM;
-  void *p = smart__realloc(e, *arr, (size_t)n * elem);
-  if (!p)
-    return SMART_ENOMEM;
-  *arr = p;
-  *cap = (uint32_t)n;
-  return 0;
-}
+#include "util/bytes.h"
 
 /* ---- Configuration ------------------------------------------------------ */
 
@@ -161,13 +57,9 @@ int smart__engine_new(struct smart__engine **pe,
   int rc = config_copy(&c, cfg);
   if (rc)
     return rc;
-  struct smart__mem m = {NULL, libc_malloc, libc_free, libc_calloc,
-                         libc_realloc};
-  if (c.mem) {
-    if (!c.mem->malloc || !c.mem->free || !c.mem->calloc || !c.mem->realloc)
-      return SMART_EINVAL;
-    m = *c.mem;
-  }
+  struct smart__mem m;
+  if ((rc = smart__mem_init(&m, c.mem)))
+    return rc;
   struct smart__engine *e = m.calloc(1, sizeof(*e), m.user_data);
   if (!e)
     return SMART_ENOMEM;
@@ -180,8 +72,8 @@ int smart__engine_new(struct smart__engine **pe,
   e->mem = m;
   e->cfg.mem = NULL;
   smart__rng_seed(&e->rng, c.seed);
-  e->grtt_ns = (uint64_t)c.grtt_us * NS_PER_US;
-  e->tokens = (uint64_t)e->cfg.burst * UINT64_C(1000000000);
+  e->grtt_ns = SMART__US(c.grtt_us);
+  smart__ratelim_init(&e->tb, c.rate, c.burst, 0);
   e->st.size = sizeof(e->st);
   *pe = e;
   return 0;
@@ -194,228 +86,60 @@ void smart__engine_del(struct smart__engine *e) {
   for (uint32_t i = 0; i < e->nrx; i++)
     smart__rxs_free(e, e->rx[i]);
   smart__free(e, e->rx);
-  for (uint32_t i = 0; i < e->evn; i++)
-    smart__free(e, e->ev[(e->evhead + i) & (e->evcap - 1)].owned);
-  if (e->ev != e->ev_inline)
-    smart__free(e, e->ev);
-  if (e->arena != e->arena_inline)
-    smart__free(e, e->arena);
-  for (uint32_t i = 0; i < e->nretired; i++)
-    smart__free(e, e->retired[i]);
-  smart__free(e, e->retired);
+  smart__evq_free(e);
   struct smart__mem m = e->mem;
   m.free(e, m.user_data);
 }
 
 /* Start of every call that may invalidate event data handed out before. */
 static void begin_call(struct smart__engine *e, uint64_t now) {
-  for (uint32_t i = 0; i < e->nretired; i++)
-    smart__free(e, e->retired[i]);
-  e->nretired = 0;
-  if (e->evn == 0) {
-    e->arena_len = 0;
-    e->evhead = 0; /* keep reusing the same (cached) entries */
-  }
+  smart__evq_begin(e);
   if (now > e->last_now)
     e->last_now = now;
 }
 
-/* ---- Events ------------------------------------------------------------ */
-
-static struct smart__ev_int *ev_push(struct smart__engine *e) {
-  if (e->evn == e->evcap) {
-    uint32_t ncap = e->evcap ? e->evcap * 2 : 64;
-    struct smart__ev_int *n = smart__alloc(e, (size_t)ncap * sizeof(*n));
-    if (!n)
-      return NULL;
-    for (uint32_t i = 0; i < e->evn; i++)
-      n[i] = e->ev[(e->evhead + i) & (e->evcap - 1)];
-    if (e->ev != e->ev_inline)
-      smart__free(e, e->ev);
-    e->ev = n;
-    e->evcap = ncap;
-    e->evhead = 0;
-  }
-  struct smart__ev_int *ev = &e->ev[(e->evhead + e->evn) & (e->evcap - 1)];
-  e->evn++;
-  memset(ev, 0, sizeof(*ev));
-  return ev;
-}
-
-static struct smart__ev_int *ev_last(struct smart__engine *e) {
-  if (!e->evn)
-    return NULL;
-  return &e->ev[(e->evhead + e->evn - 1) & (e->evcap - 1)];
-}
-
-int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
-                  const uint8_t *p, size_t len) {
-  if (e->arena_cap - e->arena_len < len) {
-    uint64_t ncap = e->arena_cap * 2;
-    while (ncap - e->arena_len < len)
-      ncap *= 2;
-    uint8_t *a;
-    if (e->arena == e->arena_inline) {
-      a = smart__alloc(e, (size_t)ncap);
-      if (a)
-        memcpy(a, e->arena, (size_t)e->arena_len);
-    } else {
-      a = smart__realloc(e, e->arena, (size_t)ncap);
-    }
-    if (!a)
-      return SMART_ENOMEM;
-    e->arena = a;
-    e->arena_cap = ncap;
-  }
-  struct smart__ev_int *ev = ev_push(e);
-  if (!ev)
-    return SMART_ENOMEM;
-  ev->type = SMART__EV_MSG;
-  ev->src_id = src;
-  ev->seq = seq;
-  ev->count = 1;
-  ev->off = e->arena_len;
-  ev->len = len;
-  if (len)
-    memcpy(e->arena + e->arena_len, p, len);
-  e->arena_len += len;
-  e->msgs_received++;
-  e->bytes_received += len;
-  return 0;
-}
-
-int smart__ev_msg_owned(struct smart__engine *e, uint32_t src, uint64_t seq,
-                        uint8_t *buf, size_t len) {
-  struct smart__ev_int *ev = ev_push(e);
-  if (!ev) {
-    smart__free(e, buf);
-    return SMART_ENOMEM;
-  }
-  ev->type = SMART__EV_MSG;
-  ev->src_id = src;
-  ev->seq = seq;
-  ev->count = 1;
-  ev->owned = buf;
-  ev->len = len;
-  e->msgs_received++;
-  e->bytes_received += len;
-  return 0;
-}
-
-int smart__ev_loss(struct smart__engine *e, uint32_t src, uint64_t seq,
-                   uint64_t count) {
-  e->st.losses_unrecoverable += count;
-  struct smart__ev_int *l = ev_last(e);
-  /* Adjacent losses of one sender become one range. */
-  if (l && l->type == SMART__EV_LOSS && l->src_id == src &&
-      l->seq + l->count == seq) {
-    l->count += count;
-    return 0;
-  }
-  struct smart__ev_int *ev = ev_push(e);
-  if (!ev)
-    return SMART_ENOMEM;
-  ev->type = SMART__EV_LOSS;
-  ev->src_id = src;
-  ev->seq = seq;
-  ev->count = count;
-  return 0;
-}
-
-int smart__ev_new_sender(struct smart__engine *e, uint32_t src,
-                         uint32_t session) {
-  struct smart__ev_int *ev = ev_push(e);
-  if (!ev)
-    return SMART_ENOMEM;
-  ev->type = SMART__EV_NEW_SENDER;
-  ev->src_id = src;
-  ev->session = session;
-  return 0;
-}
-
-int smart__engine_poll(struct smart__engine *e, struct smart__event *out) {
-  if (!e || !out || !e->evn)
-    return 0;
-  struct smart__ev_int *ev = &e->ev[e->evhead];
-  e->evhead = (e->evhead + 1) & (e->evcap - 1);
-  e->evn--;
-  out->type = ev->type;
-  out->src_id = ev->src_id;
-  out->seq = ev->seq;
-  out->count = ev->count;
-  out->session = ev->session;
-  out->len = ev->len;
-  out->data = NULL;
-  if (ev->type == SMART__EV_MSG) {
-    if (ev->owned) {
-      out->data = ev->owned;
-      /* Freed at the next engine call (see the contract of poll). */
-      if (smart__grow(e, (void **)&e->retired, &e->retiredcap,
-                      e->nretired + 1, sizeof(*e->retired)) == 0) {
-        e->retired[e->nretired++] = ev->owned;
-      } else {
-        /* Out of memory: the data cannot be handed out safely. */
-        smart__free(e, ev->owned);
-        out->data = NULL;
-        out->len = 0;
-      }
-    } else {
-      out->data = e->arena + ev->off;
-    }
-  }
-  return 1;
-}
-
-/* ---- Token bucket -------------------------------------------------------- */
-
-#define NS_PER_S UINT64_C(1000000000)
-
-static void tb_refill(struct smart__engine *e, uint64_t now) {
-  uint64_t full = (uint64_t)e->cfg.burst * NS_PER_S;
-  if (now <= e->tokens_at)
-    return;
-  uint64_t dt = now - e->tokens_at;
-  e->tokens_at = now;
-  if (dt >= full / e->cfg.rate + 1 || e->tokens + dt * e->cfg.rate >= full)
-    e->tokens = full;
-  else
-    e->tokens += dt * e->cfg.rate;
-}
-
-int smart__tb_take(struct smart__engine *e, size_t len, uint64_t now) {
-  if (!e->cfg.rate)
-    return 1;
-  tb_refill(e, now);
-  uint64_t need = (uint64_t)len * NS_PER_S;
-  if (e->tokens < need)
-    return 0;
-  e->tokens -= need;
-  return 1;
-}
-
-uint64_t smart__tb_when(const struct smart__engine *e, size_t len) {
-  if (!e->cfg.rate)
-    return 0;
-  uint64_t need = (uint64_t)len * NS_PER_S;
-  if (e->tokens >= need)
-    return e->tokens_at;
-  return e->tokens_at + (need - e->tokens + e->cfg.rate - 1) / e->cfg.rate;
-}
+/* ---- Rate ------------------------------------------------------------------ */
 
 void smart__engine_set_rate(struct smart__engine *e, uint64_t rate, uint32_t burst, uint64_t now) {
   if (!e)
     return;
   if (burst < e->cfg.max_dgram)
     burst = e->cfg.max_dgram;
-  if (e->cfg.rate)
-    tb_refill(e, now); /* what the old rate earned so far */
-  else
-    e->tokens = (uint64_t)burst * NS_PER_S;
-  e->tokens_at = now;
+  smart__ratelim_set(&e->tb, rate, burst, now);
   e->cfg.rate = rate;
   e->cfg.burst = burst;
-  if (e->tokens > (uint64_t)burst * NS_PER_S)
-    e->tokens = (uint64_t)burst * NS_PER_S;
+}
+
+/* ---- Requests: the parts every REPLACEMENT and QUIET share ----------------- */
+
+int smart__pkt_session(const struct smart__pkt *p, uint32_t *sess) {
+  const uint8_t *v;
+  size_t vl;
+  if (!smart__ext_find(p->ext, p->ext_len, SMART__EXT_SESSION, &v, &vl) || vl != 4)
+    return 0;
+  *sess = smart__get32(v);
+  return 1;
+}
+
+void smart__req_init(const struct smart__engine *e, struct smart__pkt *p,
+                     unsigned cmd, int has_session, uint32_t session,
+                     uint8_t ext[8]) {
+  memset(p, 0, sizeof(*p));
+  p->sync = e->cfg.sync;
+  p->typ = SMART__TYP_REQ;
+  p->cmd = (uint8_t)cmd;
+  if (cmd == SMART__REQ_QUIET)
+    p->u.quiet.group = e->cfg.group;
+  else
+    p->u.repl.group = e->cfg.group;
+  if (has_session) {
+    uint8_t sv[4];
+    size_t el = 0;
+    smart__put32(sv, session);
+    smart__ext_put(ext, 8, &el, SMART__EXT_SESSION, sv, 4);
+    p->ext = ext;
+    p->ext_len = el;
+  }
 }
 
 /* ---- Dispatch ------------------------------------------------------------ */
@@ -444,13 +168,8 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
     }
     return smart__rx_on_data(e, src_id, &p, now);
   case SMART__K_REPLACEMENT: {
-    const uint8_t *v;
-    size_t vl;
-    int has_sess = smart__ext_find(p.ext, p.ext_len, SMART__EXT_SESSION, &v,
-                                   &vl) && vl == 4;
-    uint32_t sess = has_sess ? (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 |
-                                   (uint32_t)v[2] << 8 | v[3]
-                             : 0;
+    uint32_t sess = 0;
+    int has_sess = smart__pkt_session(&p, &sess);
     int used = 0;
     /* A sender ignores requests naming another session (absent = any). */
     if (e->tx && (!has_sess || sess == e->tx->session)) {
@@ -500,16 +219,9 @@ smart_ssize smart__engine_send(struct smart__engine *e, uint8_t *out,
 
 uint64_t smart__engine_expiry(struct smart__engine *e) {
   if (!e)
-    return NEVER;
-  uint64_t t = NEVER;
-  if (e->tx)
-    t = smart__tx_expiry(e);
-  if (e->nrx) {
-    uint64_t r = smart__rx_expiry(e);
-    if (r < t)
-      t = r;
-  }
-  return t;
+    return SMART__NEVER;
+  uint64_t t = e->tx ? smart__tx_expiry(e) : SMART__NEVER;
+  return e->nrx ? smart__min_deadline(t, smart__rx_expiry(e)) : t;
 }
 
 int smart__engine_handle_expiry(struct smart__engine *e, uint64_t now) {

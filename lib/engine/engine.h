@@ -118,26 +118,19 @@
 #include <stdint.h>
 
 #include "smart/smart.h"
+#include "util/mem.h" /* struct smart__mem: allocator hooks */
+#include "util/time.h"
 
 #define SMART__DEFAULT_K 6u
 #define SMART__HOLD_GRTT 3u
 /* Heartbeats sent back to back before the first data packet. */
 #define SMART__HB_ANNOUNCE 3u
-#define SMART__HB_AMBIENT UINT64_C(1000000000)
+#define SMART__HB_AMBIENT SMART__SEC(1)
 /* The largest span from the oldest repairable to the newest sequence. */
 #define SMART__MAX_SPAN (1u << 14)
 /* The largest message smart__engine_submit() accepts (fragment offsets are
  * 32 bits). */
 #define SMART__MAX_MSG UINT32_MAX
-
-/* Allocator hooks; NULL in the config means libc. */
-struct smart__mem {
-  void *user_data;
-  void *(*malloc)(size_t size, void *user_data);
-  void (*free)(void *ptr, void *user_data);
-  void *(*calloc)(size_t nmemb, size_t size, void *user_data);
-  void *(*realloc)(void *ptr, size_t size, void *user_data);
-};
 
 enum { SMART__JOIN_CURRENT = 0, SMART__JOIN_WINDOW = 1 };
 

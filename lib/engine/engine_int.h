@@ -1,22 +1,18 @@
 /*
- * Engine internals shared by engine.c (common parts), tx.c (sender role) and
- * rx.c (receiver role). Not an API: everything here may change.
+ * Engine internals shared by engine.c (config, dispatch, stats), evq.c
+ * (events and the delivery arena), tx.c (sender role), rx.c (receiver
+ * role) and nak.c (the receiver's request timers). Not an API: everything
+ * here may change.
  */
 #ifndef SMART_ENGINE_INT_H
 #define SMART_ENGINE_INT_H
 
 #include "engine.h"
+#include "util/mem.h"
+#include "util/ratelim.h"
 #include "util/rng.h"
+#include "util/time.h"
 #include "wire/wire.h"
-
-#define NS_PER_MS UINT64_C(1000000)
-#define NS_PER_US UINT64_C(1000)
-#define NEVER UINT64_MAX
-
-/* ---- PRNG: util/rng.h ---------------------------------------------------- */
-/* Natural logarithm (x > 0) and exponential, without libm. */
-double smart__ln(double x);
-double smart__exp(double x);
 
 /* ---- Sender ------------------------------------------------------------ */
 struct smart__tx_slot {
@@ -180,23 +176,45 @@ struct smart__engine {
   uint8_t **retired;
   uint32_t retiredcap;
 
-  /* Token bucket, in byte-nanoseconds (bytes x 1e9). */
-  uint64_t tokens;
-  uint64_t tokens_at;
+  /* Everything the engine sends, requests included: cfg.rate bytes per
+   * second, cfg.burst bytes deep. */
+  struct smart__ratelim tb;
 
   struct smart__stats st;
 };
 
-/* ---- Shared helpers (engine.c) ----------------------------------------- */
-void *smart__alloc(struct smart__engine *e, size_t n);
-void *smart__zalloc(struct smart__engine *e, size_t n);
-void *smart__realloc(struct smart__engine *e, void *p, size_t n);
-void smart__free(struct smart__engine *e, void *p);
+/* ---- Memory: util/mem.h, with the engine's allocator ------------------- */
+static inline void *smart__alloc(struct smart__engine *e, size_t n) {
+  return smart__mem_alloc(&e->mem, n);
+}
+static inline void *smart__zalloc(struct smart__engine *e, size_t n) {
+  return smart__mem_zalloc(&e->mem, n);
+}
+static inline void *smart__realloc(struct smart__engine *e, void *p, size_t n) {
+  return smart__mem_realloc(&e->mem, p, n);
+}
+static inline void smart__free(struct smart__engine *e, void *p) {
+  smart__mem_free(&e->mem, p);
+}
 /* Grow an array of `*cap` elements of `elem` bytes to hold `need`. */
-int smart__grow(struct smart__engine *e, void **arr, uint32_t *cap,
-                uint32_t need, size_t elem);
+static inline int smart__grow(struct smart__engine *e, void **arr,
+                              uint32_t *cap, uint32_t need, size_t elem) {
+  return smart__mem_grow(&e->mem, arr, cap, need, elem);
+}
 
-/* Events. */
+/* ---- Packets (engine.c) ---------------------------------------------------- */
+/* The SESSION extension of a request: 1 and `*sess`, or 0 (absent = any). */
+int smart__pkt_session(const struct smart__pkt *p, uint32_t *sess);
+/* Set up a REPLACEMENT or QUIET (`cmd`) to our group; with a SESSION
+ * extension naming `session` (written to ext[8]) when has_session. */
+void smart__req_init(const struct smart__engine *e, struct smart__pkt *p,
+                     unsigned cmd, int has_session, uint32_t session,
+                     uint8_t ext[8]);
+
+/* ---- Events and delivery arena (evq.c) ------------------------------------ */
+/* Start of every call: frees what poll handed out last time. */
+void smart__evq_begin(struct smart__engine *e);
+void smart__evq_free(struct smart__engine *e);
 int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
                   const uint8_t *p, size_t len);
 int smart__ev_msg_owned(struct smart__engine *e, uint32_t src, uint64_t seq,
@@ -205,11 +223,6 @@ int smart__ev_loss(struct smart__engine *e, uint32_t src, uint64_t seq,
                    uint64_t count);
 int smart__ev_new_sender(struct smart__engine *e, uint32_t src,
                          uint32_t session);
-
-/* Token bucket: 1 if `len` bytes may go at `now` (and takes them). */
-int smart__tb_take(struct smart__engine *e, size_t len, uint64_t now);
-/* When `len` bytes will be available. */
-uint64_t smart__tb_when(const struct smart__engine *e, size_t len);
 
 /* ---- Sender (tx.c) ------------------------------------------------------ */
 int smart__tx_create(struct smart__engine *e);
@@ -224,6 +237,18 @@ smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
 uint64_t smart__tx_expiry(struct smart__engine *e);
 
 /* ---- Receiver (rx.c) ----------------------------------------------------- */
+static inline struct smart__rx_slot *smart__rx_slot(struct smart__rxs *r,
+                                                    uint64_t s) {
+  return &r->slots[s & (r->cap - 1)];
+}
+/* A missing sequence given up: no more requests, reported at delivery. */
+static inline void smart__rx_mark_lost(struct smart__rxs *r,
+                                       struct smart__rx_slot *sl) {
+  if (sl->state != RX_MISSING)
+    return;
+  sl->state = RX_LOST;
+  r->nmissing--;
+}
 void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r);
 struct smart__rxs *smart__rx_find(const struct smart__engine *e, uint32_t src);
 int smart__rx_on_data(struct smart__engine *e, uint32_t src,
@@ -234,6 +259,26 @@ void smart__rx_on_peer_request(struct smart__engine *e, uint32_t src,
 int smart__rx_on_quiet(struct smart__engine *e, uint32_t src,
                        const struct smart__pkt *p, uint64_t now);
 int smart__rx_handle_expiry(struct smart__engine *e, uint64_t now);
+
+/* ---- Request timers, suppression, REPLACEMENT (nak.c) --------------------- */
+/* Start the request timer of a missing slot (after any QUIET). */
+void smart__nak_arm_wait(struct smart__engine *e, struct smart__rxs *r,
+                         struct smart__rx_slot *sl, uint64_t now);
+/* Wait for a repair that was asked for (by us or a peer). */
+void smart__nak_arm_hold(struct smart__rxs *r, struct smart__rx_slot *sl,
+                         uint64_t now);
+/* A repair of our own request arrived: an RTT sample. */
+void smart__nak_learn_rtt(struct smart__rxs *r, struct smart__rx_slot *sl,
+                          uint64_t now);
+enum { SEEN_PEER_NAK, SEEN_NCF, SEEN_UNAVAILABLE };
+/* Sequence s was requested by a peer, or confirmed (pending or
+ * unavailable) by the sender. */
+void smart__nak_seen(struct smart__engine *e, struct smart__rxs *r,
+                     uint64_t s, uint64_t now, int kind);
+/* Fire the timers of one sender's gaps that are due: 1 if some sequence was
+ * given up (delivery may advance), 0, or an error. */
+int smart__nak_expire(struct smart__engine *e, struct smart__rxs *r,
+                      uint64_t now);
 uint64_t smart__rx_expiry(struct smart__engine *e);
 smart_ssize smart__rx_send(struct smart__engine *e, uint8_t *out,
                            size_t outlen, uint64_t now);

@@ -1,14 +1,15 @@
 /*
- * Receiver role: per-sender state, gap detection, NAK timers with shared
- * learning (RFC 3170 §5.3, SRM, NORM RFC 5740 §5.3, PGM RFC 3208),
- * ordered delivery, reassembly, loss reports and QUIET.
+ * Receiver role: per-sender state, gap detection, ordered delivery,
+ * reassembly, loss reports, and what requests and QUIET from others teach.
+ * The request timers themselves (RFC 3170 §5.3, SRM, NORM RFC 5740 §5.3,
+ * PGM RFC 3208) are in nak.c.
  */
 #include "engine_int.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "util/bytes.h"
+#include "util/fmath.h"
 
 /* Packets more than this far from the largest sequence are dropped
  * (ALGORITHMS.md §3). */
@@ -65,7 +66,7 @@ static struct smart__rxs *rx_get(struct smart__engine *e, uint32_t src) {
   r->src = src;
   r->k = e->cfg.k;
   r->grtt_ns = e->grtt_ns;
-  r->deadline = NEVER;
+  r->deadline = SMART__NEVER;
   set_gsize(r, e->cfg.gsize);
   if (smart__ev_new_sender(e, src, 0)) {
     smart__free(e, r->slots);
@@ -90,7 +91,7 @@ static void rx_clear(struct smart__engine *e, struct smart__rxs *r) {
   r->asm_on = r->asm_skip = 0;
   r->nqn = 0;
   r->nmissing = 0;
-  r->deadline = NEVER;
+  r->deadline = SMART__NEVER;
 }
 
 void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r) {
@@ -103,7 +104,7 @@ void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r) {
 }
 
 static inline struct smart__rx_slot *slot(struct smart__rxs *r, uint64_t s) {
-  return &r->slots[s & (r->cap - 1)];
+  return smart__rx_slot(r, s);
 }
 
 /* Make the ring hold [lo, hi_new). Slots of [next, hi) keep their data. */
@@ -128,60 +129,28 @@ static int ensure_cap(struct smart__engine *e, struct smart__rxs *r,
   return 0;
 }
 
-/* ---- Timers -------------------------------------------------------------- */
+/* ---- Gaps ---------------------------------------------------------------- */
 
-static uint64_t grtt_eff(const struct smart__rxs *r) {
-  return r->rtt_ns > r->grtt_ns ? r->rtt_ns : r->grtt_ns;
+/* Mark [lo, hi) missing and start their timers: the request timer, or,
+ * when `held`, the wait for a repair someone else asked for. */
+static void mark_missing(struct smart__engine *e, struct smart__rxs *r,
+                         uint64_t lo, uint64_t hi, uint64_t now, int held) {
+  for (uint64_t s = lo; s < hi; s++) {
+    struct smart__rx_slot *sl = slot(r, s);
+    memset(sl, 0, sizeof(*sl));
+    sl->state = RX_MISSING;
+    sl->deadline = SMART__NEVER;
+    if (held) {
+      sl->deadline = 0;
+      smart__nak_arm_hold(r, sl, now);
+    } else {
+      smart__nak_arm_wait(e, r, sl, now);
+    }
+    r->nmissing++;
+  }
 }
 
-/*
- * Request delay: NORM's truncated exponential over [0, T], T = K·GRTT,
- * λ = ln(gsize) + 1 (RFC 5740 §5.3; NRL normMessage.h ExponentialRand).
- * Inverse CDF of density ∝ e^(λt/T) on [0, T]. Retries back off ×2, once
- * (SRM doubles with a limit): a whole retry cycle, hold-off plus timer, then
- * stays within (3 + 2K)·GRTT, below the sender's release hold of
- * 4·(K + 1)·GRTT, so a retry always finds the data still in the window.
- */
-static uint64_t nak_delay(struct smart__engine *e, struct smart__rxs *r,
-                          unsigned rounds) {
-  double T = (double)r->k * (double)grtt_eff(r);
-  if (rounds)
-    T *= 2;
-  double u = smart__rng_unit(&e->rng);
-  double t = T / r->lambda * smart__ln(1.0 + u * r->elam);
-  if (t < 0)
-    t = 0;
-  if (t > T)
-    t = T;
-  return (uint64_t)t;
-}
-
-static uint64_t hold_time(const struct smart__rxs *r) {
-  return SMART__HOLD_GRTT * grtt_eff(r);
-}
-
-static void arm_wait(struct smart__engine *e, struct smart__rxs *r,
-                     struct smart__rx_slot *sl, uint64_t now) {
-  uint64_t base = now < r->quiet_until ? r->quiet_until : now;
-  sl->phase = PH_WAIT;
-  sl->own = 0;
-  sl->t_nak = T16(now); /* armed at */
-  sl->deadline = base + nak_delay(e, r, sl->rounds);
-  if (sl->deadline < r->deadline)
-    r->deadline = sl->deadline;
-}
-
-static void arm_hold(struct smart__rxs *r, struct smart__rx_slot *sl,
-                     uint64_t now) {
-  sl->phase = PH_HOLD;
-  uint64_t d = now + hold_time(r);
-  if (d > sl->deadline || sl->deadline == NEVER)
-    sl->deadline = d;
-  if (sl->deadline < r->deadline)
-    r->deadline = sl->deadline;
-}
-
-/* Mark [from, to) (all >= hi) as existing and missing. */
+/* Mark [hi, to) as existing and missing. */
 static int add_missing(struct smart__engine *e, struct smart__rxs *r,
                        uint64_t to, uint64_t now, int held) {
   if (to <= r->hi)
@@ -189,28 +158,20 @@ static int add_missing(struct smart__engine *e, struct smart__rxs *r,
   int rc = ensure_cap(e, r, r->next, to);
   if (rc)
     return rc;
-  for (uint64_t s = r->hi; s < to; s++) {
-    struct smart__rx_slot *sl = slot(r, s);
-    memset(sl, 0, sizeof(*sl));
-    sl->state = RX_MISSING;
-    sl->deadline = NEVER;
-    if (held) {
-      sl->deadline = 0;
-      arm_hold(r, sl, now);
-    } else {
-      arm_wait(e, r, sl, now);
-    }
-    r->nmissing++;
-  }
+  mark_missing(e, r, r->hi, to, now, held);
   r->hi = to;
   return 0;
 }
 
-static void mark_lost(struct smart__rxs *r, struct smart__rx_slot *sl) {
-  if (sl->state != RX_MISSING)
-    return;
-  sl->state = RX_LOST;
-  r->nmissing--;
+/* Window join: reach back from next to lo (< next), all missing. */
+static int reach_back(struct smart__engine *e, struct smart__rxs *r,
+                      uint64_t lo, uint64_t now) {
+  int rc = ensure_cap(e, r, lo, r->hi);
+  if (rc)
+    return rc;
+  mark_missing(e, r, lo, r->next, now, 0);
+  r->next = lo;
+  return 0;
 }
 
 /* ---- Delivery -------------------------------------------------------------- */
@@ -342,7 +303,7 @@ static int advance(struct smart__engine *e, struct smart__rxs *r) {
       return rc;
   }
   if (r->nmissing == 0)
-    r->deadline = NEVER;
+    r->deadline = SMART__NEVER;
   return 0;
 }
 
@@ -362,26 +323,16 @@ static int learn_position(struct smart__engine *e, struct smart__rxs *r,
   if (r->hold) {
     /* Window join: data heard first; now reach back to the trail. */
     r->hold = 0;
-    if (trail < r->next && r->hi - trail <= RING_MAX) {
-      if ((rc = ensure_cap(e, r, trail, r->hi)))
+    if (trail < r->next && r->hi - trail <= RING_MAX)
+      if ((rc = reach_back(e, r, trail, now)))
         return rc;
-      for (uint64_t s = trail; s < r->next; s++) {
-        struct smart__rx_slot *sl = slot(r, s);
-        memset(sl, 0, sizeof(*sl));
-        sl->state = RX_MISSING;
-        sl->deadline = NEVER;
-        arm_wait(e, r, sl, now);
-        r->nmissing++;
-      }
-      r->next = trail;
-    }
   }
   if (trail > r->next) {
     /* Below the trail nothing can be repaired any more: report it
      * (PGM: data below TXW_TRAIL is unrecoverable, RFC 3208 §6.3). */
     uint64_t end = trail < r->hi ? trail : r->hi;
     for (uint64_t s = r->next; s < end; s++)
-      mark_lost(r, slot(r, s));
+      smart__rx_mark_lost(r, slot(r, s));
     if ((rc = advance(e, r)))
       return rc;
     if (trail > r->hi && r->next == r->hi) {
@@ -451,7 +402,7 @@ static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
   /* Advertised distance and timer constants (NORM advertises GRTT in every
    * sender message, RFC 5740 §5.1). */
   if (hb.grtt_us)
-    r->grtt_ns = (uint64_t)hb.grtt_us * NS_PER_US;
+    r->grtt_ns = SMART__US(hb.grtt_us);
   if (hb.k)
     r->k = hb.k;
   if (hb.gsize != r->gsize)
@@ -461,46 +412,6 @@ static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
   if ((rc = learn_position(e, r, hb.lead, hb.trail, now)))
     return rc;
   return advance(e, r);
-}
-
-/* Iterate a request's (or a confirm's) sequences. */
-typedef void (*seq_fn)(struct smart__engine *e, struct smart__rxs *r,
-                       uint64_t s, uint64_t now, int kind);
-
-enum { SEEN_PEER_NAK, SEEN_NCF, SEEN_UNAVAILABLE };
-
-static void learn_rtt(struct smart__rxs *r, struct smart__rx_slot *sl,
-                      uint64_t now) {
-  if (!sl->own)
-    return;
-  uint64_t sample = T16_AGE(now, sl->t_nak);
-  r->rtt_ns = r->rtt_ns ? (3 * r->rtt_ns + sample) / 4 : sample;
-  sl->own = 0;
-}
-
-static void seen_request(struct smart__engine *e, struct smart__rxs *r,
-                         uint64_t s, uint64_t now, int kind) {
-  if (s < r->next || s >= r->hi)
-    return;
-  struct smart__rx_slot *sl = slot(r, s);
-  if (sl->state != RX_MISSING)
-    return;
-  if (kind == SEEN_UNAVAILABLE) {
-    mark_lost(r, sl);
-    return;
-  }
-  if (kind == SEEN_NCF)
-    learn_rtt(r, sl, now);
-  if (sl->phase == PH_WAIT) {
-    /* Shared learning: someone asked already, wait for the repair (SRM;
-     * RFC 3170 §5.3). */
-    e->st.naks_suppressed++;
-    sl->deadline = 0;
-    arm_hold(r, sl, now);
-  } else if (sl->phase == PH_HOLD && kind == SEEN_NCF) {
-    /* The sender confirms a repair is on its way: keep waiting. */
-    arm_hold(r, sl, now);
-  }
 }
 
 static int on_confirm(struct smart__engine *e, struct smart__rxs *r,
@@ -533,7 +444,7 @@ static int on_confirm(struct smart__engine *e, struct smart__rxs *r,
       uint64_t lo = st > r->next ? st : r->next;
       uint64_t hi = st + n < r->hi ? st + n : r->hi;
       for (uint64_t s = lo; s < hi; s++)
-        seen_request(e, r, s, now, kind);
+        smart__nak_seen(e, r, s, now, kind);
     }
   }
   if ((rc = learn_position(e, r, c.lead, c.trail, now)))
@@ -593,89 +504,70 @@ static int store(struct smart__engine *e, struct smart__rxs *r,
   return 0;
 }
 
-int smart__rx_on_data(struct smart__engine *e, uint32_t src,
-                      const struct smart__pkt *p, uint64_t now) {
-  struct smart__rxs *r = rx_get(e, src);
-  if (!r) {
-    e->st.drops[SMART__DROP_NOMEM]++;
-    return SMART_ENOMEM;
-  }
-  unsigned cmd = p->cmd;
-  if (cmd == SMART__DCMD_HEARTBEAT)
-    return on_heartbeat(e, r, p, now);
-  if (cmd == SMART__DCMD_CONFIRM)
-    return on_confirm(e, r, p, now);
+/* The DATA QUIET field: q != 0 withholds requests for 2^q ms. */
+static void note_quiet(struct smart__rxs *r, unsigned q, uint64_t now) {
+  if (!q)
+    return;
+  uint64_t until = now + (SMART__NS_PER_MS << q);
+  if (until > r->quiet_until)
+    r->quiet_until = until;
+}
 
-  /* DATA QUIET field: q != 0 withholds requests for 2^q ms. */
-  if (p->u.data.quiet) {
-    uint64_t until = now + (NS_PER_MS << p->u.data.quiet);
-    if (until > r->quiet_until)
-      r->quiet_until = until;
-  }
-  int rc;
-  if (!r->synced) {
-    if (cmd == SMART__DCMD_REPAIR) {
-      /* Repairs of data from before we joined never define the start
-       * (NORM syncs on original data only). */
-      e->st.drops[SMART__DROP_RANGE]++;
-      return SMART_ERANGE;
-    }
-    r->synced = 1;
-    r->next = r->hi = p->u.data.seq;
-    r->hold = e->cfg.join_policy == SMART__JOIN_WINDOW;
-    /* Joining in the middle of a fragmented message: its tail is not ours. */
-    r->asm_skip = 1;
-  }
-  uint64_t s = smart__seq_expand(r->hi, p->u.data.seq);
-  if (s + ACCEPT_SPAN < r->hi || s > r->hi + ACCEPT_SPAN) {
+/* The first data packet heard from a sender defines where we start. */
+static int sync_on_data(struct smart__engine *e, struct smart__rxs *r,
+                        const struct smart__pkt *p) {
+  if (p->cmd == SMART__DCMD_REPAIR) {
+    /* Repairs of data from before we joined never define the start
+     * (NORM syncs on original data only). */
     e->st.drops[SMART__DROP_RANGE]++;
     return SMART_ERANGE;
   }
-  if (s < r->next && r->hold && r->hi - s <= SMART__MAX_SPAN) {
-    /* Window join, trail not known yet: reordering brought an earlier
-     * packet; start from it instead (everything from the trail will be
-     * asked for anyway). */
-    if ((rc = ensure_cap(e, r, s, r->hi)))
-      return rc;
-    for (uint64_t q = s; q < r->next; q++) {
-      struct smart__rx_slot *sl = slot(r, q);
-      memset(sl, 0, sizeof(*sl));
-      sl->state = RX_MISSING;
-      sl->deadline = NEVER;
-      arm_wait(e, r, sl, now);
-      r->nmissing++;
-    }
-    r->next = s;
-  }
-  if (s < r->next) {
-    e->st.duplicates++;
-    e->st.drops[SMART__DROP_DUP]++;
-    return SMART_ESTATE;
-  }
-  if (s < r->hi) {
-    struct smart__rx_slot *sl = slot(r, s);
-    if (sl->state != RX_MISSING) {
-      e->st.duplicates++;
-      e->st.drops[SMART__DROP_DUP]++;
-      return SMART_ESTATE;
-    }
-    if (cmd == SMART__DCMD_REPAIR) {
-      e->st.losses_recovered++;
-      learn_rtt(r, sl, now);
-    }
-    if (s == r->next && !r->hold) {
-      r->nmissing--;
-      memset(sl, 0, sizeof(*sl));
-      r->next++;
-      rc = deliver(e, r, s, p->u.data.fmt, p->u.data.payload,
+  r->synced = 1;
+  r->next = r->hi = p->u.data.seq;
+  r->hold = e->cfg.join_policy == SMART__JOIN_WINDOW;
+  /* Joining in the middle of a fragmented message: its tail is not ours. */
+  r->asm_skip = 1;
+  return 0;
+}
+
+static int dup(struct smart__engine *e) {
+  e->st.duplicates++;
+  e->st.drops[SMART__DROP_DUP]++;
+  return SMART_ESTATE;
+}
+
+/* Sequence s (== next, not held) is delivered now, then whatever it
+ * unblocks. */
+static int deliver_next(struct smart__engine *e, struct smart__rxs *r,
+                        uint64_t s, const struct smart__pkt *p) {
+  r->next++;
+  int rc = deliver(e, r, s, p->u.data.fmt, p->u.data.payload,
                    p->u.data.payload_len);
-      if (rc)
-        return rc;
-      return advance(e, r);
-    }
-    return store(e, r, sl, p);
+  return rc ? rc : advance(e, r);
+}
+
+/* A packet inside [next, hi): fills a gap, or is a duplicate. */
+static int on_known(struct smart__engine *e, struct smart__rxs *r, uint64_t s,
+                    const struct smart__pkt *p, uint64_t now) {
+  struct smart__rx_slot *sl = slot(r, s);
+  if (sl->state != RX_MISSING)
+    return dup(e);
+  if (p->cmd == SMART__DCMD_REPAIR) {
+    e->st.losses_recovered++;
+    smart__nak_learn_rtt(r, sl, now);
   }
-  /* s >= hi: a new packet; everything between is missing. */
+  if (s == r->next && !r->hold) {
+    r->nmissing--;
+    memset(sl, 0, sizeof(*sl));
+    return deliver_next(e, r, s, p);
+  }
+  return store(e, r, sl, p);
+}
+
+/* A packet at or past hi: everything between is missing. */
+static int on_new(struct smart__engine *e, struct smart__rxs *r, uint64_t s,
+                  const struct smart__pkt *p, uint64_t now) {
+  int rc;
   if (s - r->next >= RING_MAX) {
     /* Far behind: the sender's window (<= 2^14) cannot hold what lies
      * below s - 2^14, so it is lost. */
@@ -696,15 +588,43 @@ int smart__rx_on_data(struct smart__engine *e, uint32_t src,
   struct smart__rx_slot *sl = slot(r, s);
   memset(sl, 0, sizeof(*sl));
   r->hi = s + 1;
-  if (s == r->next && !r->hold) {
-    r->next++;
-    rc = deliver(e, r, s, p->u.data.fmt, p->u.data.payload,
-                 p->u.data.payload_len);
-    if (rc)
-      return rc;
-    return advance(e, r);
-  }
+  if (s == r->next && !r->hold)
+    return deliver_next(e, r, s, p);
   return store(e, r, sl, p);
+}
+
+int smart__rx_on_data(struct smart__engine *e, uint32_t src,
+                      const struct smart__pkt *p, uint64_t now) {
+  struct smart__rxs *r = rx_get(e, src);
+  if (!r) {
+    e->st.drops[SMART__DROP_NOMEM]++;
+    return SMART_ENOMEM;
+  }
+  if (p->cmd == SMART__DCMD_HEARTBEAT)
+    return on_heartbeat(e, r, p, now);
+  if (p->cmd == SMART__DCMD_CONFIRM)
+    return on_confirm(e, r, p, now);
+  note_quiet(r, p->u.data.quiet, now);
+  int rc;
+  if (!r->synced && (rc = sync_on_data(e, r, p)))
+    return rc;
+  uint64_t s = smart__seq_expand(r->hi, p->u.data.seq);
+  if (s + ACCEPT_SPAN < r->hi || s > r->hi + ACCEPT_SPAN) {
+    e->st.drops[SMART__DROP_RANGE]++;
+    return SMART_ERANGE;
+  }
+  if (s < r->next && r->hold && r->hi - s <= SMART__MAX_SPAN) {
+    /* Window join, trail not known yet: reordering brought an earlier
+     * packet; start from it instead (everything from the trail will be
+     * asked for anyway). */
+    if ((rc = reach_back(e, r, s, now)))
+      return rc;
+  }
+  if (s < r->next)
+    return dup(e);
+  if (s < r->hi)
+    return on_known(e, r, s, p, now);
+  return on_new(e, r, s, p, now);
 }
 
 /* ---- Requests heard from peers, QUIET ------------------------------------ */
@@ -723,16 +643,13 @@ static void peer_range(struct smart__engine *e, struct smart__rxs *r,
   uint64_t lo = st > r->next ? st : r->next;
   uint64_t hi = end < r->hi ? end : r->hi;
   for (uint64_t s = lo; s < hi && *budget; s++, (*budget)--)
-    seen_request(e, r, s, now, SEEN_PEER_NAK);
+    smart__nak_seen(e, r, s, now, SEEN_PEER_NAK);
 }
 
 void smart__rx_on_peer_request(struct smart__engine *e, uint32_t src,
                                const struct smart__pkt *p, uint64_t now) {
-  const uint8_t *v;
-  size_t vl;
-  int has_sess = smart__ext_find(p->ext, p->ext_len, SMART__EXT_SESSION, &v,
-                                 &vl) && vl == 4;
-  uint32_t sess = has_sess ? smart__get32(v) : 0;
+  uint32_t sess = 0;
+  int has_sess = smart__pkt_session(p, &sess);
   const uint8_t *nl = NULL;
   size_t nll = 0;
   if (!smart__ext_find(p->ext, p->ext_len, SMART__EXT_NAKLIST, &nl, &nll)) {
@@ -761,11 +678,8 @@ void smart__rx_on_peer_request(struct smart__engine *e, uint32_t src,
 int smart__rx_on_quiet(struct smart__engine *e, uint32_t src,
                        const struct smart__pkt *p, uint64_t now) {
   struct smart__rxs *r = smart__rx_find(e, src);
-  const uint8_t *v;
-  size_t vl;
-  if (smart__ext_find(p->ext, p->ext_len, SMART__EXT_SESSION, &v, &vl) &&
-      vl == 4) {
-    uint32_t sess = smart__get32(v);
+  uint32_t sess;
+  if (smart__pkt_session(p, &sess)) {
     if (!r || (r->have_session && r->session != sess)) {
       r = NULL;
       for (uint32_t i = 0; i < e->nrx; i++)
@@ -778,229 +692,24 @@ int smart__rx_on_quiet(struct smart__engine *e, uint32_t src,
     return SMART_ESTATE;
   }
   /* Withhold requests for the duration; timers that fall inside it are
-   * re-armed at its end with a fresh draw (arm_wait), so the backlog is
-   * spread over the normal window rather than sent at once. */
-  uint64_t until = now + (uint64_t)p->u.quiet.duration * NS_PER_MS;
+   * re-armed at its end with a fresh draw (smart__nak_arm_wait), so the
+   * backlog is spread over the normal window rather than sent at once. */
+  uint64_t until = now + SMART__MS(p->u.quiet.duration);
   if (until > r->quiet_until)
     r->quiet_until = until;
   return 0;
 }
 
-/* ---- Timers ------------------------------------------------------------------ */
-
-static int nq_add(struct smart__engine *e, struct smart__rxs *r, uint64_t s) {
-  int rc = smart__grow(e, (void **)&r->nq, &r->nqcap, r->nqn + 1,
-                       sizeof(*r->nq));
-  if (rc)
-    return rc;
-  r->nq[r->nqn++] = s;
-  return 0;
-}
-
-static int rx_expire(struct smart__engine *e, struct smart__rxs *r,
-                     uint64_t now) {
-  if (r->deadline > now)
-    return 0;
-  uint64_t next_dl = NEVER;
-  int fired = 0, lost = 0, rc;
-  for (uint64_t s = r->next; s < r->hi; s++) {
-    struct smart__rx_slot *sl = slot(r, s);
-    if (sl->state != RX_MISSING)
-      continue;
-    if (sl->deadline <= now) {
-      if (sl->phase == PH_WAIT) {
-        if (now < r->quiet_until) {
-          arm_wait(e, r, sl, now); /* QUIET: defer, not a round */
-        } else {
-          if ((rc = nq_add(e, r, s)))
-            return rc;
-          sl->deadline = 0;
-          arm_hold(r, sl, now);
-          sl->own = 1;
-          sl->t_nak = T16(now);
-          fired = 1;
-        }
-      } else { /* PH_HOLD ran out: no repair came */
-        if (now < r->quiet_until) {
-          arm_wait(e, r, sl, now);
-        } else if (++sl->rounds >= e->cfg.nak_retries) {
-          mark_lost(r, sl);
-          lost = 1;
-          continue;
-        } else {
-          arm_wait(e, r, sl, now);
-        }
-      }
-    }
-    if (sl->deadline < next_dl)
-      next_dl = sl->deadline;
-  }
-  if (fired) {
-    /* The request goes anyway: let it carry this receiver's other gaps
-     * whose timers are running (NAK ranges), once they have waited a
-     * quarter GRTT (so plain reordering is not requested). */
-    uint64_t min_age = grtt_eff(r) / 4;
-    for (uint64_t s = r->next; s < r->hi; s++) {
-      struct smart__rx_slot *sl = slot(r, s);
-      if (sl->state != RX_MISSING || sl->phase != PH_WAIT ||
-          now < r->quiet_until || T16_AGE(now, sl->t_nak) < min_age)
-        continue;
-      if ((rc = nq_add(e, r, s)))
-        return rc;
-      sl->deadline = 0;
-      arm_hold(r, sl, now);
-      sl->own = 1;
-      sl->t_nak = T16(now);
-    }
-    next_dl = NEVER;
-    for (uint64_t s = r->next; s < r->hi; s++) {
-      struct smart__rx_slot *sl = slot(r, s);
-      if (sl->state == RX_MISSING && sl->deadline < next_dl)
-        next_dl = sl->deadline;
-    }
-  }
-  r->deadline = next_dl;
-  if (lost)
-    return advance(e, r);
-  return 0;
-}
+/* ---- Timers (nak.c), then what they gave up --------------------------------- */
 
 int smart__rx_handle_expiry(struct smart__engine *e, uint64_t now) {
   for (uint32_t i = 0; i < e->nrx; i++) {
-    int rc = rx_expire(e, e->rx[i], now);
+    struct smart__rxs *r = e->rx[i];
+    int rc = smart__nak_expire(e, r, now);
+    if (rc > 0)
+      rc = advance(e, r);
     if (rc)
       return rc;
-  }
-  return 0;
-}
-
-uint64_t smart__rx_expiry(struct smart__engine *e) {
-  uint64_t t = NEVER;
-  for (uint32_t i = 0; i < e->nrx; i++) {
-    struct smart__rxs *r = e->rx[i];
-    if (r->nqn) {
-      uint64_t w = smart__tb_when(e, e->cfg.max_dgram);
-      if (w < t)
-        t = w;
-    }
-    if (r->deadline < t)
-      t = r->deadline;
-  }
-  return t;
-}
-
-/* ---- Building REPLACEMENT requests ----------------------------------------- */
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static smart_ssize build_request(struct smart__engine *e, struct smart__rxs *r,
-                                 uint8_t *out, size_t outlen, uint64_t now) {
-  /* Keep only what is still missing, sorted and unique. */
-  qsort(r->nq, r->nqn, sizeof(*r->nq), cmp_u64);
-  uint32_t m = 0;
-  for (uint32_t i = 0; i < r->nqn; i++) {
-    uint64_t s = r->nq[i];
-    if (s < r->next || s >= r->hi || slot(r, s)->state != RX_MISSING)
-      continue;
-    if (m && r->nq[m - 1] == s)
-      continue;
-    r->nq[m++] = s;
-  }
-  r->nqn = m;
-  if (!m)
-    return 0;
-  size_t base = SMART__REQ_MSG_LEN;
-  size_t fixed = base + (r->have_session ? SMART__EXT_HDR_LEN + 4 : 0) +
-                 SMART__EXT_HDR_LEN;
-  size_t max_pairs = (outlen - fixed) / 4;
-  if (max_pairs > 0xFFFF / 4)
-    max_pairs = 0xFFFF / 4;
-  /* Ranges: the first in the base header, the rest in NAKLIST. */
-  uint8_t *pairs = out + fixed; /* staged past the final NAKLIST position */
-  uint64_t first = r->nq[0];
-  uint32_t first_extra = 0, i = 1;
-  while (i < m && r->nq[i] == first + first_extra + 1 && first_extra < 0xFFFF) {
-    first_extra++;
-    i++;
-  }
-  size_t np = 0;
-  while (i < m && np < max_pairs) {
-    uint64_t st = r->nq[i];
-    uint32_t ex = 0;
-    i++;
-    while (i < m && r->nq[i] == st + ex + 1 && ex < 0xFFFF) {
-      ex++;
-      i++;
-    }
-    smart__put16(pairs + 4 * np, (uint16_t)st);
-    smart__put16(pairs + 4 * np + 2, (uint16_t)ex);
-    np++;
-  }
-  size_t total = fixed - (np ? 0 : SMART__EXT_HDR_LEN) + 4 * np;
-  if (!smart__tb_take(e, total, now))
-    return 0;
-  /* Assemble the extension area in place: SESSION, then NAKLIST whose
-   * value is already at its final offset. */
-  uint8_t ext[8];
-  size_t el = 0;
-  if (r->have_session) {
-    uint8_t sv[4];
-    smart__put32(sv, r->session);
-    smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sv, 4);
-  }
-  uint8_t *x = out + base;
-  memcpy(x, ext, el);
-  if (np) {
-    smart__put16(x + el, SMART__EXT_NAKLIST);
-    smart__put16(x + el + 2, (uint16_t)(4 * np));
-    el += SMART__EXT_HDR_LEN + 4 * np;
-  }
-  struct smart__pkt p;
-  memset(&p, 0, sizeof(p));
-  p.sync = e->cfg.sync;
-  p.typ = SMART__TYP_REQ;
-  p.cmd = SMART__REQ_REPLACEMENT;
-  p.u.repl.group = e->cfg.group;
-  p.u.repl.seq = (uint16_t)first;
-  p.u.repl.extra = (uint16_t)first_extra;
-  p.ext = el ? x : NULL;
-  p.ext_len = el;
-  smart_ssize n = smart__pkt_encode(out, outlen, &p);
-  if (n < 0)
-    return n;
-  memmove(r->nq, r->nq + i, (size_t)(m - i) * sizeof(*r->nq));
-  r->nqn = m - i;
-  e->st.naks_sent++;
-  return n;
-}
-
-smart_ssize smart__rx_send(struct smart__engine *e, uint8_t *out, size_t outlen,
-                           uint64_t now) {
-  for (uint32_t k = 0; k < e->nrx; k++) {
-    uint32_t i = (e->nak_rr + k) % e->nrx;
-    struct smart__rxs *r = e->rx[i];
-    if (!r->nqn)
-      continue;
-    if (now < r->quiet_until) {
-      /* Requests queued before a QUIET arrived wait for its end. */
-      for (uint32_t j = 0; j < r->nqn; j++) {
-        uint64_t s = r->nq[j];
-        if (s >= r->next && s < r->hi && slot(r, s)->state == RX_MISSING)
-          arm_wait(e, r, slot(r, s), now);
-      }
-      r->nqn = 0;
-      continue;
-    }
-    smart_ssize n = build_request(e, r, out, outlen, now);
-    if (n != 0) {
-      e->nak_rr = i + 1;
-      return n;
-    }
-    if (r->nqn)
-      return 0; /* waiting for tokens */
   }
   return 0;
 }

@@ -23,14 +23,14 @@ static uint64_t tx_release_hold(const struct smart__engine *e) {
 }
 
 static uint64_t hb_base(const struct smart__engine *e) {
-  return e->grtt_ns > 10 * NS_PER_MS ? e->grtt_ns : 10 * NS_PER_MS;
+  return e->grtt_ns > SMART__MS(10) ? e->grtt_ns : SMART__MS(10);
 }
 
 /* Heartbeat spacing after data stops: PGM sends SPMs at a short interval a
  * few times, then backs off to an ambient rate (RFC 3208 §6.1). Here: 4 at
  * max(GRTT, 10 ms), then doubling, capped at 30 s. */
 static uint64_t hb_ivl(const struct smart__engine *e, uint32_t n) {
-  uint64_t b = hb_base(e), cap = 30000 * NS_PER_MS;
+  uint64_t b = hb_base(e), cap = SMART__SEC(30);
   if (n < 4)
     return b;
   uint32_t sh = n - 3;
@@ -56,7 +56,7 @@ int smart__tx_create(struct smart__engine *e) {
   while (tx->session == 0)
     tx->session = (uint32_t)(smart__rng_next(&e->rng) >> 32);
   tx->lead = tx->trail = e->cfg.initial_seq;
-  tx->hb_due = NEVER;
+  tx->hb_due = SMART__NEVER;
   /* Three announcing heartbeats: a receiver already listening learns the
    * first sequence even if it loses the first data packet and two of them
    * (with 10% independent loss, one receiver in 10^4 misses all four). */
@@ -110,18 +110,10 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
       tx->qcap = ncap;
     }
   }
-  if (tx->mn == tx->mcap) {
-    uint32_t ncap = tx->mcap ? tx->mcap * 2 : 64;
-    struct smart__qmsg *m = smart__alloc(e, (size_t)ncap * sizeof(*m));
-    if (!m)
-      return SMART_ENOMEM;
-    for (uint32_t i = 0; i < tx->mn; i++)
-      m[i] = tx->msgs[(tx->mhead + i) & (tx->mcap - 1)];
-    smart__free(e, tx->msgs);
-    tx->msgs = m;
-    tx->mcap = ncap;
-    tx->mhead = 0;
-  }
+  if (tx->mn == tx->mcap &&
+      smart__mem_ring_grow(&e->mem, (void **)&tx->msgs, &tx->mcap, &tx->mhead,
+                           tx->mn, sizeof(*tx->msgs), 64, NULL))
+    return SMART_ENOMEM;
   memcpy(tx->q + tx->qtail, msg, len);
   struct smart__qmsg *m = &tx->msgs[(tx->mhead + tx->mn) & (tx->mcap - 1)];
   m->off = tx->qtail;
@@ -292,7 +284,7 @@ static smart_ssize tx_confirm(struct smart__engine *e, uint8_t *out,
   }
   size_t len = SMART__DATA_HDR_LEN + SMART__CONF_HDR_LEN +
                (size_t)used * SMART__CONF_RANGE_LEN;
-  if (!smart__tb_take(e, len, now))
+  if (!smart__ratelim_take(&e->tb, len, now))
     return 0;
   smart_ssize pl = smart__conf_encode(out + SMART__DATA_HDR_LEN,
                                       outlen - SMART__DATA_HDR_LEN,
@@ -316,13 +308,13 @@ static smart_ssize tx_heartbeat(struct smart__engine *e, uint8_t *out,
                                 uint64_t now) {
   struct smart__tx *tx = e->tx;
   size_t len = SMART__DATA_HDR_LEN + SMART__HB_LEN;
-  if (!smart__tb_take(e, len, now))
+  if (!smart__ratelim_take(&e->tb, len, now))
     return 0;
   struct smart__hb hb = {
       .session = tx->session,
       .lead = tx->lead,
       .trail = tx->trail,
-      .grtt_us = (uint32_t)(e->grtt_ns / NS_PER_US),
+      .grtt_us = (uint32_t)(e->grtt_ns / SMART__NS_PER_US),
       .gsize = e->cfg.gsize,
       .k = e->cfg.k,
       .flags = 0,
@@ -341,20 +333,11 @@ static smart_ssize tx_heartbeat(struct smart__engine *e, uint8_t *out,
 static smart_ssize tx_quiet(struct smart__engine *e, uint8_t *out,
                             size_t outlen, uint64_t now) {
   struct smart__tx *tx = e->tx;
-  uint8_t ext[8], sess[4];
-  size_t el = 0;
-  smart__put32(sess, tx->session);
-  smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sess, 4);
+  uint8_t ext[8];
   struct smart__pkt p;
-  memset(&p, 0, sizeof(p));
-  p.sync = e->cfg.sync;
-  p.typ = SMART__TYP_REQ;
-  p.cmd = SMART__REQ_QUIET;
-  p.u.quiet.group = e->cfg.group;
+  smart__req_init(e, &p, SMART__REQ_QUIET, 1, tx->session, ext);
   p.u.quiet.duration = tx->quiet_ms;
-  p.ext = ext;
-  p.ext_len = el;
-  if (!smart__tb_take(e, SMART__REQ_MSG_LEN + el, now))
+  if (!smart__ratelim_take(&e->tb, SMART__REQ_MSG_LEN + p.ext_len, now))
     return 0;
   smart_ssize n = smart__pkt_encode(out, outlen, &p);
   if (n > 0) {
@@ -412,7 +395,7 @@ static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) 
                                                  : P - SMART__FRAG_HDR_LEN);
   }
   size_t len = SMART__DATA_HDR_LEN + pl;
-  if (!smart__tb_take(e, len, now))
+  if (!smart__ratelim_take(&e->tb, len, now))
     return 0;
   uint64_t seq = tx->lead;
   struct smart__tx_slot *sl = &tx->slots[seq & (tx->cap - 1)];
@@ -468,7 +451,7 @@ static smart_ssize tx_repair(struct smart__engine *e, uint8_t *out,
       tx->rqn--;
       continue;
     }
-    if (!smart__tb_take(e, sl->len, now))
+    if (!smart__ratelim_take(&e->tb, sl->len, now))
       return 0;
     tx->rqhead++;
     tx->rqn--;
@@ -566,18 +549,18 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
   struct smart__tx *tx = e->tx;
   size_t big = e->cfg.max_dgram;
   if (tx->ncfn || tx->unavn || tx->rqn || tx->quiet_ms)
-    return smart__tb_when(e, big);
-  uint64_t t = NEVER;
+    return smart__ratelim_when(&e->tb, big);
+  uint64_t t = SMART__NEVER;
   if (tx->mn) {
     if (tx->hb_first)
-      return smart__tb_when(e, big);
+      return smart__ratelim_when(&e->tb, big);
     if (tx->lead - tx->trail < e->cfg.window) {
-      t = smart__tb_when(e, big);
+      t = smart__ratelim_when(&e->tb, big);
     } else {
       struct smart__tx_slot *sl = &tx->slots[tx->trail & (tx->cap - 1)];
-      uint64_t r = sl->pending ? smart__tb_when(e, big)
+      uint64_t r = sl->pending ? smart__ratelim_when(&e->tb, big)
                                : sl->sent_at + tx_release_hold(e);
-      uint64_t w = smart__tb_when(e, big);
+      uint64_t w = smart__ratelim_when(&e->tb, big);
       t = r > w ? r : w;
     }
   }
@@ -585,7 +568,7 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
     uint64_t due = tx->hb_due;
     if (tx->last_data > tx->last_hb && tx->last_hb + SMART__HB_AMBIENT < due)
       due = tx->last_hb + SMART__HB_AMBIENT;
-    uint64_t w = smart__tb_when(e, SMART__DATA_HDR_LEN + SMART__HB_LEN);
+    uint64_t w = smart__ratelim_when(&e->tb, SMART__DATA_HDR_LEN + SMART__HB_LEN);
     if (w > due)
       due = w;
     if (due < t)
