@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "util/bytes.h"
+#include "util/ratelim.h"
+#include "util/rng.h"
+#include "util/time.h"
 #include "wire/wire.h"
 
 #define EXT_STATS 0x000Au /* received | recovered | lost | interval ms (4 x 32) */
@@ -12,8 +15,9 @@
 #define MAX_MEMBERS 65536u
 #define EVQ 256u
 #define REPORTS_PER_S 10u /* per member, at the sender */
-#define NS_PER_MS UINT64_C(1000000)
-#define NS_PER_S UINT64_C(1000000000)
+#define REPORT_BUDGET 3u  /* a receiver's error or problem reports: burst, then 1/s */
+#define NS_PER_MS SMART__NS_PER_MS
+#define NS_PER_S SMART__NS_PER_S
 
 struct member {
   uint64_t id;
@@ -21,8 +25,7 @@ struct member {
   uint64_t since, last;
   uint64_t reports, received, recovered, lost;
   uint64_t interval_ns;
-  uint64_t bucket_at; /* report rate limit: start of the current second */
-  uint32_t bucket_n;
+  struct smart__ratelim reports_rl; /* REPORTS_PER_S reports per second */
 };
 
 struct pending_report {
@@ -31,7 +34,8 @@ struct pending_report {
 };
 
 struct smart__members {
-  uint64_t base_ns, timeout_ns, rng;
+  uint64_t base_ns, timeout_ns;
+  struct smart__rng rng;
   /* receiver */
   int heard;
   uint32_t gsize;
@@ -39,8 +43,7 @@ struct smart__members {
   int joined_sent, left;
   struct pending_report q[8];
   unsigned nq;
-  uint64_t tokens_at[2];
-  unsigned tokens[2]; /* error, problem budgets */
+  struct smart__ratelim budget[2]; /* error, problem reports */
   /* sender */
   struct member *mem;
   uint32_t nmem;
@@ -49,16 +52,9 @@ struct smart__members {
   uint64_t limited;
 };
 
-static uint64_t rnd(struct smart__members *m) { /* splitmix64 */
-  uint64_t z = (m->rng += UINT64_C(0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
 /* uniform in [lo, hi) */
 static uint64_t between(struct smart__members *m, uint64_t lo, uint64_t hi) {
-  return hi > lo ? lo + rnd(m) % (hi - lo) : lo;
+  return smart__rng_between(&m->rng, lo, hi);
 }
 
 int smart__members_new(struct smart__members **out, uint64_t report_ns, uint64_t timeout_ns,
@@ -68,8 +64,9 @@ int smart__members_new(struct smart__members **out, uint64_t report_ns, uint64_t
     return SMART_ENOMEM;
   m->base_ns = report_ns;
   m->timeout_ns = timeout_ns;
-  m->rng = seed;
-  m->tokens[0] = m->tokens[1] = 3;
+  smart__rng_seed(&m->rng, seed);
+  smart__ratelim_init(&m->budget[0], 1, REPORT_BUDGET, 0);
+  smart__ratelim_init(&m->budget[1], 1, REPORT_BUDGET, 0);
   *out = m;
   return 0;
 }
@@ -103,14 +100,8 @@ int smart__members_report(struct smart__members *m, unsigned kind_error, uint32_
                           uint32_t a1, uint32_t a2, uint64_t now) {
   unsigned k = kind_error ? 0 : 1;
   /* One per second, burst of 3. */
-  if (now - m->tokens_at[k] >= NS_PER_S) {
-    uint64_t add = (now - m->tokens_at[k]) / NS_PER_S;
-    m->tokens[k] = m->tokens[k] + add > 3 ? 3 : (unsigned)(m->tokens[k] + add);
-    m->tokens_at[k] = now;
-  }
-  if (m->tokens[k] == 0 || m->nq == 8)
+  if (m->nq == 8 || !smart__ratelim_take(&m->budget[k], 1, now))
     return SMART_EAGAIN;
-  m->tokens[k]--;
   m->q[m->nq++] = (struct pending_report){(uint8_t)kind_error, code, a1, a2};
   return 0;
 }
@@ -225,11 +216,7 @@ int smart__members_input(struct smart__members *m, uint64_t id, const char *addr
     return 0; /* malformed: the engine drops and counts it */
   struct member *x = find(m, id);
   if (x) { /* at most REPORTS_PER_S reports per member and second */
-    if (now - x->bucket_at >= NS_PER_S) {
-      x->bucket_at = now;
-      x->bucket_n = 0;
-    }
-    if (++x->bucket_n > REPORTS_PER_S) {
+    if (!smart__ratelim_take(&x->reports_rl, 1, now)) {
       m->limited++;
       return 1;
     }
@@ -281,8 +268,8 @@ int smart__members_input(struct smart__members *m, uint64_t id, const char *addr
     memset(x, 0, sizeof(*x));
     x->id = id;
     x->since = now;
-    x->bucket_at = now;
-    x->bucket_n = 1;
+    smart__ratelim_init(&x->reports_rl, REPORTS_PER_S, REPORTS_PER_S, now);
+    (void)smart__ratelim_take(&x->reports_rl, 1, now);
     strncpy(x->addr, addr, sizeof(x->addr) - 1);
     push_member_event(m, SMART_EVENT_JOIN, 0, x, 0, 0, 0);
   }
