@@ -270,10 +270,10 @@ static void deliver(struct smart__session *ss, uint32_t id, const uint8_t *dg, s
                     uint64_t now) {
   struct smart__peer *p = smart__peers_get(&ss->peers, id);
   switch (kind_of(dg, len)) {
-  case SMART__K_DATA:
-    if (len >= SMART__DATA_HDR_LEN)
+  case SMART__K_DATA: /* a data sender only once the engine took its datagram */
+    if (smart__engine_recv(ss->eng, id, dg, len, now) == 0 && len >= SMART__DATA_HDR_LEN)
       data_heard(ss, p, dg, len, now);
-    break;
+    return;
   case SMART__K_ADDR_RANGE_CHANGE:
     if (follow_move(ss, p, dg, len))
       return;
@@ -663,7 +663,7 @@ static void engine_stats(const struct smart__session *ss, struct smart_stats *v)
   v->losses_unrecoverable = e.losses_unrecoverable;
   v->drops_malformed = e.drops[SMART__DROP_DECODE];
   v->drops_sync = e.drops[SMART__DROP_SYNC];
-  v->drops_duplicate = e.drops[SMART__DROP_DUP] + e.duplicates;
+  v->drops_duplicate = e.drops[SMART__DROP_DUP]; /* each duplicate once (duplicates counts the same) */
   v->drops_window = e.drops[SMART__DROP_RANGE];
   v->drops_other = e.drops[SMART__DROP_UNSUPPORTED] + e.drops[SMART__DROP_SESSION] +
                    e.drops[SMART__DROP_NOMEM];
