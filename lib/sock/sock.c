@@ -3,6 +3,7 @@
  * smart_fd, smart_timeout: descriptors and the session's lifetime. See
  * sock_int.h.
  */
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,10 @@ static int open_group(smart_sock *s, const struct smart__sockaddr *g, const char
   return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->gfd, &ev) != 0 ? SMART_ESYS : 0;
 }
 
+static uint16_t port_of(const struct smart__sockaddr *a) {
+  return ntohs(a->u.sa.sa_family == AF_INET ? a->u.in4.sin_port : a->u.in6.sin6_port);
+}
+
 SMART_API int smart_join(smart_sock *s, const char *group, const char *iface, const char *source,
                          uint32_t flags) {
   struct smart__sockaddr g, src;
@@ -151,9 +156,11 @@ SMART_API int smart_join(smart_sock *s, const char *group, const char *iface, co
     return SMART_EINVAL;
   if (smart__tunnel_is_url(group))
     return s->joined ? SMART_EINVAL : join_tunnel(s, group, iface, source);
-  if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_is_multicast(&g))
+  if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_is_multicast(&g) || port_of(&g) == 0)
     return SMART_EINVAL;
-  if (source && (smart__addr_parse(source, 1, &src) != 0 || src.u.sa.sa_family != g.u.sa.sa_family))
+  /* A source is an address: "A.B.C.D:PORT" names a socket, not a source. */
+  if (source && (smart__addr_parse(source, 0, &src) == 0 || smart__addr_parse(source, 1, &src) != 0 ||
+                 src.u.sa.sa_family != g.u.sa.sa_family))
     return SMART_EINVAL;
   if (s->joined) {
     /* One group per socket; more sources for a source-specific join. */
