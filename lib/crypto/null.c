@@ -4,14 +4,18 @@
  * tests and fuzzers can drive the secure code paths without cryptography;
  * an application must select it explicitly (SMART_OPT_CRYPTO).
  */
+#include <stdatomic.h>
 #include <string.h>
+
+#include "util/rng.h"
 
 #include "crypto.h"
 
 static int nu_seal(uint8_t *out, const uint8_t *pt, size_t ptlen, const uint8_t *ad,
                    size_t adlen, const uint8_t nonce[24], const uint8_t key[32], void *u) {
   (void)ad, (void)adlen, (void)nonce, (void)key, (void)u;
-  memmove(out, pt, ptlen);
+  if (ptlen) /* pt may be NULL when empty */
+    memmove(out, pt, ptlen);
   memset(out + ptlen, 0, 16);
   return 0;
 }
@@ -22,7 +26,8 @@ static int nu_open(uint8_t *out, const uint8_t *ct, size_t ctlen, const uint8_t 
   (void)ad, (void)adlen, (void)nonce, (void)key, (void)u;
   if (ctlen < 16 || memcmp(ct + ctlen - 16, zero, 16) != 0)
     return SMART_EAUTH;
-  memmove(out, ct, ctlen - 16);
+  if (ctlen > 16)
+    memmove(out, ct, ctlen - 16);
   return 0;
 }
 
@@ -34,13 +39,18 @@ static int nu_derive(uint8_t out[32], uint64_t id, const char ctx[8], const uint
   return 0;
 }
 
+/* Deterministic, like everything else here: splitmix64 over one counter
+ * that every call advances atomically (thread-safe; a single-threaded run
+ * draws the same bytes every time). */
+static _Atomic uint64_t nu_counter;
+
 static int nu_random(uint8_t *out, size_t len, void *u) {
-  /* Deterministic, like everything else here. */
-  static uint64_t x = 0x9e3779b97f4a7c15u;
   (void)u;
-  for (size_t i = 0; i < len; i++) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    out[i] = (uint8_t)x;
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t x = atomic_fetch_add(&nu_counter, 1);
+    uint64_t v = smart__splitmix64(&x);
+    for (size_t k = 0; k < 8 && i + k < len; k++)
+      out[i + k] = (uint8_t)(v >> (8 * k));
   }
   return 0;
 }
