@@ -4,6 +4,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void peer_init(struct smart__peer *p, uint32_t id, const struct smart__sockaddr *a,
+                      uint32_t sid, uint64_t now) {
+  memset(p, 0, sizeof(*p));
+  p->addr = *a;
+  p->last_heard = now;
+  p->sid = sid;
+  p->id = id;
+  smart__ratelim_init(&p->naks, SMART__NAK_RATE, SMART__NAK_BURST, now);
+}
+
+/* A full table never locks out a sender: the newcomer takes the slot of
+ * the peer heard longest ago among those that never sent data (junk from
+ * made-up ports, requesters, reporters), keeping its id. Only data senders
+ * have state in the engine's receive role under their id. 0 when every
+ * slot holds a data sender. */
+static uint32_t evict(struct smart__peers *t, const struct smart__sockaddr *a, uint32_t sid,
+                      uint64_t now) {
+  struct smart__peer *victim = NULL;
+  for (uint32_t i = 0; i < t->n; i++)
+    if (!t->v[i].data && (!victim || t->v[i].last_heard < victim->last_heard))
+      victim = &t->v[i];
+  if (!victim)
+    return 0;
+  peer_init(victim, victim->id, a, sid, now);
+  t->evicted++;
+  t->last = victim->id - 1;
+  return victim->id;
+}
+
 uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a, uint32_t sid,
                          uint64_t now) {
   /* Most datagrams come from the peer the previous one came from (a
@@ -22,7 +51,7 @@ uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a
     }
   }
   if (t->n >= SMART__PEER_MAX)
-    return 0;
+    return evict(t, a, sid, now);
   if ((t->n & (t->n - 1)) == 0) { /* 0, 1, 2, 4...: full at a power of two */
     uint32_t cap = t->n ? t->n * 2 : 8;
     struct smart__peer *np = t->n < 8 && t->v ? t->v : realloc(t->v, cap * sizeof(*np));
@@ -30,15 +59,9 @@ uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a
       return 0;
     t->v = np;
   }
-  struct smart__peer *p = &t->v[t->n];
-  memset(p, 0, sizeof(*p));
-  p->addr = *a;
-  p->last_heard = now;
-  p->sid = sid;
-  p->id = t->n + 1;
-  smart__ratelim_init(&p->naks, SMART__NAK_RATE, SMART__NAK_BURST, now);
-  t->n++;
-  return p->id;
+  peer_init(&t->v[t->n], t->n + 1, a, sid, now);
+  t->last = t->n;
+  return ++t->n;
 }
 
 struct smart__peer *smart__peers_get(struct smart__peers *t, uint32_t id) {

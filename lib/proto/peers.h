@@ -37,10 +37,13 @@ struct smart__peers {
   struct smart__peer *v;
   uint32_t n;
   uint32_t last; /* index of the peer heard last */
+  uint64_t evicted; /* slots taken over when full */
 };
 
 /* The id of the peer at `a` (or with sender ID `sid`, when non-zero), added
- * if new; 0 when the table is full or memory ran out. */
+ * if new; when the table is full, in the slot of the peer heard longest ago
+ * that never sent data (same id). 0 when every slot holds a data sender or
+ * memory ran out. */
 uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a, uint32_t sid,
                          uint64_t now);
 /* The peer of id `id`, or NULL. */
