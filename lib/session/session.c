@@ -242,8 +242,12 @@ static int follow_move(struct smart__session *ss, struct smart__peer *p, const u
   struct smart__sockaddr g;
   if (smart__pkt_decode(&pkt, dg, len) != 0)
     return 0;
-  if (!p->data || ss->tunnel)
-    ss->drops_other++; /* a change from someone who sends us nothing */
+  /* Under source authentication without pinned senders (a sender's own
+   * socket) nothing vouches for the mover: a sender moves only by
+   * smart_move(), never because a member said so. */
+  int unvouched = ss->sauth && !ss->o.npins && smart__engine_tx_lead(ss->eng);
+  if (!p->data || ss->tunnel || unvouched)
+    ss->drops_other++; /* a change from someone who sends us nothing, or unvouched */
   else if (smart__move_target(&pkt, &ss->group, &g) == 0 && !ss->pending_kind)
     want_group(ss, &g, 1);
   return 1;
