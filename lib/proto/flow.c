@@ -78,10 +78,12 @@ int smart__flow_look(struct smart__flow *f, uint32_t used, uint32_t size, uint64
                      uint32_t *kib_s, uint32_t *permille) {
   if (!size)
     return 0;
-  f->fill_next = now + FC_LOOK;
   uint64_t rate = f->rx_rate, dt = now - f->rate_at;
   if (!rate && dt > 0 && dt <= FC_RATE_MAX) /* no full window yet: what it has */
     rate = (f->rx_bytes - f->rate_bytes) * SMART__NS_PER_S / dt;
+  if (!rate)
+    return 0; /* the window has just started (after idle): look again next batch */
+  f->fill_next = now + FC_LOOK;
   uint64_t kib = rate / 1024u;
   int due = (uint64_t)used * 2 > size &&
             (used > f->fill_last || (uint64_t)used * 4 > (uint64_t)size * 3);

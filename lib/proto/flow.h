@@ -56,7 +56,8 @@ void smart__flow_read(struct smart__flow *f, uint64_t bytes, uint64_t now);
 /* Receiver: is it time to look at the buffer (after a full batch)? */
 int smart__flow_look_due(const struct smart__flow *f, uint64_t now);
 /* Receiver: the buffer holds `used` of `size` bytes. 1 when a report is
- * due, with its arguments. */
+ * due, with its arguments (always a reading rate: while none is measured
+ * yet, at the start of a window, it looks again at the next batch). */
 int smart__flow_look(struct smart__flow *f, uint32_t used, uint32_t size, uint64_t now,
                      uint32_t *kib_s, uint32_t *permille);
 
