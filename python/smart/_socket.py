@@ -250,9 +250,9 @@ class Socket(G.OptionProperties):
         v = ctypes.c_int32()
         n = ctypes.c_size_t(4)
         if lib.smart_getopt(self._handle, _OPT_BY_NAME["last_os_error"], ctypes.byref(v),
-                            ctypes.byref(n)) == 0:
+                            ctypes.byref(n)) == 0 and v.value > 0:
             return v.value
-        return None
+        return None  # the library recorded no errno for this failure
 
     @property
     def closed(self) -> bool:
