@@ -13,6 +13,9 @@
 set -eu
 python=$1 src=$2 build=$3 lib=$4 send=$5 recv=$6 keygen=$7
 shift 7
+abs() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+lib=$(abs "$lib") send=$(abs "$send") recv=$(abs "$recv") keygen=$(abs "$keygen")
+src=$(abs "$src") build=$(abs "$build")
 preload=${LD_PRELOAD:-}
 unset LD_PRELOAD
 venv=$build/python-venv
@@ -36,4 +39,4 @@ export PYTHONDONTWRITEBYTECODE=1
 if [ -n "$preload" ]; then
   export LD_PRELOAD=$preload
 fi
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider -rs "$work/tests"
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider -rs --durations=5 "$work/tests"
