@@ -27,6 +27,7 @@ class LibraryError(ImportError):
 def _candidates() -> Tuple[List[str], bool]:
     env = os.environ.get("SMART_LIBRARY")
     if env:
+        env = os.path.abspath(env)
         return [os.path.join(env, SONAME) if os.path.isdir(env) else env], True
     out = []
     for d in os.environ.get("LD_LIBRARY_PATH", "").split(":"):
