@@ -304,7 +304,9 @@ class Socket(G.OptionProperties):
     def send(self, data: BytesLike, *, block: Optional[bool] = None) -> int:
         """Queue one message (1 to ``max_msg`` bytes) for reliable, ordered
         delivery (smart_send(3)); bytes, bytearray, memoryview or any
-        contiguous buffer, passed to the library without a copy. ``block=False``
+        contiguous buffer, passed to the library without a copy (except a
+        read-only view of part of an object, copied once: the library copies
+        the message anyway). ``block=False``
         raises WouldBlock instead of waiting when the send queue is full.
         Returns the length queued."""
         h = self._handle

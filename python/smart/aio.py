@@ -27,7 +27,7 @@ set ``linger_ms=0``.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List, Optional, Union
+from typing import Any, List, Optional
 
 from . import _generated as G
 from . import errors as E

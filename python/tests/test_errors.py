@@ -4,7 +4,6 @@ import errno
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -66,7 +65,6 @@ def test_raised_for_real(group):
         with pytest.raises(smart.BadState):
             s.group_key = bytes(32)
     with smart.Socket(group, "127.0.0.1", linger_ms=0, rcvtimeo_ms=50) as s:
-        t = time.monotonic()
         with pytest.raises(smart.WouldBlock):
             s.recv()  # the receive timeout
     with smart.Socket(linger_ms=0) as s:

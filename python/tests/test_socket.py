@@ -7,7 +7,6 @@ import weakref
 import pytest
 
 import smart
-from smart import _generated as G
 
 
 def pair(group, **kw):
