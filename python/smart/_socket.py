@@ -119,6 +119,18 @@ def _close_handle(handle: ctypes.c_void_p) -> None:
     lib.smart_close(handle)
 
 
+_ARRAY_TYPES: dict = {}
+
+
+def _char_array(n: int) -> Any:
+    t = _ARRAY_TYPES.get(n)
+    if t is None:
+        if len(_ARRAY_TYPES) > 64:
+            _ARRAY_TYPES.clear()
+        t = _ARRAY_TYPES[n] = ctypes.c_char * n
+    return t
+
+
 def _buffer_pointer(obj: Any, writable: bool):
     """(pointer argument, nbytes, keepalive) for a bytes-like object, without
     copying where the object allows it."""
@@ -148,7 +160,7 @@ def _buffer_pointer(obj: Any, writable: bool):
         return data, n, None
     if n == 0:
         return None, 0, None
-    arr = (ctypes.c_char * n).from_buffer(mv.cast("B") if mv.format != "B" or mv.ndim != 1 else mv)
+    arr = _char_array(n).from_buffer(mv.cast("B") if mv.format != "B" or mv.ndim != 1 else mv)
     return arr, n, arr
 
 
@@ -362,7 +374,11 @@ class Socket(G.OptionProperties):
         h = self._handle
         if h is None or _get_ident() != self._owner:
             h = self._h()
-        ptr, size, keep = _buffer_pointer(buffer, True)
+        if type(buffer) is bytearray and buffer:  # the common case, quickly
+            size = len(buffer)
+            ptr = keep = _char_array(size).from_buffer(buffer)
+        else:
+            ptr, size, keep = _buffer_pointer(buffer, True)
         if nbytes:
             if nbytes < 0 or nbytes > size:
                 raise ValueError(f"nbytes must be 0..{size} (the buffer's size)")
