@@ -13,7 +13,9 @@ The socket is non-blocking underneath. The loop watches its descriptor
 (``loop.add_reader(fileno)``) and its timer (``loop.call_later(timeout)``)
 and calls process() when either fires; ``await recv()`` takes a message
 at once when one is ready (no future, no loop round trip: a backlog is
-drained in a batch) and otherwise waits for the next wake-up.
+drained in a batch) and otherwise waits for the next wake-up; after YIELD_EVERY calls in a row
+that did not wait it yields to the loop once, so that a flood does not
+starve the other tasks.
 
 One socket per thread: the Socket belongs to the thread that created it,
 and must be used from the event loop running in that thread; another
@@ -42,7 +44,11 @@ class Socket(G.OptionProperties):
     ``await send()``, ``await flush()``. Takes the arguments of
     :class:`smart.Socket` (group, iface, options, key files)."""
 
-    __slots__ = ("sock", "_loop", "_waiters", "_timer", "_timer_due", "_fd", "_error")
+    __slots__ = ("sock", "_loop", "_waiters", "_timer", "_timer_due", "_fd", "_error", "_streak")
+
+    #: After this many calls in a row that completed without waiting, one
+    #: yields to the loop, so that a flood does not starve other tasks.
+    YIELD_EVERY = 128
 
     def __init__(self, group: Optional[str] = None, iface: Optional[str] = None,
                  **kwargs: Any) -> None:
@@ -53,6 +59,7 @@ class Socket(G.OptionProperties):
         self._timer_due = 0.0
         self._fd = -1
         self._error: Optional[BaseException] = None
+        self._streak = 0
         #: The underlying (non-blocking) :class:`smart.Socket`.
         self.sock = SyncSocket(None, None, nonblock=True, **kwargs)
         if group is not None:
@@ -187,21 +194,31 @@ class Socket(G.OptionProperties):
         """The next message. Raises smart.Lost for an unrecoverable gap
         (``.loss`` has the range; receiving goes on after it)."""
         recv = self.sock.recv
+        self._streak += 1
+        if self._streak >= self.YIELD_EVERY:
+            self._streak = 0
+            await asyncio.sleep(0)
         while True:
             try:
                 return recv()
             except E.WouldBlock:
                 pass
+            self._streak = 0
             await self._wait()
 
     async def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
         """The next message into a writable buffer; returns its length
         (``sock.last`` describes it)."""
+        self._streak += 1
+        if self._streak >= self.YIELD_EVERY:
+            self._streak = 0
+            await asyncio.sleep(0)
         while True:
             try:
                 return self.sock.recv_into(buffer, nbytes)
             except E.WouldBlock:
                 pass
+            self._streak = 0
             await self._wait()
 
     def __aiter__(self) -> "Socket":
@@ -214,6 +231,10 @@ class Socket(G.OptionProperties):
 
     async def send(self, data: BytesLike) -> int:
         """Queue one message; waits while the send queue is full."""
+        self._streak += 1
+        if self._streak >= self.YIELD_EVERY:
+            self._streak = 0
+            await asyncio.sleep(0)
         while True:
             try:
                 n = self.sock.send(data)

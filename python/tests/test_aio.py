@@ -145,3 +145,30 @@ def _try(f):
 def test_join_needs_a_running_loop(group):
     with pytest.raises(RuntimeError):
         smart.aio.Socket(group, "127.0.0.1", linger_ms=0)
+
+
+def test_a_flood_does_not_starve_other_tasks(group):
+    """Messages all ready: recv never has to wait, yet other tasks run."""
+    async def main():
+        async with smart.aio.Socket(group, "127.0.0.1", linger_ms=0) as rx, \
+                smart.aio.Socket(group, "127.0.0.1", linger_ms=0) as tx:
+            for i in range(2000):
+                await tx.send(b"%d" % i)
+            await tx.flush()
+            ticks = [0]
+
+            async def other():
+                while True:
+                    ticks[0] += 1
+                    await asyncio.sleep(0)
+            first = await rx.recv()  # everything is there now
+            task = asyncio.ensure_future(other())
+            n, at_start = 1, ticks[0]
+            async for msg in rx:
+                n += 1
+                if n == 2000:
+                    break
+            task.cancel()
+            assert first.data == b"0" and msg.data == b"1999"
+            assert ticks[0] - at_start >= 2000 // smart.aio.Socket.YIELD_EVERY - 2
+    run(main())
