@@ -115,7 +115,7 @@ static int join_tunnel(smart_sock *s, const char *url, const char *iface, const 
   if (source || smart__tunnel_parse(url, &relay, &g) != 0)
     return SMART_EINVAL;
   if ((rc = smart__iface_resolve(iface, relay.u.sa.sa_family, &s->ifc)) != 0)
-    return rc;
+    return smart__io_err(s, rc);
   if ((rc = open_send(s, relay.u.sa.sa_family)) == 0 && (rc = session_start(s, &g, &relay)) == 0) {
     s->joined = 1;
     return smart__io_tx(s, smart__now()); /* the first REQUEST_TUNNEL */
@@ -170,7 +170,7 @@ SMART_API int smart_join(smart_sock *s, const char *group, const char *iface, co
     return smart__io_err(s, smart__mcast_membership(s->gfd, &g, &s->ifc, &src, 1));
   }
   if ((rc = smart__iface_resolve(iface, g.u.sa.sa_family, &s->ifc)) != 0)
-    return rc;
+    return smart__io_err(s, rc);
   s->have_source = source != NULL;
   if (source)
     s->source = src;

@@ -112,8 +112,6 @@ def test_system_failure_raised(group):
     assert esys_join(group)[0] == "ESYS"
 
 
-@pytest.mark.xfail(reason="smart_join's SMART_ESYS paths do not set SMART_OPT_LAST_OS_ERROR "
-                          "(only those of smart_recv/smart_process do)")
 def test_system_failure_carries_errno(group):
     assert esys_join(group)[:2] == ["ESYS", str(errno.EMFILE)]
 
