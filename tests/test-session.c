@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/crypto.h"
 #include "sess-sim.h"
@@ -98,7 +99,7 @@ START_TEST(plain_5pct) {
   struct ssim_config c;
   ssim_config_init(&c);
   c.receivers = RECEIVERS;
-  c.messages = 3000;
+  c.messages = 2000;
   c.loss = 0.05;
   c.seed = 11;
   struct ssim_totals t;
@@ -248,9 +249,9 @@ static void sauth_setup(void *user, struct ssim *s, uint32_t node, struct smart_
   if (node == 0) {
     memcpy(o->keys + 32, x->sk, 64);
     o->have_identity = 1;
-    o->sauth_every = 16;
+    o->sauth_every = 32;
   } else if (node != x->insider) {
-    o->sauth_every = 16;
+    o->sauth_every = 32;
     memcpy(o->pins[0], x->pk, 32);
     o->npins = 1;
   }
@@ -278,7 +279,7 @@ START_TEST(source_auth_5pct_with_insider) {
   c.receivers = RECEIVERS;
   c.extra = 1;
   x.insider = RECEIVERS + 1;
-  c.messages = 2000;
+  c.messages = 1500;
   c.loss = 0.05;
   c.seed = 13;
   c.user = &x;
@@ -481,10 +482,18 @@ START_TEST(flow_control_slow_receivers) {
 }
 END_TEST
 
+/* CPU time per scenario, for the log (nothing asserts on it). */
+static clock_t cpu0;
+static void cpu_start(void) { cpu0 = clock(); }
+static void cpu_end(void) {
+  fprintf(stderr, "  (%.1f s of CPU)\n", (double)(clock() - cpu0) / CLOCKS_PER_SEC);
+}
+
 int main(void) {
   Suite *su = suite_create("session");
   TCase *t = tcase_create("sim");
   tcase_set_timeout(t, 300);
+  tcase_add_checked_fixture(t, cpu_start, cpu_end);
   tcase_add_test(t, plain_5pct);
   tcase_add_test(t, identity_refusal_and_revocation);
   tcase_add_test(t, source_auth_5pct_with_insider);
