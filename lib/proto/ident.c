@@ -177,10 +177,12 @@ int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, u
   if (p.kind == SMART__K_USAGE_JOIN) {
     if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYREQ, &v, &vl))
       return 0; /* an ordinary (authenticated) usage report */
-    if (vl != KEYREQ_LEN || v + vl != dg + len || !smart__ident_is_server(id)) {
+    if (vl != KEYREQ_LEN || v + vl != dg + len) {
       *bad = 1;
       return 1;
     }
+    if (!smart__ident_is_server(id))
+      return 1; /* another member's join, multicast to the group: not ours to judge */
     /* The allow-list first (cheap): a key not on it is refused without a
      * signature check, so a flood of requests costs no verification. */
     struct member *m = member_find(id, v);
