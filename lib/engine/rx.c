@@ -384,19 +384,29 @@ static int on_session(struct smart__engine *e, struct smart__rxs *r,
   return 0;
 }
 
-static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
-                        const struct smart__pkt *p, uint64_t now) {
-  struct smart__hb hb;
-  if (smart__hb_decode(&hb, p->u.data.payload, p->u.data.payload_len)) {
+/* A heartbeat's or confirmation's payload: decoded (`decoded` is the
+ * decoder's result) and naming a span the window can hold. 0 or the drop. */
+static int position_ok(struct smart__engine *e, int decoded, uint64_t lead, uint64_t trail) {
+  if (decoded) {
     e->st.drops[SMART__DROP_DECODE]++;
     return SMART_EFORMAT;
   }
-  if (hb.lead - hb.trail > SMART__MAX_SPAN) {
+  if (lead - trail > SMART__MAX_SPAN) {
     e->st.drops[SMART__DROP_RANGE]++;
     return SMART_ERANGE;
   }
+  return 0;
+}
+
+static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
+                        const struct smart__pkt *p, uint64_t now) {
+  struct smart__hb hb;
+  memset(&hb, 0, sizeof(hb));
+  int rc = smart__hb_decode(&hb, p->u.data.payload, p->u.data.payload_len);
+  if ((rc = position_ok(e, rc, hb.lead, hb.trail)) != 0)
+    return rc;
   int first = !r->have_session;
-  int rc = on_session(e, r, hb.session);
+  rc = on_session(e, r, hb.session);
   if (rc)
     return rc;
   /* Advertised distance and timer constants (NORM advertises GRTT in every
@@ -417,20 +427,16 @@ static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
 static int on_confirm(struct smart__engine *e, struct smart__rxs *r,
                       const struct smart__pkt *p, uint64_t now) {
   struct smart__conf c;
-  if (smart__conf_decode(&c, p->u.data.payload, p->u.data.payload_len)) {
-    e->st.drops[SMART__DROP_DECODE]++;
-    return SMART_EFORMAT;
-  }
-  if (c.lead - c.trail > SMART__MAX_SPAN) {
-    e->st.drops[SMART__DROP_RANGE]++;
-    return SMART_ERANGE;
-  }
+  memset(&c, 0, sizeof(c));
+  int rc = smart__conf_decode(&c, p->u.data.payload, p->u.data.payload_len);
+  if ((rc = position_ok(e, rc, c.lead, c.trail)) != 0)
+    return rc;
   if (r->have_session && c.session != r->session) {
     e->st.drops[SMART__DROP_SESSION]++;
     return SMART_ESTATE;
   }
   int first = !r->have_session;
-  int rc = on_session(e, r, c.session);
+  rc = on_session(e, r, c.session);
   if (rc)
     return rc;
   if (first && r->synced)
