@@ -498,7 +498,8 @@ static int store(struct smart__engine *e, struct smart__rxs *r,
     e->st.drops[SMART__DROP_NOMEM]++;
     return SMART_ENOMEM;
   }
-  memcpy(r->store + r->store_used, p->u.data.payload, len);
+  if (len) /* an empty payload: the store may have no buffer yet */
+    memcpy(r->store + r->store_used, p->u.data.payload, len);
   if (sl->state == RX_MISSING)
     r->nmissing--;
   sl->state = RX_HAVE;
