@@ -151,6 +151,35 @@ START_TEST(replay_window) {
 }
 END_TEST
 
+/* A member seals under another's sender ID with the last counter there is:
+ * refused, and the window does not wrap (it did: the member's old datagrams
+ * were then accepted again). */
+START_TEST(replay_window_does_not_wrap) {
+  uint32_t ida, idb;
+  struct smart__sec *tx = sec_group(gkey, &ida), *rx = sec_group(gkey, &idb);
+  static uint8_t dg[10][128], top[128];
+  size_t len[10];
+  uint8_t out[128];
+  uint32_t sender;
+  for (int i = 0; i < 10; i++) {
+    smart_ssize sl = smart__sec_seal(tx, dg[i], make_data(dg[i], (uint16_t)i, 8), 128, 1);
+    ck_assert_int_gt(sl, 0);
+    len[i] = (size_t)sl;
+    ck_assert_int_gt(smart__sec_open(rx, dg[i], len[i], out, sizeof(out), &sender, 1), 0);
+  }
+  smart__sec_test_set_counter(tx, UINT64_MAX);
+  smart_ssize tl = smart__sec_seal(tx, top, make_data(top, 10, 8), sizeof(top), 1);
+  ck_assert_int_gt(tl, 0);
+  ck_assert_int_eq(smart__sec_open(rx, top, (size_t)tl, out, sizeof(out), &sender, 1),
+                   SMART_ERANGE);
+  for (int i = 0; i < 10; i++)
+    ck_assert_int_eq(smart__sec_open(rx, dg[i], len[i], out, sizeof(out), &sender, 1),
+                     SMART_ERANGE);
+  smart__sec_del(tx);
+  smart__sec_del(rx);
+}
+END_TEST
+
 static int cmp24(const void *a, const void *b) { return memcmp(a, b, 24 + 8); }
 
 START_TEST(nonces_never_repeat) {
@@ -606,6 +635,7 @@ int main(void) {
   tcase_add_test(u, tamper_every_bit_rejected);
   tcase_add_test(u, wrong_key_and_plain_rejected);
   tcase_add_test(u, replay_window);
+  tcase_add_test(u, replay_window_does_not_wrap);
   suite_add_tcase(su, u);
   TCase *nn = tcase_create("nonces"); /* a million seals: not under valgrind */
   tcase_set_timeout(nn, 300);

@@ -462,6 +462,8 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
     return SMART_EAUTH;
   if (id == s->my_id)
     return SMART_EAUTH; /* our own datagram reflected back: never accepted */
+  if (counter == UINT64_MAX)
+    return SMART_ERANGE; /* no sender gets there; accepted, it would wrap the window */
   struct remote *r = remote_find(s, id);
   if (!epoch_ok(s, r, epoch, now))
     return SMART_EAUTH;
@@ -590,3 +592,5 @@ uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len) {
   const uint8_t *c = sealed[1] >> 6 == SMART__TYP_DATA ? sealed + 32 : sealed + len - 24;
   return smart__get64(c);
 }
+
+void smart__sec_test_set_counter(struct smart__sec *s, uint64_t counter) { s->counter = counter; }
