@@ -481,13 +481,38 @@ static void end_to_end(const uint8_t *key) {
   }
   ck_assert(smart__relay_serves(r, &me));
   /* The group reaches it: not a tunnel message, for the engine. */
-  uint8_t data[12] = {0x53, 0x00, 0x00, 0x0c, 0, 1, 0, 0, 'a', 'b', 'c', 'd'};
+  uint8_t data[128] = {0x53, 0x00, 0x00, 0x0c, 0, 1, 0, 0, 'a', 'b', 'c', 'd'};
+  size_t dlen = 12;
   struct smart__sockaddr g = cfg.group;
-  smart__relay_group_input(r, data, sizeof(data), &g, now);
   struct outs o;
+  if (key) { /* keyed: what does not authenticate is neither forwarded nor charged */
+    smart__relay_group_input(r, data, dlen, &g, now);
+    drain_out(r, &o, now);
+    ck_assert_uint_eq(o.n, 0);
+    struct smart__sec *sender = sec_make(key);
+    smart_ssize sl = smart__sec_seal(sender, data, dlen, sizeof(data), now);
+    ck_assert_int_gt(sl, 0);
+    dlen = (size_t)sl;
+    smart__sec_del(sender);
+  }
+  smart__relay_group_input(r, data, dlen, &g, now);
   drain_out(r, &o, now);
   ck_assert_uint_eq(o.n, 1);
   ck_assert_int_eq(smart__tunnel_input(t, o.d[0].buf, o.d[0].len, now), 0);
+  if (key) { /* keyed: junk "from" the client does not spend its feedback budget */
+    uint8_t junk[24] = {0x53, 0x4B, 0x00, 24};
+    for (int i = 0; i < 1000; i++) {
+      smart__relay_input(r, junk, sizeof(junk), &me, now);
+      drain_out(r, &o, now);
+      ck_assert_uint_eq(o.n, 0);
+    }
+    uint8_t fb[128] = {0x53, 0x4B, 0x00, 24};
+    smart_ssize fl = smart__sec_seal(cs, fb, 24, sizeof(fb), now);
+    ck_assert_int_gt(fl, 0);
+    smart__relay_input(r, fb, (size_t)fl, &me, now);
+    drain_out(r, &o, now);
+    ck_assert_uint_eq(o.n, 1); /* into the group */
+  }
   /* Leave: echoed, closed, no longer served. */
   smart__tunnel_leave(t, now);
   converse(t, cs, r, &me, now, NULL);
@@ -495,13 +520,13 @@ static void end_to_end(const uint8_t *key) {
   ck_assert(!smart__relay_serves(r, &me));
   struct smart__relay_stats st = stats(r);
   ck_assert_uint_le(st.reply_bytes, st.request_bytes);
-  ck_assert_uint_eq(st.auth_failed, 0);
+  ck_assert_uint_eq(st.auth_failed, key ? 1001 : 0); /* the unsealed group datagram, the junk */
   if (key) { /* an unsealed request does not open */
     uint8_t q[256], zero[16] = {0};
     smart__relay_input(r, q, tun_msg(q, SMART__TUN_REQUEST, GROUP, zero), &me, now);
     drain_out(r, &o, now);
     ck_assert_uint_eq(o.n, 0);
-    ck_assert_uint_eq(stats(r).auth_failed, 1);
+    ck_assert_uint_eq(stats(r).auth_failed, 1002);
   }
   smart__tunnel_del(t);
   smart__sec_del(cs);

@@ -312,12 +312,15 @@ void smart__relay_input(struct smart__relay *r, const uint8_t *dg, size_t len,
     r->st.bad++;
     return;
   }
+  /* A keyed relay authenticates before it spends: junk "from" a client
+   * does not use up the client's budget (opening costs less than the
+   * multicast it would buy). */
+  if (open_dg(r, dg, len, &plain, now) < 0)
+    return;
   if (!smart__ratelim_take(&c->feedback, 1, now)) {
     r->st.feedback_dropped++;
     return;
   }
-  if (open_dg(r, dg, len, &plain, now) < 0)
-    return;
   c->last_heard = now;
   r->st.feedback++;
   r->fwd_to_group = 1;
@@ -336,6 +339,10 @@ void smart__relay_group_input(struct smart__relay *r, const uint8_t *dg, size_t 
       smart__tunnel_input(r->up, plain, (size_t)n, now);
     return;
   }
+  /* Keyed: only what authenticates is forwarded and charged to the
+   * clients' byte budgets. */
+  if (open_dg(r, dg, len, &plain, now) < 0)
+    return;
   forward(r, dg, len, NULL, now);
 }
 
