@@ -160,67 +160,64 @@ static void queue_delivery(struct smart__ident *id, struct member *m, uint64_t n
   m->need_next = id->have_next;
 }
 
-int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, uint64_t now,
-                       int *refused, int *bad) {
-  struct smart__pkt p;
-  const uint8_t *v;
-  size_t vl;
-  *refused = *bad = 0;
-  if (len < SMART__HDR_LEN || dg[1] >> 6 != SMART__TYP_MSG)
-    return 0;
-  unsigned cmd = dg[1] & 0x3F;
-  if (cmd != SMART__MSG_USAGE_JOIN && cmd != SMART__MSG_KEY_DELIVERY)
-    return 0;
-  if (smart__pkt_decode(&p, dg, len) != 0)
-    return 0; /* the normal path counts it */
-  const struct smart_crypto_ops *o = smart__sec_ops(id->sec);
-  if (p.kind == SMART__K_USAGE_JOIN) {
-    if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYREQ, &v, &vl))
-      return 0; /* an ordinary (authenticated) usage report */
-    if (vl != KEYREQ_LEN || v + vl != dg + len) {
-      *bad = 1;
-      return 1;
-    }
-    if (!smart__ident_is_server(id))
-      return 1; /* another member's join, multicast to the group: not ours to judge */
-    /* The allow-list first (cheap): a key not on it is refused without a
-     * signature check, so a flood of requests costs no verification. */
-    struct member *m = member_find(id, v);
-    if (!m) {
-      *refused = 1;
-      return 1;
-    }
-    if (verify_tail(o, dg, len, v) != 0) {
-      *bad = 1;
-      return 1;
-    }
-    m->joined = 1;
-    queue_delivery(id, m, now);
+/* USAGE_REPORT_JOIN with KEYREQ: a join request. 1 (consumed). */
+static int on_keyreq(struct smart__ident *id, const uint8_t *dg, size_t len, const uint8_t *v,
+                     size_t vl, uint64_t now, int *refused, int *bad) {
+  if (vl != KEYREQ_LEN || v + vl != dg + len) {
+    *bad = 1;
     return 1;
   }
-  /* KEY_DELIVERY: for us, signed by a pinned sender. */
-  if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYDELIV, &v, &vl) || vl != KEYDELIV_LEN ||
-      v + vl != dg + len || smart__ident_is_server(id))
+  if (!smart__ident_is_server(id))
+    return 1; /* another member's join, multicast to the group: not ours to judge */
+  /* The allow-list first (cheap): a key not on it is refused without a
+   * signature check, so a flood of requests costs no verification. */
+  struct member *m = member_find(id, v);
+  if (!m) {
+    *refused = 1;
+    return 1;
+  }
+  if (verify_tail(smart__sec_ops(id->sec), dg, len, v) != 0) {
+    *bad = 1;
+    return 1;
+  }
+  m->joined = 1;
+  queue_delivery(id, m, now);
+  return 1;
+}
+
+/* Would a delivery of `epoch` change anything? Only the current epoch's
+ * key (if missing) or a newer one: an old delivery replayed never takes a
+ * member back nor evicts a key, and a repeat is ignored. Asked before any
+ * signature is checked, so that deliveries that change nothing cost none. */
+static int delivery_wanted(const struct smart__ident *id, uint8_t epoch, int *newer,
+                           int *have_cur) {
+  unsigned cur = smart__sec_epoch(id->sec);
+  *have_cur = smart__sec_have_key(id->sec, (uint8_t)cur);
+  *newer = epoch != cur && (uint8_t)(epoch - cur) < 128;
+  if (!*newer && !(epoch == cur && !*have_cur) && *have_cur)
+    return 0;
+  return !smart__sec_have_key(id->sec, epoch);
+}
+
+/* KEY_DELIVERY: for us, signed by a pinned sender. 1 (consumed). */
+static int on_delivery(struct smart__ident *id, const uint8_t *dg, size_t len, const uint8_t *v,
+                       size_t vl, uint64_t now, int *bad) {
+  const struct smart_crypto_ops *o = smart__sec_ops(id->sec);
+  if (!v || vl != KEYDELIV_LEN || v + vl != dg + len || smart__ident_is_server(id))
     return *bad = 1, 1;
   if (memcmp(v, id->sk + 32, 32) != 0)
     return 1; /* another member's key: not ours to judge */
+  uint8_t epoch = v[32];
+  uint32_t sender = smart__get32(v + 36);
+  int newer, have_cur;
+  if (!delivery_wanted(id, epoch, &newer, &have_cur))
+    return 1;
   unsigned i;
   for (i = 0; i < id->npins; i++)
     if (verify_tail(o, dg, len, id->pins[i]) == 0)
       break;
   if (i == id->npins)
     return *bad = 1, 1;
-  uint8_t epoch = v[32];
-  uint32_t sender = smart__get32(v + 36);
-  /* Only the current epoch's key (if missing) or a newer one: an old
-   * delivery replayed never takes a member back nor evicts a key. */
-  unsigned cur = smart__sec_epoch(id->sec);
-  int have_cur = smart__sec_have_key(id->sec, (uint8_t)cur);
-  int newer = epoch != cur && (uint8_t)(epoch - cur) < 128;
-  if (!newer && !(epoch == cur && !have_cur) && have_cur)
-    return 1;
-  if (smart__sec_have_key(id->sec, epoch))
-    return 1; /* a repeat */
   uint8_t key[32];
   if (o->unwrap(key, v + 40, id->sk, o->user_data) != 0)
     return *bad = 1, 1;
@@ -231,6 +228,29 @@ int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, u
   id->want = 0;
   id->req_gap = REQ_FIRST_NS;
   return 1;
+}
+
+int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, uint64_t now,
+                       int *refused, int *bad) {
+  struct smart__pkt p;
+  const uint8_t *v = NULL;
+  size_t vl = 0;
+  *refused = *bad = 0;
+  if (len < SMART__HDR_LEN || dg[1] >> 6 != SMART__TYP_MSG)
+    return 0;
+  unsigned cmd = dg[1] & 0x3F;
+  if (cmd != SMART__MSG_USAGE_JOIN && cmd != SMART__MSG_KEY_DELIVERY)
+    return 0;
+  if (smart__pkt_decode(&p, dg, len) != 0)
+    return 0; /* the normal path counts it */
+  if (p.kind == SMART__K_USAGE_JOIN) {
+    if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYREQ, &v, &vl))
+      return 0; /* an ordinary (authenticated) usage report */
+    return on_keyreq(id, dg, len, v, vl, now, refused, bad);
+  }
+  if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYDELIV, &v, &vl))
+    v = NULL;
+  return on_delivery(id, dg, len, v, vl, now, bad);
 }
 
 void smart__ident_want(struct smart__ident *id, int epoch, uint64_t now) {
