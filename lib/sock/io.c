@@ -19,6 +19,12 @@ int smart__io_err(smart_sock *s, int code) {
   return code;
 }
 
+int smart__io_take_error(smart_sock *s) {
+  int rc = s->tx_error;
+  s->tx_error = 0;
+  return rc;
+}
+
 /* ---- output -------------------------------------------------------------- */
 
 /* Hand pending datagrams to the kernel. Returns 0, SMART_EAGAIN when the

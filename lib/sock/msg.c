@@ -79,18 +79,22 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
     return SMART_ENOTCONN;
   if (len > s->o.max_msg)
     return SMART_EMSGSIZE;
-  uint64_t now;
-  int rc = submit(s, buf, len, s->o.nonblock || (flags & SMART_MSG_DONTWAIT), &now);
+  int rc = smart__io_take_error(s); /* an earlier call's transmit error */
   if (rc)
+    return rc;
+  uint64_t now;
+  if ((rc = submit(s, buf, len, s->o.nonblock || (flags & SMART_MSG_DONTWAIT), &now)) != 0)
     return rc;
   if (cork(s, len, now))
     return (smart_ssize)len;
   /* The message first, then whatever came in (requests are answered on
-   * this same call, right after). */
+   * this same call, right after). The message is queued: an error from
+   * transmitting it is the next call's to return. */
   rc = smart__io_tx(s, now);
   if (rc == 0)
     rc = smart__io_pump(s);
-  return rc ? rc : (smart_ssize)len;
+  s->tx_error = rc;
+  return (smart_ssize)len;
 }
 
 /* The size of struct smart_msginfo in 0.1: callers pass at least this. */
@@ -175,8 +179,11 @@ SMART_API int smart_flush(smart_sock *s, int32_t timeout_ms) {
     return SMART_EINVAL;
   if (!s->joined)
     return SMART_ENOTCONN;
+  int rc = smart__io_take_error(s);
+  if (rc)
+    return rc;
   if (s->o.nonblock) {
-    int rc = smart__io_pump(s);
+    rc = smart__io_pump(s);
     if (rc)
       return rc;
     return s->nout == s->out_head ? 0 : SMART_EAGAIN;

@@ -220,7 +220,8 @@ SMART_API int smart_process(smart_sock *s, uint32_t events) {
     return SMART_EINVAL;
   if (!s->joined)
     return SMART_ENOTCONN;
-  return smart__io_pump(s);
+  int rc = smart__io_take_error(s);
+  return rc ? rc : smart__io_pump(s);
 }
 
 SMART_API int smart_fd(smart_sock *s) {

@@ -62,6 +62,7 @@ struct smart_sock {
   unsigned cork_dgrams; /* corked datagrams already full */
 
   uint64_t dgrams_sent, drops_other;
+  int tx_error; /* from transmitting what smart_send() had queued: the next call's */
 };
 
 /* Which sockets have input: READY_GROUP | READY_SEND | READY_OLD, as
@@ -76,6 +77,8 @@ struct smart_sock {
 
 /* io.c */
 int smart__io_err(smart_sock *s, int code);
+/* The transmit error an earlier smart_send() left, once (0: none). */
+int smart__io_take_error(smart_sock *s);
 int smart__io_tx(smart_sock *s, uint64_t now);
 int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now);
 int smart__io_pump_ready(smart_sock *s, int ready);
