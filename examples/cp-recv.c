@@ -180,9 +180,11 @@ int rc_prepare(struct rcvr *R) {
     size_t bm = (f->nchunks + 7) / 8 + 1;
     f->have = calloc(bm, 1);
     f->hhave = calloc(bm, 1);
+    f->lhave = calloc(bm, 1);
+    f->lh = malloc((size_t)f->nchunks * CP_HASH + 1);
     e->hashes = malloc((size_t)f->nchunks * CP_HASH + 1);
     e->nchunks = f->nchunks;
-    if (!f->have || !f->hhave || !e->hashes)
+    if (!f->have || !f->hhave || !f->lhave || !f->lh || !e->hashes)
       cli_die(1, "out of memory");
   }
   for (uint32_t i = 0; i < R->L.n; i++)
@@ -251,57 +253,92 @@ int rc_write_chunk(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *data, 
   f->nhave++;
   f->dirty = 1;
   R->received += len;
+  rc_hash_later(R, i, c);
   return 0;
 }
 
-/* ---- verification, in a thread of its own ---- */
+/* ---- verification, in a thread of its own ----
+ *
+ * The verifier hashes each chunk soon after it is written (from the page
+ * cache, while the next chunks arrive), and checks a file once its chunks
+ * and the sender's hashes are all in. Jobs run in order: a file's check comes
+ * after the hashing of its chunks. */
+
+#define VQ_CHUNKS (1u << 16)
+
+static void hash_one(struct rcvr *R, uint32_t i, uint32_t c) {
+  struct rc_file *f = &R->f[i];
+  size_t len = (size_t)cp_chunk_len(&R->L.e[i], R->L.chunk, c);
+  if (pread(f->fd, R->vbuf, len, (off_t)c * R->L.chunk) != (ssize_t)len)
+    return;
+  cp_hash_chunk(f->lh + (size_t)c * CP_HASH, R->vbuf, len);
+  cp_set(f->lhave, c);
+}
 
 static void verify_file(struct rcvr *R, uint32_t i) {
   struct rc_file *f = &R->f[i];
   struct cp_entry *e = &R->L.e[i];
-  uint8_t h[CP_HASH];
   uint32_t bad = 0;
   for (uint32_t c = 0; c < f->nchunks; c++) {
-    size_t len = (size_t)cp_chunk_len(e, R->L.chunk, c);
-    if (pread(f->fd, R->vbuf, len, (off_t)c * R->L.chunk) != (ssize_t)len) {
+    if (!cp_bit(f->lhave, c))
+      hash_one(R, i, c);
+    if (!cp_bit(f->lhave, c) ||
+        memcmp(f->lh + (size_t)c * CP_HASH, e->hashes + (size_t)c * CP_HASH, CP_HASH) != 0) {
       cp_clr(f->have, c);
-      bad++;
-      continue;
-    }
-    cp_hash_chunk(h, R->vbuf, len);
-    if (memcmp(h, e->hashes + (size_t)c * CP_HASH, CP_HASH) != 0) {
-      cp_clr(f->have, c);
+      cp_clr(f->lhave, c);
       bad++;
     }
   }
+  uint8_t h[CP_HASH];
   cp_hash_file(h, e, R->L.chunk);
   f->vbad = bad;
   f->vfile_ok = memcmp(h, e->fhash, CP_HASH) == 0;
-  if (!bad && f->vfile_ok && !f->inplace)
+  if (!bad && f->vfile_ok && !f->inplace && R->o->fsync)
     fdatasync(f->fd);
 }
 
 static void *verify_thread(void *arg) {
   struct rcvr *R = arg;
+  cp_background_thread();
   pthread_mutex_lock(&R->mu);
   for (;;) {
     while (R->vq_head == R->vq_tail && !R->vstop)
       pthread_cond_wait(&R->cv, &R->mu);
     if (R->vq_head == R->vq_tail)
       break;
-    uint32_t i = R->vq[R->vq_head++ % R->L.n];
+    uint64_t job = R->vq[R->vq_head++ % R->vq_cap];
     pthread_mutex_unlock(&R->mu);
-    verify_file(R, i);
-    atomic_store_explicit(&R->f[i].vdone, 1, memory_order_release);
+    uint32_t i = (uint32_t)(job >> 32), c = (uint32_t)job;
+    if (c != CP_NO_CHUNK) {
+      hash_one(R, i, c);
+    } else {
+      verify_file(R, i);
+      atomic_store_explicit(&R->f[i].vdone, 1, memory_order_release);
+    }
     pthread_mutex_lock(&R->mu);
   }
   pthread_mutex_unlock(&R->mu);
   return NULL;
 }
 
+static void push_job(struct rcvr *R, uint32_t i, uint32_t c) {
+  pthread_mutex_lock(&R->mu);
+  if (c == CP_NO_CHUNK || R->vq_tail - R->vq_head < VQ_CHUNKS) { /* else hashed at the check */
+    R->vq[R->vq_tail++ % R->vq_cap] = (uint64_t)i << 32 | c;
+    pthread_cond_signal(&R->cv);
+  }
+  pthread_mutex_unlock(&R->mu);
+}
+
+void rc_hash_later(struct rcvr *R, uint32_t i, uint32_t c) {
+  if (R->vstarted)
+    push_job(R, i, c);
+}
+
 void rc_verify_start(struct rcvr *R) {
   R->vbuf = malloc(R->L.chunk);
-  R->vq = calloc(R->L.n, sizeof(*R->vq));
+  R->vq_cap = VQ_CHUNKS + R->L.n;
+  R->vq = calloc(R->vq_cap, sizeof(*R->vq));
   if (!R->vbuf || !R->vq || pthread_mutex_init(&R->mu, NULL) || pthread_cond_init(&R->cv, NULL) ||
       pthread_create(&R->vth, NULL, verify_thread, R))
     cli_die(1, "cannot start the verification thread");
@@ -328,10 +365,7 @@ int rc_maybe_verify(struct rcvr *R, uint32_t i) {
     return -1;
   f->state = F_VERIFYING;
   atomic_store_explicit(&f->vdone, 0, memory_order_relaxed);
-  pthread_mutex_lock(&R->mu);
-  R->vq[R->vq_tail++ % R->L.n] = i;
-  pthread_cond_signal(&R->cv);
-  pthread_mutex_unlock(&R->mu);
+  push_job(R, i, CP_NO_CHUNK);
   return 0;
 }
 

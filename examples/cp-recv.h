@@ -11,6 +11,7 @@ enum { F_PENDING, F_VERIFYING, F_DONE };
 
 struct rc_file {
   uint8_t *have, *hhave; /* chunks written; chunk hashes received */
+  uint8_t *lh, *lhave;   /* the verifier's own hashes of the chunks written */
   uint32_t nchunks, nhave, nhashes;
   int got_fhash, fd, state, dirty, inplace;
   atomic_int vdone;      /* the verifier finished with it */
@@ -39,7 +40,8 @@ struct rcvr {
   pthread_t vth;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  uint32_t *vq, vq_head, vq_tail;
+  uint64_t *vq;
+  uint64_t vq_cap, vq_head, vq_tail;
   int vstop, vstarted;
   uint8_t *vbuf;
   struct cp_progress prog;
@@ -53,6 +55,7 @@ int rc_write_chunk(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *data, 
 void rc_verify_start(struct rcvr *R);
 void rc_verify_stop(struct rcvr *R);
 int rc_maybe_verify(struct rcvr *R, uint32_t i);
+void rc_hash_later(struct rcvr *R, uint32_t i, uint32_t c);
 int rc_poll_verified(struct rcvr *R);
 void rc_finish_dirs(struct rcvr *R);
 void rc_raise_nofile(void);

@@ -169,11 +169,8 @@ static void adopt(struct rcvr *R, struct cp_buf *b, uint64_t session, const stru
   R->L.total = total;
   R->L.e = calloc(n, sizeof(*R->L.e));
   R->mhave = calloc(n, 1);
-  uint8_t *nb = realloc(R->buf, chunk + 4096);
-  if (!R->L.e || !R->mhave || !nb)
+  if (!R->L.e || !R->mhave)
     cli_die(1, "out of memory");
-  R->buf = nb;
-  R->buf_cap = chunk + 4096;
   if (!R->o->quiet)
     fprintf(stderr, "%s: session from %s: %u entries, %.0f bytes\n", cli_prog, info->sender, n,
             (double)total);
@@ -373,7 +370,7 @@ int cp_recv_main(const struct cp_opts *o) {
   R->s = cp_open(o, 0, o->group);
   int32_t to = 200;
   cli_setopt(R->s, SMART_OPT_RCVTIMEO_MS, &to, sizeof(to), "timeout");
-  R->buf_cap = 1 << 20;
+  R->buf_cap = (64u << 20) + 4096; /* the largest chunk; untouched pages cost nothing */
   R->buf = malloc(R->buf_cap);
   if (!R->buf)
     cli_die(1, "out of memory");

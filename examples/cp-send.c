@@ -64,6 +64,7 @@ struct snd {
 
 static void *hash_thread(void *arg) {
   struct snd *S = arg;
+  cp_background_thread();
   uint8_t *buf = malloc(S->L.chunk);
   for (uint32_t i = 0; buf && i < S->L.n; i++) {
     struct cp_entry *e = &S->L.e[i];
@@ -103,6 +104,9 @@ static int64_t dgrams_for(const struct snd *S, size_t len) {
 static void handle(struct snd *S, uint8_t *m, size_t len, const struct smart_msginfo *info);
 
 static void drain(struct snd *S) {
+  struct smart_event ev = {.size = sizeof(ev)};
+  while (smart_event(S->s, &ev) == 1)
+    ; /* membership comes from our own status messages */
   for (int i = 0; i < 64; i++) {
     struct smart_msginfo info = {.size = sizeof(info)};
     smart_ssize n = smart_recv(S->s, S->in, S->in_cap, &info, SMART_MSG_DONTWAIT);

@@ -99,6 +99,8 @@ static inline int cp_bit(const uint8_t *m, uint32_t i) { return m[i >> 3] >> (i 
 static inline void cp_set(uint8_t *m, uint32_t i) { m[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 static inline void cp_clr(uint8_t *m, uint32_t i) { m[i >> 3] &= (uint8_t)~(1u << (i & 7)); }
 
+void cp_background_thread(void);
+
 /* Time, sizes, progress. */
 double cp_now(void);
 const char *cp_size(char out[32], double bytes);
@@ -117,7 +119,7 @@ struct cp_opts {
   uint32_t sync, expect, chunk, max_passes;
   uint64_t rate;
   double wait_s, timeout_s, gone_s;
-  int insecure, json, quiet, ttl;
+  int insecure, json, quiet, ttl, fsync;
   void *sec; /* struct cli_security */
 };
 int cp_send_main(const struct cp_opts *o, char **paths, int npaths);

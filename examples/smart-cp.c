@@ -24,7 +24,7 @@ static void usage(FILE *o) {
         "                     [--key-file FILE | --identity FILE --allow FILE | --insecure]\n"
         "                     [--sync N] [--ttl N] [--json] [--quiet] PATH...\n"
         "       smart-cp recv --group ADDR:PORT --iface ADDR --dir DIR [--name NAME]\n"
-        "                     [--timeout SECONDS]\n"
+        "                     [--timeout SECONDS] [--fsync]\n"
         "                     [--key-file FILE | --identity FILE --peer-key HEX | --insecure]\n"
         "                     [--sync N] [--ttl N] [--json] [--quiet]\n",
         o);
@@ -40,6 +40,7 @@ static void parse(int argc, char **argv, struct cp_opts *o, struct cli_security 
       {"timeout", required_argument, 0, 't'}, {"gone", required_argument, 0, 'G'},
       {"ttl", required_argument, 0, 'T'},    {"insecure", no_argument, 0, 'X'},
       {"json", no_argument, 0, 'j'},         {"quiet", no_argument, 0, 'q'},
+      {"fsync", no_argument, 0, 'F'},
       CLI_SECURITY_OPTIONS,                  {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c;
@@ -61,6 +62,7 @@ static void parse(int argc, char **argv, struct cp_opts *o, struct cli_security 
     case 'X': o->insecure = 1; break;
     case 'j': o->json = 1; break;
     case 'q': o->quiet = 1; break;
+    case 'F': o->fsync = 1; break;
     case 'h': usage(stdout); exit(0);
     default:
       if (cli_security_opt(sec, c, optarg))
