@@ -1,5 +1,6 @@
 /* smart-cp recv: the session with a sender, and the receiver's main loop. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 
 #include "cli.h"
 #include "cp-recv.h"
+
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
 
 static uint8_t out[CP_HDR + 200 + 320 + 12 * CP_MAX_RANGES + 64];
 
@@ -302,7 +306,7 @@ static int periodic(struct rcvr *R) {
       fail(R, R->err);
     if (!was && complete(R))
       send_status(R, R->last_round); /* tell the sender without being asked */
-    if (t - R->last_save > 1.0)
+    if (t - R->last_save > 0.2)
       save_all(R);
     char extra[64];
     snprintf(extra, sizeof(extra), "%u/%u files", R->files_done, R->L.n);
@@ -376,7 +380,15 @@ int cp_recv_main(const struct cp_opts *o) {
     cli_die(1, "out of memory");
   R->started = cp_now();
   cp_progress_init(&R->prog, o->quiet);
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   for (;;) {
+    if (stop_signal) {
+      save_all(R);
+      rc_verify_stop(R);
+      cli_die(128 + stop_signal, "interrupted: what was received is kept in %s for resume", o->dir);
+    }
     struct smart_msginfo info = {.size = sizeof(info)};
     smart_ssize n = smart_recv(R->s, R->buf, R->buf_cap, &info, 0);
     if (n >= 0 && !(info.flags & SMART_RECV_TRUNC) && handle(R, n, &info))

@@ -326,11 +326,9 @@ static void handle(struct snd *S, uint8_t *m, size_t len, const struct smart_msg
   struct cp_buf b = {m, 0, len, 0};
   uint64_t session;
   int type = cp_parse_hdr(&b, &session);
-  if (session != S->session)
-    return;
-  if (type == CP_STATUS)
+  if (type == CP_STATUS && session == S->session)
     handle_status(S, &b, info);
-  else if (type == CP_NOTICE)
+  else if (type == CP_NOTICE) /* from a receiver that never learnt the session */
     handle_notice(S, &b, info);
 }
 
