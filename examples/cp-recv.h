@@ -21,7 +21,7 @@ struct rc_file {
 
 struct rcvr {
   const struct cp_opts *o;
-  smart_sock *s;
+  smart_sock *s, *bs; /* the session; the status channel (identity mode) */
   int root;
   uint64_t node;
   uint8_t pk[32];

@@ -89,7 +89,7 @@ static void send_status(struct rcvr *R, uint32_t round) {
     cp_put32(&b, 0);
   else
     cp_putmem(&b, tail, rb.len);
-  smart_ssize n = smart_send(R->s, b.p, b.len, 0);
+  smart_ssize n = smart_send(R->bs ? R->bs : R->s, b.p, b.len, 0);
   if (n < 0)
     cli_die(1, "send: %s", smart_strerror((int)n));
 }
@@ -131,9 +131,10 @@ static void fail(struct rcvr *R, const char *msg) {
   summary(R, "error");
   if (R->have_session) {
     send_status(R, R->last_round);
-    smart_flush(R->s, 2000);
+    smart_flush(R->bs ? R->bs : R->s, 2000);
   }
   smart_close(R->s);
+  smart_close(R->bs);
   cli_die(1, "%s", R->err);
 }
 
@@ -143,8 +144,8 @@ static void fail_auth(struct rcvr *R) {
   snprintf(R->err, sizeof(R->err), "the sender's datagrams do not authenticate: wrong key, or not "
            "on the sender's allow-list");
   char g[80];
-  cp_notice_group(g, R->o->group);
-  smart_sock *ns = cp_open(R->o, 0, g);
+  cp_side_group(g, R->o->group, 1);
+  smart_sock *ns = cp_open(R->o, 0, g, NULL);
   uint8_t m[CP_HDR + 400];
   struct cp_buf b = {m, 0, sizeof(m), 0};
   cp_hdr(&b, CP_NOTICE, 0);
@@ -182,7 +183,13 @@ static void adopt(struct rcvr *R, struct cp_buf *b, uint64_t session, const stru
 
 static void on_announce(struct rcvr *R, struct cp_buf *b) {
   cp_getmem(b, 16);
-  cp_get32(b); /* registration open */
+  uint32_t flags = cp_get32(b); /* registration open; a status-channel key */
+  const uint8_t *key = flags & CP_ANN_STATUS_KEY ? cp_getmem(b, 32) : NULL;
+  if (key && !R->bs && !b->bad) {
+    char g[80];
+    cp_side_group(g, R->o->group, 2);
+    R->bs = cp_open(R->o, 0, g, key);
+  }
   uint32_t n = cp_get32(b);
   for (uint32_t i = 0; i < n && !b->bad; i++)
     if (cp_get64(b) == R->node)
@@ -300,6 +307,8 @@ static int handle(struct rcvr *R, smart_ssize n, const struct smart_msginfo *inf
  * saving, progress, the sender's silence. */
 static int periodic(struct rcvr *R) {
   double t = cp_now();
+  while (R->bs && smart_recv(R->bs, out, sizeof(out), NULL, SMART_MSG_DONTWAIT) != SMART_EAGAIN)
+    ; /* others' status: not ours to read, but the socket must answer repairs */
   if (R->prepared) {
     int was = complete(R);
     if (rc_poll_verified(R) != 0)
@@ -371,7 +380,7 @@ int cp_recv_main(const struct cp_opts *o) {
   check_dir(R);
   if (R->error && !o->quiet)
     fprintf(stderr, "%s: %s (waiting for the sender, to tell it)\n", cli_prog, R->err);
-  R->s = cp_open(o, 0, o->group);
+  R->s = cp_open(o, 0, o->group, NULL);
   int32_t to = 200;
   cli_setopt(R->s, SMART_OPT_RCVTIMEO_MS, &to, sizeof(to), "timeout");
   R->buf_cap = (64u << 20) + 4096; /* the largest chunk; untouched pages cost nothing */
@@ -413,10 +422,12 @@ int cp_recv_main(const struct cp_opts *o) {
     snprintf(R->err, sizeof(R->err), "the sender ended the session with %s incomplete", why);
     summary(R, "incomplete");
     smart_close(R->s);
+    smart_close(R->bs);
     cli_die(1, "%s", R->err);
   }
   rc_finish_dirs(R);
   summary(R, "complete");
   smart_close(R->s);
+  smart_close(R->bs);
   return 0;
 }

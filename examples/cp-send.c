@@ -34,7 +34,8 @@ struct notice {
 
 struct snd {
   const struct cp_opts *o;
-  smart_sock *s, *ns;
+  smart_sock *s, *ns, *bs; /* the session, notices, identity-mode status */
+  uint8_t bkey[32];
   struct cp_list L;
   uint64_t session;
   struct rcv *r;
@@ -119,14 +120,16 @@ static void drain(struct snd *S) {
     if (!(info.flags & SMART_RECV_TRUNC))
       handle(S, S->in, (size_t)n, &info);
   }
-  for (int i = 0; S->ns && i < 16; i++) {
-    struct smart_msginfo info = {.size = sizeof(info)};
-    smart_ssize n = smart_recv(S->ns, S->in, S->in_cap, &info, SMART_MSG_DONTWAIT);
-    if (n == SMART_EAGAIN)
-      break;
-    if (n > 0 && !(info.flags & SMART_RECV_TRUNC))
-      handle(S, S->in, (size_t)n, &info);
-  }
+  smart_sock *side[2] = {S->ns, S->bs};
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; side[k] && i < 64; i++) {
+      struct smart_msginfo info = {.size = sizeof(info)};
+      smart_ssize n = smart_recv(side[k], S->in, S->in_cap, &info, SMART_MSG_DONTWAIT);
+      if (n == SMART_EAGAIN)
+        break;
+      if (n > 0 && !(info.flags & SMART_RECV_TRUNC))
+        handle(S, S->in, (size_t)n, &info);
+    }
 }
 
 /* Wait, working the socket, until the library holds less than QUEUE_CAP
@@ -175,7 +178,9 @@ static void send_announce(struct snd *S, int open) {
   cp_put32(&b, S->L.n);
   cp_put32(&b, S->L.chunk);
   cp_put64(&b, S->L.total);
-  cp_put32(&b, open ? 1u : 0u);
+  cp_put32(&b, (open ? 1u : 0u) | (S->bs ? CP_ANN_STATUS_KEY : 0u));
+  if (S->bs)
+    cp_putmem(&b, S->bkey, 32);
   uint32_t n = S->nr < CP_MAX_REGISTERED ? S->nr : CP_MAX_REGISTERED;
   cp_put32(&b, n);
   for (uint32_t i = 0; i < n; i++)
@@ -354,11 +359,14 @@ static void progress(struct snd *S, int final) {
 static void work_for(struct snd *S, double secs) {
   double end = cp_now() + secs;
   for (double t = cp_now(); t < end; t = cp_now()) {
-    struct pollfd p[2] = {{.fd = smart_fd(S->s), .events = POLLIN},
-                          {.fd = smart_fd(S->ns), .events = POLLIN}};
-    int32_t to = smart_timeout(S->s);
+    struct pollfd p[3] = {{.fd = smart_fd(S->s), .events = POLLIN},
+                          {.fd = smart_fd(S->ns), .events = POLLIN},
+                          {.fd = S->bs ? smart_fd(S->bs) : -1, .events = POLLIN}};
+    int32_t to = smart_timeout(S->s), bto = S->bs ? smart_timeout(S->bs) : -1;
+    if (bto >= 0 && (to < 0 || bto < to))
+      to = bto;
     int ms = (int)((end - t) * 1000) + 1;
-    poll(p, 2, to >= 0 && to < ms ? to : ms);
+    poll(p, 3, to >= 0 && to < ms ? to : ms);
     drain(S);
   }
 }
@@ -605,10 +613,16 @@ int cp_send_main(const struct cp_opts *o, char **paths, int npaths) {
   pthread_t th;
   if (pthread_create(&th, NULL, hash_thread, S) != 0)
     cli_die(1, "cannot start a thread");
-  S->s = cp_open(o, 1, o->group);
-  char ngroup[80];
-  cp_notice_group(ngroup, o->group);
-  S->ns = cp_open(o, 0, ngroup);
+  S->s = cp_open(o, 1, o->group, NULL);
+  char side[80];
+  cp_side_group(side, o->group, 1);
+  S->ns = cp_open(o, 0, side, NULL);
+  const struct cli_security *sec = o->sec;
+  if (sec->identity_file && !sec->key_file) {
+    randombytes_buf(S->bkey, sizeof(S->bkey));
+    cp_side_group(side, o->group, 2);
+    S->bs = cp_open(o, 0, side, S->bkey);
+  }
   cp_progress_init(&S->prog, o->quiet);
   registration(S);
   transfer(S);
@@ -620,5 +634,7 @@ int cp_send_main(const struct cp_opts *o, char **paths, int npaths) {
   int rc = report(S);
   smart_close(S->s);
   smart_close(S->ns);
+  smart_close(S->bs);
+  sodium_memzero(S->bkey, sizeof(S->bkey));
   return rc;
 }

@@ -333,13 +333,13 @@ void cp_json_str(FILE *f, const char *s) {
 
 /* ---- sockets ---- */
 
-void cp_notice_group(char out[80], const char *group) {
+void cp_side_group(char out[80], const char *group, int plus) {
   const char *colon = strrchr(group, ':');
   long port = colon ? strtol(colon + 1, NULL, 10) : 0;
-  snprintf(out, 80, "%.*s:%ld", colon ? (int)(colon - group) : 0, group, port + 1);
+  snprintf(out, 80, "%.*s:%ld", colon ? (int)(colon - group) : 0, group, port + plus);
 }
 
-smart_sock *cp_open(const struct cp_opts *o, int sender, const char *group) {
+smart_sock *cp_open(const struct cp_opts *o, int sender, const char *group, const uint8_t *key) {
   smart_sock *s;
   int rc = smart_open(&s, 0);
   if (rc)
@@ -352,7 +352,9 @@ smart_sock *cp_open(const struct cp_opts *o, int sender, const char *group) {
   cli_setopt(s, SMART_OPT_WINDOW, &window, sizeof(window), "window");
   if (sender)
     cli_setopt(s, SMART_OPT_RATE, &o->rate, sizeof(o->rate), "--rate");
-  if (group == o->group) /* the notice channel stays in the clear */
+  if (key) /* the status channel of an identity session */
+    cli_setopt(s, SMART_OPT_GROUP_KEY, key, 32, "status channel key");
+  else if (group == o->group) /* the notice channel stays in the clear */
     cli_apply_security(s, (const struct cli_security *)o->sec);
   if ((rc = smart_join(s, group, o->iface, NULL, 0)) != 0)
     cli_die(1, "join %s on %s: %s", group, o->iface, smart_strerror(rc));

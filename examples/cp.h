@@ -124,9 +124,14 @@ struct cp_opts {
 };
 int cp_send_main(const struct cp_opts *o, char **paths, int npaths);
 int cp_recv_main(const struct cp_opts *o);
-/* Open and join a socket with the security options; dies on failure. */
-smart_sock *cp_open(const struct cp_opts *o, int sender, const char *group);
-/* The notice channel: the group's port + 1, always in the clear. */
-void cp_notice_group(char out[80], const char *group);
+/* Open and join a socket; dies on failure. On the session's group it takes
+ * the security options; elsewhere it is in the clear, or keyed with `key`. */
+smart_sock *cp_open(const struct cp_opts *o, int sender, const char *group, const uint8_t *key);
+/* Side channels: the group's port + 1 carries refusal notices in the clear;
+ * port + 2 the receivers' status in identity mode, under a key the sender
+ * hands out in its (encrypted) announcements: in identity mode libsmart
+ * gives receivers the sender's keys, not a way to send to it. */
+void cp_side_group(char out[80], const char *group, int plus);
+#define CP_ANN_STATUS_KEY 2u /* announce flag: a status-channel key follows */
 
 #endif
