@@ -229,7 +229,8 @@ static int open_part(struct rcvr *R, uint32_t i) {
   return 0;
 }
 
-int rc_write_chunk(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *data, size_t len) {
+int rc_write_chunk(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *data, size_t len,
+                   uint8_t **slot) {
   struct rc_file *f = &R->f[i];
   const struct cp_entry *e = &R->L.e[i];
   if (f->state != F_PENDING || c >= f->nchunks || cp_bit(f->have, c) ||
@@ -253,7 +254,8 @@ int rc_write_chunk(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *data, 
   f->nhave++;
   f->dirty = 1;
   R->received += len;
-  rc_hash_later(R, i, c);
+  if (rc_hash_later(R, i, c, data, *slot))
+    *slot = NULL; /* the verifier hands it back */
   return 0;
 }
 
@@ -297,6 +299,28 @@ static void verify_file(struct rcvr *R, uint32_t i) {
     fdatasync(f->fd);
 }
 
+/* Receive buffers the verifier hashes straight from memory, then hands back:
+ * the chunk is not read again from the file. */
+uint8_t *rc_take_buf(struct rcvr *R, size_t *cap) {
+  uint8_t *b = NULL;
+  if (R->vstarted) {
+    pthread_mutex_lock(&R->mu);
+    if (R->nfree)
+      b = R->freebuf[--R->nfree];
+    pthread_mutex_unlock(&R->mu);
+  }
+  *cap = b ? R->pool_len : R->buf_cap;
+  return b ? b : R->buf;
+}
+
+void rc_give_buf(struct rcvr *R, uint8_t *b) {
+  if (b == R->buf || !b)
+    return;
+  pthread_mutex_lock(&R->mu);
+  R->freebuf[R->nfree++] = b;
+  pthread_mutex_unlock(&R->mu);
+}
+
 static void *verify_thread(void *arg) {
   struct rcvr *R = arg;
   cp_background_thread();
@@ -306,39 +330,56 @@ static void *verify_thread(void *arg) {
       pthread_cond_wait(&R->cv, &R->mu);
     if (R->vq_head == R->vq_tail)
       break;
-    uint64_t job = R->vq[R->vq_head++ % R->vq_cap];
+    struct rc_job job = R->vq[R->vq_head++ % R->vq_cap];
     pthread_mutex_unlock(&R->mu);
-    uint32_t i = (uint32_t)(job >> 32), c = (uint32_t)job;
-    if (c != CP_NO_CHUNK) {
-      hash_one(R, i, c);
+    struct rc_file *f = &R->f[job.f];
+    if (job.c == CP_NO_CHUNK) {
+      verify_file(R, job.f);
+      atomic_store_explicit(&f->vdone, 1, memory_order_release);
+    } else if (job.mem) {
+      cp_hash_chunk(f->lh + (size_t)job.c * CP_HASH, job.mem,
+                    (size_t)cp_chunk_len(&R->L.e[job.f], R->L.chunk, job.c));
+      cp_set(f->lhave, job.c);
     } else {
-      verify_file(R, i);
-      atomic_store_explicit(&R->f[i].vdone, 1, memory_order_release);
+      hash_one(R, job.f, job.c);
     }
     pthread_mutex_lock(&R->mu);
+    if (job.slot)
+      R->freebuf[R->nfree++] = job.slot;
   }
   pthread_mutex_unlock(&R->mu);
   return NULL;
 }
 
-static void push_job(struct rcvr *R, uint32_t i, uint32_t c) {
+static int push_job(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *mem, uint8_t *slot) {
+  int taken = 0;
   pthread_mutex_lock(&R->mu);
   if (c == CP_NO_CHUNK || R->vq_tail - R->vq_head < VQ_CHUNKS) { /* else hashed at the check */
-    R->vq[R->vq_tail++ % R->vq_cap] = (uint64_t)i << 32 | c;
+    R->vq[R->vq_tail++ % R->vq_cap] = (struct rc_job){i, c, mem, slot};
+    taken = 1;
     pthread_cond_signal(&R->cv);
   }
   pthread_mutex_unlock(&R->mu);
+  return taken;
 }
 
-void rc_hash_later(struct rcvr *R, uint32_t i, uint32_t c) {
-  if (R->vstarted)
-    push_job(R, i, c);
+/* The chunk just written: hash it from `mem` (in receive buffer `slot`,
+ * which the verifier then owns: 1) or later from the file (0). */
+int rc_hash_later(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *mem, uint8_t *slot) {
+  if (!R->vstarted)
+    return 0;
+  int own = slot && slot != R->buf;
+  return push_job(R, i, c, own ? mem : NULL, own ? slot : NULL) && own;
 }
 
 void rc_verify_start(struct rcvr *R) {
   R->vbuf = malloc(R->L.chunk);
   R->vq_cap = VQ_CHUNKS + R->L.n;
   R->vq = calloc(R->vq_cap, sizeof(*R->vq));
+  R->pool_len = (R->L.chunk > 65536 ? R->L.chunk : 65536) + 4096;
+  for (R->nfree = 0; R->nfree < RC_POOL; R->nfree++)
+    if (!(R->pool[R->nfree] = R->freebuf[R->nfree] = malloc(R->pool_len)))
+      cli_die(1, "out of memory");
   if (!R->vbuf || !R->vq || pthread_mutex_init(&R->mu, NULL) || pthread_cond_init(&R->cv, NULL) ||
       pthread_create(&R->vth, NULL, verify_thread, R))
     cli_die(1, "cannot start the verification thread");
@@ -365,7 +406,7 @@ int rc_maybe_verify(struct rcvr *R, uint32_t i) {
     return -1;
   f->state = F_VERIFYING;
   atomic_store_explicit(&f->vdone, 0, memory_order_relaxed);
-  push_job(R, i, CP_NO_CHUNK);
+  push_job(R, i, CP_NO_CHUNK, NULL, NULL);
   return 0;
 }
 

@@ -8,6 +8,15 @@
 #include "cp.h"
 
 enum { F_PENDING, F_VERIFYING, F_DONE };
+#define RC_POOL 16 /* receive buffers the verifier may hold */
+
+/* A verifier job: hash chunk c of file f (from mem when not NULL, handing
+ * slot back after), or check file f when c is CP_NO_CHUNK. */
+struct rc_job {
+  uint32_t f, c;
+  const uint8_t *mem;
+  uint8_t *slot;
+};
 
 struct rc_file {
   uint8_t *have, *hhave; /* chunks written; chunk hashes received */
@@ -40,10 +49,12 @@ struct rcvr {
   pthread_t vth;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  uint64_t *vq;
+  struct rc_job *vq;
   uint64_t vq_cap, vq_head, vq_tail;
   int vstop, vstarted;
-  uint8_t *vbuf;
+  uint8_t *vbuf, *pool[RC_POOL], *freebuf[RC_POOL], *cur;
+  size_t pool_len;
+  unsigned nfree;
   struct cp_progress prog;
 };
 
@@ -51,11 +62,14 @@ int rc_parent(int root, const char *path, int create, const char **leaf);
 void rc_tmpname(char *out, size_t cap, const char *leaf, const char *suffix);
 void rc_save_state(struct rcvr *R, uint32_t i);
 int rc_prepare(struct rcvr *R);
-int rc_write_chunk(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *data, size_t len);
+int rc_write_chunk(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *data, size_t len,
+                   uint8_t **slot);
+uint8_t *rc_take_buf(struct rcvr *R, size_t *cap);
+void rc_give_buf(struct rcvr *R, uint8_t *b);
 void rc_verify_start(struct rcvr *R);
 void rc_verify_stop(struct rcvr *R);
 int rc_maybe_verify(struct rcvr *R, uint32_t i);
-void rc_hash_later(struct rcvr *R, uint32_t i, uint32_t c);
+int rc_hash_later(struct rcvr *R, uint32_t i, uint32_t c, const uint8_t *mem, uint8_t *slot);
 int rc_poll_verified(struct rcvr *R);
 void rc_finish_dirs(struct rcvr *R);
 void rc_raise_nofile(void);

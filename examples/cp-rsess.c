@@ -237,7 +237,7 @@ static void on_chunk(struct rcvr *R, struct cp_buf *b) {
   if (R->t_first == 0)
     R->t_first = t;
   R->t_last = t;
-  if (rc_write_chunk(R, f, c, b->p + b->len, b->cap - b->len) != 0)
+  if (rc_write_chunk(R, f, c, b->p + b->len, b->cap - b->len, &R->cur) != 0)
     fail(R, R->err);
   if (rc_maybe_verify(R, f) != 0)
     fail(R, R->err);
@@ -267,7 +267,7 @@ static void on_hashes(struct rcvr *R, struct cp_buf *b) {
 }
 
 static int handle(struct rcvr *R, smart_ssize n, const struct smart_msginfo *info) {
-  struct cp_buf b = {R->buf, 0, (size_t)n, 0};
+  struct cp_buf b = {R->cur, 0, (size_t)n, 0};
   uint64_t session;
   int type = cp_parse_hdr(&b, &session);
   if (type < 0 || type >= CP_STATUS)
@@ -399,8 +399,12 @@ int cp_recv_main(const struct cp_opts *o) {
       cli_die(128 + stop_signal, "interrupted: what was received is kept in %s for resume", o->dir);
     }
     struct smart_msginfo info = {.size = sizeof(info)};
-    smart_ssize n = smart_recv(R->s, R->buf, R->buf_cap, &info, 0);
-    if (n >= 0 && !(info.flags & SMART_RECV_TRUNC) && handle(R, n, &info))
+    size_t cap;
+    R->cur = rc_take_buf(R, &cap);
+    smart_ssize n = smart_recv(R->s, R->cur, cap, &info, 0);
+    int done = n >= 0 && !(info.flags & SMART_RECV_TRUNC) && handle(R, n, &info);
+    rc_give_buf(R, R->cur); /* unless the verifier took it */
+    if (done)
       break;
     if (n < 0 && n != SMART_EAGAIN && n != SMART_ELOST)
       fail(R, smart_strerror((int)n));
