@@ -3,9 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,32 +66,75 @@ struct snd {
 
 /* ---- the hash thread: chunk hashes and file hashes, in list order ---- */
 
+/* A file that shrinks while it is mapped faults (SIGBUS) in the thread
+ * reading it: that thread jumps back and reports the file. */
+static _Thread_local sigjmp_buf *bus_jump;
+static void on_sigbus(int sig) {
+  if (!bus_jump) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  siglongjmp(*bus_jump, 1);
+}
+
+/* Hash file i from read-only mappings of a few MB at a time (no copy, and
+ * the mapped pages do not pile up in the resident set), else with pread. */
+static int hash_file(struct snd *S, uint32_t i, uint8_t *buf) {
+  struct cp_entry *e = &S->L.e[i];
+  int fd = open(e->src, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno;
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), step = (4u << 20) / S->L.chunk + 1;
+  const uint8_t *volatile map = NULL;
+  volatile size_t maplen = 0;
+  sigjmp_buf jb;
+  if (sigsetjmp(jb, 1)) {
+    bus_jump = NULL;
+    munmap((void *)(uintptr_t)map, maplen);
+    close(fd);
+    return EIO; /* it shrank */
+  }
+  bus_jump = &jb;
+  int err = 0;
+  for (uint32_t c0 = 0; c0 < e->nchunks && !err; c0 += (uint32_t)step) {
+    uint32_t c1 = e->nchunks - c0 < step ? e->nchunks : c0 + (uint32_t)step;
+    uint64_t off = (uint64_t)c0 * S->L.chunk, aoff = off & ~(page - 1);
+    uint64_t end = c1 == e->nchunks ? e->size : (uint64_t)c1 * S->L.chunk;
+    void *m = mmap(NULL, (size_t)(end - aoff), PROT_READ, MAP_SHARED, fd, (off_t)aoff);
+    map = m == MAP_FAILED ? NULL : m;
+    maplen = (size_t)(end - aoff);
+    for (uint32_t c = c0; c < c1 && !err; c++) {
+      size_t len = (size_t)cp_chunk_len(e, S->L.chunk, c);
+      uint64_t at = (uint64_t)c * S->L.chunk;
+      const uint8_t *src = map ? map + (at - aoff) : buf;
+      ssize_t got = map ? (ssize_t)len : pread(fd, buf, len, (off_t)at);
+      if (got != (ssize_t)len)
+        err = got < 0 ? errno : EIO;
+      else
+        cp_hash_chunk(e->hashes + (size_t)c * CP_HASH, src, len);
+    }
+    if (map)
+      munmap((void *)(uintptr_t)map, maplen);
+    map = NULL;
+  }
+  bus_jump = NULL;
+  close(fd);
+  return err;
+}
+
 static void *hash_thread(void *arg) {
   struct snd *S = arg;
   cp_background_thread();
   uint8_t *buf = malloc(S->L.chunk);
   for (uint32_t i = 0; buf && i < S->L.n; i++) {
     struct cp_entry *e = &S->L.e[i];
-    int fd = S_ISREG(e->mode) && e->size ? open(e->src, O_RDONLY | O_CLOEXEC) : -1;
-    if (S_ISREG(e->mode) && e->size && fd < 0) {
-      S->hash_err = errno;
+    int err = S_ISREG(e->mode) && e->size ? hash_file(S, i, buf) : 0;
+    if (err) {
       S->hash_err_file = i;
+      S->hash_err = err;
       break;
     }
-    for (uint32_t c = 0; c < e->nchunks; c++) {
-      size_t len = (size_t)cp_chunk_len(e, S->L.chunk, c);
-      ssize_t got = pread(fd, buf, len, (off_t)c * S->L.chunk);
-      if (got != (ssize_t)len) {
-        S->hash_err = got < 0 ? errno : EIO;
-        S->hash_err_file = i;
-        close(fd);
-        free(buf);
-        return NULL;
-      }
-      cp_hash_chunk(e->hashes + (size_t)c * CP_HASH, buf, len);
-    }
-    if (fd >= 0)
-      close(fd);
     cp_hash_file(e->fhash, e, S->L.chunk);
     atomic_store_explicit(&S->hashed, i + 1, memory_order_release);
   }
@@ -424,7 +470,8 @@ static void status_round(struct snd *S) {
 
 static void check_hash_thread(struct snd *S) {
   if (S->hash_err)
-    cli_die(1, "%s: %s", S->L.e[S->hash_err_file].src, strerror(S->hash_err));
+    cli_die(1, "%s: %s", S->L.e[S->hash_err_file].src,
+            S->hash_err == EIO ? "shrank while being read" : strerror(S->hash_err));
 }
 
 static void one_pass(struct snd *S) {
@@ -610,6 +657,8 @@ int cp_send_main(const struct cp_opts *o, char **paths, int npaths) {
   randombytes_buf(&S->session, sizeof(S->session));
   S->P = (o->insecure ? 1472u : 1420u) - 8u;
   S->t_start = cp_now();
+  struct sigaction sa = {.sa_handler = on_sigbus};
+  sigaction(SIGBUS, &sa, NULL);
   pthread_t th;
   if (pthread_create(&th, NULL, hash_thread, S) != 0)
     cli_die(1, "cannot start a thread");
@@ -631,6 +680,7 @@ int cp_send_main(const struct cp_opts *o, char **paths, int npaths) {
   send_msg(S, b.p, b.len);
   smart_flush(S->s, 3000);
   pthread_join(th, NULL);
+  check_hash_thread(S);
   int rc = report(S);
   smart_close(S->s);
   smart_close(S->ns);
