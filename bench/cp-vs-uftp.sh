@@ -5,8 +5,10 @@
 # key, XChaCha20-Poly1305; UFTP: aes256-gcm with ECDH-RSA), CPB_ROUNDS
 # rounds alternating the tools. For each run: the transfer-phase throughput
 # (smart-cp: the receiver's first to last chunk; UFTP: its own "Overall
-# throughput"), the sender's wall time, and whether the copy is identical;
-# then the ratios smart-cp / UFTP.
+# throughput"), the sender's wall time, the CPU time of sender and receiver
+# together (a figure that a busy machine disturbs less), and whether the
+# copy is identical; then, per mode, the median over rounds of the ratios
+# smart-cp / UFTP computed within each round.
 #
 #   bench/cp-vs-uftp.sh BUILD_DIR        (as root)
 set -u
@@ -35,7 +37,8 @@ head -c "$bytes" /dev/urandom >"$w/data/file" || exit 1
 "$keygen" --group-key "$w/group.key" >/dev/null || exit 1
 
 now() { date +%s.%N; }
-# Each run appends: TOOL MODE MB/s WALL_S OK
+# Each run appends: ROUND TOOL MODE MB/s WALL_S CPU_S OK
+cpu() { awk '{ print $1 + $2 }' "$1" 2>/dev/null || echo 0; }
 run_uftp() { # MODE
   enc=""
   [ "$1" = enc ] && enc="-Y aes256-gcm -h sha256 -e ecdh_rsa"
@@ -46,16 +49,19 @@ run_uftp() { # MODE
   sleep 1
   t0=$(now)
   # shellcheck disable=SC2086
-  $NS timeout 300 uftp -I lo -M 239.255.4.1 -P 239.255.5.1 -t 1 -B 8388608 $enc -R -1 \
-    "$w/data/file" >"$w/uftp.log" 2>&1
+  $NS /usr/bin/time -f "%U %S" -o "$w/st" timeout 300 uftp -I lo -M 239.255.4.1 -P 239.255.5.1 \
+    -t 1 -B 8388608 $enc -R -1 "$w/data/file" >"$w/uftp.log" 2>&1
   t1=$(now)
   sleep 0.5
+  # uftpd's own CPU, from /proc before it is stopped (clock ticks)
+  rcpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' /proc/$upid/stat 2>/dev/null)
   kill "$upid" 2>/dev/null
   wait "$upid" 2>/dev/null
   ok=0
   cmp -s "$w/data/file" "$w/dest/file" && ok=1
   kbs=$(grep -oE "Overall throughput: [0-9.]+" "$w/uftp.log" | head -n 1 | grep -oE "[0-9.]+$")
-  echo "uftp $1 $(echo "${kbs:-0} * 1024 / 1000000" | bc -l) $(echo "$t1 - $t0" | bc -l) $ok" >>"$w/results"
+  echo "$r uftp $1 $(echo "${kbs:-0} * 1024 / 1000000" | bc -l) $(echo "$t1 - $t0" | bc -l)" \
+    "$(echo "$(cpu "$w/st") + ${rcpu:-0}" | bc -l) $ok" >>"$w/results"
 }
 run_cp() { # MODE
   sec="--insecure"
@@ -63,20 +69,21 @@ run_cp() { # MODE
   rm -rf "$w/dest"
   mkdir -p "$w/dest"
   # shellcheck disable=SC2086
-  $NS timeout 300 "$cp" recv --group 239.255.6.1:6300 --iface 127.0.0.1 --dir "$w/dest" $sec \
+  $NS /usr/bin/time -f "%U %S" -o "$w/rt" timeout 300 "$cp" recv --group 239.255.6.1:6300 --iface 127.0.0.1 --dir "$w/dest" $sec \
     --quiet --json >"$w/r.json" 2>"$w/r.err" &
   rpid=$!
   sleep 0.5
   t0=$(now)
   # shellcheck disable=SC2086
-  $NS timeout 300 "$cp" send --group 239.255.6.1:6300 --iface 127.0.0.1 $sec --expect 1 \
+  $NS /usr/bin/time -f "%U %S" -o "$w/st" timeout 300 "$cp" send --group 239.255.6.1:6300 --iface 127.0.0.1 $sec --expect 1 \
     --quiet --json "$w/data/file" >"$w/s.json" 2>"$w/s.err"
   t1=$(now)
   wait "$rpid"
   ok=0
   cmp -s "$w/data/file" "$w/dest/file" && ok=1
   xs=$(sed -n 's/.*"transfer_seconds":\([0-9.]*\).*/\1/p' "$w/r.json")
-  echo "smart-cp $1 $(echo "$bytes / ${xs:-0} / 1000000" | bc -l 2>/dev/null || echo 0) $(echo "$t1 - $t0" | bc -l) $ok" >>"$w/results"
+  echo "$r smart-cp $1 $(echo "$bytes / ${xs:-0} / 1000000" | bc -l 2>/dev/null || echo 0)" \
+    "$(echo "$t1 - $t0" | bc -l) $(echo "$(cpu "$w/st") + $(cpu "$w/rt")" | bc -l) $ok" >>"$w/results"
 }
 
 command -v bc >/dev/null || { echo "needs bc"; exit 77; }
@@ -89,12 +96,17 @@ while [ "$r" -le "$rounds" ]; do
   r=$((r + 1))
 done
 echo "one file of $bytes bytes to one receiver, $rounds round(s), load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-9s %-6s %12s %10s %s\n' tool mode "xfer MB/s" "wall s" identical
-awk '{ printf "%-9s %-6s %12.1f %10.2f %s\n", $1, $2, $3, $4, $5 ? "yes" : "NO" }' "$w/results"
+printf '%-5s %-9s %-6s %10s %8s %7s %s\n' round tool mode "xfer MB/s" "wall s" "CPU s" identical
+awk '{ printf "%-5s %-9s %-6s %10.1f %8.2f %7.2f %s\n", $1, $2, $3, $4, $5, $6, $7 ? "yes" : "NO" }' "$w/results"
+# Ratios within each round, then the median over rounds.
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for mode in plain enc; do
-  awk -v m=$mode '$2 == m && $1 == "uftp" { ut += $3; uw += $4; un++ }
-    $2 == m && $1 == "smart-cp" { st += $3; sw += $4; sn++ }
-    END { if (un && sn && ut > 0 && uw > 0)
-      printf "%s: throughput smart-cp/UFTP %.2fx, wall time smart-cp/UFTP %.2f\n", m, (st/sn)/(ut/un), (sw/sn)/(uw/un) }' "$w/results"
+  for col in 4 5 6; do
+    awk -v m=$mode -v c=$col '$3 == m { v[$1 " " $2] = $c; r[$1] = 1 }
+      END { for (k in r) if (v[k " uftp"] > 0) print v[k " smart-cp"] / v[k " uftp"] }' "$w/results" |
+      median >"$w/ratio$col"
+  done
+  printf '%s: smart-cp/UFTP, median of %s round(s): throughput %.2fx, wall time %.2f, CPU time %.2f\n' \
+    $mode "$rounds" "$(cat "$w/ratio4")" "$(cat "$w/ratio5")" "$(cat "$w/ratio6")"
 done
 ! grep -q " 0$" "$w/results"
