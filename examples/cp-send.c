@@ -426,7 +426,8 @@ static void registration(struct snd *S) {
   while (cp_now() - t0 < wait) {
     send_announce(S, 1);
     send_manifest(S);
-    work_for(S, 0.3);
+    for (int k = 0; k < 30 && !(o->expect && S->nr + S->nnotes >= o->expect); k++)
+      work_for(S, 0.01); /* announce again after 300 ms */
     if (o->expect && S->nr + S->nnotes >= o->expect)
       break;
   }
@@ -436,6 +437,13 @@ static void registration(struct snd *S) {
 
 /* Ask every active receiver for its status until each has answered this
  * round, or has been silent for too long. */
+static uint32_t unanswered(const struct snd *S) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < S->nr; i++)
+    n += S->r[i].state == R_ACTIVE && S->r[i].round < S->round;
+  return n;
+}
+
 static void status_round(struct snd *S) {
   S->round++;
   double t0 = cp_now();
@@ -444,7 +452,8 @@ static void status_round(struct snd *S) {
     cp_put32(&b, S->pass);
     cp_put32(&b, S->round);
     send_msg(S, b.p, b.len);
-    work_for(S, 0.25);
+    for (int k = 0; k < 50 && unanswered(S); k++) /* ask again after 250 ms */
+      work_for(S, 0.005);
     uint32_t waiting = 0;
     double t = cp_now();
     for (uint32_t i = 0; i < S->nr; i++) {
@@ -521,7 +530,7 @@ static void transfer(struct snd *S) {
       idle_rounds = 0;
       S->t_xfer_end = cp_now();
     } else if (++idle_rounds > 1) {
-      work_for(S, 0.1); /* receivers verifying: ask again shortly */
+      work_for(S, 0.02); /* receivers verifying: ask again shortly */
     }
     status_round(S);
   }
