@@ -10,6 +10,13 @@
 # copy is identical; then, per mode, the median over rounds of the ratios
 # smart-cp / UFTP computed within each round.
 #
+# Then (unless CPB_LOSS=0) the same file to three receivers on a bridge, in
+# namespaces of their own, the third losing 10% of incoming datagrams to an
+# nftables rule, encrypted: both must complete everywhere, and the repair
+# volume is compared (smart-cp: chunks sent beyond one copy plus libsmart's
+# repair datagrams; UFTP: the blocks its receivers asked for, 1300 bytes
+# each, from its "Got N NAKs" lines).
+#
 #   bench/cp-vs-uftp.sh BUILD_DIR        (as root)
 set -u
 build=${1:?usage: cp-vs-uftp.sh BUILD_DIR}
@@ -22,9 +29,12 @@ done
 [ -x "$cp" ] || { echo "no $cp: build first"; exit 2; }
 ns=cpb$$
 w=$(mktemp -d)
+lp=cpl$$
 cleanup() {
-  ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-  ip netns del "$ns" 2>/dev/null
+  for n in "$ns" "$lp-br" "$lp-s" "$lp-r1" "$lp-r2" "$lp-r3"; do
+    ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null
+    ip netns del "$n" 2>/dev/null
+  done
   rm -rf "$w"
 }
 trap cleanup EXIT INT TERM
@@ -109,4 +119,60 @@ for mode in plain enc; do
   printf '%s: smart-cp/UFTP, median of %s round(s): throughput %.2fx, wall time %.2f, CPU time %.2f\n' \
     $mode "$rounds" "$(cat "$w/ratio4")" "$(cat "$w/ratio5")" "$(cat "$w/ratio6")"
 done
-! grep -q " 0$" "$w/results"
+! grep -q " 0$" "$w/results" || exit 1
+[ "${CPB_LOSS:-1}" = 0 ] && exit 0
+
+# ---- three receivers, one losing 10% ----
+. "$(dirname "$0")/../tests/netns-lib.sh"
+p=$lp
+for h in br s r1 r2 r3; do ip netns add "$p-$h" || exit 1; done
+netns_bridge br
+netns_attach s br eth0 198.51.100.1
+for h in r1 r2 r3; do netns_attach "$h" br eth0 "198.51.100.1${h#r}"; done
+ip netns exec "$p-r3" nft -f - <<NFT || exit 1
+table inet cpbench {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    udp dport { 1044, 6400 } numgen random mod 100 < 10 counter drop
+  }
+}
+NFT
+lok=1
+for h in r1 r2 r3; do
+  mkdir -p "$w/u$h"
+  ip netns exec "$p-$h" uftpd -d -I eth0 -M 239.255.4.1 -D "$w/u$h" -B 8388608 -q -x 1 \
+    >"$w/uftpd-$h.log" 2>&1 &
+done
+sleep 1
+t0=$(now)
+ip netns exec "$p-s" timeout 600 uftp -I eth0 -M 239.255.4.1 -P 239.255.5.1 -t 1 -B 8388608 \
+  -Y aes256-gcm -h sha256 -e ecdh_rsa -R -1 "$w/data/file" >"$w/uftp3.log" 2>&1
+uwall=$(echo "$(now) - $t0" | bc -l)
+sleep 0.5
+for h in r1 r2 r3; do
+  ip netns pids "$p-$h" | xargs -r kill 2>/dev/null
+  cmp -s "$w/data/file" "$w/u$h/file" || { echo "UFTP: $h incomplete"; lok=0; }
+done
+unaks=$(sed -n 's/.*Got \([0-9]*\) NAKs.*/\1/p' "$w/uftp3.log" | awk '{ s += $1 } END { print s + 0 }')
+for h in r1 r2 r3; do
+  mkdir -p "$w/s$h"
+  ip netns exec "$p-$h" timeout 600 "$cp" recv --group 239.255.6.2:6400 --iface "198.51.100.1${h#r}" \
+    --dir "$w/s$h" --key-file "$w/group.key" --quiet >/dev/null 2>"$w/cp-$h.err" &
+done
+sleep 0.5
+t0=$(now)
+ip netns exec "$p-s" timeout 600 "$cp" send --group 239.255.6.2:6400 --iface 198.51.100.1 \
+  --key-file "$w/group.key" --expect 3 --quiet --json "$w/data/file" >"$w/s3.json" 2>"$w/s3.err"
+swall=$(echo "$(now) - $t0" | bc -l)
+wait
+for h in r1 r2 r3; do
+  cmp -s "$w/data/file" "$w/s$h/file" || { echo "smart-cp: $h incomplete"; lok=0; }
+done
+j() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$w/s3.json"; }
+srep=$(( $(j chunk_bytes_sent) - bytes + $(j repair_datagrams) * $(j datagram_payload) ))
+dropped=$(ip netns exec "$p-r3" nft list ruleset | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+echo "three receivers, one losing 10% (nftables dropped $dropped datagrams in all), encrypted:"
+printf '  UFTP:     wall %.2f s, repairs %d blocks = %d bytes\n' "$uwall" "$unaks" $((unaks * 1300))
+printf '  smart-cp: wall %.2f s, repairs %d bytes (%s passes, %s repair datagrams)\n' "$swall" "$srep" \
+  "$(j passes)" "$(j repair_datagrams)"
+[ $lok = 1 ] && echo "  all six copies identical" || { echo "  FAIL: a copy is incomplete"; exit 1; }

@@ -583,11 +583,14 @@ static uint32_t unregistered_keys(const struct snd *S, int print) {
 
 static void json_report(const struct snd *S, int ok, double secs) {
   FILE *f = stdout;
+  struct smart_stats st = {.size = sizeof(st)};
+  smart_stats(S->s, &st);
   fprintf(f, "{\"ok\":%s,\"entries\":%u,\"bytes\":%llu,\"chunk\":%u,\"passes\":%u,"
-          "\"chunk_bytes_sent\":%llu,\"seconds\":%.3f,\"transfer_seconds\":%.3f,"
-          "\"expected\":%u,\"receivers\":[",
+          "\"chunk_bytes_sent\":%llu,\"repair_datagrams\":%llu,\"datagram_payload\":%zu,"
+          "\"seconds\":%.3f,\"transfer_seconds\":%.3f,\"expected\":%u,\"receivers\":[",
           ok ? "true" : "false", S->L.n, (unsigned long long)S->L.total, S->L.chunk, S->pass,
-          (unsigned long long)S->data_bytes, cp_now() - S->t_start, secs, S->o->expect);
+          (unsigned long long)S->data_bytes, (unsigned long long)st.repairs_sent, S->P - 8,
+          cp_now() - S->t_start, secs, S->o->expect);
   for (uint32_t i = 0; i < S->nr; i++) {
     const struct rcv *r = &S->r[i];
     char key[65];
