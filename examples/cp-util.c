@@ -259,11 +259,11 @@ void cp_hash_file(uint8_t out[CP_HASH], const struct cp_entry *e, uint32_t chunk
   crypto_generichash_final(&st, out, CP_HASH);
 }
 
-/* Hashing yields to the thread that keeps the network going: on a busy
- * machine it catches up in the gaps (Linux: nice applies per thread). */
+/* Hashing yields to the threads that keep the network going (nice 19): on
+ * a busy machine it catches up in the gaps (Linux: nice applies per thread). */
 void cp_background_thread(void) {
 #ifdef SYS_gettid
-  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 #endif
 }
 
