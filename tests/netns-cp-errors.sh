@@ -4,7 +4,9 @@
 # group key; r3 (.13) receives into an 8 MB tmpfs, too small for the 40 MB
 # sent; r4 (.14) into a read-only tmpfs. r1 must complete; r2, r3 and r4
 # must each exit non-zero with one clear line; the sender must exit
-# non-zero and name all three in its report. Skips (77) without root or ip.
+# non-zero and name all three in its report. Then identity mode: r1 on the
+# sender's allow-list completes, r2 with an identity not on it is refused,
+# and the report names both. Skips (77) without root or ip.
 set -u
 cp=$1 keygen=$2
 . "$(dirname "$0")/netns-lib.sh"
@@ -72,4 +74,32 @@ check r4 1 "not writable" "not writable"
 cmp -s "$tmp/src/set/a" "$tmp/r1/set/a" && cmp -s "$tmp/src/set/b" "$tmp/r1/set/b" ||
   { echo "FAIL: r1's copy differs"; fail=1; }
 grep -q "r1 (.*complete" "$tmp/s.err" || { echo "FAIL: the report does not say r1 is complete"; fail=1; }
+
+# Identity mode: the sender admits r1's key only.
+"$keygen" --identity "$tmp/s.id" >"$tmp/s.pub" && "$keygen" --identity "$tmp/r1.id" >"$tmp/allow" &&
+  "$keygen" --identity "$tmp/r2.id" >/dev/null || exit 1
+rm -rf "$tmp/r1" "$tmp/r2"
+mkdir -p "$tmp/r1" "$tmp/r2"
+for h in r1 r2; do
+  timeout 120 ip netns exec "$p-$h" "$cp" recv --group "$group" --iface "198.51.100.1${h#r}" \
+    --dir "$tmp/$h" --identity "$tmp/$h.id" --peer-key "$(cat "$tmp/s.pub")" --name "$h" \
+    --timeout 60 --quiet 2>"$tmp/$h.err" &
+  eval "pid_$h=\$!"
+done
+sleep 0.5
+timeout 120 ip netns exec "$p-s" "$cp" send --group "$group" --iface 198.51.100.1 \
+  --identity "$tmp/s.id" --allow "$tmp/allow" --expect 2 --wait 30 --quiet "$tmp/src/set" 2>"$tmp/s.err"
+src=$?
+wait "$pid_r1"
+rc_r1=$?
+wait "$pid_r2"
+rc_r2=$?
+echo "identity mode: sender exited $src; its report:"
+cat "$tmp/s.err"
+[ "$src" != 0 ] || { echo "FAIL: the sender exited 0 with a refused receiver"; fail=1; }
+check r1 0
+check r2 1 "do not authenticate" "refused"
+grep "r1 (" "$tmp/s.err" | grep -q "key $(cut -c1-12 "$tmp/allow").*complete" ||
+  { echo "FAIL: the report does not name r1 by its key as complete"; fail=1; }
+cmp -s "$tmp/src/set/a" "$tmp/r1/set/a" || { echo "FAIL: r1's copy differs (identity mode)"; fail=1; }
 exit $fail
