@@ -62,7 +62,7 @@ struct snd {
   double t_start, t_xfer, t_xfer_end;
 };
 
-#define QUEUE_CAP (12u << 20) /* bytes we let the library hold untransmitted */
+#define QUEUE_CAP (8u << 20) /* bytes we let the library hold untransmitted */
 
 /* ---- the hash thread: chunk hashes and file hashes, in list order ---- */
 
@@ -194,7 +194,9 @@ static void wait_room(struct snd *S) {
     int64_t pending = S->q_dgrams - ((int64_t)sent - S->base);
     if (pending * (int64_t)S->P <= (int64_t)QUEUE_CAP)
       return;
-    if (t - S->last_move > 0.3) { /* nothing moves: the estimate is off */
+    /* Flow control or a full window can hold the queue for a while; only a
+     * long stop means the estimate is off (small messages packed). */
+    if (t - S->last_move > 5.0) {
       S->base = (int64_t)sent - S->q_dgrams;
       return;
     }
