@@ -171,7 +171,8 @@ int rc_prepare(struct rcvr *R) {
     struct rc_file *f = &R->f[i];
     f->fd = -1;
     if (!e->path || !cp_path_ok(e->path, strlen(e->path)) ||
-        !(S_ISREG(e->mode) || S_ISDIR(e->mode))) {
+        !(S_ISREG(e->mode) || S_ISDIR(e->mode)) ||
+        e->size / R->L.chunk >= 0xFFFFFFF0u) {
       snprintf(R->err, sizeof(R->err), "the sender's list names an unsafe path or type: %s",
                e->path ? e->path : "(none)");
       return -1;
@@ -419,7 +420,8 @@ static int finalize(struct rcvr *R, uint32_t i) {
   const char *leaf;
   char part[300], state[300];
   int dfd = rc_parent(R->root, e->path, 0, &leaf);
-  int rc = dfd < 0 || fchmod(f->fd, e->mode & 07777) != 0 || futimens(f->fd, ts) != 0;
+  /* Set-user-ID and set-group-ID bits are not taken from the network. */
+  int rc = dfd < 0 || fchmod(f->fd, e->mode & 01777) != 0 || futimens(f->fd, ts) != 0;
   if (!rc && !f->inplace) {
     rc_tmpname(part, sizeof(part), leaf, "part");
     rc = renameat(dfd, part, dfd, leaf) != 0;
@@ -481,7 +483,7 @@ void rc_finish_dirs(struct rcvr *R) {
       continue;
     struct timespec ts[2] = {{.tv_sec = e->mtime_s, .tv_nsec = e->mtime_ns},
                              {.tv_sec = e->mtime_s, .tv_nsec = e->mtime_ns}};
-    fchmodat(dfd, leaf, e->mode & 07777, 0);
+    fchmodat(dfd, leaf, e->mode & 01777, 0);
     utimensat(dfd, leaf, ts, AT_SYMLINK_NOFOLLOW);
     close(dfd);
   }
