@@ -18,7 +18,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # Debian packages each mode needs.
 demo_pkgs=(gcc meson ninja-build pkg-config check libsodium-dev)
 test_pkgs=("${demo_pkgs[@]}" g++ clang libclang-rt-14-dev mandoc valgrind python3 binutils
-  iproute2 nftables abigail-tools python3-venv python3-pytest python3-setuptools python3-wheel)
+  iproute2 nftables abigail-tools python3-venv python3-pytest python3-setuptools python3-wheel
+  time coreutils)
 
 say() { printf '\n== %s\n' "$*"; }
 
