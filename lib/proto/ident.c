@@ -6,6 +6,7 @@
 
 #include "crypto/crypto.h"
 #include "util/bytes.h"
+#include "util/mem.h"
 #include "wire/wire.h"
 
 #define KEYREQ_LEN (32u + 8u + 64u)
@@ -27,7 +28,7 @@ struct smart__ident {
   uint8_t *sk; /* secret memory, 64 bytes */
   /* sender */
   struct member *members;
-  uint32_t nmembers;
+  uint32_t nmembers, cap_members;
   uint8_t have_next, next_epoch;
   uint64_t switch_at;
   uint8_t cur_epoch;
@@ -76,10 +77,11 @@ int smart__ident_allow(struct smart__ident *id, const uint8_t pk[32]) {
     return 0;
   if (id->nmembers >= MAX_KEYS)
     return SMART_ENOMEM;
-  struct member *m = realloc(id->members, (id->nmembers + 1) * sizeof(*m));
-  if (!m)
+  void *v = id->members;
+  if (smart__mem_grow(smart__mem_libc(), &v, &id->cap_members, id->nmembers + 1,
+                      sizeof(*id->members)) != 0)
     return SMART_ENOMEM;
-  id->members = m;
+  struct member *m = id->members = v;
   memset(&m[id->nmembers], 0, sizeof(*m));
   memcpy(m[id->nmembers].pk, pk, 32);
   id->nmembers++;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/bytes.h"
+#include "util/mem.h"
 #include "util/ratelim.h"
 #include "util/rng.h"
 #include "util/time.h"
@@ -46,7 +47,7 @@ struct smart__members {
   struct smart__ratelim budget[2]; /* error, problem reports */
   /* sender */
   struct member *mem;
-  uint32_t nmem;
+  uint32_t nmem, cap;
   struct smart_event ev[EVQ];
   unsigned ev_head, ev_n;
   uint64_t limited;
@@ -257,13 +258,10 @@ int smart__members_input(struct smart__members *m, uint64_t id, const char *addr
       m->limited++;
       return 1;
     }
-    if ((m->nmem & (m->nmem - 1)) == 0) {
-      uint32_t cap = m->nmem ? m->nmem * 2 : 8;
-      struct member *n = realloc(m->mem, cap * sizeof(*n));
-      if (!n)
-        return 1;
-      m->mem = n;
-    }
+    void *grown = m->mem;
+    if (smart__mem_grow(smart__mem_libc(), &grown, &m->cap, m->nmem + 1, sizeof(*m->mem)) != 0)
+      return 1;
+    m->mem = grown;
     x = &m->mem[m->nmem++];
     memset(x, 0, sizeof(*x));
     x->id = id;

@@ -1,6 +1,8 @@
 /* The peer table. See peers.h. */
 #include "proto/peers.h"
 
+#include "util/mem.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,13 +54,10 @@ uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a
   }
   if (t->n >= SMART__PEER_MAX)
     return evict(t, a, sid, now);
-  if ((t->n & (t->n - 1)) == 0) { /* 0, 1, 2, 4...: full at a power of two */
-    uint32_t cap = t->n ? t->n * 2 : 8;
-    struct smart__peer *np = t->n < 8 && t->v ? t->v : realloc(t->v, cap * sizeof(*np));
-    if (!np)
-      return 0;
-    t->v = np;
-  }
+  void *v = t->v;
+  if (smart__mem_grow(smart__mem_libc(), &v, &t->cap, t->n + 1, sizeof(*t->v)) != 0)
+    return 0;
+  t->v = v;
   peer_init(&t->v[t->n], t->n + 1, a, sid, now);
   t->last = t->n;
   return ++t->n;

@@ -35,7 +35,7 @@ struct smart__peer {
 
 struct smart__peers {
   struct smart__peer *v;
-  uint32_t n;
+  uint32_t n, cap;
   uint32_t last; /* index of the peer heard last */
   uint64_t evicted; /* slots taken over when full */
 };

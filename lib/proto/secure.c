@@ -27,6 +27,7 @@
 
 #include "crypto/crypto.h"
 #include "util/bytes.h"
+#include "util/mem.h"
 #include "wire/wire.h"
 
 #define SMART__REPLAY_BITS 4096u
@@ -73,7 +74,7 @@ struct smart__sec {
   uint64_t last_rekey, bytes;
   uint8_t last_nonce[24];
   struct remote *remotes;
-  uint32_t nremotes;
+  uint32_t nremotes, cap_remotes;
   uint64_t key_serial;
   int missing; /* epoch refused for want of a key, or -1 */
   uint8_t prev_tx_epoch, have_prev_tx;
@@ -276,13 +277,11 @@ static struct remote *remote_find(struct smart__sec *s, uint32_t id) {
 static struct remote *remote_add(struct smart__sec *s, uint32_t id) {
   if (s->nremotes >= REMOTE_MAX)
     return NULL;
-  if ((s->nremotes & (s->nremotes - 1)) == 0) {
-    uint32_t cap = s->nremotes ? s->nremotes * 2 : 4;
-    struct remote *n = realloc(s->remotes, cap * sizeof(*n));
-    if (!n)
-      return NULL;
-    s->remotes = n;
-  }
+  void *v = s->remotes;
+  if (smart__mem_grow(smart__mem_libc(), &v, &s->cap_remotes, s->nremotes + 1,
+                      sizeof(*s->remotes)) != 0)
+    return NULL;
+  s->remotes = v;
   struct remote *r = &s->remotes[s->nremotes++];
   memset(r, 0, sizeof(*r));
   r->id = id;

@@ -23,6 +23,11 @@ static void *libc_realloc(void *p, size_t n, void *u) {
   return realloc(p, n);
 }
 
+static const struct smart__mem libc_mem = {NULL, libc_malloc, libc_free, libc_calloc,
+                                           libc_realloc};
+
+const struct smart__mem *smart__mem_libc(void) { return &libc_mem; }
+
 int smart__mem_init(struct smart__mem *m, const struct smart__mem *from) {
   if (!from) {
     *m = (struct smart__mem){NULL, libc_malloc, libc_free, libc_calloc, libc_realloc};

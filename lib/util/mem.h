@@ -23,6 +23,9 @@ struct smart__mem {
  * is NULL. 0, or SMART_EINVAL for incomplete hooks (`*m` untouched). */
 int smart__mem_init(struct smart__mem *m, const struct smart__mem *from);
 
+/* The C library's allocator, for rooms that take no hooks. */
+const struct smart__mem *smart__mem_libc(void);
+
 /* A size of 0 is allocated as 1 byte, so that NULL always means failure. */
 void *smart__mem_alloc(const struct smart__mem *m, size_t n);
 void *smart__mem_zalloc(const struct smart__mem *m, size_t n);
