@@ -545,6 +545,93 @@ static void run_ok(struct sim_config *c) {
   sim_free(s);
 }
 
+/* An allocator that knows how much is allocated now and at most. */
+static size_t mem_now, mem_peak;
+static void *t_malloc(size_t n, void *u) {
+  (void)u;
+  size_t *p = malloc(n + 16);
+  if (!p)
+    return NULL;
+  *p = n;
+  mem_now += n;
+  mem_peak = mem_now > mem_peak ? mem_now : mem_peak;
+  return (uint8_t *)p + 16;
+}
+static void t_free(void *q, void *u) {
+  (void)u;
+  if (!q)
+    return;
+  size_t *p = (size_t *)(void *)((uint8_t *)q - 16);
+  mem_now -= *p;
+  free(p);
+}
+static void *t_calloc(size_t a, size_t b, void *u) {
+  void *q = t_malloc(a * b, u);
+  if (q)
+    memset(q, 0, a * b);
+  return q;
+}
+static void *t_realloc(void *q, size_t n, void *u) {
+  if (!q)
+    return t_malloc(n, u);
+  size_t *p = (size_t *)(void *)((uint8_t *)q - 16);
+  size_t old = *p;
+  size_t *np = realloc(p, n + 16);
+  if (!np)
+    return NULL;
+  *np = n;
+  mem_now = mem_now - old + n;
+  mem_peak = mem_now > mem_peak ? mem_now : mem_peak;
+  return (uint8_t *)np + 16;
+}
+
+/* The first fragment of a message of `msg_len` bytes, 1,000 bytes of it. */
+static size_t first_fragment(uint8_t *b, uint32_t msg_len) {
+  size_t pl = SMART__FRAG_HDR_LEN + 1000;
+  smart__data_hdr_write(b, SYNC, SMART__DCMD_DATA, 0, SMART__FMT_FRAG, 0, 0, pl);
+  smart__frag_hdr_write(b + SMART__DATA_HDR_LEN, msg_len, 0);
+  memset(b + SMART__DATA_HDR_LEN + SMART__FRAG_HDR_LEN, 'f', 1000);
+  return SMART__DATA_HDR_LEN + pl;
+}
+
+/* Reassembly memory is committed as data arrives and bounded in all: 1,000
+ * senders each announcing a 256 MiB message by a first fragment cost
+ * 64 KiB each (before, each reserved the whole message: 250 GiB), and
+ * within a budget of max_queue the senders past it are told of a loss. */
+START_TEST(reassembly_memory_follows_the_data) {
+  struct smart__mem hooks = {NULL, t_malloc, t_free, t_calloc, t_realloc};
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.mem = &hooks;
+  struct smart__engine *e;
+  mem_now = mem_peak = 0;
+  ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+  uint8_t b[1100];
+  size_t n = first_fragment(b, 256u << 20);
+  for (uint32_t src = 1; src <= 1000; src++)
+    ck_assert_int_eq(smart__engine_recv(e, src, b, n, MS), 0);
+  ck_assert_uint_lt(mem_peak, (size_t)200 << 20);
+  smart__engine_del(e);
+  ck_assert_uint_eq(mem_now, 0);
+  /* A budget of 1 MiB and messages of 1 MiB: 16 senders' first 64 KiB
+   * fit; the others lose theirs (reported). */
+  c.max_queue = 1u << 20;
+  n = first_fragment(b, 1u << 20);
+  ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+  for (uint32_t src = 1; src <= 100; src++)
+    smart__engine_recv(e, src, b, n, MS);
+  unsigned losses = 0;
+  struct smart__event ev;
+  while (smart__engine_poll(e, &ev))
+    losses += ev.type == SMART__EV_LOSS;
+  ck_assert_uint_eq(losses, 100 - 16);
+  ck_assert_uint_le(mem_peak, (size_t)200 << 20);
+  smart__engine_del(e);
+  ck_assert_uint_eq(mem_now, 0);
+}
+END_TEST
+
 START_TEST(sim_1000_receivers_5pct) {
   struct sim_config c;
   sim_config_init(&c);
@@ -926,6 +1013,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, receiver_timer_distribution);
   tcase_add_test(u, garbage_dropped_without_state_change);
   tcase_add_test(u, config_is_size_versioned);
+  tcase_add_test(u, reassembly_memory_follows_the_data);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
   tcase_set_timeout(m, 600);

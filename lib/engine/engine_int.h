@@ -112,7 +112,7 @@ struct smart__rxs {
 
   /* Reassembly of a fragmented message (fragments are consecutive). */
   uint8_t *asm_buf;
-  uint32_t asm_len, asm_fill;
+  uint32_t asm_len, asm_fill, asm_cap; /* message length, bytes held, allocated */
   uint64_t asm_seq;
   uint8_t asm_on;   /* a message is being reassembled */
   uint8_t asm_skip; /* discard fragments until the next message start */
@@ -171,6 +171,7 @@ struct smart__engine {
   uint64_t grtt_ns;
   uint32_t rxcap;
   uint32_t nak_rr;            /* round-robin index for building requests */
+  uint64_t asm_bytes;         /* reassembly memory of all senders (<= max_queue) */
 
   /* Reassembled buffers handed out by poll, freed at the next call. */
   uint8_t **retired;

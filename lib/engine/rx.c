@@ -87,7 +87,9 @@ static void rx_clear(struct smart__engine *e, struct smart__rxs *r) {
   memset(r->slots, 0, (size_t)r->cap * sizeof(*r->slots));
   r->store_used = r->store_live = 0;
   smart__free(e, r->asm_buf);
+  e->asm_bytes -= r->asm_cap;
   r->asm_buf = NULL;
+  r->asm_cap = 0;
   r->asm_on = r->asm_skip = 0;
   r->nqn = 0;
   r->nmissing = 0;
@@ -178,8 +180,35 @@ static int reach_back(struct smart__engine *e, struct smart__rxs *r,
 
 static void asm_abort(struct smart__engine *e, struct smart__rxs *r) {
   smart__free(e, r->asm_buf);
+  e->asm_bytes -= r->asm_cap;
   r->asm_buf = NULL;
+  r->asm_cap = 0;
   r->asm_on = 0;
+}
+
+/* Reassembly memory is committed as fragments arrive, not when the first
+ * one announces the length (a forged first fragment reserved up to the
+ * whole max_queue): the buffer starts at ASM_FIRST bytes and doubles, up
+ * to the message's length, and all senders' buffers together stay within
+ * max_queue. 0, or SMART_ENOMEM (the budget or memory ran out). */
+#define ASM_FIRST (64u << 10)
+static int asm_room(struct smart__engine *e, struct smart__rxs *r, uint32_t need) {
+  if (need <= r->asm_cap)
+    return 0;
+  uint64_t cap = r->asm_cap ? (uint64_t)r->asm_cap * 2 : ASM_FIRST;
+  if (cap < need)
+    cap = need;
+  if (cap > r->asm_len)
+    cap = r->asm_len;
+  if (e->asm_bytes - r->asm_cap + cap > e->cfg.max_queue)
+    return SMART_ENOMEM;
+  uint8_t *b = smart__realloc(e, r->asm_buf, (size_t)cap);
+  if (!b)
+    return SMART_ENOMEM;
+  e->asm_bytes += cap - r->asm_cap;
+  r->asm_buf = b;
+  r->asm_cap = (uint32_t)cap;
+  return 0;
 }
 
 /* A lost sequence at the delivery point. The fragments already taken of a
@@ -242,18 +271,23 @@ static int deliver(struct smart__engine *e, struct smart__rxs *r, uint64_t s,
         return rc;
     }
     r->asm_skip = 0;
-    r->asm_buf = smart__alloc(e, f.msg_len);
-    if (!r->asm_buf) {
+    r->asm_len = f.msg_len;
+    if (asm_room(e, r, (uint32_t)f.len) != 0) {
+      asm_abort(e, r);
       r->asm_skip = 2;
       return smart__ev_loss(e, r->src, s, 1);
     }
     memcpy(r->asm_buf, f.bytes, f.len);
-    r->asm_len = f.msg_len;
     r->asm_fill = (uint32_t)f.len;
     r->asm_seq = s;
     r->asm_on = 1;
-  } else if (r->asm_on && f.offset == r->asm_fill &&
-             f.msg_len == r->asm_len) {
+  } else if (r->asm_on && f.offset == r->asm_fill && f.msg_len == r->asm_len) {
+    if (asm_room(e, r, r->asm_fill + (uint32_t)f.len) != 0) {
+      rc = smart__ev_loss(e, r->src, r->asm_seq, s + 1 - r->asm_seq);
+      asm_abort(e, r);
+      r->asm_skip = 2;
+      return rc;
+    }
     memcpy(r->asm_buf + r->asm_fill, f.bytes, f.len);
     r->asm_fill += (uint32_t)f.len;
   } else {
@@ -273,7 +307,9 @@ static int deliver(struct smart__engine *e, struct smart__rxs *r, uint64_t s,
   }
   if (r->asm_fill == r->asm_len) {
     uint8_t *b = r->asm_buf;
+    e->asm_bytes -= r->asm_cap; /* the event owns it now */
     r->asm_buf = NULL;
+    r->asm_cap = 0;
     r->asm_on = 0;
     return smart__ev_msg_owned(e, r->src, r->asm_seq, b, r->asm_len);
   }
