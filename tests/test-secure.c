@@ -180,6 +180,43 @@ START_TEST(replay_window_does_not_wrap) {
 }
 END_TEST
 
+/* Group-key mode after many rekeys: a receiver that joins when the
+ * sender's epoch has passed 127 (its own is 0) takes the session's epoch,
+ * and what it seals the sender accepts (before, it refused the sender's
+ * datagrams as old: 0 of 60 delivered). */
+START_TEST(late_joiner_after_many_rekeys) {
+  uint32_t ida, idb;
+  struct smart__sec *tx = sec_group(gkey, &ida), *rx = sec_group(gkey, &idb);
+  uint8_t dg[128], out[128];
+  uint32_t sender;
+  for (int i = 0; i < 200; i++)
+    ck_assert_int_eq(smart__sec_rekey(tx, 1), 0);
+  ck_assert_uint_eq(smart__sec_epoch(tx), 200);
+  for (int i = 0; i < 60; i++) {
+    smart_ssize n = smart__sec_seal(tx, dg, make_data(dg, (uint16_t)i, 8), sizeof(dg), 2);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_gt(smart__sec_open(rx, dg, (size_t)n, out, sizeof(out), &sender, 2), 0);
+  }
+  ck_assert_uint_eq(smart__sec_epoch(rx), 200);
+  smart_ssize n = smart__sec_seal(rx, dg, make_nak(dg, 3), sizeof(dg), 3);
+  ck_assert_int_gt(n, 0);
+  ck_assert_int_gt(smart__sec_open(tx, dg, (size_t)n, out, sizeof(out), &sender, 3), 0);
+  ck_assert_uint_eq(smart__sec_epoch(tx), 200); /* nobody moved back */
+  /* A socket that has taken part already does not jump back: a sender ID
+   * at an older epoch (100 against 200) is refused. */
+  struct smart__sec *old = sec_group(gkey, &ida);
+  for (int i = 0; i < 100; i++)
+    ck_assert_int_eq(smart__sec_rekey(old, 1), 0);
+  n = smart__sec_seal(old, dg, make_data(dg, 0, 8), sizeof(dg), 4);
+  ck_assert_int_gt(n, 0);
+  ck_assert_int_eq(smart__sec_open(rx, dg, (size_t)n, out, sizeof(out), &sender, 4), SMART_EAUTH);
+  ck_assert_uint_eq(smart__sec_epoch(rx), 200);
+  smart__sec_del(old);
+  smart__sec_del(tx);
+  smart__sec_del(rx);
+}
+END_TEST
+
 static int cmp24(const void *a, const void *b) { return memcmp(a, b, 24 + 8); }
 
 START_TEST(nonces_never_repeat) {
@@ -636,6 +673,7 @@ int main(void) {
   tcase_add_test(u, wrong_key_and_plain_rejected);
   tcase_add_test(u, replay_window);
   tcase_add_test(u, replay_window_does_not_wrap);
+  tcase_add_test(u, late_joiner_after_many_rekeys);
   suite_add_tcase(su, u);
   TCase *nn = tcase_create("nonces"); /* a million seals: not under valgrind */
   tcase_set_timeout(nn, 300);

@@ -80,6 +80,7 @@ struct smart__sec {
   uint8_t prev_tx_epoch, have_prev_tx;
   uint64_t tx_switched_at;
   uint64_t adopted; /* newer epochs adopted from others */
+  uint8_t fresh;    /* group-key mode: nothing sealed or accepted yet */
 };
 
 /* ---- keys ------------------------------------------------------------- */
@@ -180,6 +181,7 @@ int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
     return SMART_ESYS;
   }
   s->missing = -1;
+  s->fresh = cfg->mode == SMART__SEC_GROUP;
   *my_id = s->my_id;
   *out = s;
   return 0;
@@ -219,6 +221,7 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
   int rc = tx_prepare(s);
   if (rc)
     return rc;
+  s->fresh = 0;
   if (s->last_rekey == 0) /* the rekey timer runs from the first datagram */
     s->last_rekey = now;
   const struct smart_crypto_ops *o = s->cfg.ops;
@@ -334,6 +337,12 @@ static int remote_key(struct smart__sec *s, struct remote *r, uint32_t id, uint8
 static int epoch_ok(const struct smart__sec *s, const struct remote *r, uint8_t epoch,
                     uint64_t now) {
   if (!r || !r->used) {
+    /* A socket that has sealed and accepted nothing yet (a receiver that
+     * just joined, in group-key mode) takes the session's epoch, however
+     * far the group has rekeyed: every epoch's key derives from the group
+     * key, and the tag decides. */
+    if (s->fresh)
+      return 1;
     uint8_t ahead = (uint8_t)(epoch - s->tx_epoch);
     if (ahead < 128)
       return 1;
@@ -370,6 +379,14 @@ static void remote_accept(struct smart__sec *s, struct remote *r, uint8_t epoch,
   }
   replay_mark(r, counter);
   r->used = 1;
+  if (s->fresh) { /* a newcomer joins the session's epoch */
+    s->fresh = 0;
+    if (epoch != s->tx_epoch) {
+      set_tx_epoch(s, epoch, now);
+      s->adopted++;
+    }
+    return;
+  }
   /* Members follow the newest epoch they have seen authenticated. */
   if ((uint8_t)(epoch - s->tx_epoch) >= 1 && (uint8_t)(epoch - s->tx_epoch) < 128) {
     set_tx_epoch(s, epoch, now);
@@ -495,6 +512,7 @@ int smart__sec_rekey(struct smart__sec *s, uint64_t now) {
     return SMART_EINVAL;
   if (s->cfg.mode != SMART__SEC_GROUP)
     return SMART_ESTATE; /* identity mode rekeys through ident.c */
+  s->fresh = 0;
   return set_tx_epoch(s, (uint8_t)(s->tx_epoch + 1), now) ? SMART_ESYS : 0;
 }
 
