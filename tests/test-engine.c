@@ -230,6 +230,39 @@ START_TEST(sender_packs_only_queued_messages) {
 }
 END_TEST
 
+/* SMART_OPT_NO_PACK: messages waiting together still leave one per
+ * datagram (FMT 0); without it they are packed (FMT 2). */
+START_TEST(sender_no_pack_sends_each_alone) {
+  for (int no_pack = 0; no_pack <= 1; no_pack++) {
+    struct smart__engine_config c;
+    smart__engine_config_init(&c);
+    c.sync = SYNC;
+    c.no_pack = (uint8_t)no_pack;
+    struct smart__engine *e;
+    ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+    for (int i = 0; i < 10; i++)
+      ck_assert_int_eq(smart__engine_submit(e, "quote", 5, 0), 0);
+    struct dgram d[32];
+    int n = drain(e, d, 32, 0), data = 0, packed = 0;
+    for (int i = 0; i < n && i < 32; i++) {
+      struct smart__pkt p = dec(&d[i]);
+      if (p.cmd != SMART__DCMD_DATA)
+        continue;
+      data++;
+      packed += p.u.data.fmt == SMART__FMT_PACK;
+    }
+    if (no_pack) {
+      ck_assert_int_eq(data, 10);
+      ck_assert_int_eq(packed, 0);
+    } else {
+      ck_assert_int_lt(data, 10);
+      ck_assert_int_gt(packed, 0);
+    }
+    smart__engine_del(e);
+  }
+}
+END_TEST
+
 START_TEST(sender_rate_limit) {
   struct smart__engine_config c;
   smart__engine_config_init(&c);
@@ -1013,6 +1046,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, receiver_timer_distribution);
   tcase_add_test(u, garbage_dropped_without_state_change);
   tcase_add_test(u, config_is_size_versioned);
+  tcase_add_test(u, sender_no_pack_sends_each_alone);
   tcase_add_test(u, reassembly_memory_follows_the_data);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");

@@ -258,7 +258,9 @@ enum smart_option {
                                       datagram, N >= 2 a signed manifest every N datagrams */
   SMART_OPT_SOURCE_AUTH_MS = 28, /**< uint32: a manifest at least this often (default 10) */
   SMART_OPT_REPORT_MS = 29,      /**< uint32: receivers' base usage-report interval (default 5000) */
-  SMART_OPT_MEMBER_TIMEOUT_MS = 30 /**< uint32: a silent member leaves after (default 20000) */
+  SMART_OPT_MEMBER_TIMEOUT_MS = 30, /**< uint32: a silent member leaves after (default 20000) */
+  SMART_OPT_NO_PACK = 31 /**< int32 0/1: never pack messages into one datagram (FMT 2), for
+                            peers that speak only the seed's formats (default 0) */
 };
 
 /** SMART_OPT_LATE_JOIN values. */

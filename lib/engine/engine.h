@@ -144,6 +144,7 @@ struct smart__engine_config {
   uint8_t k;              /* request timer scale (T = K x GRTT), 1..255 */
   uint8_t nak_retries;    /* request rounds before a loss is reported */
   uint8_t join_policy;    /* SMART__JOIN_CURRENT or SMART__JOIN_WINDOW */
+  uint8_t no_pack;        /* 1: every message in datagrams of its own (no FMT 2) */
   uint32_t session;       /* local sender's session ID; 0 = draw one */
   uint32_t group;         /* IPv4 group address for REPLACEMENT/QUIET, or 0 */
   uint32_t max_dgram;     /* largest datagram produced, 64..65535 */

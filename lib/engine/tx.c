@@ -372,7 +372,7 @@ static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) 
     fmt = SMART__FMT_WHOLE;
     pl = (size_t)m->len;
     /* Pack only what is already waiting: never delay a lone message. */
-    if (tx->mn > 1 && m->len <= 0xFFFFu) {
+    if (tx->mn > 1 && m->len <= 0xFFFFu && !e->cfg.no_pack) {
       size_t tot = 0;
       for (uint32_t i = 0; i < tx->mn; i++) {
         struct smart__qmsg *x = q_at(tx, i);

@@ -57,6 +57,7 @@ static const struct opt_row rows[] = {
     {SMART_OPT_SOURCE_AUTH_MS, T_U32, BEFORE_JOIN, O(sauth_ms), 1, 60000},
     {SMART_OPT_REPORT_MS, T_U32, BEFORE_JOIN, O(report_ms), 10, U32MAX},
     {SMART_OPT_MEMBER_TIMEOUT_MS, T_U32, BEFORE_JOIN, O(member_timeout_ms), 10, U32MAX},
+    {SMART_OPT_NO_PACK, T_I32, BEFORE_JOIN, E(no_pack), 0, 1},
 };
 
 static const struct opt_row *row_of(int opt) {
