@@ -263,6 +263,23 @@ START_TEST(sender_no_pack_sends_each_alone) {
 }
 END_TEST
 
+/* A message larger than the whole send queue is SMART_EMSGSIZE, never
+ * an endless SMART_EAGAIN; one that fits later is SMART_EAGAIN now. */
+START_TEST(sender_message_larger_than_queue) {
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.max_queue = 1000;
+  struct smart__engine *e;
+  ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+  static uint8_t m[2000];
+  ck_assert_int_eq(smart__engine_submit(e, m, 2000, 0), SMART_EMSGSIZE);
+  ck_assert_int_eq(smart__engine_submit(e, m, 600, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 600, 0), SMART_EAGAIN);
+  smart__engine_del(e);
+}
+END_TEST
+
 START_TEST(sender_rate_limit) {
   struct smart__engine_config c;
   smart__engine_config_init(&c);
@@ -1047,6 +1064,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, garbage_dropped_without_state_change);
   tcase_add_test(u, config_is_size_versioned);
   tcase_add_test(u, sender_no_pack_sends_each_alone);
+  tcase_add_test(u, sender_message_larger_than_queue);
   tcase_add_test(u, reassembly_memory_follows_the_data);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
