@@ -245,6 +245,7 @@ struct sauth_ctx {
   uint8_t pk[32], sk[64];
   uint32_t insider;
   uint64_t insider_sent;
+  int insider_moved;
 };
 
 static void sauth_setup(void *user, struct ssim *s, uint32_t node, struct smart__opts *o) {
@@ -276,6 +277,14 @@ static void sauth_insider(void *user, struct ssim *s, uint32_t node, uint64_t no
       break;
     x->insider_sent++;
   }
+  /* Once it sends, it also announces a move of the group: nothing vouches
+   * for it, so neither the pinned receivers nor the sender follow. */
+  if (!x->insider_moved && x->insider_sent >= 200) {
+    struct smart__sockaddr g;
+    ssim_group_addr(&g, 1);
+    ck_assert_int_eq(smart__session_move(ssim_node(s, node)->ss, &g, now), 0);
+    x->insider_moved = 1;
+  }
 }
 
 START_TEST(source_auth_5pct_with_insider) {
@@ -298,6 +307,7 @@ START_TEST(source_auth_5pct_with_insider) {
   struct ssim_totals first;
   for (int k = 0; k < 2; k++) { /* twice, as run_twice, with the insider's count reset */
     x.insider_sent = 0;
+    x.insider_moved = 0;
     if (s)
       ssim_free(s);
     s = ssim_new(&c);
@@ -321,6 +331,10 @@ START_TEST(source_auth_5pct_with_insider) {
     unsigned_drops += st.drops_unsigned;
   }
   ck_assert_uint_gt(unsigned_drops, 0); /* the insider's datagrams were held and dropped */
+  ck_assert(x.insider_moved);
+  struct smart__sockaddr g0;
+  ssim_group_addr(&g0, 0);
+  ck_assert(smart__addr_equal(smart__session_group(ssim_node(s, 0)->ss), &g0));
   ssim_free(s);
 }
 END_TEST
