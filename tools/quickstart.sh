@@ -7,7 +7,8 @@
 # The test run builds with gcc and clang (warnings are errors), runs the suite
 # plain and under ASan+UBSan, runs the codec and secure-layer tests under valgrind, checks the
 # exported symbols, installs into a staging directory and links a one-file
-# program through pkg-config, and runs the wire fuzzer for 60 seconds.
+# program through pkg-config, runs the wire fuzzer for 60 seconds and the
+# session fuzzer for 30.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -112,6 +113,14 @@ fuzz() {
     -print_final_stats=1 "$work" 2>&1 | grep -E 'stat::number_of_executed_units|Done|ERROR|SUMMARY' || true
   # libFuzzer exits non-zero on a crash; re-run to get the status right.
   "$out/fuzz/fuzz/fuzz-wire_decode" -runs=0 "$work" >/dev/null 2>&1
+  rm -rf "$work"
+  say "fuzzing a session's whole receive path for ${SMART_FUZZ_SESSION_SECONDS:-30} s"
+  work=$(mktemp -d)
+  cp fuzz/corpus/session_recv/* "$work/"
+  "$out/fuzz/fuzz/fuzz-session_recv" -max_total_time="${SMART_FUZZ_SESSION_SECONDS:-30}" \
+    -max_len=8192 -print_final_stats=1 "$work" 2>&1 |
+    grep -E 'stat::number_of_executed_units|Done|ERROR|SUMMARY' || true
+  "$out/fuzz/fuzz/fuzz-session_recv" -runs=0 "$work" >/dev/null 2>&1
   rm -rf "$work"
 }
 
