@@ -113,8 +113,8 @@ static smart_ssize seal(struct smart__session *ss, const struct producer *pr, ui
   return m;
 }
 
-smart_ssize smart__sess_output(struct smart__session *ss, uint8_t *buf, size_t cap,
-                               struct smart__sockaddr *to, int *end_batch, uint64_t now) {
+smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t cap,
+                                struct smart__sockaddr *to, int *end_batch, uint64_t now) {
   *end_batch = 0;
   for (int r = 0; r < ROWS; r++) {
     const struct producer *pr = &producers[r];

@@ -270,10 +270,10 @@ static void data_heard(struct smart__session *ss, struct smart__peer *p, const u
 /* A datagram that passed every check, by kind: reports to the membership
  * room (an overflow report to flow control first), moves to the move
  * room, everything else to the engine. */
-static void deliver(struct smart__session *ss, uint32_t id, const uint8_t *dg, size_t len,
-                    uint64_t now) {
+static void deliver(struct smart__session *ss, uint32_t id, int kind, const uint8_t *dg,
+                    size_t len, uint64_t now) {
   struct smart__peer *p = smart__peers_get(&ss->peers, id);
-  switch (kind_of(dg, len)) {
+  switch (kind) {
   case SMART__K_DATA: /* a data sender only once the engine took its datagram */
     if (smart__engine_recv(ss->eng, id, dg, len, now) == 0 && len >= SMART__DATA_HDR_LEN)
       data_heard(ss, p, dg, len, now);
@@ -307,7 +307,7 @@ static void sauth_release(struct smart__session *ss, uint64_t now) {
   while ((n = smart__sauth_take(ss->sauth, ss->scratch, SMART__SCRATCH, &sid)) > 0) {
     uint32_t id = smart__peers_by_sid(&ss->peers, sid);
     if (id)
-      deliver(ss, id, ss->scratch, n, now);
+      deliver(ss, id, kind_of(ss->scratch, n), ss->scratch, n, now);
   }
 }
 
@@ -386,7 +386,7 @@ void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t le
     sauth_release(ss, now); /* its manifest may have come first */
     return;
   }
-  deliver(ss, id, pt, plen, now);
+  deliver(ss, id, kind, pt, plen, now);
 }
 
 void smart__session_rx_read(struct smart__session *ss, uint64_t bytes, uint64_t now) {
@@ -404,11 +404,6 @@ void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t s
 }
 
 /* ---- send ---------------------------------------------------------------- */
-
-smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t cap,
-                                struct smart__sockaddr *to, int *end_batch, uint64_t now) {
-  return smart__sess_output(ss, buf, cap, to, end_batch, now);
-}
 
 void smart__session_sent(struct smart__session *ss, uint64_t bytes, uint64_t now) {
   smart__flow_sent(&ss->flow, bytes, now);
@@ -539,10 +534,6 @@ int smart__session_tx_busy(const struct smart__session *ss) {
 
 uint32_t smart__session_max_dgram(const struct smart__session *ss) { return ss->cfg.max_dgram; }
 
-size_t smart__session_tx_queued(const struct smart__session *ss) {
-  return smart__engine_tx_queued(ss->eng);
-}
-
 static uint64_t activity(const struct smart__session *ss) {
   struct smart__stats st;
   st.size = sizeof(st);
@@ -585,10 +576,6 @@ uint64_t smart__session_leave_wait_ns(void) { return TUN_LEAVE_WAIT; }
 /* ---- control ------------------------------------------------------------- */
 
 void smart__session_set_drop(struct smart__session *ss, uint32_t ppm) { ss->o.drop_ppm = ppm; }
-
-int smart__session_sending(const struct smart__session *ss) {
-  return smart__engine_tx_lead(ss->eng) != 0;
-}
 
 const struct smart__sockaddr *smart__session_group(const struct smart__session *ss) {
   return &ss->group;

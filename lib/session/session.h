@@ -135,7 +135,6 @@ int smart__session_poll(struct smart__session *ss, struct smart__delivery *d);
 uint32_t smart__session_max_dgram(const struct smart__session *ss);
 /* Data queued or sent but not yet quiet (linger and flush). */
 int smart__session_tx_busy(const struct smart__session *ss);
-size_t smart__session_tx_queued(const struct smart__session *ss);
 /* Flush: the repair interval max(4 x (K + 2) x GRTT, 1 s) of silence after
  * the last data, request, confirmation or repair, once nothing is queued. */
 void smart__session_flush_start(struct smart__session *ss, uint64_t now);
@@ -160,8 +159,6 @@ size_t smart__session_members(struct smart__session *ss, struct smart_member *ou
                               size_t stride, uint64_t now);
 /* Fill what the session counts into `v` (the shell adds its own). */
 void smart__session_stats(const struct smart__session *ss, struct smart_stats *v);
-/* Is the sender role running (smart_move, smart_rekey need one)? */
-int smart__session_sending(const struct smart__session *ss);
 const struct smart__sockaddr *smart__session_group(const struct smart__session *ss);
 /* Where "the group" is for what we send: the relay when tunnelled. */
 const struct smart__sockaddr *smart__session_dest(const struct smart__session *ss);

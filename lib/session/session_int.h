@@ -53,8 +53,4 @@ struct smart__session {
   uint64_t joins_refused, naks_limited, rekeys, senders, msgs_delivered, bytes_delivered;
 };
 
-/* output.c */
-smart_ssize smart__sess_output(struct smart__session *ss, uint8_t *buf, size_t cap,
-                               struct smart__sockaddr *to, int *end_batch, uint64_t now);
-
 #endif
