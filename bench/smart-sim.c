@@ -28,7 +28,8 @@ static void usage(void) {
           "[--burst] [--shared Q]\n"
           "       [--k K] [--grtt-ms G] [--interval-us I] [--fb-loss F] "
           "[--jitter-us J] [--size B]\n"
-          "       [--initial-seq Q] [--delay-ms MIN:MAX] [--window W]\n");
+          "       [--initial-seq Q] [--delay-ms MIN:MAX] [--window W]\n"
+          "       [--delivery reliable|realtime] [--rate BYTES_PER_S]\n");
   exit(2);
 }
 
@@ -97,6 +98,10 @@ int main(int argc, char **argv) {
       c.delay_max_ns = (uint64_t)(num(colon + 1) * 1e6);
     } else if (!strcmp(a, "--window")) {
       c.window = (uint32_t)num(v);
+    } else if (!strcmp(a, "--delivery")) {
+      c.delivery = !strcmp(v, "realtime") ? 1 : 0;
+    } else if (!strcmp(a, "--rate")) {
+      c.rate = (uint64_t)num(v);
     } else if (!strcmp(a, "--size")) {
       c.msg_min = c.msg_max = (uint32_t)num(v);
     } else {

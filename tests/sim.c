@@ -563,6 +563,15 @@ static struct smart__engine *mk_engine(struct sim *s, uint32_t node,
   ec.initial_seq = s->c.initial_seq;
   ec.rate = s->c.rate;
   ec.seed = seed;
+  ec.policy = s->c.delivery;
+  if (s->c.horizon_ms)
+    ec.horizon_ms = s->c.horizon_ms;
+  if (s->c.evict_ms)
+    ec.evict_ms = s->c.evict_ms;
+  if (s->c.status_ms)
+    ec.status_ms = s->c.status_ms == UINT32_MAX ? 0 : s->c.status_ms;
+  if (s->c.sender_timeout_ms)
+    ec.sender_timeout_ms = s->c.sender_timeout_ms;
   struct smart__engine *e;
   if (smart__engine_new(&e, &ec) != 0)
     return NULL;

@@ -51,6 +51,10 @@ struct sim_config {
   const uint8_t *policies; /* optional: join policy of receiver r at [r] */
   uint64_t initial_seq;
   uint64_t rate;
+  /* Delivery policy and positions (0 = the engine's defaults; status_ms
+   * UINT32_MAX: receivers send no STATUS). */
+  uint8_t delivery;
+  uint32_t horizon_ms, evict_ms, status_ms, sender_timeout_ms;
 
   /* Hooks (optional). user is passed back. */
   void *user;

@@ -109,6 +109,7 @@ static const struct msg_vec msg_vecs[] = {
     {"PROBLEM_REPORT", 0x50, SMART__K_PROBLEM_REPORT},       /* 01 010000 */
     {"REPLACEMENT", 0x81, SMART__K_REPLACEMENT},             /* 10 000001 */
     {"QUIET", 0x82, SMART__K_QUIET},                         /* 10 000010 */
+    {"STATUS", 0x83, SMART__K_STATUS},                       /* 10 000011 */
     {"REQUEST_TUNNEL", 0xc1, SMART__K_REQUEST_TUNNEL},       /* 11 000001 */
     {"LEAVE_TUNNEL", 0xc2, SMART__K_LEAVE_TUNNEL},           /* 11 000010 */
 };
@@ -142,6 +143,7 @@ START_TEST(kat_messages) {
     ck_assert_uint_eq(p.u.report.data[2], 42);
     break;
   case SMART__K_REPLACEMENT:
+  case SMART__K_STATUS:
     ck_assert_uint_eq(p.u.repl.group, 0xefff0102u);
     ck_assert_uint_eq(p.u.repl.seq, 0xc633);
     ck_assert_uint_eq(p.u.repl.extra, 0x6407);
@@ -167,7 +169,7 @@ END_TEST
 
 START_TEST(roundtrip_all_kinds) {
   static const uint8_t typs[][2] = {{1, 1},  {1, 2}, {1, 3}, {1, 0x0b}, {1, 0x10},
-                                    {2, 1},  {2, 2}, {3, 1}, {3, 2}};
+                                    {2, 1},  {2, 2}, {2, 3}, {3, 1}, {3, 2}};
   for (size_t i = 0; i < ARRAY_LEN(typs); i++) {
     struct smart__pkt p;
     memset(&p, 0, sizeof(p));
@@ -191,6 +193,7 @@ START_TEST(roundtrip_all_kinds) {
       p.u.report.data[2] = 0xffffffffu;
       break;
     case SMART__K_REPLACEMENT:
+    case SMART__K_STATUS:
       p.u.repl.group = 0xefff0101u;
       p.u.repl.seq = 65535;
       p.u.repl.extra = 3;
@@ -250,6 +253,50 @@ START_TEST(roundtrip_data_every_field) {
         ck_assert_uint_eq(d.u.data.r, r);
         ck_assert_mem_eq(d.u.data.payload, payload, sizeof(payload));
       }
+}
+END_TEST
+
+/* The ACKREQ heartbeat (Watermark, Timestamp after the 32 bytes) and the
+ * STATUS POSITION extension, byte for byte (smart-protocol(7)). */
+START_TEST(kat_ackreq_and_position) {
+  struct smart__hb hb = {.session = 0x01020304, .lead = 0x100, .trail = 0x80, .grtt_us = 5000,
+                         .gsize = 3, .k = 6, .flags = SMART__HB_ACKREQ | SMART__HB_END,
+                         .watermark = 0xF0, .stamp = 0xA1B2C3D4};
+  uint8_t b[64];
+  ck_assert_uint_eq(smart__hb_len(&hb), 44);
+  ck_assert_uint_eq(smart__hb_encode(b, &hb), 44);
+  static const uint8_t tail[] = {6, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xF0, 0xA1, 0xB2, 0xC3, 0xD4};
+  ck_assert_mem_eq(b + 28, tail, sizeof(tail));
+  struct smart__hb h2;
+  ck_assert_int_eq(smart__hb_decode(&h2, b, 44), 0);
+  ck_assert_uint_eq(h2.flags, SMART__HB_ACKREQ | SMART__HB_END);
+  ck_assert_uint_eq(h2.watermark, 0xF0);
+  ck_assert_uint_eq(h2.stamp, 0xA1B2C3D4u);
+  /* Without its fields the flag is ignored; a watermark past Lead is
+   * nonsense. */
+  ck_assert_int_eq(smart__hb_decode(&h2, b, 32), 0);
+  ck_assert_uint_eq(h2.flags, SMART__HB_END);
+  b[39] = 0xFF;
+  b[38] = 0x01; /* watermark 0x1FF > lead 0x100 */
+  ck_assert_int_eq(smart__hb_decode(&h2, b, 44), SMART_EFORMAT);
+  /* A plain heartbeat stays 32 bytes. */
+  hb.flags = 0;
+  ck_assert_uint_eq(smart__hb_encode(b, &hb), 32);
+
+  struct smart__pos ps = {.position = UINT64_C(0x0102030405060708), .echo = 0x11223344,
+                          .delay_us = 250, .flags = SMART__POS_LEAVING};
+  uint8_t v[SMART__POS_LEN];
+  smart__pos_encode(v, &ps);
+  static const uint8_t pv[] = {1, 2, 3, 4, 5, 6, 7, 8, 0x11, 0x22, 0x33, 0x44,
+                               0, 0, 0, 250, 1, 0, 0, 0};
+  ck_assert_mem_eq(v, pv, sizeof(pv));
+  struct smart__pos p2;
+  ck_assert_int_eq(smart__pos_decode(&p2, v, sizeof(v)), 0);
+  ck_assert_uint_eq(p2.position, ps.position);
+  ck_assert_uint_eq(p2.echo, ps.echo);
+  ck_assert_uint_eq(p2.delay_us, 250);
+  ck_assert_uint_eq(p2.flags, SMART__POS_LEAVING);
+  ck_assert_int_eq(smart__pos_decode(&p2, v, SMART__POS_LEN - 1), SMART_EFORMAT);
 }
 END_TEST
 
@@ -346,7 +393,7 @@ START_TEST(malformed_classes) {
   ck_assert_int_eq(smart__pkt_decode(&p, b, sizeof(ok)), SMART_EFORMAT);
   /* Unknown CMD for each message TYP. */
   static const uint8_t bad_cmds[] = {0x40, 0x44, 0x4a, 0x4c, 0x4f, 0x51, 0x7f,
-                                     0x80, 0x83, 0xbf, 0xc0, 0xc3, 0xff};
+                                     0x80, 0x84, 0xbf, 0xc0, 0xc3, 0xff};
   for (size_t i = 0; i < ARRAY_LEN(bad_cmds); i++) {
     uint8_t m[12] = {0x53, bad_cmds[i], 0, 12};
     ck_assert_int_eq(smart__pkt_decode(&p, m, 12), SMART_ECMD);
@@ -503,6 +550,7 @@ static Suite *wire_suite(void) {
   tcase_add_test(t, roundtrip_all_kinds);
   tcase_add_test(t, roundtrip_data_every_field);
   tcase_add_test(t, roundtrip_heartbeat_confirm_pack);
+  tcase_add_test(t, kat_ackreq_and_position);
   tcase_add_test(t, malformed_classes);
   tcase_add_test(t, encode_rejects_bad_fields);
   tcase_add_test(t, serial_compare);

@@ -218,10 +218,13 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len,
                                  struct smart_msginfo *info, uint32_t flags);
 
 /**
- * Sender: transmit everything queued and wait until the group has had its
- * chance to ask for repairs (no request heard for the repair interval after
- * the last datagram), at most timeout_ms (-1: no limit).
- * @return 0, SMART_ETIMEDOUT, SMART_EAGAIN (non-blocking: call again).
+ * Sender: transmit everything queued and wait until every receiver that
+ * reports its position (see smart_receivers()) holds all of it (evicted
+ * ones excepted), at most timeout_ms (-1: no limit). A sender that has
+ * heard no report waits instead until the group has had its chance to ask
+ * for repairs (no request for the repair interval after the last datagram).
+ * @return 0, SMART_ETIMEDOUT (smart_receivers() says who is behind),
+ *         SMART_EAGAIN (non-blocking: call again).
  * @since 0.1
  */
 SMART_API int smart_flush(smart_sock *s, int32_t timeout_ms);
@@ -259,9 +262,22 @@ enum smart_option {
   SMART_OPT_SOURCE_AUTH_MS = 28, /**< uint32: a manifest at least this often (default 10) */
   SMART_OPT_REPORT_MS = 29,      /**< uint32: receivers' base usage-report interval (default 5000) */
   SMART_OPT_MEMBER_TIMEOUT_MS = 30, /**< uint32: a silent member leaves after (default 20000) */
-  SMART_OPT_NO_PACK = 31 /**< int32 0/1: never pack messages into one datagram (FMT 2), for
+  SMART_OPT_NO_PACK = 31, /**< int32 0/1: never pack messages into one datagram (FMT 2), for
                             peers that speak only the seed's formats (default 0) */
+  SMART_OPT_DELIVERY = 32,  /**< uint32: SMART_DELIVERY_RELIABLE (default) or _REALTIME */
+  SMART_OPT_HORIZON_MS = 33, /**< uint32: release what was sent this long ago (default 0:
+                                none; real-time: 0 means 1000) */
+  SMART_OPT_EVICT_MS = 34,  /**< uint32: reliable: evict a receiver that holds the buffer
+                               without progress this long (default 10000) */
+  SMART_OPT_STATUS_MS = 35, /**< uint32: receivers' base position-report interval
+                               (default 1000; 0: never report) */
+  SMART_OPT_SENDER_TIMEOUT_MS = 36 /**< uint32: a silent sender is gone after this
+                                      (default 4000; inactive after half) */
 };
+
+/** SMART_OPT_DELIVERY values: see smart(7) "DELIVERY GUARANTEES". */
+#define SMART_DELIVERY_RELIABLE 0u /**< complete, or the receiver is evicted, with events */
+#define SMART_DELIVERY_REALTIME 1u /**< release after the horizon; late receivers skip */
 
 /** SMART_OPT_LATE_JOIN values. */
 #define SMART_JOIN_CURRENT 0u /**< start at the first datagram heard (default) */
@@ -456,7 +472,16 @@ SMART_API int smart_rekey(smart_sock *s);
 #define SMART_EVENT_ERROR_REPORT 3u  /**< a member reported an error (code, args) */
 #define SMART_EVENT_PROBLEM_REPORT 4u /**< a member reported a problem (code, args) */
 #define SMART_EVENT_GROUP_CHANGED 5u /**< the session moved to the group in `member` */
-#define SMART_EVENT_TIMEOUT 0x1u     /**< flag on LEAVE: no report for too long */
+#define SMART_EVENT_SENDER_INACTIVE 6u /**< receiver: a sender went silent (member: it) */
+#define SMART_EVENT_SENDER_GONE 7u     /**< receiver: a sender is gone; what was missing
+                                            from it was reported lost (SMART_ELOST) first */
+#define SMART_EVENT_RECEIVER_NEW 8u    /**< sender: a receiver reported its position */
+#define SMART_EVENT_RECEIVER_COMPLETE 9u /**< sender: it holds everything (during a flush) */
+#define SMART_EVENT_RECEIVER_BEHIND 10u  /**< sender: it holds the buffer full (seq: its point) */
+#define SMART_EVENT_RECEIVER_EVICTED 11u /**< sender: no progress for SMART_OPT_EVICT_MS */
+#define SMART_EVENT_RECEIVER_GONE 12u    /**< sender: it left, or went silent (TIMEOUT) */
+#define SMART_EVENT_TIMEOUT 0x1u     /**< flag on LEAVE, RECEIVER_GONE: no report for too long */
+#define SMART_EVENT_ENDED 0x2u       /**< flag on SENDER_GONE: its stream ended, all received */
 
 /** ERROR_REPORT codes (Message Data [1]) and their arguments [2], [3]. */
 #define SMART_ERROR_LOSS 1u        /**< unrecoverable loss: first sequence (low 32 bits), count */
@@ -474,6 +499,7 @@ struct smart_event {
   uint32_t args[2];   /**< report arguments */
   uint64_t member_id; /**< the member's id on this socket */
   char member[48];    /**< its address ("A.B.C.D:PORT"), or the new group */
+  uint64_t seq;       /**< SENDER_* and RECEIVER_*: the delivery point (@since 0.2) */
 };
 
 /**
@@ -504,6 +530,28 @@ struct smart_member {
  * @since 0.1
  */
 SMART_API smart_ssize smart_members(smart_sock *s, struct smart_member *out, size_t max);
+
+/** A receiver as a sender sees it from its position reports. Size-versioned. */
+struct smart_receiver {
+  size_t size;
+  uint64_t id;           /**< its id on this socket (as member_id in events) */
+  char addr[48];         /**< where its reports come from */
+  uint32_t state;        /**< 0 live, 1 evicted */
+  uint64_t position;     /**< every sequence below it is delivered or reported lost */
+  uint64_t behind;       /**< sequences sent that it does not hold yet */
+  uint64_t last_ms;      /**< its last report, this long ago */
+  uint64_t rtt_us;       /**< measured round trip (0: not yet) */
+};
+
+/**
+ * List the receivers that report their position (sender). After a
+ * smart_flush() that timed out, those with behind > 0 are the ones that
+ * do not hold everything.
+ * @param out   an array of `max` structs, each with `size` set alike.
+ * @return how many there are (only max are written), or SMART_EINVAL.
+ * @since 0.2
+ */
+SMART_API smart_ssize smart_receivers(smart_sock *s, struct smart_receiver *out, size_t max);
 
 /**
  * Sender: move the session to another group ("239.255.2.2:5000"). The

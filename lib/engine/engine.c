@@ -26,6 +26,11 @@ void smart__engine_config_init(struct smart__engine_config *cfg) {
   cfg->burst = 64 * 1024;
   cfg->max_queue = UINT64_C(256) << 20;
   cfg->seed = 1;
+  cfg->policy = SMART__POLICY_RELIABLE;
+  cfg->horizon_ms = 0;
+  cfg->evict_ms = 10000;
+  cfg->status_ms = 1000;
+  cfg->sender_timeout_ms = 4000;
 }
 
 static int config_copy(struct smart__engine_config *dst,
@@ -41,7 +46,8 @@ static int config_copy(struct smart__engine_config *dst,
   if (dst->k == 0 || dst->max_dgram < 64 || dst->max_dgram > SMART__MAX_DGRAM ||
       dst->window == 0 || dst->window > SMART__MAX_SPAN || dst->grtt_us == 0 ||
       dst->gsize == 0 || dst->join_policy > SMART__JOIN_WINDOW ||
-      dst->nak_retries == 0)
+      dst->nak_retries == 0 || dst->policy > SMART__POLICY_REALTIME || dst->evict_ms == 0 ||
+      dst->sender_timeout_ms < 2)
     return SMART_EINVAL;
   if (dst->burst < dst->max_dgram)
     dst->burst = dst->max_dgram;
@@ -191,6 +197,12 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
   }
   case SMART__K_QUIET:
     return smart__rx_on_quiet(e, src_id, &p, now);
+  case SMART__K_STATUS: {
+    uint32_t sess = 0;
+    if (!e->tx || !smart__pkt_session(&p, &sess) || sess != e->tx->session)
+      return 0; /* another sender's: not ours to use, not an error either */
+    return smart__acks_on_status(e, src_id, &p, now);
+  }
   default:
     e->st.drops[SMART__DROP_UNSUPPORTED]++;
     return SMART_ENOTSUP;
@@ -207,13 +219,19 @@ smart_ssize smart__engine_send(struct smart__engine *e, uint8_t *out,
     return SMART_ENOBUF;
   dst->kind = SMART__DST_GROUP;
   dst->src_id = 0;
+  e->out_unicast = 0;
   smart_ssize n = 0;
   if (e->nrx)
     n = smart__rx_send(e, out, e->cfg.max_dgram, now);
   if (n == 0 && e->tx)
     n = smart__tx_send(e, out, e->cfg.max_dgram, now);
-  if (n > 0)
+  if (n > 0) {
     e->st.dgrams_sent++;
+    if (e->out_unicast) {
+      dst->kind = SMART__DST_UNICAST;
+      dst->src_id = e->out_src;
+    }
+  }
   return n;
 }
 
@@ -228,8 +246,19 @@ int smart__engine_handle_expiry(struct smart__engine *e, uint64_t now) {
   if (!e)
     return SMART_EINVAL;
   begin_call(e, now);
-  /* The sender's timers (heartbeats, pacing) act in send(). */
+  /* The sender's timers (heartbeats, pacing) act in send(); its sweep of
+   * silent and stalled receivers here. */
+  if (e->tx)
+    smart__acks_tx_expire(e, now);
   return e->nrx ? smart__rx_handle_expiry(e, now) : 0;
+}
+
+void smart__engine_end(struct smart__engine *e, uint64_t now) {
+  if (!e || !e->tx || e->tx->ended)
+    return;
+  e->tx->ended = 1;
+  e->tx->hb_count = 0;
+  e->tx->hb_due = now; /* say so at once, then on the usual schedule */
 }
 
 int smart__engine_submit(struct smart__engine *e, const void *msg, size_t len,

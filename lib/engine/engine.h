@@ -133,6 +133,10 @@
 #define SMART__MAX_MSG UINT32_MAX
 
 enum { SMART__JOIN_CURRENT = 0, SMART__JOIN_WINDOW = 1 };
+/* Delivery policies (smart(7) "DELIVERY GUARANTEES"). */
+enum { SMART__POLICY_RELIABLE = 0, SMART__POLICY_REALTIME = 1 };
+/* The most receivers a sender tracks (their STATUS reports). */
+#define SMART__MAX_RCV 65536u
 
 /*
  * Configuration, size-versioned: set `size` (smart__engine_config_init does)
@@ -159,6 +163,17 @@ struct smart__engine_config {
   uint64_t initial_seq;   /* first sequence of the local sender */
   uint64_t seed;          /* PRNG seed */
   const struct smart__mem *mem; /* NULL = libc */
+  /* Appended in 0.2 (the repair horizon and receiver positions). */
+  uint8_t policy;          /* SMART__POLICY_RELIABLE or SMART__POLICY_REALTIME */
+  uint32_t horizon_ms;     /* release what was sent this long ago (0: no
+                              time horizon; real-time: 0 means 1000) */
+  uint32_t evict_ms;       /* reliable: a receiver that holds the buffer
+                              without progress this long is evicted; also
+                              the silence after which it is gone */
+  uint32_t status_ms;      /* receivers: base interval of STATUS reports
+                              (0: never send one) */
+  uint32_t sender_timeout_ms; /* receivers: a silent sender is gone after
+                                 this (inactive after half of it) */
 };
 
 /* Fill `cfg` with defaults (and cfg->size). */
@@ -235,7 +250,11 @@ int smart__engine_quiet(struct smart__engine *e, uint32_t ms, uint64_t now);
 enum {
   SMART__EV_MSG = 1,        /* a message: data/len, seq = its (first) seq */
   SMART__EV_LOSS = 2,       /* unrecoverable: sequences [seq, seq + count) */
-  SMART__EV_NEW_SENDER = 3  /* first packet from src; session if known */
+  SMART__EV_NEW_SENDER = 3, /* first packet from src; session if known */
+  SMART__EV_SENDER_INACTIVE = 4, /* src silent for half its timeout */
+  SMART__EV_SENDER_GONE = 5      /* src silent for its timeout, or its stream
+                                    ended (count 1); what was missing from it
+                                    was reported lost just before */
 };
 struct smart__event {
   uint32_t type;
@@ -279,6 +298,9 @@ struct smart__stats {
   uint64_t losses_unrecoverable;            /* sequences reported lost */
   uint64_t duplicates;                      /* data already held */
   uint64_t drops[SMART__DROP_COUNT];
+  uint64_t statuses_sent, statuses_received; /* STATUS reports */
+  uint64_t senders_gone;                     /* receiver side */
+  uint64_t rcv_evicted;                      /* sender side */
 };
 
 /* Change the token bucket (cfg.rate, cfg.burst) from `now` on: what the
@@ -298,6 +320,52 @@ void smart__engine_get_stats(const struct smart__engine *e,
  */
 int smart__engine_rx_needs(const struct smart__engine *e, uint32_t src_id,
                            uint64_t seq);
+
+/* ---- Receivers as the sender sees them (acks.c) ---------------------- */
+enum {
+  SMART__RCV_NEW = 1,      /* first STATUS from a receiver */
+  SMART__RCV_COMPLETE = 2, /* it holds everything up to the flush point */
+  SMART__RCV_BEHIND = 3,   /* it holds the buffer full (once per stall) */
+  SMART__RCV_EVICTED = 4,  /* no progress for evict_ms while holding it */
+  SMART__RCV_GONE = 5      /* it left (seq 1) or went silent (seq 0) */
+};
+struct smart__rcv_event {
+  uint32_t type;   /* SMART__RCV_* */
+  uint32_t src_id;
+  uint64_t pos;    /* its delivery point */
+  uint64_t reason; /* GONE: 1 left, 0 silent */
+};
+/* Take the oldest receiver event of the local sender: 1, or 0. */
+int smart__engine_rcv_poll(struct smart__engine *e, struct smart__rcv_event *ev);
+
+struct smart__rcv_info {
+  uint32_t src_id;
+  uint32_t state;      /* 0 live, 1 evicted */
+  uint64_t pos;        /* its delivery point */
+  uint64_t last_ns;    /* time of its last STATUS */
+  uint64_t rtt_ns;     /* measured round trip (0: none yet) */
+};
+/* The sender's receivers: fills up to n, returns how many there are. */
+uint32_t smart__engine_rcv_list(const struct smart__engine *e,
+                                struct smart__rcv_info *out, uint32_t n);
+
+/*
+ * Flush: the local sender wants to know when every receiver holds all that
+ * was queued. Call begin once, then state until it returns 1: 1 when the
+ * queue is empty and every live receiver's delivery point reached the
+ * lead; 0 while some do not (*pending = how many); -1 when the sender
+ * knows no receiver (the caller falls back to waiting for quiet). While a
+ * flush is on, heartbeats ask the receivers for their position.
+ */
+void smart__engine_flush_begin(struct smart__engine *e, uint64_t now);
+int smart__engine_flush_state(struct smart__engine *e, uint32_t *pending);
+void smart__engine_flush_end(struct smart__engine *e);
+
+/* The local sender's stream ends: the next heartbeats say so (END), and
+ * receivers holding everything report the sender gone at once. */
+void smart__engine_end(struct smart__engine *e, uint64_t now);
+/* A receiver leaves: one last STATUS per sender says so. */
+void smart__engine_leave(struct smart__engine *e, uint64_t now);
 
 /* The local sender's next sequence, or 0 if it has no sender role yet. */
 uint64_t smart__engine_tx_lead(const struct smart__engine *e);

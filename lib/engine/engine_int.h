@@ -59,6 +59,33 @@ struct smart__tx {
   uint64_t last_hb;     /* time of the last heartbeat */
   uint8_t hb_first;     /* announcing heartbeats still to go */
   uint16_t quiet_ms;    /* QUIET packet to send (0: none) */
+  uint8_t ended;        /* smart__engine_end: heartbeats carry END */
+
+  /* Receivers (acks.c): who reported where they stand. */
+  struct smart__rcv *rcv;
+  uint32_t nrcv, rcvcap;
+  uint32_t nlive;       /* receivers not evicted */
+  uint64_t min_pos;     /* lowest delivery point of the live ones */
+  uint8_t min_dirty;
+  uint8_t flushing;     /* a flush waits for the receivers */
+  uint8_t ackreq_due;   /* the next heartbeat asks for positions */
+  uint64_t wm;          /* the last watermark asked for */
+  uint64_t wm_at;       /* when (0: never) */
+  uint64_t blocked_at;  /* the window is full of data someone needs (0: no) */
+  uint64_t rcv_check;   /* next sweep for silent / stalled receivers */
+  struct smart__rcv_event *rev; /* event ring */
+  uint32_t revhead, revn, revcap;
+};
+
+struct smart__rcv {
+  uint32_t src;
+  uint8_t evicted;
+  uint8_t behind;       /* BEHIND reported for the current stall */
+  uint8_t complete;     /* COMPLETE reported for the current flush */
+  uint64_t pos;
+  uint64_t last;        /* last STATUS */
+  uint64_t progress;    /* last time pos advanced */
+  uint64_t rtt_ns;
 };
 
 /* ---- Receiver (one per remote sender) ---------------------------------- */
@@ -121,6 +148,20 @@ struct smart__rxs {
   uint64_t *nq;
   uint32_t nqn, nqcap;
 
+  /* Liveness of the sender and our STATUS reports (acks.c). */
+  uint64_t last_heard;   /* last packet from this sender */
+  uint64_t status_due;   /* next STATUS (NEVER: none) */
+  uint64_t status_pos;   /* position last reported (UINT64_MAX: none) */
+  uint64_t want_wm;      /* the sender asked for a report at this point */
+  uint64_t echo_at;      /* when the last ACKREQ was heard */
+  uint32_t echo;         /* its Timestamp */
+  uint8_t inactive;      /* SMART__EV_SENDER_INACTIVE reported */
+  uint8_t ended;         /* the sender said its stream ended (END) */
+  uint8_t leaving;       /* our last STATUS says we leave */
+  uint8_t final_sent;    /* ended: our last STATUS went out */
+  uint8_t gone;          /* reported gone; the next packet is a new start */
+  uint64_t end_lead;     /* ... at this lead */
+
   /* Payloads of packets held out of order, appended in arrival order
    * (which is nearly sequence order), read back in sequence order, and
    * compacted when more than half of the bytes are dead. */
@@ -182,6 +223,10 @@ struct smart__engine {
   struct smart__ratelim tb;
 
   struct smart__stats st;
+
+  /* The datagram being produced goes by unicast to out_src. */
+  uint8_t out_unicast;
+  uint32_t out_src;
 };
 
 /* ---- Memory: util/mem.h, with the engine's allocator ------------------- */
@@ -224,6 +269,9 @@ int smart__ev_loss(struct smart__engine *e, uint32_t src, uint64_t seq,
                    uint64_t count);
 int smart__ev_new_sender(struct smart__engine *e, uint32_t src,
                          uint32_t session);
+/* A bare event at the tail of the queue (NULL: out of memory). */
+struct smart__ev_int *smart__ev_push(struct smart__engine *e, uint32_t type, uint32_t src,
+                                     uint64_t seq, uint64_t count);
 
 /* ---- Sender (tx.c) ------------------------------------------------------ */
 int smart__tx_create(struct smart__engine *e);
@@ -260,6 +308,42 @@ void smart__rx_on_peer_request(struct smart__engine *e, uint32_t src,
 int smart__rx_on_quiet(struct smart__engine *e, uint32_t src,
                        const struct smart__pkt *p, uint64_t now);
 int smart__rx_handle_expiry(struct smart__engine *e, uint64_t now);
+/* Sender r is gone (silent, or `ended` and complete): what is missing is
+ * reported lost, then SMART__EV_SENDER_GONE, and its state starts over. */
+int smart__rx_gone(struct smart__engine *e, struct smart__rxs *r, int ended);
+
+/* ---- Receiver positions (acks.c) ------------------------------------------ */
+/* Receiver side: a packet from sender r at `now`; the sender's heartbeat
+ * flags; delivery advanced. */
+void smart__acks_heard(struct smart__engine *e, struct smart__rxs *r, uint64_t now);
+void smart__acks_on_hb(struct smart__engine *e, struct smart__rxs *r,
+                       const struct smart__hb *hb, uint64_t now);
+void smart__acks_advanced(struct smart__engine *e, struct smart__rxs *r, uint64_t now);
+/* Timers of receiver r: sender silence and STATUS; 1 when the sender was
+ * found gone (r was reset), 0, or an error. */
+int smart__acks_rx_expire(struct smart__engine *e, struct smart__rxs *r, uint64_t now);
+uint64_t smart__acks_rx_expiry(const struct smart__engine *e, const struct smart__rxs *r);
+/* The next STATUS of receiver r, if due. */
+smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r,
+                                uint8_t *out, size_t outlen, uint64_t now);
+/* Sender side: a STATUS addressed to us. */
+int smart__acks_on_status(struct smart__engine *e, uint32_t src,
+                          const struct smart__pkt *p, uint64_t now);
+/* May the oldest held sequence go? (The policy's release rule.) */
+int smart__acks_may_release(struct smart__engine *e, uint64_t now);
+/* The time horizon in ns (0: none). */
+uint64_t smart__acks_horizon(const struct smart__engine *e);
+/* When the release rule may change by time alone (NEVER: only by reports). */
+uint64_t smart__acks_release_at(struct smart__engine *e);
+/* Sender timers: silent / stalled receivers, watermark requests. */
+void smart__acks_tx_expire(struct smart__engine *e, uint64_t now);
+uint64_t smart__acks_tx_expiry(const struct smart__engine *e);
+void smart__acks_tx_free(struct smart__engine *e);
+/* Fill the ACKREQ fields of a heartbeat when positions are wanted. */
+int smart__acks_hb_due(const struct smart__engine *e, uint64_t now);
+void smart__acks_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_t now);
+/* The release hold without reports (NORM's flow-control rule, doubled). */
+uint64_t smart__tx_release_hold(const struct smart__engine *e);
 
 /* ---- Request timers, suppression, REPLACEMENT (nak.c) --------------------- */
 /* Start the request timer of a missing slot (after any QUIET). */

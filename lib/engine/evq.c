@@ -48,6 +48,11 @@ static struct smart__ev_int *ev_push(struct smart__engine *e, uint32_t type,
   return ev;
 }
 
+struct smart__ev_int *smart__ev_push(struct smart__engine *e, uint32_t type, uint32_t src,
+                                     uint64_t seq, uint64_t count) {
+  return ev_push(e, type, src, seq, count);
+}
+
 static struct smart__ev_int *ev_last(struct smart__engine *e) {
   if (!e->evn)
     return NULL;

@@ -207,6 +207,12 @@ uint64_t smart__rx_expiry(struct smart__engine *e) {
     if (r->nqn)
       t = smart__min_deadline(t, smart__ratelim_when(&e->tb, e->cfg.max_dgram));
     t = smart__min_deadline(t, r->deadline);
+    uint64_t a = smart__acks_rx_expiry(e, r);
+    if (a < t) {
+      /* A STATUS due waits for tokens like a request. */
+      uint64_t w = a == r->status_due ? smart__ratelim_when(&e->tb, 64) : 0;
+      t = smart__min_deadline(t, a > w ? a : w);
+    }
   }
   return t;
 }
@@ -325,6 +331,14 @@ smart_ssize smart__rx_send(struct smart__engine *e, uint8_t *out, size_t outlen,
     }
     if (r->nqn)
       return 0; /* waiting for tokens */
+  }
+  for (uint32_t i = 0; i < e->nrx; i++) {
+    smart_ssize n = smart__acks_rx_send(e, e->rx[i], out, outlen, now);
+    if (n) {
+      e->out_unicast = 1; /* to the sender it is about */
+      e->out_src = e->rx[i]->src;
+      return n;
+    }
   }
   return 0;
 }

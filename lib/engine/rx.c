@@ -67,6 +67,9 @@ static struct smart__rxs *rx_get(struct smart__engine *e, uint32_t src) {
   r->k = e->cfg.k;
   r->grtt_ns = e->grtt_ns;
   r->deadline = SMART__NEVER;
+  r->status_due = SMART__NEVER;
+  r->status_pos = UINT64_MAX;
+  r->want_wm = UINT64_MAX;
   set_gsize(r, e->cfg.gsize);
   if (smart__ev_new_sender(e, src, 0)) {
     smart__free(e, r->slots);
@@ -457,7 +460,10 @@ static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
     rebase(r, hb.lead);
   if ((rc = learn_position(e, r, hb.lead, hb.trail, now)))
     return rc;
-  return advance(e, r);
+  if ((rc = advance(e, r)))
+    return rc;
+  smart__acks_on_hb(e, r, &hb, now);
+  return 0;
 }
 
 static int on_confirm(struct smart__engine *e, struct smart__rxs *r,
@@ -636,6 +642,9 @@ static int on_new(struct smart__engine *e, struct smart__rxs *r, uint64_t s,
   return store(e, r, sl, p);
 }
 
+static int on_data(struct smart__engine *e, struct smart__rxs *r, const struct smart__pkt *p,
+                   uint64_t now);
+
 int smart__rx_on_data(struct smart__engine *e, uint32_t src,
                       const struct smart__pkt *p, uint64_t now) {
   struct smart__rxs *r = rx_get(e, src);
@@ -643,6 +652,27 @@ int smart__rx_on_data(struct smart__engine *e, uint32_t src,
     e->st.drops[SMART__DROP_NOMEM]++;
     return SMART_ENOMEM;
   }
+  if (r->gone) {
+    /* Heard again after it was reported gone: a new start. */
+    r->gone = 0;
+    if (smart__ev_new_sender(e, src, 0)) {
+      e->st.drops[SMART__DROP_NOMEM]++;
+      return SMART_ENOMEM;
+    }
+  }
+  int rc = on_data(e, r, p, now);
+  if (rc == 0 || rc == SMART_ESTATE) {
+    /* Used, or a duplicate: either way the sender is alive. */
+    smart__acks_heard(e, r, now);
+    smart__acks_advanced(e, r, now);
+  }
+  return rc;
+}
+
+static int on_data(struct smart__engine *e, struct smart__rxs *r, const struct smart__pkt *p,
+                   uint64_t now) {
+  uint32_t src = r->src;
+  (void)src;
   if (p->cmd == SMART__DCMD_HEARTBEAT)
     return on_heartbeat(e, r, p, now);
   if (p->cmd == SMART__DCMD_CONFIRM)
@@ -749,11 +779,51 @@ int smart__rx_handle_expiry(struct smart__engine *e, uint64_t now) {
   for (uint32_t i = 0; i < e->nrx; i++) {
     struct smart__rxs *r = e->rx[i];
     int rc = smart__nak_expire(e, r, now);
-    if (rc > 0)
+    if (rc > 0) {
       rc = advance(e, r);
+      smart__acks_advanced(e, r, now);
+    }
+    if (rc == 0 && (rc = smart__acks_rx_expire(e, r, now)) > 0)
+      rc = 0;
     if (rc)
       return rc;
   }
+  return 0;
+}
+
+int smart__rx_gone(struct smart__engine *e, struct smart__rxs *r, int ended) {
+  int rc;
+  r->hold = 0;
+  if (r->synced) {
+    /* Nobody will send what is still missing: report it, in order with
+     * what is held after it. */
+    for (uint64_t s = r->next; s < r->hi; s++)
+      smart__rx_mark_lost(r, slot(r, s));
+    if ((rc = advance(e, r)))
+      return rc;
+    if (r->asm_on) {
+      /* A message whose last fragments never came. */
+      rc = smart__ev_loss(e, r->src, r->asm_seq, r->next - r->asm_seq);
+      asm_abort(e, r);
+      if (rc)
+        return rc;
+    }
+  }
+  struct smart__ev_int *ev = smart__ev_push(e, SMART__EV_SENDER_GONE, r->src, r->next, ended ? 1 : 0);
+  if (!ev)
+    return SMART_ENOMEM;
+  ev->session = r->session;
+  e->st.senders_gone++;
+  rx_clear(e, r);
+  r->synced = r->have_session = 0;
+  r->rtt_ns = 0;
+  r->inactive = r->ended = r->leaving = r->final_sent = 0;
+  r->status_due = SMART__NEVER;
+  r->status_pos = UINT64_MAX;
+  r->want_wm = UINT64_MAX;
+  r->echo = 0;
+  r->quiet_until = 0;
+  r->gone = 1;
   return 0;
 }
 

@@ -15,7 +15,7 @@ struct rng64 {
   uint64_t count;
 };
 
-static uint64_t tx_release_hold(const struct smart__engine *e) {
+uint64_t smart__tx_release_hold(const struct smart__engine *e) {
   /* NORM's flow-control delay is 2 x GRTT x (K + 1) (ALGORITHMS.md §4);
    * our receivers back off once (x2), so a retry cycle can last
    * (3 + 2K) GRTT: hold twice NORM's delay. */
@@ -28,9 +28,11 @@ static uint64_t hb_base(const struct smart__engine *e) {
 
 /* Heartbeat spacing after data stops: PGM sends SPMs at a short interval a
  * few times, then backs off to an ambient rate (RFC 3208 §6.1). Here: 4 at
- * max(GRTT, 10 ms), then doubling, capped at 30 s. */
+ * max(GRTT, 10 ms), then doubling, capped at 1 s: receivers call a sender
+ * inactive after 2 s of silence and gone after 4 s (acks.c), so an idle
+ * sender must still be heard every second. */
 static uint64_t hb_ivl(const struct smart__engine *e, uint32_t n) {
-  uint64_t b = hb_base(e), cap = SMART__SEC(30);
+  uint64_t b = hb_base(e), cap = SMART__HB_AMBIENT;
   if (n < 4)
     return b;
   uint32_t sh = n - 3;
@@ -77,6 +79,7 @@ void smart__tx_free(struct smart__engine *e) {
   smart__free(e, tx->rq);
   smart__free(e, tx->ncf);
   smart__free(e, tx->unav);
+  smart__acks_tx_free(e);
   smart__free(e, tx);
   e->tx = NULL;
 }
@@ -309,7 +312,7 @@ static smart_ssize tx_confirm(struct smart__engine *e, uint8_t *out,
 static smart_ssize tx_heartbeat(struct smart__engine *e, uint8_t *out,
                                 uint64_t now) {
   struct smart__tx *tx = e->tx;
-  size_t len = SMART__DATA_HDR_LEN + SMART__HB_LEN;
+  size_t len = SMART__DATA_HDR_LEN + SMART__HB_LEN + SMART__HB_EXT_LEN;
   if (!smart__ratelim_take(&e->tb, len, now))
     return 0;
   struct smart__hb hb = {
@@ -321,9 +324,11 @@ static smart_ssize tx_heartbeat(struct smart__engine *e, uint8_t *out,
       .k = e->cfg.k,
       .flags = 0,
   };
+  smart__acks_hb_fill(e, &hb, now);
+  len = SMART__DATA_HDR_LEN + smart__hb_len(&hb);
   smart__data_hdr_write(out, e->cfg.sync, SMART__DCMD_HEARTBEAT,
                         (uint16_t)tx->lead, SMART__FMT_WHOLE, 0, 0,
-                        SMART__HB_LEN);
+                        smart__hb_len(&hb));
   smart__hb_encode(out + SMART__DATA_HDR_LEN, &hb);
   tx->last_hb = now;
   tx->hb_count++;
@@ -354,14 +359,28 @@ static smart_ssize tx_quiet(struct smart__engine *e, uint8_t *out,
 static int tx_window_ok(struct smart__engine *e, uint64_t now) {
   struct smart__tx *tx = e->tx;
   /* The hard limit of 2^14 keeps the 16-bit wire sequence unambiguous
-   * (ALGORITHMS.md §3); window <= 2^14 by configuration. */
+   * (ALGORITHMS.md §3); window <= 2^14 by configuration. What may go is
+   * the policy's rule (acks.c). */
   while (tx->lead - tx->trail >= e->cfg.window) {
     struct smart__tx_slot *sl = &tx->slots[tx->trail & (tx->cap - 1)];
-    if (sl->pending || now < sl->sent_at + tx_release_hold(e))
+    if (sl->pending || !smart__acks_may_release(e, now))
       return 0;
     tx->trail++;
   }
+  tx->blocked_at = 0;
   return 1;
+}
+
+/* A time horizon (real-time policy, or set): what was sent longer ago is
+ * released even when the window has room. */
+static void tx_horizon(struct smart__engine *e, uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  while (tx->trail < tx->lead && tx->lead - tx->trail < e->cfg.window) {
+    struct smart__tx_slot *sl = &tx->slots[tx->trail & (tx->cap - 1)];
+    if (sl->pending || now < sl->sent_at + smart__acks_horizon(e))
+      return;
+    tx->trail++;
+  }
 }
 
 static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) {
@@ -525,6 +544,10 @@ smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
                       &tx->unavn, now);
   if (tx->quiet_ms)
     return tx_quiet(e, out, outlen, now);
+  if ((e->cfg.horizon_ms || e->cfg.policy == SMART__POLICY_REALTIME) && tx->trail < tx->lead)
+    tx_horizon(e, now);
+  if (!tx->hb_first && tx->lead != e->cfg.initial_seq && smart__acks_hb_due(e, now))
+    return tx_heartbeat(e, out, now); /* asks the receivers where they stand */
   if (tx->mn) {
     if (tx->hb_first) {
       /* Announce the session before the first data packet. */
@@ -561,7 +584,7 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
     } else {
       struct smart__tx_slot *sl = &tx->slots[tx->trail & (tx->cap - 1)];
       uint64_t r = sl->pending ? smart__ratelim_when(&e->tb, big)
-                               : sl->sent_at + tx_release_hold(e);
+                               : smart__acks_release_at(e);
       uint64_t w = smart__ratelim_when(&e->tb, big);
       t = r > w ? r : w;
     }
@@ -575,6 +598,19 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
       due = w;
     if (due < t)
       t = due;
+  }
+  if (tx->lead != e->cfg.initial_seq) {
+    uint64_t a = smart__acks_tx_expiry(e);
+    uint64_t w = smart__ratelim_when(&e->tb, SMART__DATA_HDR_LEN + SMART__HB_LEN + SMART__HB_EXT_LEN);
+    if (a < w)
+      a = w;
+    if (a < t)
+      t = a;
+  }
+  if ((e->cfg.horizon_ms || e->cfg.policy == SMART__POLICY_REALTIME) && tx->trail < tx->lead) {
+    uint64_t h = tx->slots[tx->trail & (tx->cap - 1)].sent_at + smart__acks_horizon(e);
+    if (h < t)
+      t = h;
   }
   return t;
 }

@@ -76,6 +76,10 @@ static smart_ssize engine_next(struct smart__session *ss, uint8_t *buf, size_t c
       *to = *smart__session_dest(ss);
       return n;
     }
+    if (ss->tunnel) {
+      *to = ss->relay; /* behind a relay, everything goes through it */
+      return n;
+    }
     struct smart__peer *p = smart__peers_get(&ss->peers, dst.src_id);
     if (p) {
       *to = p->addr;

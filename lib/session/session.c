@@ -7,6 +7,7 @@
 #include "session/session_int.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -500,11 +501,21 @@ uint64_t smart__session_expiry(const struct smart__session *ss) {
 
 /* ---- the application's side ---------------------------------------------- */
 
+static void peer_event(struct smart__session *ss, uint32_t type, uint32_t flags, uint32_t id,
+                       uint64_t seq);
+
 int smart__session_poll(struct smart__session *ss, struct smart__delivery *d) {
   struct smart__event ev;
   while (smart__engine_poll(ss->eng, &ev)) {
     if (ev.type == SMART__EV_NEW_SENDER) {
       ss->senders++;
+      continue;
+    }
+    if (ev.type == SMART__EV_SENDER_INACTIVE || ev.type == SMART__EV_SENDER_GONE) {
+      peer_event(ss,
+                 ev.type == SMART__EV_SENDER_GONE ? SMART_EVENT_SENDER_GONE
+                                                  : SMART_EVENT_SENDER_INACTIVE,
+                 ev.count ? SMART_EVENT_ENDED : 0, ev.src_id, ev.seq);
       continue;
     }
     memset(d, 0, sizeof(*d));
@@ -544,9 +555,18 @@ static uint64_t activity(const struct smart__session *ss) {
 void smart__session_flush_start(struct smart__session *ss, uint64_t now) {
   ss->flush_activity = now;
   ss->flush_count = UINT64_MAX;
+  smart__engine_flush_begin(ss->eng, now);
 }
 
+void smart__session_flush_end(struct smart__session *ss) { smart__engine_flush_end(ss->eng); }
+
 int smart__session_flushed(struct smart__session *ss, uint64_t now, uint64_t *until) {
+  /* Receivers that report their position say when they hold everything. */
+  int st = smart__engine_flush_state(ss->eng, NULL);
+  if (st >= 0) {
+    *until = SMART__NEVER; /* their reports wake us */
+    return st;
+  }
   /* A receiver that lost a repair backs off before it asks again: give the
    * slowest a full second of silence before calling the group done. */
   uint64_t quiet = 4 * ((uint64_t)ss->cfg.k + 2) * SMART__US(ss->cfg.grtt_us);
@@ -563,6 +583,8 @@ int smart__session_flushed(struct smart__session *ss, uint64_t now, uint64_t *un
 
 void smart__session_leave(struct smart__session *ss, uint64_t now) {
   ss->leaving = 1;
+  smart__engine_leave(ss->eng, now); /* a last STATUS to each sender */
+  smart__engine_end(ss->eng, now);   /* a sender's heartbeats say END */
   if (ss->tunnel)
     smart__tunnel_leave(ss->tunnel, now);
 }
@@ -621,8 +643,76 @@ int smart__session_revoke(struct smart__session *ss, const uint8_t pk[32], uint6
   return do_rekey(ss, now);
 }
 
+/* The engine's news about receivers (sender side) and senders (receiver
+ * side) as application events. */
+static void peer_event(struct smart__session *ss, uint32_t type, uint32_t flags, uint32_t id,
+                       uint64_t seq) {
+  struct smart_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.size = sizeof(ev);
+  ev.type = type;
+  ev.flags = flags;
+  ev.member_id = id;
+  ev.seq = seq;
+  const char *t = smart__peers_text(&ss->peers, id);
+  if (t)
+    snprintf(ev.member, sizeof(ev.member), "%s", t);
+  smart__members_push(ss->mem, &ev);
+}
+
+static void rcv_events(struct smart__session *ss) {
+  static const uint32_t map[] = {
+      [SMART__RCV_NEW] = SMART_EVENT_RECEIVER_NEW,
+      [SMART__RCV_COMPLETE] = SMART_EVENT_RECEIVER_COMPLETE,
+      [SMART__RCV_BEHIND] = SMART_EVENT_RECEIVER_BEHIND,
+      [SMART__RCV_EVICTED] = SMART_EVENT_RECEIVER_EVICTED,
+      [SMART__RCV_GONE] = SMART_EVENT_RECEIVER_GONE,
+  };
+  struct smart__rcv_event rv;
+  while (smart__engine_rcv_poll(ss->eng, &rv))
+    if (rv.type < sizeof(map) / sizeof(map[0]) && map[rv.type])
+      peer_event(ss, map[rv.type],
+                 rv.type == SMART__RCV_GONE && rv.reason == 0 ? SMART_EVENT_TIMEOUT : 0,
+                 rv.src_id, rv.pos);
+}
+
 int smart__session_event(struct smart__session *ss, struct smart_event *ev) {
+  rcv_events(ss);
   return smart__members_event(ss->mem, ev);
+}
+
+size_t smart__session_receivers(struct smart__session *ss, struct smart_receiver *out,
+                                size_t max, size_t stride, uint64_t now) {
+  uint32_t n = smart__engine_rcv_list(ss->eng, NULL, 0);
+  uint32_t m = max < n ? (uint32_t)max : n;
+  if (!m)
+    return n;
+  const struct smart__mem *lm = smart__mem_libc();
+  struct smart__rcv_info *all = smart__mem_alloc(lm, (size_t)m * sizeof(*all));
+  if (!all)
+    return 0;
+  smart__engine_rcv_list(ss->eng, all, m);
+  uint64_t lead = smart__engine_tx_lead(ss->eng);
+  for (uint32_t i = 0; i < m; i++) {
+    const struct smart__rcv_info *x = &all[i];
+    struct smart_receiver one;
+    memset(&one, 0, sizeof(one));
+    one.size = sizeof(one);
+    one.id = x->src_id;
+    const char *t = smart__peers_text(&ss->peers, x->src_id);
+    if (t)
+      snprintf(one.addr, sizeof(one.addr), "%s", t);
+    one.state = x->state;
+    one.position = x->pos;
+    one.behind = lead > x->pos ? lead - x->pos : 0;
+    one.last_ms = now > x->last_ns ? (now - x->last_ns) / SMART__NS_PER_MS : 0;
+    one.rtt_us = x->rtt_ns / SMART__NS_PER_US;
+    struct smart_receiver *dst = (struct smart_receiver *)(void *)((uint8_t *)out + i * stride);
+    memcpy(dst, &one, sizeof(one) < stride ? sizeof(one) : stride);
+    dst->size = stride;
+  }
+  smart__mem_free(lm, all);
+  return n;
 }
 
 size_t smart__session_members(struct smart__session *ss, struct smart_member *out, size_t max,

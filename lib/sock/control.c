@@ -3,6 +3,7 @@
  * smart_allow, smart_revoke: argument checks, then the session. See
  * sock_int.h.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
 }
 
 SMART_API int smart_event(smart_sock *s, struct smart_event *ev) {
-  if (!s || !ev || ev->size < sizeof(struct smart_event) || ev->size > 4096)
+  /* Size-versioned: a program built against 0.1 passes the 0.1 size. */
+  if (!s || !ev || ev->size < offsetof(struct smart_event, seq) || ev->size > 4096)
     return SMART_EINVAL;
   if (!s->ss)
     return 0;
@@ -48,6 +50,20 @@ SMART_API smart_ssize smart_members(smart_sock *s, struct smart_member *out, siz
   if (!s->ss)
     return 0;
   return (smart_ssize)smart__session_members(s->ss, out, max, max ? out[0].size : 0, smart__now());
+}
+
+SMART_API smart_ssize smart_receivers(smart_sock *s, struct smart_receiver *out, size_t max) {
+  if (!s || (max && (!out || out[0].size < sizeof(struct smart_receiver) || out[0].size > 4096)))
+    return SMART_EINVAL;
+  if (!s->ss)
+    return 0;
+  if (s->joined) {
+    int rc = smart__io_pump(s);
+    if (rc)
+      return rc;
+  }
+  return (smart_ssize)smart__session_receivers(s->ss, out, max, max ? out[0].size : 0,
+                                               smart__now());
 }
 
 SMART_API int smart_move(smart_sock *s, const char *group) {

@@ -304,16 +304,24 @@ int smart__io_flush_until(smart_sock *s, uint64_t deadline) {
   smart__session_flush_start(s->ss, smart__now());
   for (;;) {
     int rc = smart__io_pump(s);
-    if (rc)
+    if (rc) {
+      smart__session_flush_end(s->ss);
       return rc;
+    }
     uint64_t now = smart__now(), until;
     int quiet = smart__session_flushed(s->ss, now, &until);
-    if (quiet && s->nout == s->out_head && s->corked_bytes == 0)
+    if (quiet && s->nout == s->out_head && s->corked_bytes == 0) {
+      smart__session_flush_end(s->ss);
       return 0;
-    if (now >= deadline)
+    }
+    if (now >= deadline) {
+      smart__session_flush_end(s->ss);
       return SMART_ETIMEDOUT;
-    if ((rc = smart__io_wait(s, smart__min_deadline(deadline, until))) < 0)
+    }
+    if ((rc = smart__io_wait(s, smart__min_deadline(deadline, until))) < 0) {
+      smart__session_flush_end(s->ss);
       return rc;
+    }
   }
 }
 

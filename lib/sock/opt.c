@@ -58,6 +58,11 @@ static const struct opt_row rows[] = {
     {SMART_OPT_REPORT_MS, T_U32, BEFORE_JOIN, O(report_ms), 10, U32MAX},
     {SMART_OPT_MEMBER_TIMEOUT_MS, T_U32, BEFORE_JOIN, O(member_timeout_ms), 10, U32MAX},
     {SMART_OPT_NO_PACK, T_I32, BEFORE_JOIN, E(no_pack), 0, 1},
+    {SMART_OPT_DELIVERY, T_U32, BEFORE_JOIN, E(policy), 0, SMART_DELIVERY_REALTIME},
+    {SMART_OPT_HORIZON_MS, T_U32, BEFORE_JOIN, E(horizon_ms), 0, U32MAX},
+    {SMART_OPT_EVICT_MS, T_U32, BEFORE_JOIN, E(evict_ms), 1, U32MAX},
+    {SMART_OPT_STATUS_MS, T_U32, BEFORE_JOIN, E(status_ms), 0, U32MAX},
+    {SMART_OPT_SENDER_TIMEOUT_MS, T_U32, BEFORE_JOIN, E(sender_timeout_ms), 100, U32MAX},
 };
 
 static const struct opt_row *row_of(int opt) {

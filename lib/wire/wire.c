@@ -22,6 +22,7 @@ static const char *const kind_names[SMART__K_COUNT] = {
     [SMART__K_LEAVE_TUNNEL] = "LEAVE_TUNNEL",
     [SMART__K_KEY_DELIVERY] = "KEY_DELIVERY",
     [SMART__K_MANIFEST] = "MANIFEST",
+    [SMART__K_STATUS] = "STATUS",
 };
 
 const char *smart__kind_name(int kind) {
@@ -57,6 +58,8 @@ int smart__pkt_kind(unsigned typ, unsigned cmd) {
       return SMART__K_REPLACEMENT;
     if (cmd == SMART__REQ_QUIET)
       return SMART__K_QUIET;
+    if (cmd == SMART__REQ_STATUS)
+      return SMART__K_STATUS;
     return SMART__K_NONE;
   case SMART__TYP_TUNNEL:
     if (cmd == SMART__TUN_REQUEST)
@@ -78,6 +81,7 @@ static size_t base_len(int kind) {
     return SMART__REPORT_MSG_LEN;
   case SMART__K_REPLACEMENT:
   case SMART__K_QUIET:
+  case SMART__K_STATUS:
     return SMART__REQ_MSG_LEN;
   default:
     return SMART__ADDR_MSG_LEN;
@@ -232,13 +236,26 @@ int smart__hb_decode(struct smart__hb *hb, const uint8_t *p, size_t len) {
   hb->gsize = smart__get32(p + 24);
   hb->k = p[28];
   hb->flags = p[29];
+  hb->watermark = 0;
+  hb->stamp = 0;
   /* The repairable window never runs ahead of what was sent. */
   if (hb->trail > hb->lead)
     return SMART_EFORMAT;
+  if (hb->flags & SMART__HB_ACKREQ) {
+    /* The request's fields follow; without them the flag is ignored. */
+    if (len < SMART__HB_LEN + SMART__HB_EXT_LEN) {
+      hb->flags &= (uint8_t)~SMART__HB_ACKREQ;
+    } else {
+      hb->watermark = smart__get64(p + 32);
+      hb->stamp = smart__get32(p + 40);
+      if (hb->watermark > hb->lead)
+        return SMART_EFORMAT;
+    }
+  }
   return 0;
 }
 
-void smart__hb_encode(uint8_t out[SMART__HB_LEN], const struct smart__hb *hb) {
+size_t smart__hb_encode(uint8_t *out, const struct smart__hb *hb) {
   smart__put32(out, hb->session);
   smart__put64(out + 4, hb->lead);
   smart__put64(out + 12, hb->trail);
@@ -247,6 +264,29 @@ void smart__hb_encode(uint8_t out[SMART__HB_LEN], const struct smart__hb *hb) {
   out[28] = hb->k;
   out[29] = hb->flags;
   out[30] = out[31] = 0;
+  if (!(hb->flags & SMART__HB_ACKREQ))
+    return SMART__HB_LEN;
+  smart__put64(out + 32, hb->watermark);
+  smart__put32(out + 40, hb->stamp);
+  return SMART__HB_LEN + SMART__HB_EXT_LEN;
+}
+
+int smart__pos_decode(struct smart__pos *ps, const uint8_t *v, size_t len) {
+  if (len < SMART__POS_LEN)
+    return SMART_EFORMAT;
+  ps->position = smart__get64(v);
+  ps->echo = smart__get32(v + 8);
+  ps->delay_us = smart__get32(v + 12);
+  ps->flags = v[16];
+  return 0;
+}
+
+void smart__pos_encode(uint8_t out[SMART__POS_LEN], const struct smart__pos *ps) {
+  smart__put64(out, ps->position);
+  smart__put32(out + 8, ps->echo);
+  smart__put32(out + 12, ps->delay_us);
+  out[16] = ps->flags;
+  out[17] = out[18] = out[19] = 0;
 }
 
 int smart__conf_decode(struct smart__conf *c, const uint8_t *p, size_t len) {
@@ -381,6 +421,7 @@ int smart__pkt_decode(struct smart__pkt *pkt, const uint8_t *in, size_t inlen) {
       pkt->u.report.data[i] = smart__get32(b + 8 + 4 * i);
     break;
   case SMART__K_REPLACEMENT:
+  case SMART__K_STATUS:
     pkt->u.repl.group = smart__get32(b);
     pkt->u.repl.seq = smart__get16(b + 4);
     pkt->u.repl.extra = smart__get16(b + 6);
@@ -463,6 +504,7 @@ smart_ssize smart__pkt_encode(uint8_t *out, size_t outlen,
       smart__put32(b + 8 + 4 * i, pkt->u.report.data[i]);
     break;
   case SMART__K_REPLACEMENT:
+  case SMART__K_STATUS:
     smart__put32(b, pkt->u.repl.group);
     smart__put16(b + 4, pkt->u.repl.seq);
     smart__put16(b + 6, pkt->u.repl.extra);

@@ -46,6 +46,7 @@ enum {
   SMART__MSG_MANIFEST = 0x21,     /* libsmart: signed digests of a sender's datagrams */
   SMART__REQ_REPLACEMENT = 0x01,
   SMART__REQ_QUIET = 0x02,
+  SMART__REQ_STATUS = 0x03, /* libsmart: a receiver's delivery point */
   SMART__TUN_REQUEST = 0x01,
   SMART__TUN_LEAVE = 0x02
 };
@@ -81,6 +82,7 @@ enum smart__kind {
   SMART__K_LEAVE_TUNNEL,
   SMART__K_KEY_DELIVERY,
   SMART__K_MANIFEST,
+  SMART__K_STATUS,
   SMART__K_COUNT
 };
 
@@ -95,6 +97,7 @@ enum {
   SMART__EXT_KEYREQ = 0x0005,   /* identity join: key, nonce, signature */
   SMART__EXT_KEYDELIV = 0x0006, /* sealed epoch key for one member, signed */
   SMART__EXT_MANIFEST = 0x0007, /* digests of datagrams, signed by the sender */
+  SMART__EXT_POSITION = 0x0008, /* STATUS: delivery point, echo, flags */
   SMART__EXT_AUTH = 0xFF00      /* secure trailer; must be the last extension */
 };
 #define SMART__EXT_CRITICAL 0x8000u
@@ -128,7 +131,8 @@ struct smart__pkt {
       uint32_t group;
       uint16_t seq;
       uint16_t extra; /* further consecutive sequences also requested */
-    } repl;
+    } repl; /* REPLACEMENT; also STATUS (seq: low 16 bits of the position,
+               extra 0) */
     struct {
       uint32_t group;
       uint16_t duration; /* milliseconds */
@@ -220,6 +224,12 @@ int smart__pack_next(struct smart__pack_iter *it, const uint8_t **msg,
 
 /* CMD 2 heartbeat body (32 bytes). */
 #define SMART__HB_LEN 32u
+/* With SMART__HB_ACKREQ: Watermark (64) | Timestamp (32) follow. */
+#define SMART__HB_EXT_LEN 12u
+enum {
+  SMART__HB_ACKREQ = 0x01, /* receivers: report once you hold Watermark */
+  SMART__HB_END = 0x02     /* the stream ended: nothing at or after Lead */
+};
 struct smart__hb {
   uint32_t session;   /* sender's random session ID */
   uint64_t lead;      /* next sequence the sender will use */
@@ -227,10 +237,30 @@ struct smart__hb {
   uint32_t grtt_us;   /* group round-trip time estimate, microseconds */
   uint32_t gsize;     /* group size estimate */
   uint8_t k;          /* NAK timer scale: requests spread over [0, k*GRTT] */
-  uint8_t flags;
+  uint8_t flags;      /* SMART__HB_* */
+  uint64_t watermark; /* SMART__HB_ACKREQ: report when holding all below */
+  uint32_t stamp;     /* SMART__HB_ACKREQ: sender's clock, microseconds */
 };
 int smart__hb_decode(struct smart__hb *hb, const uint8_t *p, size_t len);
-void smart__hb_encode(uint8_t out[SMART__HB_LEN], const struct smart__hb *hb);
+/* Writes SMART__HB_LEN bytes, plus SMART__HB_EXT_LEN with ACKREQ: the
+ * length written (smart__hb_len). */
+size_t smart__hb_encode(uint8_t *out, const struct smart__hb *hb);
+static inline size_t smart__hb_len(const struct smart__hb *hb) {
+  return SMART__HB_LEN + ((hb->flags & SMART__HB_ACKREQ) ? SMART__HB_EXT_LEN : 0);
+}
+
+/* STATUS POSITION extension: Position (64) | Echo (32) | Echo Delay (32) |
+ * Flags (8) | Reserved (24). */
+#define SMART__POS_LEN 20u
+enum { SMART__POS_LEAVING = 0x01 };
+struct smart__pos {
+  uint64_t position; /* every sequence below was delivered or reported lost */
+  uint32_t echo;     /* Timestamp of the last ACKREQ heartbeat heard, or 0 */
+  uint32_t delay_us; /* time since it was heard, microseconds */
+  uint8_t flags;     /* SMART__POS_* */
+};
+int smart__pos_decode(struct smart__pos *ps, const uint8_t *v, size_t len);
+void smart__pos_encode(uint8_t out[SMART__POS_LEN], const struct smart__pos *ps);
 
 /* CMD 3 confirmation body: Session (32) | Kind (8) | Count (8) | Rsvd (16) |
  * Lead (64) | Trail (64) | Count x { Start (64) | Length (32) }. */
