@@ -451,7 +451,9 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
     uint64_t d = s->nodes[from].delay;
     if (!(s->thr_fb && rnd(s) < s->thr_fb))
       deliver_to(s, NONE, pi, d);
-    for (uint32_t c = 0; c < s->nclass; c++)
+    /* A STATUS goes by unicast to the sender: the other receivers never
+     * see it. */
+    for (uint32_t c = 0; c < s->nclass && p.kind != SMART__K_STATUS; c++)
       deliver_to(s, c, pi, d + s->cdelay[c]);
   }
   if (m->refs == 0)

@@ -979,6 +979,161 @@ START_TEST(sim_out_of_window_loss_reported) {
 }
 END_TEST
 
+/* The same cut under the reliable policy: the sender waits for the
+ * receiver it cannot reach (its window is full of data that receiver has
+ * not reported), and when the cut ends everything is repaired: no loss. */
+START_TEST(sim_reliable_waits_for_cut_receiver) {
+  struct sim_config c;
+  sim_config_init(&c);
+  struct oow_ctx o = {UINT64_MAX, 0, 0, 0, 0, 0};
+  c.receivers = 30;
+  c.messages = 6000;
+  c.window = 512;
+  c.dup = 0.01;
+  c.seed = 108;
+  c.user = &o;
+  c.drop = drop_oow;
+  c.on_event = oow_event;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  for (uint32_t r = 1; r <= c.receivers; r++) {
+    struct sim_rcv *rv = sim_receiver(s, r);
+    ck_assert_uint_eq(rv->errors, 0);
+    ck_assert_uint_eq(rv->loss_events, 0);
+    ck_assert_uint_eq(rv->delivered, c.messages);
+  }
+  ck_assert_uint_gt(o.last_dropped, o.first_dropped); /* the cut did bite */
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(sim_engine(s, 0), &st);
+  ck_assert_uint_gt(st.statuses_received, c.receivers);
+  ck_assert_uint_eq(st.rcv_evicted, 0);
+  sim_free(s);
+}
+END_TEST
+
+/* Receiver 2 is cut off for good at t = 1 s. Reliable policy, eviction
+ * after 1.5 s without progress: the sender evicts it (an event naming it)
+ * and the 29 others get everything; receiver 2 reports the sender gone
+ * after its timeout, with what it was missing reported lost before. */
+struct gone_ctx {
+  uint32_t cut;      /* receiver cut off (0: all) */
+  uint64_t cut_at;
+  uint32_t gone[64]; /* SENDER_GONE per receiver */
+  uint64_t gone_at[64];
+  uint32_t loss_after_gone;
+  uint32_t inactive[64];
+};
+
+static int drop_cut(void *u, struct sim *s, uint32_t r, const uint8_t *dg, size_t len,
+                    uint64_t now) {
+  (void)s, (void)dg, (void)len;
+  struct gone_ctx *g = u;
+  return now >= g->cut_at && (g->cut == 0 || r == g->cut);
+}
+
+static void gone_event(void *u, struct sim *s, uint32_t r, const struct smart__event *ev) {
+  struct gone_ctx *g = u;
+  if (r >= 64)
+    return;
+  if (ev->type == SMART__EV_SENDER_GONE) {
+    g->gone[r]++;
+    g->gone_at[r] = sim_now(s);
+  } else if (ev->type == SMART__EV_SENDER_INACTIVE) {
+    g->inactive[r]++;
+  } else if (ev->type == SMART__EV_LOSS && g->gone[r]) {
+    g->loss_after_gone++;
+  }
+}
+
+START_TEST(sim_reliable_evicts_stalled_receiver) {
+  struct sim_config c;
+  sim_config_init(&c);
+  struct gone_ctx g = {.cut = 2, .cut_at = 1000 * MS};
+  c.receivers = 30;
+  c.messages = 6000;
+  c.window = 512;
+  c.seed = 109;
+  c.evict_ms = 1500;
+  c.max_sim_ns = 30000 * MS;
+  c.user = &g;
+  c.drop = drop_cut;
+  c.on_event = gone_event;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  for (uint32_t r = 1; r <= c.receivers; r++) {
+    struct sim_rcv *rv = sim_receiver(s, r);
+    ck_assert_uint_eq(rv->errors, 0); /* nothing skipped silently */
+    if (r != 2) {
+      ck_assert_uint_eq(rv->loss_events, 0);
+      ck_assert_uint_eq(rv->delivered, c.messages);
+      ck_assert_uint_eq(g.gone[r], 0);
+    }
+  }
+  struct sim_rcv *cut = sim_receiver(s, 2);
+  ck_assert_uint_lt(cut->delivered, c.messages);
+  /* Gone once, after the timeout (4 s) and well before the end, and
+   * inactive before that; nothing after the report. */
+  ck_assert_uint_eq(g.gone[2], 1);
+  ck_assert_uint_eq(g.inactive[2], 1);
+  ck_assert_uint_ge(g.gone_at[2], 1000 * MS + 3900 * MS); /* last heard just before the cut */
+  ck_assert_uint_le(g.gone_at[2], 1000 * MS + 5000 * MS);
+  ck_assert_uint_eq(g.loss_after_gone, 0);
+  /* The sender: evicted exactly that receiver. */
+  struct smart__engine *se = sim_engine(s, 0);
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(se, &st);
+  ck_assert_uint_eq(st.rcv_evicted, 1);
+  struct smart__rcv_event ev;
+  int evicted = 0, news = 0;
+  while (smart__engine_rcv_poll(se, &ev)) {
+    if (ev.type == SMART__RCV_EVICTED) {
+      evicted++;
+      ck_assert_uint_eq(ev.src_id, 2);
+    }
+    news += ev.type == SMART__RCV_NEW;
+  }
+  ck_assert_int_eq(evicted, 1);
+  ck_assert_int_ge(news, (int)c.receivers);
+  sim_free(s);
+}
+END_TEST
+
+/* The sender dies at t = 2 s (nothing of it reaches anyone): every
+ * receiver reports what it still missed as lost, then the sender gone,
+ * within the 4 s timeout plus the last heartbeat spacing. */
+START_TEST(sim_sender_gone_reported_with_tail) {
+  struct sim_config c;
+  sim_config_init(&c);
+  struct gone_ctx g = {.cut = 0, .cut_at = 2000 * MS};
+  c.receivers = 20;
+  c.messages = 6000;
+  c.loss = 0.05; /* some gaps are open when it dies */
+  c.seed = 110;
+  c.max_sim_ns = 15000 * MS;
+  c.user = &g;
+  c.drop = drop_cut;
+  c.on_event = gone_event;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  uint64_t lost = 0;
+  for (uint32_t r = 1; r <= c.receivers; r++) {
+    struct sim_rcv *rv = sim_receiver(s, r);
+    ck_assert_uint_eq(rv->errors, 0);
+    ck_assert_uint_lt(rv->delivered, c.messages);
+    ck_assert_uint_eq(g.gone[r], 1);
+    ck_assert_uint_ge(g.gone_at[r], 2000 * MS + 2000 * MS);
+    ck_assert_uint_le(g.gone_at[r], 2000 * MS + 5000 * MS);
+    lost += rv->lost_seqs;
+  }
+  ck_assert_uint_gt(lost, 0); /* open gaps were reported, not dropped */
+  ck_assert_uint_eq(g.loss_after_gone, 0);
+  sim_free(s);
+}
+END_TEST
+
 /* QUIET: the sender orders 500 ms of silence at t = 1 s. The test's loss
  * touches data only, so every receiver hears the QUIET. */
 struct quiet_ctx {
@@ -1087,6 +1242,9 @@ static Suite *engine_suite(void) {
   tcase_add_test(m, sim_sequence_wraps);
   tcase_add_test(m, sim_late_joiners);
   tcase_add_test(m, sim_out_of_window_loss_reported);
+  tcase_add_test(m, sim_reliable_waits_for_cut_receiver);
+  tcase_add_test(m, sim_reliable_evicts_stalled_receiver);
+  tcase_add_test(m, sim_sender_gone_reported_with_tail);
   tcase_add_test(m, sim_quiet_honoured);
   tcase_add_test(m, sim_reassembly_1_byte_to_16_mib);
   suite_add_tcase(s, m);

@@ -166,11 +166,14 @@ smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, u
   smart_ssize n = smart__pkt_encode(out, outlen, &p);
   if (n < 0)
     return n;
+  int first = r->status_pos == UINT64_MAX;
   r->status_pos = r->next;
   if (r->ended && r->next >= r->end_lead && r->nmissing == 0)
     r->final_sent = 1;
   if (r->leaving) {
     r->status_due = SMART__NEVER;
+  } else if (first) {
+    r->status_due = now + 2 * grtt_of(r); /* the first once more */
   } else {
     uint64_t t = status_ivl(e, r->gsize);
     r->status_due = now + t / 2 + smart__rng_between(&e->rng, 0, t + 1);
@@ -335,6 +338,21 @@ static int by_reports(const struct smart__engine *e) {
   return e->cfg.policy == SMART__POLICY_RELIABLE && e->tx->nlive;
 }
 
+/* Under reports, the shortest hold: a receiver that heard a datagram has
+ * had time to make itself known (its first STATUS comes within GRTT of the
+ * first packet it hears, and again 2 GRTT later); in the sender's first
+ * report interval, when a receiver's first reports may all be lost, the
+ * time rule as well. */
+static uint64_t report_hold(const struct smart__engine *e) {
+  uint64_t h = 3 * e->grtt_ns;
+  if (e->tx->first_at + 3 * status_ivl(e, e->cfg.gsize) / 2 > e->last_now) {
+    uint64_t t = smart__tx_release_hold(e);
+    if (t > h)
+      h = t;
+  }
+  return h;
+}
+
 int smart__acks_may_release(struct smart__engine *e, uint64_t now) {
   struct smart__tx *tx = e->tx;
   const struct smart__tx_slot *sl = &tx->slots[tx->trail & (tx->cap - 1)];
@@ -344,7 +362,7 @@ int smart__acks_may_release(struct smart__engine *e, uint64_t now) {
   if (!by_reports(e))
     return now >= sl->sent_at + smart__tx_release_hold(e);
   if (tx->trail < min_pos(tx))
-    return 1;
+    return now >= sl->sent_at + report_hold(e);
   if (!tx->blocked_at)
     tx->blocked_at = now;
   return 0;
@@ -356,12 +374,12 @@ uint64_t smart__acks_release_at(struct smart__engine *e) {
   uint64_t h = smart__acks_horizon(e), t = SMART__NEVER;
   if (h)
     t = sl->sent_at + h;
-  if (!by_reports(e)) {
-    uint64_t r = sl->sent_at + smart__tx_release_hold(e);
-    if (r < t)
-      t = r;
-  }
-  return t;
+  uint64_t r = SMART__NEVER;
+  if (!by_reports(e))
+    r = sl->sent_at + smart__tx_release_hold(e);
+  else if (tx->trail < min_pos(tx))
+    r = sl->sent_at + report_hold(e);
+  return r < t ? r : t;
 }
 
 /* Heartbeats ask for positions while a flush waits, or while the window is

@@ -60,6 +60,7 @@ struct smart__tx {
   uint8_t hb_first;     /* announcing heartbeats still to go */
   uint16_t quiet_ms;    /* QUIET packet to send (0: none) */
   uint8_t ended;        /* smart__engine_end: heartbeats carry END */
+  uint64_t first_at;    /* time of the first data datagram */
 
   /* Receivers (acks.c): who reported where they stand. */
   struct smart__rcv *rcv;

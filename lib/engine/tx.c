@@ -419,6 +419,8 @@ static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) 
   if (!smart__ratelim_take(&e->tb, len, now))
     return 0;
   uint64_t seq = tx->lead;
+  if (seq == e->cfg.initial_seq)
+    tx->first_at = now;
   struct smart__tx_slot *sl = &tx->slots[seq & (tx->cap - 1)];
   if (!sl->buf) {
     sl->buf = smart__alloc(e, e->cfg.max_dgram);
