@@ -94,9 +94,22 @@ int main(int argc, char **argv) {
       }
       wait_ms = (int32_t)(left * 1000) + 1;
     }
+    if (wait_ms < 0 || wait_ms > 250)
+      wait_ms = 250; /* look at the events (a sender gone) between waits */
     smart_setopt(s, SMART_OPT_RCVTIMEO_MS, &wait_ms, sizeof(wait_ms));
     struct smart_msginfo info = {.size = sizeof(info)};
     smart_ssize n = smart_recv(s, buf, sizeof(buf), &info, 0);
+    struct smart_event ev = {.size = sizeof(ev)};
+    while (n == SMART_EAGAIN && smart_event(s, &ev) == 1) {
+      if (ev.type != SMART_EVENT_SENDER_GONE)
+        continue;
+      int ended = (ev.flags & SMART_EVENT_ENDED) != 0;
+      if (count > 0)
+        cli_die(1, "sender %s %s after %llu of %.0f message(s)", ev.member,
+                ended ? "ended its stream" : "is gone (silent too long)", got, count);
+      fprintf(stderr, "smart-recv: sender %s %s after %llu message(s)\n", ev.member,
+              ended ? "ended its stream" : "is gone (silent too long)", got);
+    }
     if (n == SMART_EAGAIN)
       continue;
     if (n == SMART_ELOST)

@@ -77,7 +77,7 @@
  * Three heartbeats go out before the first data packet (receivers learn the
  * session, GRTT, K, gsize and the 64-bit position), one every
  * SMART__HB_AMBIENT (1 s) while data flows, and after data stops 4 at
- * max(GRTT, 10 ms) spacing, then doubling, capped at 30 s. Each carries the
+ * max(GRTT, 10 ms) spacing, then doubling, capped at 1 s. Each carries the
  * 64-bit lead (next sequence) and trail (oldest repairable), so a receiver
  * detects the loss of the last packets, knows which gaps can no longer be
  * repaired, and places the 16-bit wire sequence in the 64-bit space.
