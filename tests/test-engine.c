@@ -1134,6 +1134,41 @@ START_TEST(sim_sender_gone_reported_with_tail) {
 }
 END_TEST
 
+/* Stream start at 50% loss (everything, heartbeats included): receivers
+ * listening before the sender starts must get its first message or a loss
+ * event naming it, never start silently later (the checker counts an error
+ * for a first delivery other than message 0 without a loss event). 100
+ * runs of 20 receivers and 30 quotes. */
+START_TEST(sim_stream_start_50pct) {
+  uint64_t complete = 0;
+  for (uint64_t seed = 1; seed <= 100; seed++) {
+    struct sim_config c;
+    sim_config_init(&c);
+    c.receivers = 20;
+    c.messages = 30;
+    c.interval_ns = 2 * MS;
+    c.loss = 0.5;
+    c.grtt_us = 20000;
+    c.delay_min_ns = 2 * MS;
+    c.delay_max_ns = 8 * MS;
+    c.seed = 7000 + seed;
+    c.max_sim_ns = 60000 * MS;
+    c.join_policy = SMART__JOIN_CURRENT; /* the sockets' default */
+    struct sim *s = sim_new(&c);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(sim_run(s), 0);
+    for (uint32_t r = 1; r <= c.receivers; r++) {
+      struct sim_rcv *rv = sim_receiver(s, r);
+      ck_assert_msg(rv->errors == 0, "seed %llu receiver %u: %llu silent skips",
+                    (unsigned long long)c.seed, r, (unsigned long long)rv->errors);
+      complete += rv->delivered == c.messages;
+    }
+    sim_free(s);
+  }
+  ck_assert_uint_eq(complete, 100 * 20);
+}
+END_TEST
+
 /* QUIET: the sender orders 500 ms of silence at t = 1 s. The test's loss
  * touches data only, so every receiver hears the QUIET. */
 struct quiet_ctx {
@@ -1245,6 +1280,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(m, sim_reliable_waits_for_cut_receiver);
   tcase_add_test(m, sim_reliable_evicts_stalled_receiver);
   tcase_add_test(m, sim_sender_gone_reported_with_tail);
+  tcase_add_test(m, sim_stream_start_50pct);
   tcase_add_test(m, sim_quiet_honoured);
   tcase_add_test(m, sim_reassembly_1_byte_to_16_mib);
   suite_add_tcase(s, m);

@@ -137,8 +137,8 @@ int smart__acks_rx_expire(struct smart__engine *e, struct smart__rxs *r, uint64_
 
 smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, uint8_t *out,
                                 size_t outlen, uint64_t now) {
-  if (r->status_due > now || !r->have_session || !r->synced)
-    return 0;
+  if (r->status_due > now || !r->have_session || !r->synced || r->hold)
+    return 0; /* held: where we start is not known yet */
   uint8_t ext[2 * SMART__EXT_HDR_LEN + 4 + SMART__POS_LEN];
   size_t el = 0;
   uint8_t sv[4], pv[SMART__POS_LEN];
@@ -411,6 +411,8 @@ void smart__acks_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_t
   struct smart__tx *tx = e->tx;
   if (tx->ended)
     hb->flags |= SMART__HB_END;
+  if (smart__tx_starting(e, now))
+    hb->flags |= SMART__HB_START;
   if (!want_positions(e))
     return;
   hb->flags |= SMART__HB_ACKREQ;

@@ -161,6 +161,7 @@ struct smart__rxs {
   uint8_t leaving;       /* our last STATUS says we leave */
   uint8_t final_sent;    /* ended: our last STATUS went out */
   uint8_t gone;          /* reported gone; the next packet is a new start */
+  uint8_t hb_start;      /* the heartbeat being read has START */
   uint64_t end_lead;     /* ... at this lead */
 
   /* Payloads of packets held out of order, appended in arrival order
@@ -343,6 +344,10 @@ void smart__acks_tx_free(struct smart__engine *e);
 /* Fill the ACKREQ fields of a heartbeat when positions are wanted. */
 int smart__acks_hb_due(const struct smart__engine *e, uint64_t now);
 void smart__acks_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_t now);
+/* The stream's start phase: nothing released and less than
+ * SMART__TX_START since the first data (data carries R, heartbeats START). */
+#define SMART__TX_START SMART__MS(500)
+int smart__tx_starting(const struct smart__engine *e, uint64_t now);
 /* The release hold without reports (NORM's flow-control rule, doubled). */
 uint64_t smart__tx_release_hold(const struct smart__engine *e);
 

@@ -355,7 +355,9 @@ static int learn_position(struct smart__engine *e, struct smart__rxs *r,
     /* Late join (ALGORITHMS.md §4): "current" starts at the lead; "window"
      * asks for everything the sender still holds. */
     r->synced = 1;
-    r->next = r->hi = e->cfg.join_policy == SMART__JOIN_WINDOW ? trail : lead;
+    /* A stream that has released nothing yet (START) is taken from its
+     * first sequence: a receiver listening when it began gets all of it. */
+    r->next = r->hi = e->cfg.join_policy == SMART__JOIN_WINDOW || r->hb_start ? trail : lead;
     r->hold = 0;
     return add_missing(e, r, lead, now, 0);
   }
@@ -458,7 +460,10 @@ static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
     set_gsize(r, hb.gsize);
   if (first && r->synced)
     rebase(r, hb.lead);
-  if ((rc = learn_position(e, r, hb.lead, hb.trail, now)))
+  r->hb_start = (hb.flags & SMART__HB_START) != 0;
+  rc = learn_position(e, r, hb.lead, hb.trail, now);
+  r->hb_start = 0;
+  if (rc)
     return rc;
   if ((rc = advance(e, r)))
     return rc;
@@ -573,7 +578,11 @@ static int sync_on_data(struct smart__engine *e, struct smart__rxs *r,
   }
   r->synced = 1;
   r->next = r->hi = p->u.data.seq;
-  r->hold = e->cfg.join_policy == SMART__JOIN_WINDOW;
+  /* R: the stream's first sequence is still held by the sender, so we may
+   * have missed its beginning: hold delivery until a heartbeat (or a
+   * confirm) gives the trail, then ask for everything from there, as the
+   * window join does. */
+  r->hold = e->cfg.join_policy == SMART__JOIN_WINDOW || p->u.data.r;
   /* Joining in the middle of a fragmented message: its tail is not ours. */
   r->asm_skip = 1;
   return 0;

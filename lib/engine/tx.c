@@ -26,6 +26,24 @@ static uint64_t hb_base(const struct smart__engine *e) {
   return e->grtt_ns > SMART__MS(10) ? e->grtt_ns : SMART__MS(10);
 }
 
+int smart__tx_starting(const struct smart__engine *e, uint64_t now) {
+  const struct smart__tx *tx = e->tx;
+  return tx->trail == e->cfg.initial_seq &&
+         (tx->lead == e->cfg.initial_seq || now < tx->first_at + SMART__TX_START);
+}
+
+/* While data flows: one heartbeat a second; in the stream's first second,
+ * while nothing was released (data goes with R), every 4 x max(GRTT,
+ * 10 ms), so that a receiver that missed the announcing heartbeats and
+ * holds its delivery learns where the stream starts soon. */
+static uint64_t hb_ambient(const struct smart__engine *e) {
+  if (smart__tx_starting(e, e->last_now)) {
+    uint64_t t = 4 * hb_base(e);
+    return t < SMART__HB_AMBIENT ? t : SMART__HB_AMBIENT;
+  }
+  return SMART__HB_AMBIENT;
+}
+
 /* Heartbeat spacing after data stops: PGM sends SPMs at a short interval a
  * few times, then backs off to an ambient rate (RFC 3208 §6.1). Here: 4 at
  * max(GRTT, 10 ms), then doubling, capped at 1 s: receivers call a sender
@@ -430,6 +448,9 @@ static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) 
   uint8_t *b = sl->buf;
   smart__data_hdr_write(b, e->cfg.sync, SMART__DCMD_DATA, (uint16_t)seq, fmt,
                         0, 0, pl);
+  if (!e->cfg.no_pack && smart__tx_starting(e, now))
+    b[6] |= 1; /* R: the stream's first sequence is still repairable (not for
+                  peers of the seed's formats only: they see it reserved) */
   uint8_t *w = b + SMART__DATA_HDR_LEN;
   if (fmt == SMART__FMT_WHOLE) {
     memcpy(w, tx->q + m->off, pl);
@@ -487,6 +508,7 @@ static smart_ssize tx_repair(struct smart__engine *e, uint8_t *out,
     smart__data_hdr_write(out, e->cfg.sync, SMART__DCMD_REPAIR, p.u.data.seq,
                           p.u.data.fmt, p.u.data.d, p.u.data.quiet,
                           p.u.data.payload_len);
+    out[6] |= p.u.data.r;
     sl->pending = 0;
     sl->sent_at = now;
     sl->holdoff = now + e->grtt_ns;
@@ -558,14 +580,18 @@ smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
         tx->hb_first--;
       return n;
     }
-    if (tx_window_ok(e, now))
-      return tx_data(e, out, now);
+    if (tx_window_ok(e, now)) {
+      smart_ssize n = tx_data(e, out, now);
+      if (n)
+        return n;
+      /* waiting for tokens: a heartbeat due (smaller) may still go */
+    }
   }
   if (!tx->hb_first) {
     uint64_t due = tx->hb_due;
     /* Ambient heartbeat while data flows. */
-    if (tx->last_data > tx->last_hb && tx->last_hb + SMART__HB_AMBIENT < due)
-      due = tx->last_hb + SMART__HB_AMBIENT;
+    if (tx->last_data > tx->last_hb && tx->last_hb + hb_ambient(e) < due)
+      due = tx->last_hb + hb_ambient(e);
     if (due <= now)
       return tx_heartbeat(e, out, now);
   }
@@ -593,9 +619,9 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
   }
   if (!tx->hb_first) {
     uint64_t due = tx->hb_due;
-    if (tx->last_data > tx->last_hb && tx->last_hb + SMART__HB_AMBIENT < due)
-      due = tx->last_hb + SMART__HB_AMBIENT;
-    uint64_t w = smart__ratelim_when(&e->tb, SMART__DATA_HDR_LEN + SMART__HB_LEN);
+    if (tx->last_data > tx->last_hb && tx->last_hb + hb_ambient(e) < due)
+      due = tx->last_hb + hb_ambient(e);
+    uint64_t w = smart__ratelim_when(&e->tb, SMART__DATA_HDR_LEN + SMART__HB_LEN + SMART__HB_EXT_LEN);
     if (w > due)
       due = w;
     if (due < t)

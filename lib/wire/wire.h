@@ -116,7 +116,8 @@ struct smart__pkt {
       uint8_t fmt;    /* 0..3 */
       uint8_t d;      /* 0/1: payload is a secure envelope */
       uint8_t quiet;  /* 0..15: feedback hold-off hint */
-      uint8_t r;      /* 0/1: R bit, carried but given no meaning yet */
+      uint8_t r;      /* 0/1: R bit: the stream's first sequence is still
+                         repairable (smart-protocol(7)) */
       const uint8_t *payload;
       size_t payload_len;
     } data;
@@ -228,7 +229,9 @@ int smart__pack_next(struct smart__pack_iter *it, const uint8_t **msg,
 #define SMART__HB_EXT_LEN 12u
 enum {
   SMART__HB_ACKREQ = 0x01, /* receivers: report once you hold Watermark */
-  SMART__HB_END = 0x02     /* the stream ended: nothing at or after Lead */
+  SMART__HB_END = 0x02,    /* the stream ended: nothing at or after Lead */
+  SMART__HB_START = 0x04   /* nothing released yet: Trail is the stream's
+                              first sequence */
 };
 struct smart__hb {
   uint32_t session;   /* sender's random session ID */
