@@ -273,7 +273,7 @@ START_TEST(sender_message_larger_than_queue) {
   struct smart__engine_config c;
   smart__engine_config_init(&c);
   c.sync = SYNC;
-  c.max_queue = 1000;
+  c.sndbuf = 1000;
   struct smart__engine *e;
   ck_assert_int_eq(smart__engine_new(&e, &c), 0);
   static uint8_t m[2000];

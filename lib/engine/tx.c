@@ -91,9 +91,9 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
   struct smart__tx *tx = e->tx;
   (void)now;
   uint64_t queued = tx->qtail - tx->qhead;
-  if (len > e->cfg.max_queue)
+  if (len > e->cfg.sndbuf)
     return SMART_EMSGSIZE; /* would never fit: not an endless SMART_EAGAIN */
-  if (queued + len > e->cfg.max_queue)
+  if (queued + len > e->cfg.sndbuf)
     return SMART_EAGAIN;
   if (tx->qcap - tx->qtail < len) {
     /* Compact first, then grow. */
