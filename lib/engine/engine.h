@@ -131,6 +131,11 @@
 /* The largest message smart__engine_submit() accepts (fragment offsets are
  * 32 bits). */
 #define SMART__MAX_MSG UINT32_MAX
+/* The send queue is a chain of chunks of SMART__TX_CHUNK bytes (a message
+ * may span several); besides its length, each queued message counts
+ * SMART__TX_MSG_COST bytes (its entry) against cfg.sndbuf. */
+#define SMART__TX_CHUNK 65536u
+#define SMART__TX_MSG_COST 16u
 
 enum { SMART__JOIN_CURRENT = 0, SMART__JOIN_WINDOW = 1 };
 /* Delivery policies (smart(7) "DELIVERY GUARANTEES"). */
