@@ -31,7 +31,11 @@ void smart__engine_config_init(struct smart__engine_config *cfg) {
   cfg->evict_ms = 10000;
   cfg->status_ms = 1000;
   cfg->sender_timeout_ms = 4000;
-  cfg->sndbuf = UINT64_C(256) << 20;
+  /* Twice SMART_OPT_MAX_MSG's default (64 MiB): the largest message a
+   * socket accepts by default fits while another one drains. Memory is
+   * taken in chunks as messages wait, so this bounds only a producer that
+   * outruns the network. */
+  cfg->sndbuf = UINT64_C(128) << 20;
 }
 
 static int config_copy(struct smart__engine_config *dst,
