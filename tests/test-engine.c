@@ -1,7 +1,8 @@
 /*
  * Reliability engine tests: unit tests of the sender (repair merging, hold
  * off, unavailable data), the receiver's request timers (distribution,
- * suppression, backoff, retry limit), malformed input; then whole runs over
+ * suppression, backoff, retry limit), malformed input, the send queue
+ * (sizes, order, its bound, its memory, allocation failure); then whole runs over
  * the simulator (tests/sim.c) with fixed seeds: independent, bursty, heavy,
  * tail and feedback loss at 1,000 receivers, sequence wrap, late join, a
  * receiver falling out of the window, QUIET, and messages of 1 byte to
@@ -273,7 +274,7 @@ START_TEST(sender_message_larger_than_queue) {
   struct smart__engine_config c;
   smart__engine_config_init(&c);
   c.sync = SYNC;
-  c.max_queue = 1000;
+  c.sndbuf = 1000;
   struct smart__engine *e;
   ck_assert_int_eq(smart__engine_new(&e, &c), 0);
   static uint8_t m[2000];
@@ -684,6 +685,352 @@ START_TEST(reassembly_memory_follows_the_data) {
   ck_assert_uint_eq(losses, 100 - 16);
   ck_assert_uint_le(mem_peak, (size_t)200 << 20);
   smart__engine_del(e);
+  ck_assert_uint_eq(mem_now, 0);
+}
+END_TEST
+
+/* ---- The send queue ------------------------------------------------------- */
+
+/* A sender wired to a receiver, and what the receiver must deliver: the
+ * messages the sender accepted, in order, byte for byte. Message k's bytes
+ * come from a generator seeded by k. */
+#define QP_MAX 4096u
+struct qpair {
+  struct smart__engine *tx, *rx;
+  uint64_t now;
+  uint32_t lens[QP_MAX];
+  uint32_t ids[QP_MAX];
+  uint32_t accepted, delivered;
+};
+
+static void q_fill(uint8_t *b, size_t len, uint32_t id) {
+  uint64_t x = 0x9E3779B97F4A7C15ull * (id + 1);
+  for (size_t i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b[i] = (uint8_t)x;
+  }
+}
+
+static uint8_t q_buf[(3u << 16) + 4096], q_want[(3u << 16) + 4096];
+
+/* Submit message `id` of `len` bytes; on 0 the receiver must get it. */
+static int qp_submit(struct qpair *q, uint32_t id, size_t len) {
+  q_fill(q_buf, len, id);
+  int rc = smart__engine_submit(q->tx, q_buf, len, q->now);
+  if (rc == 0) {
+    ck_assert_uint_lt(q->accepted, QP_MAX);
+    q->lens[q->accepted] = (uint32_t)len;
+    q->ids[q->accepted++] = id;
+  }
+  return rc;
+}
+
+/* Move up to `max` datagrams from the sender to the receiver and check
+ * every delivery; returns the number of DATA datagrams moved. */
+static int qp_pump(struct qpair *q, int max) {
+  int data = 0;
+  for (int i = 0; i < max; i++) {
+    uint8_t d[1408];
+    struct smart__dst dst;
+    smart_ssize n = smart__engine_send(q->tx, d, sizeof(d), &dst, q->now);
+    ck_assert_int_ge(n, 0);
+    if (n == 0)
+      break;
+    struct smart__pkt p;
+    ck_assert_int_eq(smart__pkt_decode(&p, d, (size_t)n), 0);
+    data += p.kind == SMART__K_DATA && p.cmd == SMART__DCMD_DATA;
+    q->now += 1000;
+    ck_assert_int_eq(smart__engine_recv(q->rx, 1, d, (size_t)n, q->now), 0);
+    struct smart__event ev;
+    while (smart__engine_poll(q->rx, &ev)) {
+      ck_assert_uint_ne(ev.type, SMART__EV_LOSS);
+      if (ev.type != SMART__EV_MSG)
+        continue;
+      ck_assert_uint_lt(q->delivered, q->accepted);
+      uint32_t k = q->delivered++;
+      ck_assert_uint_eq(ev.len, q->lens[k]);
+      q_fill(q_want, ev.len, q->ids[k]);
+      ck_assert_msg(memcmp(ev.data, q_want, ev.len) == 0, "message %u (%u bytes) differs", k,
+                    q->lens[k]);
+    }
+  }
+  return data;
+}
+
+static void qp_init(struct qpair *q, struct smart__engine_config *c) {
+  memset(q, 0, sizeof(*q));
+  q->now = MS;
+  ck_assert_int_eq(smart__engine_new(&q->tx, c), 0);
+  struct smart__engine_config rc;
+  smart__engine_config_init(&rc);
+  rc.sync = c->sync;
+  ck_assert_int_eq(smart__engine_new(&q->rx, &rc), 0);
+}
+
+static void qp_finish(struct qpair *q) {
+  while (qp_pump(q, 1000))
+    ;
+  ck_assert_uint_eq(smart__engine_tx_queued(q->tx), 0);
+  ck_assert_uint_eq(q->delivered, q->accepted);
+  smart__engine_del(q->tx);
+  smart__engine_del(q->rx);
+}
+
+static void q_config(struct smart__engine_config *c) {
+  smart__engine_config_init(c);
+  c->sync = SYNC;
+  c->window = SMART__MAX_SPAN;
+}
+
+/* Messages of 1 byte to several chunks, whole, fragmented and packed, go
+ * through the queue in order and byte for byte, read while they are
+ * written: the reads stop mid-message, mid-chunk and at chunk ends. */
+START_TEST(queue_many_sizes_in_order) {
+  static const uint32_t sizes[] = {
+      1, 2, 3, 7, 100, 1390, 1391, 1392, 1393, 1400, 1401, 2783, 2784, 2785,
+      SMART__TX_CHUNK - 1, SMART__TX_CHUNK, SMART__TX_CHUNK + 1, 1, 1, 1,
+      2 * SMART__TX_CHUNK, 3 * SMART__TX_CHUNK + 7, 5, 70000, 65000, 600, 1};
+  struct smart__engine_config c;
+  q_config(&c);
+  static struct qpair q;
+  for (int round = 0; round < 3; round++) {
+    qp_init(&q, &c);
+    uint32_t id = 0;
+    uint64_t r = 42 + (uint64_t)round;
+    for (int rep = 0; rep < 4; rep++) {
+      for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        ck_assert_int_eq(qp_submit(&q, id++, sizes[i]), 0);
+        /* Small ones in a row, packed when they wait together. */
+        for (int k = 0; k < (int)(i % 5); k++)
+          ck_assert_int_eq(qp_submit(&q, id++, 1 + (size_t)(i * 37 + (size_t)k * 11) % 300), 0);
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        /* Round 0 moves nothing until the end (everything queued at
+         * once); the others read a little after every submit. */
+        if (round)
+          qp_pump(&q, (int)(r >> 61));
+      }
+    }
+    qp_finish(&q);
+  }
+}
+END_TEST
+
+/* The data payload of the next DATA datagram the sender sends (heartbeats
+ * before it are skipped): 0 if none. */
+static size_t q_send_data(struct smart__engine *e, uint64_t now) {
+  for (;;) {
+    uint8_t d[1408];
+    struct smart__dst dst;
+    smart_ssize n = smart__engine_send(e, d, sizeof(d), &dst, now);
+    ck_assert_int_ge(n, 0);
+    if (n == 0)
+      return 0;
+    struct smart__pkt p;
+    ck_assert_int_eq(smart__pkt_decode(&p, d, (size_t)n), 0);
+    if (p.kind != SMART__K_DATA || p.cmd != SMART__DCMD_DATA)
+      continue;
+    if (p.u.data.fmt == SMART__FMT_FRAG)
+      return p.u.data.payload_len - SMART__FRAG_HDR_LEN;
+    return p.u.data.payload_len;
+  }
+}
+
+/* The high-water mark: SMART_EAGAIN exactly when the next message (its
+ * length plus SMART__TX_MSG_COST) would exceed sndbuf, room again as
+ * messages (and each fragment of a large one) leave, SMART_EMSGSIZE for a
+ * message that could never fit. */
+START_TEST(queue_high_water_mark) {
+  struct smart__engine_config c;
+  q_config(&c);
+  c.no_pack = 1; /* one message per datagram: room comes back one by one */
+  const uint64_t cost = 100 + SMART__TX_MSG_COST;
+  c.sndbuf = 3 * cost;
+  struct smart__engine *e;
+  ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+  static uint8_t m[3 * SMART__TX_CHUNK];
+  memset(m, 'h', sizeof(m));
+  ck_assert_int_eq(smart__engine_submit(e, m, 3 * cost - SMART__TX_MSG_COST + 1, 0),
+                   SMART_EMSGSIZE);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(smart__engine_submit(e, m, 100, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 1, 0), SMART_EAGAIN);
+  ck_assert_uint_eq(q_send_data(e, 0), 100);
+  ck_assert_int_eq(smart__engine_submit(e, m, 101, 0), SMART_EAGAIN);
+  ck_assert_int_eq(smart__engine_submit(e, m, 100, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 1, 0), SMART_EAGAIN);
+  /* Drained: the whole bound again, and no more. */
+  for (int i = 0; i < 3; i++)
+    ck_assert_uint_eq(q_send_data(e, 0), 100);
+  ck_assert_uint_eq(smart__engine_tx_queued(e), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 3 * cost - SMART__TX_MSG_COST, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 1, 0), SMART_EAGAIN);
+  smart__engine_del(e);
+
+  /* A message of two chunks exactly fills a bound of two chunks and its
+   * entry; every fragment that leaves frees its bytes. */
+  c.sndbuf = 2 * SMART__TX_CHUNK + SMART__TX_MSG_COST;
+  ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 2 * SMART__TX_CHUNK + 1, 0), SMART_EMSGSIZE);
+  ck_assert_int_eq(smart__engine_submit(e, m, 2 * SMART__TX_CHUNK, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 1, 0), SMART_EAGAIN);
+  size_t freed = 0;
+  for (int i = 0; i < 50; i++)
+    freed += q_send_data(e, 0);
+  ck_assert_uint_gt(freed, SMART__TX_CHUNK); /* the first chunk is read */
+  ck_assert_int_eq(smart__engine_submit(e, m, freed - SMART__TX_MSG_COST + 1, 0), SMART_EAGAIN);
+  ck_assert_int_eq(smart__engine_submit(e, m, freed - SMART__TX_MSG_COST, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 1, 0), SMART_EAGAIN);
+  smart__engine_del(e);
+}
+END_TEST
+
+/* Chunks of the send queue that the allocator hands out: allocations just
+ * over SMART__TX_CHUNK bytes (a chunk and its link). */
+static size_t q_chunks_now, q_chunks_peak, q_chunk_allocs;
+static long q_fail_chunks = -1; /* chunk allocations left before failing */
+static int q_fail_all;
+static int q_is_chunk(size_t n) { return n > SMART__TX_CHUNK && n <= SMART__TX_CHUNK + 64; }
+static void *q_malloc(size_t n, void *u) {
+  if (q_fail_all)
+    return NULL;
+  if (q_is_chunk(n)) {
+    if (q_fail_chunks == 0)
+      return NULL;
+    if (q_fail_chunks > 0)
+      q_fail_chunks--;
+    q_chunk_allocs++;
+    q_chunks_now++;
+    q_chunks_peak = q_chunks_now > q_chunks_peak ? q_chunks_now : q_chunks_peak;
+  }
+  return t_malloc(n, u);
+}
+static void q_free(void *p, void *u) {
+  if (p && q_is_chunk(*(size_t *)(void *)((uint8_t *)p - 16)))
+    q_chunks_now--;
+  t_free(p, u);
+}
+static void *q_calloc(size_t a, size_t b, void *u) {
+  void *p = q_malloc(a * b, u);
+  if (p)
+    memset(p, 0, a * b);
+  return p;
+}
+static void *q_realloc(void *p, size_t n, void *u) {
+  if (q_fail_all)
+    return NULL;
+  ck_assert(!q_is_chunk(n)); /* chunks are never resized */
+  return t_realloc(p, n, u);
+}
+static const struct smart__mem q_hooks = {NULL, q_malloc, q_free, q_calloc, q_realloc};
+
+static void q_mem_reset(void) {
+  mem_now = mem_peak = 0;
+  q_chunks_now = q_chunks_peak = q_chunk_allocs = 0;
+  q_fail_chunks = -1;
+  q_fail_all = 0;
+}
+
+/* A long run keeps the queue full: the chunks in use never exceed the
+ * bound's worth plus the two partly used ends and the few kept for reuse,
+ * and after the first fill none is allocated any more (no allocation per
+ * message); small messages count their entries, so a flood of 1-byte
+ * messages stays within the bound too. Everything is freed at the end. */
+START_TEST(queue_memory_bounded_long_run) {
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.window = 64;
+  c.grtt_us = 1; /* the window releases after 28 us */
+  c.sndbuf = 1u << 20;
+  c.mem = &q_hooks;
+  const size_t bound_chunks = (size_t)(c.sndbuf / SMART__TX_CHUNK) + 2 + 4;
+  static const uint32_t sizes[] = {1400, 1400, 9000, 1, 100000, 1400, 300, 65536, 64};
+  static uint8_t m[100000];
+  memset(m, 'L', sizeof(m));
+  q_mem_reset();
+  struct smart__engine *e;
+  ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+  uint64_t now = MS, queued = 0;
+  size_t allocs_after_fill = 0;
+  /* 20,000 rounds of 8 datagrams: 224 MB through a queue of 1 MiB. */
+  for (int round = 0; round < 20000; round++) {
+    size_t i = (size_t)round;
+    while (smart__engine_submit(e, m, sizes[i++ % 9], now) == 0)
+      queued++;
+    if (round == 20)
+      allocs_after_fill = q_chunk_allocs;
+    for (int k = 0; k < 8; k++) {
+      now += 100000;
+      q_send_data(e, now);
+    }
+    ck_assert_uint_le(q_chunks_now, bound_chunks);
+  }
+  ck_assert_uint_gt(queued, 10000);
+  ck_assert_uint_le(q_chunks_peak, bound_chunks);
+  ck_assert_uint_eq(q_chunk_allocs, allocs_after_fill);
+  ck_assert_uint_le(mem_peak, c.sndbuf + bound_chunks * (SMART__TX_CHUNK + 64) + (1u << 20));
+  smart__engine_del(e);
+  ck_assert_uint_eq(mem_now, 0);
+  ck_assert_uint_eq(q_chunks_now, 0);
+
+  /* 1-byte messages: at most sndbuf / 17 entries. */
+  q_mem_reset();
+  ck_assert_int_eq(smart__engine_new(&e, &c), 0);
+  uint32_t n = 0;
+  while (smart__engine_submit(e, m, 1, now) == 0)
+    n++;
+  ck_assert_uint_eq(n, c.sndbuf / (1 + SMART__TX_MSG_COST));
+  ck_assert_uint_le(mem_peak, 4 * c.sndbuf);
+  while (smart__engine_tx_queued(e)) {
+    now += 100000;
+    q_send_data(e, now);
+  }
+  /* The emptied entry ring and all but a few chunks are given back. */
+  ck_assert_uint_le(mem_now, 8 * (SMART__TX_CHUNK + 64) + (1u << 18));
+  smart__engine_del(e);
+  ck_assert_uint_eq(mem_now, 0);
+}
+END_TEST
+
+/* An allocation failure at submit is SMART_ENOMEM and leaves the queue as
+ * it was: what was queued before and what is queued after arrives intact,
+ * in order, and the refused message never appears. */
+START_TEST(queue_enomem_keeps_queue) {
+  struct smart__engine_config c;
+  q_config(&c);
+  c.mem = &q_hooks;
+  q_mem_reset();
+  static struct qpair q;
+  qp_init(&q, &c);
+  uint32_t id = 0;
+  ck_assert_int_eq(qp_submit(&q, id++, 1000), 0);
+  ck_assert_int_eq(qp_submit(&q, id++, SMART__TX_CHUNK + 5), 0);
+  qp_pump(&q, 5); /* partly read */
+  /* A message of three chunks: the second chunk allocation fails. */
+  q_fail_chunks = 1;
+  size_t before = q_chunks_now;
+  ck_assert_int_eq(qp_submit(&q, 999, 3 * SMART__TX_CHUNK), SMART_ENOMEM);
+  ck_assert_uint_le(q_chunks_now, before + 1); /* at most kept for reuse */
+  q_fail_chunks = 0;
+  ck_assert_int_eq(qp_submit(&q, 998, 3 * SMART__TX_CHUNK), SMART_ENOMEM);
+  /* What fits in the room left in the last chunk needs no allocation. */
+  ck_assert_int_eq(qp_submit(&q, id++, 10), 0);
+  q_fail_chunks = -1;
+  ck_assert_int_eq(qp_submit(&q, id++, 3 * SMART__TX_CHUNK), 0);
+  /* The entry ring cannot grow: 64 entries fit, the 65th is refused. */
+  qp_finish(&q);
+  ck_assert_uint_eq(q.accepted, 4);
+  qp_init(&q, &c);
+  for (int i = 0; i < 64; i++)
+    ck_assert_int_eq(qp_submit(&q, id++, 20), 0);
+  q_fail_all = 1;
+  ck_assert_int_eq(qp_submit(&q, 997, 20), SMART_ENOMEM);
+  q_fail_all = 0;
+  ck_assert_int_eq(qp_submit(&q, id++, 20), 0);
+  qp_finish(&q);
+  ck_assert_uint_eq(q.accepted, 65);
   ck_assert_uint_eq(mem_now, 0);
 }
 END_TEST
@@ -1266,6 +1613,10 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, sender_no_pack_sends_each_alone);
   tcase_add_test(u, sender_message_larger_than_queue);
   tcase_add_test(u, reassembly_memory_follows_the_data);
+  tcase_add_test(u, queue_many_sizes_in_order);
+  tcase_add_test(u, queue_high_water_mark);
+  tcase_add_test(u, queue_memory_bounded_long_run);
+  tcase_add_test(u, queue_enomem_keeps_queue);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
   tcase_set_timeout(m, 600);

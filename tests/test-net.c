@@ -485,6 +485,46 @@ START_TEST(slow_receiver_slows_sender) {
 }
 END_TEST
 
+/* SMART_OPT_SNDBUF: 0 and a wrong length are refused, the value reads
+ * back, it is fixed at the join; a message that can never fit (longer than
+ * SNDBUF less 16) is SMART_EMSGSIZE at once, and a rate-limited sender's
+ * queue fills to SMART_EAGAIN. */
+START_TEST(sndbuf_bounds_the_send_queue) {
+  smart_sock *s;
+  ck_assert_int_eq(smart_open(&s, SMART_OPEN_NONBLOCK), 0);
+  uint64_t v = 0, got = 0;
+  size_t len = sizeof(got);
+  ck_assert_int_eq(smart_getopt(s, SMART_OPT_SNDBUF, &got, &len), 0);
+  ck_assert_uint_eq(got, UINT64_C(128) << 20);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SNDBUF, &v, sizeof(v)), SMART_EINVAL);
+  v = 4096;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SNDBUF, &v, 4), SMART_EINVAL);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SNDBUF, &v, sizeof(v)), 0);
+  ck_assert_int_eq(smart_getopt(s, SMART_OPT_SNDBUF, &got, &len), 0);
+  ck_assert_uint_eq(got, 4096);
+  uint64_t rate = 1000; /* bytes/s: after the first burst the queue stays */
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_RATE, &rate, sizeof(rate)), 0);
+  uint32_t linger = 0;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_LINGER_MS, &linger, sizeof(linger)), 0);
+  char group[64];
+  group_name(group, sizeof(group), 0, 6);
+  ck_assert_int_eq(smart_join(s, group, iface(), NULL, 0), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SNDBUF, &v, sizeof(v)), SMART_ESTATE);
+  static char m[4096];
+  memset(m, 'q', sizeof(m));
+  ck_assert_int_eq(smart_send(s, m, 4081, 0), SMART_EMSGSIZE);
+  int again = 0;
+  for (int i = 0; i < 1000 && !again; i++) {
+    smart_ssize n = smart_send(s, m, 1000, 0);
+    ck_assert(n == 1000 || n == SMART_EAGAIN);
+    again = n == SMART_EAGAIN;
+  }
+  ck_assert(again);
+  ck_assert_int_eq(smart_send(s, m, 4081, 0), SMART_EMSGSIZE); /* not EAGAIN */
+  smart_close(s);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("net");
   TCase *t = tcase_create(getenv("SMART_TEST_IFACE") ? "ipv6" : "ipv4");
@@ -497,6 +537,7 @@ int main(void) {
     tcase_add_test(t, garbage_is_counted_and_harmless);
     tcase_add_test(t, nak_flood_is_bounded);
     tcase_add_test(t, slow_receiver_slows_sender);
+    tcase_add_test(t, sndbuf_bounds_the_send_queue);
   }
   suite_add_tcase(su, t);
   SRunner *sr = srunner_create(su);

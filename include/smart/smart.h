@@ -271,8 +271,10 @@ enum smart_option {
                                without progress this long (default 10000) */
   SMART_OPT_STATUS_MS = 35, /**< uint32: receivers' base position-report interval
                                (default 1000; 0: never report) */
-  SMART_OPT_SENDER_TIMEOUT_MS = 36 /**< uint32: a silent sender is gone after this
+  SMART_OPT_SENDER_TIMEOUT_MS = 36, /**< uint32: a silent sender is gone after this
                                       (default 4000; inactive after half) */
+  SMART_OPT_SNDBUF = 39 /**< uint64: bytes the send queue may hold, 16 per message included
+                           (default 128 MiB); when full smart_send() waits or SMART_EAGAIN */
 };
 
 /** SMART_OPT_DELIVERY values: see smart(7) "DELIVERY GUARANTEES". */

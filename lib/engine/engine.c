@@ -31,6 +31,11 @@ void smart__engine_config_init(struct smart__engine_config *cfg) {
   cfg->evict_ms = 10000;
   cfg->status_ms = 1000;
   cfg->sender_timeout_ms = 4000;
+  /* Twice SMART_OPT_MAX_MSG's default (64 MiB): the largest message a
+   * socket accepts by default fits while another one drains. Memory is
+   * taken in chunks as messages wait, so this bounds only a producer that
+   * outruns the network. */
+  cfg->sndbuf = UINT64_C(128) << 20;
 }
 
 static int config_copy(struct smart__engine_config *dst,
@@ -47,7 +52,7 @@ static int config_copy(struct smart__engine_config *dst,
       dst->window == 0 || dst->window > SMART__MAX_SPAN || dst->grtt_us == 0 ||
       dst->gsize == 0 || dst->join_policy > SMART__JOIN_WINDOW ||
       dst->nak_retries == 0 || dst->policy > SMART__POLICY_REALTIME || dst->evict_ms == 0 ||
-      dst->sender_timeout_ms < 2)
+      dst->sender_timeout_ms < 2 || dst->sndbuf == 0)
     return SMART_EINVAL;
   if (dst->burst < dst->max_dgram)
     dst->burst = dst->max_dgram;

@@ -131,6 +131,11 @@
 /* The largest message smart__engine_submit() accepts (fragment offsets are
  * 32 bits). */
 #define SMART__MAX_MSG UINT32_MAX
+/* The send queue is a chain of chunks of SMART__TX_CHUNK bytes (a message
+ * may span several); besides its length, each queued message counts
+ * SMART__TX_MSG_COST bytes (its entry) against cfg.sndbuf. */
+#define SMART__TX_CHUNK 65536u
+#define SMART__TX_MSG_COST 16u
 
 enum { SMART__JOIN_CURRENT = 0, SMART__JOIN_WINDOW = 1 };
 /* Delivery policies (smart(7) "DELIVERY GUARANTEES"). */
@@ -158,8 +163,8 @@ struct smart__engine_config {
   uint32_t gsize;         /* group size estimate, >= 1 */
   uint64_t rate;          /* token bucket, bytes per second; 0 = unlimited */
   uint32_t burst;         /* token bucket depth in bytes (>= max_dgram) */
-  uint64_t max_queue;     /* bytes the send queue may hold (SMART_EAGAIN);
-                             also the largest message reassembled */
+  uint64_t max_queue;     /* the largest message reassembled, and the
+                             reassembly memory of all senders together */
   uint64_t initial_seq;   /* first sequence of the local sender */
   uint64_t seed;          /* PRNG seed */
   const struct smart__mem *mem; /* NULL = libc */
@@ -174,6 +179,9 @@ struct smart__engine_config {
                               (0: never send one) */
   uint32_t sender_timeout_ms; /* receivers: a silent sender is gone after
                                  this (inactive after half of it) */
+  uint64_t sndbuf;        /* bytes the send queue may hold (SMART_EAGAIN;
+                             a message that can never fit: SMART_EMSGSIZE),
+                             >= 1 */
 };
 
 /* Fill `cfg` with defaults (and cfg->size). */
@@ -233,7 +241,8 @@ int smart__engine_handle_expiry(struct smart__engine *e, uint64_t now);
  * Queue one message (1..SMART__MAX_MSG bytes, copied) for the local sender.
  * Small messages queued together may share one FMT 2 datagram; a lone
  * message always goes alone (FMT 0); large ones are fragmented (FMT 1).
- * Returns 0, SMART_EMSGSIZE, SMART_EAGAIN (queue over max_queue),
+ * Returns 0, SMART_EMSGSIZE (also: longer than the whole queue, sndbuf),
+ * SMART_EAGAIN (no room in the queue now),
  * SMART_EINVAL or SMART_ENOMEM.
  */
 int smart__engine_submit(struct smart__engine *e, const void *msg,

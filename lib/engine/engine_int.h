@@ -25,9 +25,14 @@ struct smart__tx_slot {
 };
 
 struct smart__qmsg {
-  uint64_t off; /* into tx.q */
   uint64_t len;
   uint64_t done; /* bytes already put into datagrams */
+};
+
+/* A piece of the send queue (tx.c). */
+struct smart__qchunk {
+  struct smart__qchunk *next;
+  uint8_t data[SMART__TX_CHUNK];
 };
 
 struct smart__tx {
@@ -37,9 +42,14 @@ struct smart__tx {
   uint32_t cap;   /* ring size, a power of two >= window */
   struct smart__tx_slot *slots;
 
-  /* Message queue: bytes in q[qhead..qtail), entries in msgs ring. */
-  uint8_t *q;
-  uint64_t qhead, qtail, qcap;
+  /* Message queue: the queued messages' bytes back to back in a chain of
+   * chunks, read at qfirst->data[qrd], appended at qlast->data[qwr];
+   * every chunk but the last is full. Read chunks wait in qspare (at most
+   * a few) for reuse. qbytes: bytes not yet read plus SMART__TX_MSG_COST
+   * per entry, against cfg.sndbuf. Entries in the msgs ring. */
+  struct smart__qchunk *qfirst, *qlast, *qspare;
+  uint32_t qrd, qwr, nspare;
+  uint64_t qbytes;
   struct smart__qmsg *msgs;
   uint32_t mhead, mn, mcap;
 

@@ -92,7 +92,14 @@ void smart__tx_free(struct smart__engine *e) {
   for (uint32_t i = 0; i < tx->cap; i++)
     smart__free(e, tx->slots[i].buf);
   smart__free(e, tx->slots);
-  smart__free(e, tx->q);
+  for (struct smart__qchunk *c = tx->qfirst, *n; c; c = n) {
+    n = c->next;
+    smart__free(e, c);
+  }
+  for (struct smart__qchunk *c = tx->qspare, *n; c; c = n) {
+    n = c->next;
+    smart__free(e, c);
+  }
   smart__free(e, tx->msgs);
   smart__free(e, tx->rq);
   smart__free(e, tx->ncf);
@@ -103,47 +110,103 @@ void smart__tx_free(struct smart__engine *e) {
 }
 
 /* ---- Queue --------------------------------------------------------------- */
+/*
+ * The queued messages' bytes lie back to back in a chain of chunks of
+ * SMART__TX_CHUNK bytes: appended at the end of the last chunk, read (and
+ * consumed) from the front of the first, a message spanning chunks when it
+ * must. Nothing queued is ever moved. A chunk read to its end is kept for
+ * reuse, up to QSPARE of them, and freed beyond: a steady sender allocates
+ * nothing, and memory follows what is queued. The bound, cfg.sndbuf,
+ * counts every message's length plus SMART__TX_MSG_COST for its entry, so
+ * that it bounds the memory of many small messages too.
+ */
+#define QSPARE 4u
+/* An empty entry ring this large is freed (a burst of small messages). */
+#define QMSGS_KEEP 4096u
+
+static struct smart__qchunk *chunk_get(struct smart__engine *e) {
+  struct smart__tx *tx = e->tx;
+  struct smart__qchunk *c = tx->qspare;
+  if (c) {
+    tx->qspare = c->next;
+    tx->nspare--;
+  } else if (!(c = smart__alloc(e, sizeof(*c)))) {
+    return NULL;
+  }
+  c->next = NULL;
+  return c;
+}
+
+static void chunk_put(struct smart__engine *e, struct smart__qchunk *c) {
+  struct smart__tx *tx = e->tx;
+  if (tx->nspare >= QSPARE) {
+    smart__free(e, c);
+    return;
+  }
+  c->next = tx->qspare;
+  tx->qspare = c;
+  tx->nspare++;
+}
 
 int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
                      uint64_t now) {
   struct smart__tx *tx = e->tx;
   (void)now;
-  uint64_t queued = tx->qtail - tx->qhead;
-  if (len > e->cfg.max_queue)
+  uint64_t cost = (uint64_t)len + SMART__TX_MSG_COST;
+  if (cost > e->cfg.sndbuf)
     return SMART_EMSGSIZE; /* would never fit: not an endless SMART_EAGAIN */
-  if (queued + len > e->cfg.max_queue)
+  if (tx->qbytes + cost > e->cfg.sndbuf)
     return SMART_EAGAIN;
-  if (tx->qcap - tx->qtail < len) {
-    /* Compact first, then grow. */
-    if (tx->qhead) {
-      memmove(tx->q, tx->q + tx->qhead, (size_t)queued);
-      for (uint32_t i = 0; i < tx->mn; i++)
-        tx->msgs[(tx->mhead + i) & (tx->mcap - 1)].off -= tx->qhead;
-      tx->qtail = queued;
-      tx->qhead = 0;
-    }
-    if (tx->qcap - tx->qtail < len) {
-      uint64_t ncap = tx->qcap ? tx->qcap : 4096;
-      while (ncap - tx->qtail < len)
-        ncap *= 2;
-      uint8_t *q = smart__realloc(e, tx->q, (size_t)ncap);
-      if (!q)
-        return SMART_ENOMEM;
-      tx->q = q;
-      tx->qcap = ncap;
-    }
-  }
   if (tx->mn == tx->mcap &&
       smart__mem_ring_grow(&e->mem, (void **)&tx->msgs, &tx->mcap, &tx->mhead,
                            tx->mn, sizeof(*tx->msgs), 64, NULL))
     return SMART_ENOMEM;
-  memcpy(tx->q + tx->qtail, msg, len);
+  /* Every chunk the message needs beyond the room in the last one, before
+   * anything changes: a failure leaves the queue as it was. */
+  size_t room = tx->qlast ? SMART__TX_CHUNK - tx->qwr : 0;
+  struct smart__qchunk *more = NULL, **link = &more;
+  for (size_t need = len > room ? len - room : 0; need;) {
+    struct smart__qchunk *c = chunk_get(e);
+    if (!c) {
+      while (more) {
+        struct smart__qchunk *n = more->next;
+        chunk_put(e, more);
+        more = n;
+      }
+      return SMART_ENOMEM;
+    }
+    *link = c;
+    link = &c->next;
+    need -= need < SMART__TX_CHUNK ? need : SMART__TX_CHUNK;
+  }
+  struct smart__qchunk *c = tx->qlast;
+  size_t w = tx->qwr;
+  if (!c) {
+    tx->qfirst = c = more;
+    tx->qrd = 0;
+    w = 0;
+  } else {
+    c->next = more;
+  }
+  const uint8_t *p = msg;
+  for (size_t left = len; left;) {
+    if (w == SMART__TX_CHUNK) {
+      c = c->next;
+      w = 0;
+    }
+    size_t k = SMART__TX_CHUNK - w < left ? SMART__TX_CHUNK - w : left;
+    memcpy(c->data + w, p, k);
+    w += k;
+    p += k;
+    left -= k;
+  }
+  tx->qlast = c;
+  tx->qwr = (uint32_t)w;
+  tx->qbytes += cost;
   struct smart__qmsg *m = &tx->msgs[(tx->mhead + tx->mn) & (tx->mcap - 1)];
-  m->off = tx->qtail;
   m->len = len;
   m->done = 0;
   tx->mn++;
-  tx->qtail += len;
   e->st.msgs_sent++;
   e->st.bytes_sent += len;
   return 0;
@@ -153,13 +216,38 @@ static struct smart__qmsg *q_at(struct smart__tx *tx, uint32_t i) {
   return &tx->msgs[(tx->mhead + i) & (tx->mcap - 1)];
 }
 
-static void q_pop(struct smart__tx *tx) {
+/* Copy the next n queued bytes to dst and consume them. */
+static void q_read(struct smart__engine *e, uint8_t *dst, size_t n) {
+  struct smart__tx *tx = e->tx;
+  tx->qbytes -= n;
+  while (n) {
+    struct smart__qchunk *c = tx->qfirst;
+    size_t k = SMART__TX_CHUNK - tx->qrd < n ? SMART__TX_CHUNK - tx->qrd : n;
+    memcpy(dst, c->data + tx->qrd, k);
+    tx->qrd += (uint32_t)k;
+    dst += k;
+    n -= k;
+    if (tx->qrd == SMART__TX_CHUNK && c != tx->qlast) {
+      tx->qfirst = c->next;
+      tx->qrd = 0;
+      chunk_put(e, c);
+    }
+  }
+  if (tx->qfirst == tx->qlast && tx->qrd == tx->qwr)
+    tx->qrd = tx->qwr = 0; /* empty: write from the start again */
+}
+
+/* The first entry has been read whole. */
+static void q_pop(struct smart__engine *e) {
+  struct smart__tx *tx = e->tx;
   tx->mhead = (tx->mhead + 1) & (tx->mcap - 1);
   tx->mn--;
-  if (tx->mn == 0)
-    tx->qhead = tx->qtail = 0;
-  else
-    tx->qhead = q_at(tx, 0)->off;
+  tx->qbytes -= SMART__TX_MSG_COST;
+  if (tx->mn == 0 && tx->mcap > QMSGS_KEEP) {
+    smart__free(e, tx->msgs);
+    tx->msgs = NULL;
+    tx->mcap = tx->mhead = 0;
+  }
 }
 
 /* ---- Requests -------------------------------------------------------- */
@@ -453,23 +541,23 @@ static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) 
                   peers of the seed's formats only: they see it reserved) */
   uint8_t *w = b + SMART__DATA_HDR_LEN;
   if (fmt == SMART__FMT_WHOLE) {
-    memcpy(w, tx->q + m->off, pl);
-    q_pop(tx);
+    q_read(e, w, pl);
+    q_pop(e);
   } else if (fmt == SMART__FMT_PACK) {
     for (size_t i = 0; i < npack; i++) {
       struct smart__qmsg *x = q_at(tx, 0);
       smart__put16(w, (uint16_t)x->len);
-      memcpy(w + SMART__PACK_ENTRY_HDR, tx->q + x->off, (size_t)x->len);
+      q_read(e, w + SMART__PACK_ENTRY_HDR, (size_t)x->len);
       w += SMART__PACK_ENTRY_HDR + x->len;
-      q_pop(tx);
+      q_pop(e);
     }
   } else {
     size_t chunk = pl - SMART__FRAG_HDR_LEN;
     smart__frag_hdr_write(w, (uint32_t)m->len, (uint32_t)m->done);
-    memcpy(w + SMART__FRAG_HDR_LEN, tx->q + m->off + m->done, chunk);
+    q_read(e, w + SMART__FRAG_HDR_LEN, chunk);
     m->done += chunk;
     if (m->done == m->len)
-      q_pop(tx);
+      q_pop(e);
   }
   sl->len = (uint32_t)len;
   sl->pending = 0;

@@ -63,6 +63,7 @@ static const struct opt_row rows[] = {
     {SMART_OPT_EVICT_MS, T_U32, BEFORE_JOIN, E(evict_ms), 1, U32MAX},
     {SMART_OPT_STATUS_MS, T_U32, BEFORE_JOIN, E(status_ms), 0, U32MAX},
     {SMART_OPT_SENDER_TIMEOUT_MS, T_U32, BEFORE_JOIN, E(sender_timeout_ms), 100, U32MAX},
+    {SMART_OPT_SNDBUF, T_U64, BEFORE_JOIN, E(sndbuf), 1, -1 /* any but 0 */},
 };
 
 static const struct opt_row *row_of(int opt) {
@@ -146,7 +147,7 @@ static int read_int(const struct opt_row *r, const void *val, size_t len, uint64
   } else {
     uint64_t v;
     memcpy(&v, val, 8);
-    if (r->hi >= 0 && v > (uint64_t)r->hi)
+    if (v < (uint64_t)r->lo || (r->hi >= 0 && v > (uint64_t)r->hi))
       return SMART_EINVAL;
     *out = v;
   }
