@@ -146,7 +146,7 @@ static int set_tx_epoch(struct smart__sec *s, uint8_t epoch, uint64_t now) {
 
 int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
                    uint32_t *my_id) {
-  if (!out || !cfg || !cfg->ops || cfg->ops->size < sizeof(struct smart_crypto_ops) ||
+  if (!out || !cfg || !cfg->ops || cfg->ops->size < SMART__OPS_MIN_SIZE ||
       (cfg->mode == SMART__SEC_GROUP && !cfg->group_key) ||
       (cfg->mode != SMART__SEC_GROUP && cfg->mode != SMART__SEC_IDENTITY))
     return SMART_EINVAL;

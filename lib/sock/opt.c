@@ -172,7 +172,7 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
     if (len != sizeof(o))
       return SMART_EINVAL;
     memcpy(&o, val, sizeof(o));
-    if (o && o->size < sizeof(struct smart_crypto_ops))
+    if (o && o->size < SMART__OPS_MIN_SIZE) /* the 0.1 layout is the smallest */
       return SMART_EINVAL;
     memcpy(field, &o, sizeof(o));
     return 0;
