@@ -363,6 +363,7 @@ struct smart_stats {
   uint64_t manifests_sent;   /**< source authentication: manifests signed (sender) */
   uint64_t manifests_verified; /**< manifests whose signature verified (receiver) */
   uint64_t drops_unsigned;   /**< data never covered by a valid signature, or not matching it */
+  uint64_t drops_cipher;     /**< of drops_auth: sealed with an AEAD suite this socket cannot open */
 };
 
 /**

@@ -770,4 +770,5 @@ void smart__session_stats(const struct smart__session *ss, struct smart_stats *v
     v->manifests_verified = as.manifests_verified;
     v->drops_unsigned = as.drops_unsigned;
   }
+  v->drops_cipher = ss->sec ? smart__sec_cipher_drops(ss->sec) : 0;
 }
