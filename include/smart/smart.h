@@ -271,8 +271,10 @@ enum smart_option {
                                without progress this long (default 10000) */
   SMART_OPT_STATUS_MS = 35, /**< uint32: receivers' base position-report interval
                                (default 1000; 0: never report) */
-  SMART_OPT_SENDER_TIMEOUT_MS = 36 /**< uint32: a silent sender is gone after this
+  SMART_OPT_SENDER_TIMEOUT_MS = 36, /**< uint32: a silent sender is gone after this
                                       (default 4000; inactive after half) */
+  SMART_OPT_CIPHER = 40 /**< uint32: the AEAD this socket seals with, SMART_CIPHER_* (default
+                           0, auto: XChaCha20-Poly1305); it opens every suite it can */
 };
 
 /** SMART_OPT_DELIVERY values: see smart(7) "DELIVERY GUARANTEES". */

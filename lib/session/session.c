@@ -103,6 +103,7 @@ static int security_setup(struct smart__session *ss, uint64_t now) {
       .grace_ns = SMART__MS(o->grace_ms),
       .rekey_ns = SMART__MS(o->rekey_ms),
       .rekey_bytes = o->rekey_bytes,
+      .cipher = o->cipher,
   };
   uint32_t id;
   int rc = smart__sec_new(&ss->sec, &sc, &id);

@@ -63,6 +63,7 @@ static const struct opt_row rows[] = {
     {SMART_OPT_EVICT_MS, T_U32, BEFORE_JOIN, E(evict_ms), 1, U32MAX},
     {SMART_OPT_STATUS_MS, T_U32, BEFORE_JOIN, E(status_ms), 0, U32MAX},
     {SMART_OPT_SENDER_TIMEOUT_MS, T_U32, BEFORE_JOIN, E(sender_timeout_ms), 100, U32MAX},
+    {SMART_OPT_CIPHER, T_U32, BEFORE_JOIN, O(cipher), 0, SMART_CIPHER_AES256GCM},
 };
 
 static const struct opt_row *row_of(int opt) {
@@ -181,6 +182,10 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
   int rc = read_int(r, val, len, &v);
   if (rc)
     return rc;
+  if (opt == SMART_OPT_CIPHER && v == SMART_CIPHER_AES256GCM &&
+      !(smart__ops_ciphers(s->o.ops ? s->o.ops : smart_crypto_sodium()) &
+        SMART__CIPHER_BIT(SMART_CIPHER_AES256GCM)))
+    return SMART_ENOTSUP; /* the provider set (libsodium by default) lacks it here */
   store(field, r->fsz, v);
   if (opt == SMART_OPT_DROP_PPM && s->ss)
     smart__session_set_drop(s->ss, (uint32_t)v);
