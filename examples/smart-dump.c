@@ -63,6 +63,7 @@ static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p
 #define ENV_TAG 16u
 #define ENV_MIN (ENV_HDR + ENV_NONCE + ENV_TAG)
 #define ENV_F_ENCRYPTED 0x80u
+#define ENV_F_SUITE 0x07u /* the AEAD: 0 XChaCha20-Poly1305 (not printed), 1 AES-256-GCM */
 #define KEYREQ_LEN 104u   /* member key 32 | nonce 8 | signature 64 */
 #define KEYDELIV_LEN 184u /* member key 32 | epoch 1 | 3 | sender 4 | wrapped 80 | signature 64 */
 #define MANIFEST_FIXED 16u /* sender 4 | first counter 8 | count 2 | reserved 2 */
@@ -71,6 +72,15 @@ static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p
 #define STATS_LEN 16u
 #define EXT_COOKIE 0x0009u /* tunnel messages: a relay's cookie */
 #define COOKIE_LEN 16u
+
+/* The AEAD suite of an envelope's Flags, when it is not XChaCha20-Poly1305. */
+static void print_suite(FILE *o, uint8_t flags) {
+  unsigned suite = flags & ENV_F_SUITE;
+  if (suite == 1)
+    fprintf(o, " aead=aes256gcm");
+  else if (suite)
+    fprintf(o, " aead=unassigned%u", suite);
+}
 
 /* Extensions of TYP 1..3 packets: extra keys. */
 static void print_ext(FILE *o, const struct smart__pkt *pkt) {
@@ -104,9 +114,11 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
       break;
     case SMART__EXT_AUTH:
       fprintf(o, " auth_len=%zu", n);
-      if (n == ENV_MIN) /* Epoch | Flags | Reserved | Sender ID | Nonce | Tag */
+      if (n == ENV_MIN) { /* Epoch | Flags | Reserved | Sender ID | Nonce | Tag */
         fprintf(o, " epoch=%u sender=%" PRIu32 " counter=%" PRIu64, v[0], be32(v + 4),
                 be64(v + ENV_HDR + 16));
+        print_suite(o, v[1]);
+      }
       break;
     case SMART__EXT_KEYREQ:
       if (n != KEYREQ_LEN)
@@ -176,9 +188,11 @@ static void print_data(FILE *o, const struct smart__pkt *pkt) {
           pkt->u.data.quiet, len, pkt->u.data.r, dcmd_names[pkt->cmd & 3]);
   if (pkt->u.data.d) {
     fprintf(o, " epoch=%u sender=%" PRIu32, p[0], be32(p + 4));
-    if (len >= ENV_MIN) /* a whole sealed envelope: flags and nonce too */
+    if (len >= ENV_MIN) { /* a whole sealed envelope: flags and nonce too */
       fprintf(o, " encrypted=%u counter=%" PRIu64, (p[1] & ENV_F_ENCRYPTED) ? 1u : 0u,
               be64(p + ENV_HDR + 16));
+      print_suite(o, p[1]);
+    }
     return;
   }
   if (pkt->cmd == SMART__DCMD_HEARTBEAT) {

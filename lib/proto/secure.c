@@ -15,6 +15,18 @@
  * restart draws a new salt, so a restarted sender (even with the same sender
  * ID) repeats a nonce only if two 128-bit random salts collide.
  *
+ * Suites. The Flags byte of every envelope names the AEAD that sealed it
+ * (SMART__SEC_F_SUITE): XChaCha20-Poly1305 under the sealing key and the
+ * 24-byte nonce above, or AES-256-GCM, whose 96-bit nonce has no room for
+ * the salt: the salt goes into its key instead,
+ *   AES key = derive(derive(sealing key, salt[0..8), "SMARTgc1"),
+ *                    salt[8..16), "SMARTgc2"),
+ * and the nonce is Sender ID || Counter. The AES key thus belongs to one
+ * (epoch, sender ID, salt), which one socket uses, and under it the counter
+ * alone keeps nonces apart: the same argument as above. A socket seals with
+ * the suite it was configured with and opens every suite its provider
+ * offers; others are refused with SMART_ENOTSUP and counted.
+ *
  * Replay. The counter is the replay sequence: each remote sender has a
  * window of SMART__REPLAY_BITS counters (RFC 6479 / WireGuard style), updated
  * only after the tag verified (RFC 4303 §3.4.3). A datagram below the window
@@ -46,6 +58,12 @@ struct remote {
   uint8_t key_epoch[2];
   uint8_t key_valid[2];
   uint8_t key[2][32]; /* derived subkeys for cur/prev (cache) */
+  struct gcm_key {    /* AES-256-GCM keys of (epoch, salt) (cache) */
+    uint8_t valid, epoch;
+    uint8_t salt[16];
+    uint8_t key[32];
+  } gk[2];
+  uint8_t gk_next; /* the entry the next new key replaces */
 };
 
 struct epoch_key {
@@ -61,6 +79,7 @@ struct secrets {
   uint8_t identity[64];
   struct epoch_key ek[KEY_SLOTS];
   uint8_t tx_key[32];
+  uint8_t tx_gkey[32]; /* AES-256-GCM: of tx_key and the salt */
 };
 
 struct smart__sec {
@@ -81,6 +100,10 @@ struct smart__sec {
   uint64_t tx_switched_at;
   uint64_t adopted; /* newer epochs adopted from others */
   uint8_t fresh;    /* group-key mode: nothing sealed or accepted yet */
+  uint8_t suite;    /* SMART__SEC_SUITE_* this socket seals with */
+  uint8_t gcm_ok;   /* the provider offers AES-256-GCM here */
+  uint64_t salt_from;    /* the counter when the salt was drawn */
+  uint64_t cipher_drops; /* refused: a suite this socket cannot open */
 };
 
 /* ---- keys ------------------------------------------------------------- */
@@ -119,13 +142,46 @@ static int sender_key(struct smart__sec *s, uint8_t epoch, uint32_t id, uint8_t 
                                                                                  : 0;
 }
 
+/* The AES-256-GCM key of a sealing key and a 16-byte salt: derive() over
+ * each half of the salt in turn, a PRF of all 128 bits. */
+static int gcm_key(const struct smart_crypto_ops *o, const uint8_t key[32],
+                   const uint8_t salt[16], uint8_t out[32]) {
+  uint8_t k1[32];
+  int rc = o->derive(k1, smart__get64(salt), "SMARTgc1", key, o->user_data);
+  if (rc == 0)
+    rc = o->derive(out, smart__get64(salt + 8), "SMARTgc2", k1, o->user_data);
+  smart__memzero(k1, sizeof(k1));
+  return rc ? SMART_EAUTH : 0;
+}
+
+/* The AES-256-GCM nonce of an envelope: Sender ID || Counter. */
+static void gcm_nonce(uint8_t n12[12], uint32_t id, const uint8_t nonce[24]) {
+  smart__put32(n12, id);
+  memcpy(n12 + 4, nonce + 16, 8);
+}
+
 static int tx_prepare(struct smart__sec *s) {
   if (s->tx_key_valid)
     return 0;
   if (sender_key(s, s->tx_epoch, s->my_id, s->sk->tx_key) != 0)
     return SMART_ESTATE;
+  if (s->suite == SMART__SEC_SUITE_AESGCM &&
+      gcm_key(s->cfg.ops, s->sk->tx_key, s->salt, s->sk->tx_gkey) != 0)
+    return SMART_ESTATE;
   s->tx_key_valid = 1;
   return 0;
+}
+
+/* Seal with this socket's suite. */
+static int tx_seal(struct smart__sec *s, uint8_t *out, const uint8_t *pt, size_t ptlen,
+                   const uint8_t *ad, size_t adlen, const uint8_t nonce[24]) {
+  const struct smart_crypto_ops *o = s->cfg.ops;
+  if (s->suite == SMART__SEC_SUITE_XCHACHA)
+    return o->seal(out, pt, ptlen, ad, adlen, nonce, s->sk->tx_key, o->user_data);
+  uint8_t n12[12];
+  gcm_nonce(n12, s->my_id, nonce);
+  return o->aead_seal(SMART_CIPHER_AES256GCM, out, pt, ptlen, ad, adlen, n12, s->sk->tx_gkey,
+                      o->user_data);
 }
 
 /* Move this socket's transmit epoch; a fresh salt with every epoch. */
@@ -139,6 +195,7 @@ static int set_tx_epoch(struct smart__sec *s, uint8_t epoch, uint64_t now) {
   s->tx_key_valid = 0;
   s->last_rekey = now;
   s->bytes = 0;
+  s->salt_from = s->counter;
   return s->cfg.ops->random(s->salt, sizeof(s->salt), s->cfg.ops->user_data);
 }
 
@@ -146,14 +203,18 @@ static int set_tx_epoch(struct smart__sec *s, uint8_t epoch, uint64_t now) {
 
 int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
                    uint32_t *my_id) {
-  if (!out || !cfg || !cfg->ops || cfg->ops->size < sizeof(struct smart_crypto_ops) ||
+  if (!out || !cfg || !cfg->ops || cfg->ops->size < SMART__OPS_MIN_SIZE ||
       (cfg->mode == SMART__SEC_GROUP && !cfg->group_key) ||
-      (cfg->mode != SMART__SEC_GROUP && cfg->mode != SMART__SEC_IDENTITY))
+      (cfg->mode != SMART__SEC_GROUP && cfg->mode != SMART__SEC_IDENTITY) ||
+      cfg->cipher > SMART_CIPHER_AES256GCM)
     return SMART_EINVAL;
   const struct smart_crypto_ops *o = cfg->ops;
   if (!o->seal || !o->open || !o->derive || !o->random || !o->sign || !o->verify || !o->wrap ||
       !o->unwrap || !o->hash)
     return SMART_EINVAL;
+  int gcm_ok = (smart__ops_ciphers(o) & SMART__CIPHER_BIT(SMART_CIPHER_AES256GCM)) != 0;
+  if (cfg->cipher == SMART_CIPHER_AES256GCM && !gcm_ok)
+    return SMART_ENOTSUP;
   struct smart__sec *s = calloc(1, sizeof(*s));
   if (!s)
     return SMART_ENOMEM;
@@ -164,6 +225,9 @@ int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
   }
   s->cfg = *cfg;
   s->cfg.group_key = s->cfg.identity = NULL;
+  s->gcm_ok = (uint8_t)gcm_ok;
+  s->suite = cfg->cipher == SMART_CIPHER_AES256GCM ? SMART__SEC_SUITE_AESGCM
+                                                   : SMART__SEC_SUITE_XCHACHA;
   if (cfg->group_key)
     memcpy(s->sk->group_key, cfg->group_key, 32);
   if (cfg->identity)
@@ -192,6 +256,8 @@ void smart__sec_del(struct smart__sec *s) {
     return;
   if (s->sk)
     smart__secure_free(s->sk);
+  if (s->remotes) /* cached subkeys */
+    smart__memzero(s->remotes, (size_t)s->cap_remotes * sizeof(*s->remotes));
   free(s->remotes);
   smart__memzero(s, sizeof(*s));
   free(s);
@@ -207,7 +273,7 @@ static void next_nonce(struct smart__sec *s, uint8_t nonce[24]) {
 
 static void env_hdr(struct smart__sec *s, uint8_t *p, uint8_t flags) {
   p[0] = s->tx_epoch;
-  p[1] = flags;
+  p[1] = (uint8_t)(flags | s->suite);
   p[2] = p[3] = 0;
   smart__put32(p + 4, s->my_id);
 }
@@ -218,13 +284,19 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
     return SMART_EINVAL;
   if (cap < len + SMART__SEC_OVERHEAD || len + SMART__SEC_OVERHEAD > SMART__MAX_DGRAM)
     return SMART_ENOBUF;
+  if (s->suite == SMART__SEC_SUITE_AESGCM && s->counter - s->salt_from >= SMART__GCM_SALT_LIFE) {
+    /* A new AES key long before the data limit (smart-security(7)). */
+    if (s->cfg.ops->random(s->salt, sizeof(s->salt), s->cfg.ops->user_data) != 0)
+      return SMART_ESYS;
+    s->salt_from = s->counter;
+    s->tx_key_valid = 0;
+  }
   int rc = tx_prepare(s);
   if (rc)
     return rc;
   s->fresh = 0;
   if (s->last_rekey == 0) /* the rekey timer runs from the first datagram */
     s->last_rekey = now;
-  const struct smart_crypto_ops *o = s->cfg.ops;
   unsigned typ = buf[1] >> 6;
   if (typ == SMART__TYP_DATA) {
     if (len < SMART__DATA_HDR_LEN || (buf[6] & 0x20))
@@ -242,10 +314,9 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
     next_nonce(s, nonce);
     uint8_t *b = nonce + SMART__SEC_NONCE;
     if (enc)
-      rc = o->seal(b, b, body, buf, (size_t)(b - buf), nonce, s->sk->tx_key, o->user_data);
+      rc = tx_seal(s, b, b, body, buf, (size_t)(b - buf), nonce);
     else
-      rc = o->seal(b + body, NULL, 0, buf, (size_t)(b - buf) + body, nonce, s->sk->tx_key,
-                   o->user_data);
+      rc = tx_seal(s, b + body, NULL, 0, buf, (size_t)(b - buf) + body, nonce);
     if (rc)
       return SMART_EINVAL;
     if (((buf[1] >> 4) & 3) == SMART__DCMD_DATA)
@@ -263,7 +334,7 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
   uint8_t *nonce = e + 4 + SMART__SEC_HDR;
   next_nonce(s, nonce);
   uint8_t *tag = nonce + SMART__SEC_NONCE;
-  if (o->seal(tag, NULL, 0, buf, (size_t)(tag - buf), nonce, s->sk->tx_key, o->user_data))
+  if (tx_seal(s, tag, NULL, 0, buf, (size_t)(tag - buf), nonce))
     return SMART_EINVAL;
   return (smart_ssize)total;
 }
@@ -357,6 +428,30 @@ static int epoch_ok(const struct smart__sec *s, const struct remote *r, uint8_t 
   return r->have_prev && epoch == r->prev && now - r->switched_at < s->cfg.grace_ns;
 }
 
+/* The cached AES-256-GCM key of (r, epoch, salt), or NULL. */
+static const uint8_t *gcm_cached(const struct remote *r, uint8_t epoch, const uint8_t salt[16]) {
+  if (r)
+    for (int i = 0; i < 2; i++)
+      if (r->gk[i].valid && r->gk[i].epoch == epoch && !memcmp(r->gk[i].salt, salt, 16))
+        return r->gk[i].key;
+  return NULL;
+}
+
+/* Keep an AES-256-GCM key that just authenticated a datagram: a sender
+ * uses one salt per epoch (and per 2^28 datagrams), so two entries hold
+ * the current key and the one before a switch. */
+static void gcm_remember(struct remote *r, uint8_t epoch, const uint8_t salt[16],
+                         const uint8_t *key) {
+  if (gcm_cached(r, epoch, salt))
+    return;
+  struct gcm_key *g = &r->gk[r->gk_next];
+  r->gk_next ^= 1;
+  g->valid = 1;
+  g->epoch = epoch;
+  memcpy(g->salt, salt, 16);
+  memcpy(g->key, key, 32);
+}
+
 static void remote_accept(struct smart__sec *s, struct remote *r, uint8_t epoch,
                           const uint8_t *key, uint64_t counter, uint64_t now) {
   if (!r->used) {
@@ -429,14 +524,30 @@ static int ident_key_ok(struct smart__sec *s, uint8_t epoch, uint32_t id, int da
   return !(data && ek->data_sender && ek->data_sender != id);
 }
 
+/* How to open one envelope: the suite, its nonce (the envelope's 24 bytes,
+ * or the 12 of AES-256-GCM) and key. */
+struct rx_aead {
+  const struct smart_crypto_ops *o;
+  unsigned suite;
+  const uint8_t *nonce, *key;
+};
+
+static int rx_open(const struct rx_aead *a, uint8_t *out, const uint8_t *ct, size_t ctlen,
+                   const uint8_t *ad, size_t adlen) {
+  const struct smart_crypto_ops *o = a->o;
+  if (a->suite == SMART__SEC_SUITE_XCHACHA)
+    return o->open(out, ct, ctlen, ad, adlen, a->nonce, a->key, o->user_data);
+  return o->aead_open(SMART_CIPHER_AES256GCM, out, ct, ctlen, ad, adlen, a->nonce, a->key,
+                      o->user_data);
+}
+
 /* Verify (and decrypt) into `out`: the plaintext's length, or SMART_EAUTH. */
-static smart_ssize aead_open(const struct smart_crypto_ops *o, const uint8_t *in, size_t len,
-                             uint8_t *out, int data, uint8_t flags, const uint8_t *nonce,
-                             const uint8_t *key) {
+static smart_ssize aead_open(const struct rx_aead *a, const uint8_t *in, size_t len,
+                             uint8_t *out, int data, uint8_t flags, const uint8_t *nonce) {
   const uint8_t *tag = in + len - SMART__SEC_TAG;
   uint8_t dummy[1];
   if (!data) {
-    if (o->open(dummy, tag, SMART__SEC_TAG, in, (size_t)(tag - in), nonce, key, o->user_data))
+    if (rx_open(a, dummy, tag, SMART__SEC_TAG, in, (size_t)(tag - in)))
       return SMART_EAUTH;
     size_t plain = len - SMART__SEC_MSG_OVERHEAD;
     memmove(out, in, plain);
@@ -446,10 +557,9 @@ static smart_ssize aead_open(const struct smart_crypto_ops *o, const uint8_t *in
   size_t body = len - SMART__DATA_HDR_LEN - SMART__SEC_DATA_OVERHEAD, adlen = (size_t)(b - in);
   int rc;
   if (flags & SMART__SEC_F_ENCRYPTED) {
-    rc = o->open(out + SMART__DATA_HDR_LEN, b, body + SMART__SEC_TAG, in, adlen, nonce, key,
-                 o->user_data);
+    rc = rx_open(a, out + SMART__DATA_HDR_LEN, b, body + SMART__SEC_TAG, in, adlen);
   } else {
-    rc = o->open(dummy, tag, SMART__SEC_TAG, in, adlen + body, nonce, key, o->user_data);
+    rc = rx_open(a, dummy, tag, SMART__SEC_TAG, in, adlen + body);
     if (rc == 0)
       memmove(out + SMART__DATA_HDR_LEN, b, body);
   }
@@ -474,8 +584,14 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
   uint8_t epoch = env[0], flags = env[1];
   uint32_t id = smart__get32(env + 4);
   uint64_t counter = smart__get64(nonce + 16);
-  if (env[2] || env[3] || (flags & ~SMART__SEC_F_ENCRYPTED) || id == 0 || (!data && flags))
+  unsigned suite = flags & SMART__SEC_F_SUITE;
+  if (env[2] || env[3] || (flags & SMART__SEC_F_ZERO) || id == 0 ||
+      (!data && (flags & SMART__SEC_F_ENCRYPTED)))
     return SMART_EAUTH;
+  if (suite != SMART__SEC_SUITE_XCHACHA && !(suite == SMART__SEC_SUITE_AESGCM && s->gcm_ok)) {
+    s->cipher_drops++; /* an unassigned suite, or AES-GCM the provider lacks here */
+    return SMART_ENOTSUP;
+  }
   if (id == s->my_id)
     return SMART_EAUTH; /* our own datagram reflected back: never accepted */
   if (counter == UINT64_MAX)
@@ -487,19 +603,35 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
     return SMART_ERANGE;
   if (s->cfg.mode == SMART__SEC_IDENTITY && !ident_key_ok(s, epoch, id, data))
     return SMART_EAUTH;
-  uint8_t scratch[32];
+  uint8_t scratch[32], gscratch[32], n12[12];
   const uint8_t *key;
   if (remote_key(s, r, id, epoch, &key, scratch) != 0)
     return SMART_EAUTH;
-  smart_ssize plain = aead_open(s->cfg.ops, in, len, out, data, flags, nonce, key);
+  struct rx_aead a = {.o = s->cfg.ops, .suite = suite, .nonce = nonce, .key = key};
+  if (suite == SMART__SEC_SUITE_AESGCM) {
+    if (!(a.key = gcm_cached(r, epoch, nonce))) {
+      if (gcm_key(s->cfg.ops, key, nonce, gscratch) != 0) {
+        smart__memzero(scratch, sizeof(scratch));
+        return SMART_EAUTH;
+      }
+      a.key = gscratch;
+    }
+    gcm_nonce(n12, id, nonce);
+    a.nonce = n12;
+  }
+  smart_ssize plain = aead_open(&a, in, len, out, data, flags, nonce);
   if (plain >= 0) {
     smart__put16(out + 2, (uint16_t)plain);
-    if (!r && !(r = remote_add(s, id)))
+    if (!r && !(r = remote_add(s, id))) {
       plain = SMART_EAUTH; /* table full: refuse rather than forget replays */
-    else
+    } else {
       remote_accept(s, r, epoch, key, counter, now);
+      if (suite == SMART__SEC_SUITE_AESGCM)
+        gcm_remember(r, epoch, nonce, a.key);
+    }
   }
   smart__memzero(scratch, sizeof(scratch));
+  smart__memzero(gscratch, sizeof(gscratch));
   if (plain >= 0)
     *sender = id;
   return plain;
@@ -547,9 +679,12 @@ int smart__sec_install_key(struct smart__sec *s, uint8_t epoch, const uint8_t ke
   }
   /* Cached subkeys of a replaced epoch are stale. */
   for (uint32_t i = 0; i < s->nremotes; i++)
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2; k++) {
       if (s->remotes[i].key_valid[k] && s->remotes[i].key_epoch[k] == epoch)
         s->remotes[i].key_valid[k] = 0;
+      if (s->remotes[i].gk[k].valid && s->remotes[i].gk[k].epoch == epoch)
+        s->remotes[i].gk[k].valid = 0;
+    }
   if (s->tx_epoch == epoch)
     s->tx_key_valid = 0;
   memcpy(slot->key, key, 32);
@@ -611,3 +746,7 @@ uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len) {
 }
 
 void smart__sec_test_set_counter(struct smart__sec *s, uint64_t counter) { s->counter = counter; }
+
+uint64_t smart__sec_cipher_drops(const struct smart__sec *s) { return s->cipher_drops; }
+
+unsigned smart__sec_suite(const struct smart__sec *s) { return s->suite; }

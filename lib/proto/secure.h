@@ -28,8 +28,16 @@
 #define SMART__SEC_MSG_OVERHEAD (4u + SMART__SEC_AUTH_LEN)
 #define SMART__SEC_OVERHEAD SMART__SEC_MSG_OVERHEAD /* the larger of the two */
 
-/* Envelope flags. */
+/* Envelope flags: E | Zero(4) | Suite(3). */
 #define SMART__SEC_F_ENCRYPTED 0x80u /* body is ciphertext (else authenticated only) */
+#define SMART__SEC_F_ZERO 0x78u      /* must be zero */
+#define SMART__SEC_F_SUITE 0x07u     /* the AEAD that sealed it: */
+#define SMART__SEC_SUITE_XCHACHA 0u  /*   XChaCha20-Poly1305 (the only one of 0.1) */
+#define SMART__SEC_SUITE_AESGCM 1u   /*   AES-256-GCM; 2..7 unassigned */
+
+/* AES-256-GCM: a sender draws a new salt, hence a new key, after this many
+ * datagrams under one (smart-security(7) "Nonces": the data limit). */
+#define SMART__GCM_SALT_LIFE (UINT64_C(1) << 28)
 
 enum { SMART__SEC_OFF = 0, SMART__SEC_GROUP = 1, SMART__SEC_IDENTITY = 2 };
 
@@ -44,10 +52,12 @@ struct smart__sec_cfg {
   uint64_t grace_ns;        /* how long a superseded epoch stays acceptable */
   uint64_t rekey_ns;        /* sender: new epoch this often (0 never) */
   uint64_t rekey_bytes;     /* sender: ... or after this many bytes (0 never) */
+  uint32_t cipher;          /* SMART_CIPHER_* this socket seals with (0: XChaCha20) */
 };
 
 /* Create the layer; *my_id receives this socket's random sender ID (use it
- * as the engine's session ID). Returns 0, SMART_EINVAL, SMART_ENOMEM. */
+ * as the engine's session ID). Returns 0, SMART_EINVAL, SMART_ENOMEM, or
+ * SMART_ENOTSUP when cfg->cipher is a suite the provider does not offer. */
 int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
                    uint32_t *my_id);
 void smart__sec_del(struct smart__sec *s);
@@ -65,7 +75,8 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
  * Authenticate and open in[0..len) into out (cap >= len). On success returns
  * the plaintext datagram's length and the sender ID in *sender. Errors:
  * SMART_EAUTH (no or bad authentication, unknown epoch or key),
- * SMART_ERANGE (replayed or too old), SMART_EINVAL.
+ * SMART_ERANGE (replayed or too old), SMART_ENOTSUP (sealed with a suite
+ * this socket cannot open: counted, smart__sec_cipher_drops), SMART_EINVAL.
  */
 smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
                             uint8_t *out, size_t cap, uint32_t *sender, uint64_t now);
@@ -112,5 +123,11 @@ void smart__sec_last_nonce(const struct smart__sec *s, uint8_t nonce[24]);
  * SMART__SEC_OVERHEAD bytes: the caller opened it first). */
 uint64_t smart__sec_last_counter(const struct smart__sec *s);
 uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len);
+
+/* Datagrams refused with SMART_ENOTSUP: an unassigned suite, or one the
+ * provider does not offer here (AES-256-GCM without AES-NI). */
+uint64_t smart__sec_cipher_drops(const struct smart__sec *s);
+/* The suite this socket seals with (SMART__SEC_SUITE_*). */
+unsigned smart__sec_suite(const struct smart__sec *s);
 
 #endif

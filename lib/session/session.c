@@ -103,6 +103,7 @@ static int security_setup(struct smart__session *ss, uint64_t now) {
       .grace_ns = SMART__MS(o->grace_ms),
       .rekey_ns = SMART__MS(o->rekey_ms),
       .rekey_bytes = o->rekey_bytes,
+      .cipher = o->cipher,
   };
   uint32_t id;
   int rc = smart__sec_new(&ss->sec, &sc, &id);
@@ -770,4 +771,5 @@ void smart__session_stats(const struct smart__session *ss, struct smart_stats *v
     v->manifests_verified = as.manifests_verified;
     v->drops_unsigned = as.drops_unsigned;
   }
+  v->drops_cipher = ss->sec ? smart__sec_cipher_drops(ss->sec) : 0;
 }

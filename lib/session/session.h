@@ -58,6 +58,8 @@ struct smart__opts {
   uint32_t nallowed;
   /* membership */
   uint32_t report_ms, member_timeout_ms;
+  /* security: SMART_OPT_CIPHER */
+  uint32_t cipher;
 };
 
 /* Addresses the shell resolved at the join. */

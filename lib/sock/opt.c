@@ -64,6 +64,7 @@ static const struct opt_row rows[] = {
     {SMART_OPT_STATUS_MS, T_U32, BEFORE_JOIN, E(status_ms), 0, U32MAX},
     {SMART_OPT_SENDER_TIMEOUT_MS, T_U32, BEFORE_JOIN, E(sender_timeout_ms), 100, U32MAX},
     {SMART_OPT_SNDBUF, T_U64, BEFORE_JOIN, E(sndbuf), 1, -1 /* any but 0 */},
+    {SMART_OPT_CIPHER, T_U32, BEFORE_JOIN, O(cipher), 0, SMART_CIPHER_AES256GCM},
 };
 
 static const struct opt_row *row_of(int opt) {
@@ -173,7 +174,7 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
     if (len != sizeof(o))
       return SMART_EINVAL;
     memcpy(&o, val, sizeof(o));
-    if (o && o->size < sizeof(struct smart_crypto_ops))
+    if (o && o->size < SMART__OPS_MIN_SIZE) /* the 0.1 layout is the smallest */
       return SMART_EINVAL;
     memcpy(field, &o, sizeof(o));
     return 0;
@@ -182,6 +183,10 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
   int rc = read_int(r, val, len, &v);
   if (rc)
     return rc;
+  if (opt == SMART_OPT_CIPHER && v == SMART_CIPHER_AES256GCM &&
+      !(smart__ops_ciphers(s->o.ops ? s->o.ops : smart_crypto_sodium()) &
+        SMART__CIPHER_BIT(SMART_CIPHER_AES256GCM)))
+    return SMART_ENOTSUP; /* the provider set (libsodium by default) lacks it here */
   store(field, r->fsz, v);
   if (opt == SMART_OPT_DROP_PPM && s->ss)
     smart__session_set_drop(s->ss, (uint32_t)v);
