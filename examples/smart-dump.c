@@ -147,6 +147,12 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
                  " interval_ms=%" PRIu32,
               be32(v), be32(v + 4), be32(v + 8), be32(v + 12));
       break;
+    case SMART__EXT_POSITION:
+      if (n < SMART__POS_LEN)
+        goto other;
+      fprintf(o, " position=%" PRIu64 " echo=%" PRIu32 " delay_us=%" PRIu32 "%s", be64(v),
+              be32(v + 8), be32(v + 12), (v[16] & SMART__POS_LEAVING) ? " leaving" : "");
+      break;
     case EXT_COOKIE:
       if (n != COOKIE_LEN)
         goto other;
@@ -254,6 +260,10 @@ static void dump(FILE *o, const uint8_t *dg, size_t n) {
   case SMART__K_REPLACEMENT:
     print_ipv4(o, "group", pkt.u.repl.group);
     fprintf(o, " seq=%u extra=%u", pkt.u.repl.seq, pkt.u.repl.extra);
+    break;
+  case SMART__K_STATUS:
+    print_ipv4(o, "group", pkt.u.repl.group);
+    fprintf(o, " seq=%u", pkt.u.repl.seq);
     break;
   case SMART__K_QUIET:
     print_ipv4(o, "group", pkt.u.quiet.group);
