@@ -574,7 +574,8 @@ struct smart_receiver {
  * smart_flush() that timed out, those with behind > 0 are the ones that
  * do not hold everything.
  * @param out   an array of `max` structs, each with `size` set alike.
- * @return how many there are (only max are written), or SMART_EINVAL.
+ * @return how many there are (only max are written), SMART_EINVAL or
+ *         SMART_ENOMEM.
  * @since 0.2
  */
 SMART_API smart_ssize smart_receivers(smart_sock *s, struct smart_receiver *out, size_t max);

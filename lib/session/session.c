@@ -682,8 +682,8 @@ int smart__session_event(struct smart__session *ss, struct smart_event *ev) {
   return smart__members_event(ss->mem, ev);
 }
 
-size_t smart__session_receivers(struct smart__session *ss, struct smart_receiver *out,
-                                size_t max, size_t stride, uint64_t now) {
+smart_ssize smart__session_receivers(struct smart__session *ss, struct smart_receiver *out,
+                                     size_t max, size_t stride, uint64_t now) {
   uint32_t n = smart__engine_rcv_list(ss->eng, NULL, 0);
   uint32_t m = max < n ? (uint32_t)max : n;
   if (!m)
@@ -691,7 +691,7 @@ size_t smart__session_receivers(struct smart__session *ss, struct smart_receiver
   const struct smart__mem *lm = smart__mem_libc();
   struct smart__rcv_info *all = smart__mem_alloc(lm, (size_t)m * sizeof(*all));
   if (!all)
-    return 0;
+    return SMART_ENOMEM;
   smart__engine_rcv_list(ss->eng, all, m);
   uint64_t lead = smart__engine_tx_lead(ss->eng);
   for (uint32_t i = 0; i < m; i++) {

@@ -158,8 +158,8 @@ int smart__session_allow(struct smart__session *ss, const uint8_t pk[32]);
 int smart__session_revoke(struct smart__session *ss, const uint8_t pk[32], uint64_t now);
 int smart__session_event(struct smart__session *ss, struct smart_event *ev);
 /* The receivers that report their position (smart_receivers). */
-size_t smart__session_receivers(struct smart__session *ss, struct smart_receiver *out,
-                                size_t max, size_t stride, uint64_t now);
+smart_ssize smart__session_receivers(struct smart__session *ss, struct smart_receiver *out,
+                                     size_t max, size_t stride, uint64_t now);
 /* A flush is over (done or timed out). */
 void smart__session_flush_end(struct smart__session *ss);
 size_t smart__session_members(struct smart__session *ss, struct smart_member *out, size_t max,

@@ -62,8 +62,7 @@ SMART_API smart_ssize smart_receivers(smart_sock *s, struct smart_receiver *out,
     if (rc)
       return rc;
   }
-  return (smart_ssize)smart__session_receivers(s->ss, out, max, max ? out[0].size : 0,
-                                               smart__now());
+  return smart__session_receivers(s->ss, out, max, max ? out[0].size : 0, smart__now());
 }
 
 SMART_API int smart_move(smart_sock *s, const char *group) {
