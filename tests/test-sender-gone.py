@@ -15,6 +15,9 @@ import tempfile
 import time
 
 send, recv = sys.argv[1], sys.argv[2]
+# The sanitizer runtime preloaded for the interpreter is not for the
+# (instrumented) programs.
+child_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
 group = "239.255.%d.%d:%d" % (os.getpid() % 200 + 20, os.getpid() % 250 + 1, 20000 + os.getpid() % 20000)
 receivers = []
 for drop in (0, 0, 0.1):  # the third loses 10% of what arrives
@@ -23,9 +26,10 @@ for drop in (0, 0, 0.1):  # the third loses 10% of what arrives
         args += ["--drop", str(drop)]
     # Files, not pipes: nobody reads while the receivers are timed.
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    receivers.append((subprocess.Popen(args, stdout=out, stderr=err), out, err))
+    receivers.append((subprocess.Popen(args, stdout=out, stderr=err, env=child_env), out, err))
 time.sleep(0.5)
-sender = subprocess.Popen([send, "--group", group, "--iface", "127.0.0.1"], stdin=subprocess.PIPE)
+sender = subprocess.Popen([send, "--group", group, "--iface", "127.0.0.1"], stdin=subprocess.PIPE,
+                          env=child_env)
 # A steady stream: 2,000 lines, then one every millisecond.
 line = 0
 def feed(n, pause):
