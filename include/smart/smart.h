@@ -368,6 +368,8 @@ struct smart_stats {
   uint64_t manifests_verified; /**< manifests whose signature verified (receiver) */
   uint64_t drops_unsigned;   /**< data never covered by a valid signature, or not matching it */
   uint64_t drops_cipher;     /**< of drops_auth: sealed with an AEAD suite this socket cannot open */
+  uint64_t tx_refused;       /**< datagrams the system refused for the moment (EPERM from a
+                                  firewall, unreachable): skipped and repaired later (@since 0.2) */
 };
 
 /**

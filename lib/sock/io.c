@@ -27,6 +27,12 @@ int smart__io_take_error(smart_sock *s) {
 
 /* ---- output -------------------------------------------------------------- */
 
+/* Send errors that say "not now" rather than "never": smart_fd(3). */
+static int transient(int err) {
+  return err == EPERM || err == EACCES || err == ECONNREFUSED || err == EHOSTUNREACH ||
+         err == ENETUNREACH || err == ENETDOWN;
+}
+
 /* Hand pending datagrams to the kernel. Returns 0, SMART_EAGAIN when the
  * socket is full (some stay pending), or an error. */
 static int tx_pending(smart_sock *s) {
@@ -40,6 +46,15 @@ static int tx_pending(smart_sock *s) {
       if (n == SMART_EINVAL || n == SMART_EMSGSIZE) { /* drop the culprit */
         s->out_head++;
         s->drops_other++;
+        continue;
+      }
+      if (n == SMART_ESYS && transient(errno)) {
+        /* Refused for now (a firewall rule, a route that is down): the
+         * datagram is skipped, as if lost on the way, and the protocol
+         * repairs it; the error is kept for SMART_OPT_LAST_OS_ERROR. */
+        s->last_os_error = errno;
+        s->out_head++;
+        s->tx_refused++;
         continue;
       }
       return smart__io_err(s, n);

@@ -61,7 +61,7 @@ struct smart_sock {
   size_t cork_fill;     /* bytes in the corked datagram being filled */
   unsigned cork_dgrams; /* corked datagrams already full */
 
-  uint64_t dgrams_sent, drops_other;
+  uint64_t dgrams_sent, drops_other, tx_refused;
   int tx_error; /* from transmitting what smart_send() had queued: the next call's */
 };
 
