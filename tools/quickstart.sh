@@ -7,7 +7,7 @@
 # The test run builds with gcc and clang (warnings are errors), runs the suite
 # plain and under ASan+UBSan, runs the codec and secure-layer tests under valgrind, checks the
 # exported symbols, installs into a staging directory and links a one-file
-# program through pkg-config, runs the wire fuzzer for 60 seconds and the
+# program through pkg-config, runs the wire fuzzer for 40 seconds and the
 # session fuzzer for 30.
 set -euo pipefail
 
@@ -103,13 +103,13 @@ EOF
 }
 
 fuzz() {
-  say "fuzzing the wire decoder for ${SMART_FUZZ_SECONDS:-60} s (clang, libFuzzer, ASan+UBSan)"
+  say "fuzzing the wire decoder for ${SMART_FUZZ_SECONDS:-40} s (clang, libFuzzer, ASan+UBSan)"
   setup "$out/fuzz" clang -Dfuzz=true -Dtests=false -Dman=false \
     -Db_sanitize=address,undefined -Db_lundef=false
   local work
   work=$(mktemp -d)
   cp fuzz/corpus/wire_decode/* "$work/"
-  "$out/fuzz/fuzz/fuzz-wire_decode" -max_total_time="${SMART_FUZZ_SECONDS:-60}" \
+  "$out/fuzz/fuzz/fuzz-wire_decode" -max_total_time="${SMART_FUZZ_SECONDS:-40}" \
     -print_final_stats=1 "$work" 2>&1 | grep -E 'stat::number_of_executed_units|Done|ERROR|SUMMARY' || true
   # libFuzzer exits non-zero on a crash; re-run to get the status right.
   "$out/fuzz/fuzz/fuzz-wire_decode" -runs=0 "$work" >/dev/null 2>&1
