@@ -44,6 +44,16 @@ static uint64_t hb_ambient(const struct smart__engine *e) {
   return SMART__HB_AMBIENT;
 }
 
+/* When the next heartbeat is due: the schedule after data stops, or the
+ * ambient one while data flows. */
+static uint64_t hb_next(const struct smart__engine *e) {
+  const struct smart__tx *tx = e->tx;
+  uint64_t due = tx->hb_due;
+  if (tx->last_data > tx->last_hb && tx->last_hb + hb_ambient(e) < due)
+    due = tx->last_hb + hb_ambient(e);
+  return due;
+}
+
 /* Heartbeat spacing after data stops: PGM sends SPMs at a short interval a
  * few times, then backs off to an ambient rate (RFC 3208 §6.1). Here: 4 at
  * max(GRTT, 10 ms), then doubling, capped at 1 s: receivers call a sender
@@ -676,11 +686,7 @@ smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
     }
   }
   if (!tx->hb_first) {
-    uint64_t due = tx->hb_due;
-    /* Ambient heartbeat while data flows. */
-    if (tx->last_data > tx->last_hb && tx->last_hb + hb_ambient(e) < due)
-      due = tx->last_hb + hb_ambient(e);
-    if (due <= now)
+    if (hb_next(e) <= now)
       return tx_heartbeat(e, out, now);
   }
   return 0;
@@ -706,9 +712,7 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
     }
   }
   if (!tx->hb_first) {
-    uint64_t due = tx->hb_due;
-    if (tx->last_data > tx->last_hb && tx->last_hb + hb_ambient(e) < due)
-      due = tx->last_hb + hb_ambient(e);
+    uint64_t due = hb_next(e);
     uint64_t w = smart__ratelim_when(&e->tb, SMART__DATA_HDR_LEN + SMART__HB_LEN + SMART__HB_EXT_LEN);
     if (w > due)
       due = w;

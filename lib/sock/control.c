@@ -25,17 +25,18 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
   return 0;
 }
 
+/* What arrived and what is due, before answering about it. */
+static int pump_joined(smart_sock *s) { return s->joined ? smart__io_pump(s) : 0; }
+
 SMART_API int smart_event(smart_sock *s, struct smart_event *ev) {
   /* Size-versioned: a program built against 0.1 passes the 0.1 size. */
   if (!s || !ev || ev->size < offsetof(struct smart_event, seq) || ev->size > 4096)
     return SMART_EINVAL;
   if (!s->ss)
     return 0;
-  if (s->joined) {
-    int rc = smart__io_pump(s);
-    if (rc)
-      return rc;
-  }
+  int rc = pump_joined(s);
+  if (rc)
+    return rc;
   struct smart_event e;
   if (!smart__session_event(s->ss, &e))
     return 0;
@@ -58,11 +59,9 @@ SMART_API smart_ssize smart_receivers(smart_sock *s, struct smart_receiver *out,
     return SMART_EINVAL;
   if (!s->ss)
     return 0;
-  if (s->joined) {
-    int rc = smart__io_pump(s);
-    if (rc)
-      return rc;
-  }
+  int rc = pump_joined(s);
+  if (rc)
+    return rc;
   return smart__session_receivers(s->ss, out, max, max ? out[0].size : 0, smart__now());
 }
 
