@@ -2,10 +2,12 @@
  * smart-recv: print each delivered SMART message as one line, in order.
  *
  *   smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]
- *              [--timeout SECONDS] [--drop P] [--tunnel RELAY:PORT]
+ *              [--timeout SECONDS] [--drop P] [--tunnel RELAY:PORT] [--skip-lost]
  *
  * Exits 0 after N messages; non-zero, with one line on standard error, when
- * SECONDS pass before that or when data is lost beyond repair.
+ * SECONDS pass before that or when data is lost beyond repair. With
+ * --skip-lost a loss is one line on standard error and receiving goes on;
+ * a stream that ends short of N then exits 3.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,7 +18,7 @@
 
 static void usage(FILE *o) {
   fputs("usage: smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]\n"
-        "                  [--timeout SECONDS] [--drop P]\n"
+        "                  [--timeout SECONDS] [--drop P] [--skip-lost]\n"
         "                  [--key-file FILE | --identity FILE --peer-key HEX] [--tunnel RELAY:PORT]\n",
         o);
 }
@@ -33,11 +35,13 @@ int main(int argc, char **argv) {
       {"sync", required_argument, 0, 's'},    {"count", required_argument, 0, 'c'},
       {"timeout", required_argument, 0, 't'}, {"drop", required_argument, 0, 'd'},
       CLI_SECURITY_OPTIONS, {"tunnel", required_argument, 0, 'T'},
+      {"skip-lost", no_argument, 0, 'S'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *group = NULL, *iface = NULL, *tunnel = NULL;
   uint32_t sync = 0x53, drop_ppm = 0;
   double count = 0, timeout = 0;
-  int c;
+  int c, skip_lost = 0;
+  unsigned long long lost = 0, losses = 0;
   struct cli_security sec = {0};
   cli_prog = "smart-recv";
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -49,6 +53,7 @@ int main(int argc, char **argv) {
     case 't': timeout = cli_number("--timeout", optarg, 0.001, 1e7); break;
     case 'd': drop_ppm = (uint32_t)(cli_number("--drop", optarg, 0, 1) * 1e6 + 0.5); break;
     case 'T': tunnel = optarg; break;
+    case 'S': skip_lost = 1; break;
     case 'h': usage(stdout); return 0;
     default:
       if (cli_security_opt(&sec, c, optarg))
@@ -104,6 +109,12 @@ int main(int argc, char **argv) {
       if (ev.type != SMART_EVENT_SENDER_GONE)
         continue;
       int ended = (ev.flags & SMART_EVENT_ENDED) != 0;
+      if (count > 0 && skip_lost && ended && losses > 0) { /* every gap was reported */
+        if (fflush(stdout) != 0)
+          cli_die(1, "write: output error");
+        cli_die(3, "sender %s ended its stream after %llu of %.0f message(s); %llu datagram(s) "
+                   "lost in %llu loss(es)", ev.member, got, count, lost, losses);
+      }
       if (count > 0)
         cli_die(1, "sender %s %s after %llu of %.0f message(s)", ev.member,
                 ended ? "ended its stream" : "is gone (silent too long)", got, count);
@@ -112,6 +123,14 @@ int main(int argc, char **argv) {
     }
     if (n == SMART_EAGAIN)
       continue;
+    if (n == SMART_ELOST && skip_lost) {
+      fprintf(stderr, "smart-recv: lost %llu datagram(s) from %s at sequence %llu after %llu "
+                      "message(s)\n", (unsigned long long)info.count, info.sender,
+              (unsigned long long)info.seq, got);
+      lost += info.count;
+      losses++;
+      continue;
+    }
     if (n == SMART_ELOST)
       cli_die(1, "unrecoverable loss from %s: %llu datagram(s) from sequence %llu",
               info.sender, (unsigned long long)info.count, (unsigned long long)info.seq);

@@ -1355,6 +1355,9 @@ START_TEST(sim_reliable_waits_for_cut_receiver) {
   smart__engine_get_stats(sim_engine(s, 0), &st);
   ck_assert_uint_gt(st.statuses_received, c.receivers);
   ck_assert_uint_eq(st.rcv_evicted, 0);
+  /* The sender waited with its window full, never beyond it. */
+  ck_assert_uint_eq(st.held_peak, c.window);
+  ck_assert_uint_gt(st.queued_peak, 0);
   sim_free(s);
 }
 END_TEST

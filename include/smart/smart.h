@@ -370,6 +370,10 @@ struct smart_stats {
   uint64_t drops_cipher;     /**< of drops_auth: sealed with an AEAD suite this socket cannot open */
   uint64_t tx_refused;       /**< datagrams the system refused for the moment (EPERM from a
                                   firewall, unreachable): skipped and repaired later (@since 0.2) */
+  uint64_t window_peak;      /**< most datagrams the sender kept for repair at once; at most
+                                  SMART_OPT_WINDOW (@since 0.2) */
+  uint64_t sndbuf_peak;      /**< most bytes its send queue held at once, 16 per message
+                                  included; at most SMART_OPT_SNDBUF (@since 0.2) */
 };
 
 /**

@@ -310,6 +310,8 @@ struct smart__stats {
   uint64_t statuses_sent, statuses_received; /* STATUS reports */
   uint64_t senders_gone;                     /* receiver side */
   uint64_t rcv_evicted;                      /* sender side */
+  uint64_t held_peak;                        /* most datagrams kept for repair */
+  uint64_t queued_peak;                      /* most bytes in the send queue */
 };
 
 /* Change the token bucket (cfg.rate, cfg.burst) from `now` on: what the

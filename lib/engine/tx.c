@@ -213,6 +213,8 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
   tx->qlast = c;
   tx->qwr = (uint32_t)w;
   tx->qbytes += cost;
+  if (tx->qbytes > e->st.queued_peak)
+    e->st.queued_peak = tx->qbytes;
   struct smart__qmsg *m = &tx->msgs[(tx->mhead + tx->mn) & (tx->mcap - 1)];
   m->len = len;
   m->done = 0;
@@ -574,6 +576,8 @@ static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) 
   sl->sent_at = now;
   sl->holdoff = 0;
   tx->lead++;
+  if (tx->lead - tx->trail > e->st.held_peak)
+    e->st.held_peak = tx->lead - tx->trail;
   tx->last_data = now;
   tx->hb_count = 0;
   tx->hb_due = now + hb_base(e);

@@ -749,6 +749,8 @@ static void engine_stats(const struct smart__session *ss, struct smart_stats *v)
   v->drops_window = e.drops[SMART__DROP_RANGE];
   v->drops_other = e.drops[SMART__DROP_UNSUPPORTED] + e.drops[SMART__DROP_SESSION] +
                    e.drops[SMART__DROP_NOMEM];
+  v->window_peak = e.held_peak;
+  v->sndbuf_peak = e.queued_peak;
 }
 
 void smart__session_stats(const struct smart__session *ss, struct smart_stats *v) {
