@@ -483,6 +483,32 @@ static void service(struct ssim *s, uint32_t b) {
 
 /* ---- the run --------------------------------------------------------------- */
 
+/* Every node's crypto provider draws its randomness (sender IDs, salts,
+ * keys) from one PRNG seeded by the run's seed, so that two runs of one
+ * seed are the same run: the IDs place datagrams in tables (source
+ * authentication's hold slots), and real randomness there made runs
+ * differ now and then. One simulation runs at a time; ssim_new reseeds. */
+static struct smart__rng det_rng;
+
+static int det_random(uint8_t *out, size_t len, void *user_data) {
+  (void)user_data;
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t x = smart__rng_next(&det_rng);
+    size_t k = len - i < 8 ? len - i : 8;
+    memcpy(out + i, &x, k);
+  }
+  return 0;
+}
+
+static void det_provider(struct ssim_node *n) {
+  if (!n->o.ops || !n->o.ops->random || n->o.ops->size > sizeof(n->det_ops))
+    return;
+  memset(&n->det_ops, 0, sizeof(n->det_ops));
+  memcpy(&n->det_ops, n->o.ops, n->o.ops->size);
+  n->det_ops.random = det_random;
+  n->o.ops = &n->det_ops;
+}
+
 struct ssim *ssim_new(const struct ssim_config *c) {
   struct ssim *s = calloc(1, sizeof(*s));
   if (!s)
@@ -521,10 +547,12 @@ struct ssim *ssim_new(const struct ssim_config *c) {
       n->o.eng.join_policy = SMART__JOIN_WINDOW; /* there from the start */
   }
   smart__addr_format(&s->nodes[0].addr, s->sender_text, sizeof(s->sender_text));
+  smart__rng_seed(&det_rng, c->seed ^ 0x5EED5EED5EEDull);
   for (uint32_t i = 0; i < s->nn; i++) {
     struct ssim_node *n = &s->nodes[i];
     if (c->setup)
       c->setup(c->user, s, i, &n->o);
+    det_provider(n);
     struct smart__session_addrs a = {.group = g0, .self = n->addr, .relay = NULL};
     if (smart__session_new(&n->ss, &n->o, &a, s->now) != 0) {
       ssim_free(s);

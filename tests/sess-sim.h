@@ -107,6 +107,7 @@ struct ssim_node {
   uint64_t q_bytes, buf_cap, service_ns;
   int serving;
   uint64_t delay;
+  struct smart_crypto_ops det_ops; /* the node's provider, its random() seeded */
 };
 
 /* What a run comes to: compared between two runs of one seed. */
