@@ -106,6 +106,10 @@ int main(int argc, char **argv) {
     smart_ssize n = smart_recv(s, buf, sizeof(buf), &info, 0);
     struct smart_event ev = {.size = sizeof(ev)};
     while (n == SMART_EAGAIN && smart_event(s, &ev) == 1) {
+      if (ev.type == SMART_EVENT_EVICTED)
+        fprintf(stderr, "smart-recv: sender %s evicted this receiver (no progress for too long) "
+                        "at sequence %llu; what it no longer holds will be reported lost\n",
+                ev.member, (unsigned long long)ev.seq);
       if (ev.type != SMART_EVENT_SENDER_GONE)
         continue;
       int ended = (ev.flags & SMART_EVENT_ENDED) != 0;

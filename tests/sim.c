@@ -43,6 +43,7 @@ struct pkt_meta {
   uint32_t refs;
   uint32_t len;
   uint32_t from;       /* node id: 0 sender, 1..N receivers */
+  uint32_t to;         /* from the sender by unicast: that receiver (0: the group) */
   uint8_t is_data;     /* original (1) or repair (2) data from the sender */
   uint8_t lost_needed; /* some receiver that needed it lost it */
   uint8_t nseq;        /* request: sequences listed (0: not elidable) */
@@ -400,7 +401,7 @@ static int elide(const struct sim *s, const struct pkt_meta *m, uint32_t r) {
 }
 
 static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
-                     size_t len) {
+                     size_t len, const struct smart__dst *dst) {
   uint64_t now = s->tick * s->c.tick_ns;
   if (s->c.on_tx)
     s->c.on_tx(s->c.user, s, from, dg, len, now);
@@ -412,6 +413,7 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
   uint32_t pi = pkt_new(s, dg, len, from);
   struct pkt_meta *m = &s->pm[pi];
   m->is_data = 0;
+  m->to = from == 0 && dst->kind == SMART__DST_UNICAST ? dst->src_id : 0;
   m->lost_needed = 0;
   m->nseq = 0;
   if (from == 0) {
@@ -533,7 +535,7 @@ static void after(struct sim *s, uint32_t node) {
     }
     if (n == 0)
       break;
-    transmit(s, node, s->out, (size_t)n);
+    transmit(s, node, s->out, (size_t)n, &dst);
   }
   if (node) {
     struct smart__event ev;
@@ -734,7 +736,7 @@ static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {
      * take the pointers afresh for every receiver. */
     m = &s->pm[pkt];
     dg = s->pbuf + (size_t)pkt * s->stride;
-    if (r == m->from || !rcv_up(s, r, now))
+    if (r == m->from || (m->to && r != m->to) || !rcv_up(s, r, now))
       continue;
     if (elide(s, m, r)) {
       s->elided++;

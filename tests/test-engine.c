@@ -1373,12 +1373,29 @@ struct gone_ctx {
   uint64_t gone_at[64];
   uint32_t loss_after_gone;
   uint32_t inactive[64];
+  int notices_pass;    /* the sender's unicast EVICTED notices still arrive */
+  uint32_t evicted[64]; /* SMART__EV_EVICTED per receiver */
+  uint64_t evicted_seq[64];
+  uint32_t gone_before_evicted;
 };
+
+/* A sender's eviction notice: STATUS with POSITION flagged EVICTED. */
+static int is_notice(const uint8_t *dg, size_t len) {
+  struct smart__pkt p;
+  const uint8_t *v;
+  size_t vl;
+  struct smart__pos ps;
+  return !smart__pkt_decode(&p, dg, len) && p.kind == SMART__K_STATUS &&
+         smart__ext_find(p.ext, p.ext_len, SMART__EXT_POSITION, &v, &vl) &&
+         !smart__pos_decode(&ps, v, vl) && (ps.flags & SMART__POS_EVICTED);
+}
 
 static int drop_cut(void *u, struct sim *s, uint32_t r, const uint8_t *dg, size_t len,
                     uint64_t now) {
   (void)s, (void)dg, (void)len;
   struct gone_ctx *g = u;
+  if (g->notices_pass && is_notice(dg, len))
+    return 0; /* the multicast path is cut, the unicast one is not */
   return now >= g->cut_at && (g->cut == 0 || r == g->cut);
 }
 
@@ -1391,6 +1408,10 @@ static void gone_event(void *u, struct sim *s, uint32_t r, const struct smart__e
     g->gone_at[r] = sim_now(s);
   } else if (ev->type == SMART__EV_SENDER_INACTIVE) {
     g->inactive[r]++;
+  } else if (ev->type == SMART__EV_EVICTED) {
+    g->evicted[r]++;
+    g->evicted_seq[r] = ev->seq;
+    g->gone_before_evicted += g->gone[r] != 0;
   } else if (ev->type == SMART__EV_LOSS && g->gone[r]) {
     g->loss_after_gone++;
   }
@@ -1399,7 +1420,7 @@ static void gone_event(void *u, struct sim *s, uint32_t r, const struct smart__e
 START_TEST(sim_reliable_evicts_stalled_receiver) {
   struct sim_config c;
   sim_config_init(&c);
-  struct gone_ctx g = {.cut = 2, .cut_at = 1000 * MS};
+  struct gone_ctx g = {.cut = 2, .cut_at = 1000 * MS, .notices_pass = 1};
   c.receivers = 30;
   c.messages = 6000;
   c.window = 512;
@@ -1446,6 +1467,15 @@ START_TEST(sim_reliable_evicts_stalled_receiver) {
   }
   ck_assert_int_eq(evicted, 1);
   ck_assert_int_ge(news, (int)c.receivers);
+  /* And the receiver was told, once (the sender repeats its notice while
+   * the receiver reports no progress), before it gave the sender up; the
+   * notice names the sender's oldest datagram, past what it holds. */
+  ck_assert_uint_eq(g.evicted[2], 1);
+  ck_assert_uint_eq(g.gone_before_evicted, 0);
+  ck_assert_uint_gt(g.evicted_seq[2], 0);
+  for (uint32_t r = 1; r <= c.receivers; r++)
+    if (r != 2)
+      ck_assert_uint_eq(g.evicted[r], 0);
   sim_free(s);
 }
 END_TEST

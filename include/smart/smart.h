@@ -512,6 +512,9 @@ SMART_API int smart_rekey(smart_sock *s);
 #define SMART_EVENT_RECEIVER_BEHIND 10u  /**< sender: it holds the buffer full (seq: its point) */
 #define SMART_EVENT_RECEIVER_EVICTED 11u /**< sender: no progress for SMART_OPT_EVICT_MS */
 #define SMART_EVENT_RECEIVER_GONE 12u    /**< sender: it left, or went silent (TIMEOUT) */
+#define SMART_EVENT_EVICTED 15u /**< receiver: a sender evicted this receiver for making no
+                                     progress (member: the sender; seq: its oldest datagram
+                                     then); what is lost comes as SMART_ELOST (@since 0.2) */
 #define SMART_EVENT_TIMEOUT 0x1u     /**< flag on LEAVE, RECEIVER_GONE: no report for too long */
 #define SMART_EVENT_ENDED 0x2u       /**< flag on SENDER_GONE: its stream ended, all received */
 

@@ -197,6 +197,7 @@ void smart__engine_leave(struct smart__engine *e, uint64_t now) {
 /* ---- Sender side ---------------------------------------------------------- */
 
 #define REV_MAX 1024u /* receiver events kept for the application */
+#define NOTICE_EVERY SMART__SEC(1) /* an evicted receiver is told at most this often */
 #define BEHIND_AFTER SMART__SEC(1)
 
 static void rev_push(struct smart__engine *e, uint32_t type, const struct smart__rcv *rc,
@@ -240,6 +241,8 @@ static void rcv_remove(struct smart__engine *e, struct smart__rcv *rc, uint64_t 
   rev_push(e, SMART__RCV_GONE, rc, reason);
   if (!rc->evicted)
     tx->nlive--;
+  if (rc->notify)
+    tx->nnotify--;
   *rc = tx->rcv[--tx->nrcv];
   tx->min_dirty = 1;
 }
@@ -309,9 +312,16 @@ int smart__acks_on_status(struct smart__engine *e, uint32_t src, const struct sm
     /* It caught up with what we hold (the loss was reported to it): a
      * receiver like the others again. */
     rc->evicted = 0;
+    if (rc->notify) {
+      rc->notify = 0;
+      tx->nnotify--;
+    }
     tx->nlive++;
     tx->min_dirty = 1;
     rev_push(e, SMART__RCV_NEW, rc, 0);
+  } else if (rc->evicted && !rc->notify && now >= rc->notified + NOTICE_EVERY) {
+    rc->notify = 1; /* still behind: tell it again, in case the notice was lost */
+    tx->nnotify++;
   }
   if (ps.echo) {
     uint32_t now_us = (uint32_t)(now / SMART__NS_PER_US);
@@ -452,6 +462,10 @@ void smart__acks_tx_expire(struct smart__engine *e, uint64_t now) {
     if (holding && e->cfg.policy == SMART__POLICY_RELIABLE && now >= rc->progress + stall &&
         now >= tx->blocked_at + stall) {
       rc->evicted = 1;
+      if (!rc->notify) {
+        rc->notify = 1; /* tell it why its requests go unanswered */
+        tx->nnotify++;
+      }
       e->st.rcv_evicted++;
       tx->nlive--;
       tx->min_dirty = 1;
@@ -521,4 +535,71 @@ int smart__engine_flush_state(struct smart__engine *e, uint32_t *pending) {
 void smart__engine_flush_end(struct smart__engine *e) {
   if (e && e->tx)
     e->tx->flushing = 0;
+}
+
+/* ---- Eviction notices ------------------------------------------------------ */
+
+/* Sender: the next EVICTED notice, a STATUS by unicast to the receiver it
+ * is about (SESSION, and POSITION with the flag EVICTED and our trail). */
+smart_ssize smart__acks_tx_notice(struct smart__engine *e, uint8_t *out, size_t outlen,
+                                  uint64_t now) {
+  struct smart__tx *tx = e->tx;
+  for (uint32_t i = 0; i < tx->nrcv; i++) {
+    struct smart__rcv *rc = &tx->rcv[i];
+    if (!rc->notify)
+      continue;
+    uint8_t ext[8 + 4 + 8 + SMART__POS_LEN], sv[4], pv[SMART__POS_LEN];
+    size_t el = 0;
+    smart__put32(sv, tx->session);
+    struct smart__pos ps = {.position = tx->trail, .flags = SMART__POS_EVICTED};
+    smart__pos_encode(pv, &ps);
+    smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sv, 4);
+    smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_POSITION, pv, SMART__POS_LEN);
+    struct smart__pkt p;
+    memset(&p, 0, sizeof(p));
+    p.sync = e->cfg.sync;
+    p.typ = SMART__TYP_REQ;
+    p.cmd = SMART__REQ_STATUS;
+    p.u.repl.group = e->cfg.group;
+    p.u.repl.seq = (uint16_t)tx->trail;
+    p.ext = ext;
+    p.ext_len = el;
+    if (!smart__ratelim_take(&e->tb, SMART__REQ_MSG_LEN + el, now))
+      return 0;
+    smart_ssize n = smart__pkt_encode(out, outlen, &p);
+    if (n < 0)
+      return n;
+    rc->notify = 0;
+    rc->notified = now;
+    tx->nnotify--;
+    e->out_unicast = 1;
+    e->out_src = rc->src;
+    return n;
+  }
+  tx->nnotify = 0;
+  return 0;
+}
+
+/* Receiver: a sender's EVICTED notice. Only an event, once per eviction
+ * (a notice before our position passed the one the last notice named is
+ * the same eviction, repeated): what we can no longer get is reported
+ * lost by the usual path, when the sender confirms it unavailable. */
+int smart__acks_on_notice(struct smart__engine *e, uint32_t src, const struct smart__pos *ps,
+                          uint32_t session) {
+  struct smart__rxs *r = smart__rx_find(e, src);
+  if (!r || !r->have_session || r->session != session || !r->synced)
+    return 0;
+  if (ps->position > r->hi + SMART__MAX_SPAN) {
+    e->st.drops[SMART__DROP_RANGE]++;
+    return SMART_ERANGE;
+  }
+  if (r->evicted_told && r->next <= r->evicted_seq)
+    return 0; /* no progress since the last one: the same eviction */
+  struct smart__ev_int *ev = smart__ev_push(e, SMART__EV_EVICTED, r->src, ps->position, 0);
+  if (!ev)
+    return SMART_ENOMEM;
+  ev->session = r->session;
+  r->evicted_told = 1;
+  r->evicted_seq = ps->position;
+  return 0;
 }

@@ -204,6 +204,18 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
     return smart__rx_on_quiet(e, src_id, &p, now);
   case SMART__K_STATUS: {
     uint32_t sess = 0;
+    const uint8_t *v;
+    size_t vl;
+    struct smart__pos ps;
+    if (smart__ext_find(p.ext, p.ext_len, SMART__EXT_POSITION, &v, &vl) &&
+        smart__pos_decode(&ps, v, vl) == 0 && (ps.flags & SMART__POS_EVICTED)) {
+      /* A sender's notice to us, its receiver. */
+      if (!smart__pkt_session(&p, &sess)) {
+        e->st.drops[SMART__DROP_DECODE]++;
+        return SMART_EFORMAT;
+      }
+      return smart__acks_on_notice(e, src_id, &ps, sess);
+    }
     if (!e->tx || !smart__pkt_session(&p, &sess) || sess != e->tx->session)
       return 0; /* another sender's: not ours to use, not an error either */
     return smart__acks_on_status(e, src_id, &p, now);
@@ -228,6 +240,8 @@ smart_ssize smart__engine_send(struct smart__engine *e, uint8_t *out,
   smart_ssize n = 0;
   if (e->nrx)
     n = smart__rx_send(e, out, e->cfg.max_dgram, now);
+  if (n == 0 && e->tx && e->tx->nnotify)
+    n = smart__acks_tx_notice(e, out, e->cfg.max_dgram, now);
   if (n == 0 && e->tx)
     n = smart__tx_send(e, out, e->cfg.max_dgram, now);
   if (n > 0) {

@@ -261,9 +261,11 @@ enum {
   SMART__EV_LOSS = 2,       /* unrecoverable: sequences [seq, seq + count) */
   SMART__EV_NEW_SENDER = 3, /* first packet from src; session if known */
   SMART__EV_SENDER_INACTIVE = 4, /* src silent for half its timeout */
-  SMART__EV_SENDER_GONE = 5      /* src silent for its timeout, or its stream
+  SMART__EV_SENDER_GONE = 5,     /* src silent for its timeout, or its stream
                                     ended (count 1); what was missing from it
                                     was reported lost just before */
+  SMART__EV_EVICTED = 6          /* src evicted us (reliable policy: no
+                                    progress); seq = its oldest datagram then */
 };
 struct smart__event {
   uint32_t type;

@@ -76,6 +76,7 @@ struct smart__tx {
   struct smart__rcv *rcv;
   uint32_t nrcv, rcvcap;
   uint32_t nlive;       /* receivers not evicted */
+  uint32_t nnotify;     /* receivers with an EVICTED notice due */
   uint64_t min_pos;     /* lowest delivery point of the live ones */
   uint8_t min_dirty;
   uint8_t flushing;     /* a flush waits for the receivers */
@@ -91,6 +92,8 @@ struct smart__tx {
 struct smart__rcv {
   uint32_t src;
   uint8_t evicted;
+  uint8_t notify;       /* an EVICTED notice is due to it */
+  uint64_t notified;    /* when the last one went (0: never) */
   uint8_t behind;       /* BEHIND reported for the current stall */
   uint8_t complete;     /* COMPLETE reported for the current flush */
   uint64_t pos;
@@ -172,6 +175,8 @@ struct smart__rxs {
   uint8_t final_sent;    /* ended: our last STATUS went out */
   uint8_t gone;          /* reported gone; the next packet is a new start */
   uint8_t hb_start;      /* the heartbeat being read has START */
+  uint8_t evicted_told;  /* SMART__EV_EVICTED reported, for evicted_seq */
+  uint64_t evicted_seq;  /* the sender's trail in its notice */
   uint64_t end_lead;     /* ... at this lead */
 
   /* Payloads of packets held out of order, appended in arrival order
@@ -338,6 +343,12 @@ uint64_t smart__acks_rx_expiry(const struct smart__engine *e, const struct smart
 /* The next STATUS of receiver r, if due. */
 smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r,
                                 uint8_t *out, size_t outlen, uint64_t now);
+/* Sender: the next EVICTED notice due (unicast), or 0. Receiver: a
+ * sender's notice (POSITION with SMART__POS_EVICTED). */
+smart_ssize smart__acks_tx_notice(struct smart__engine *e, uint8_t *out, size_t outlen,
+                                  uint64_t now);
+int smart__acks_on_notice(struct smart__engine *e, uint32_t src, const struct smart__pos *ps,
+                          uint32_t session);
 /* Sender side: a STATUS addressed to us. */
 int smart__acks_on_status(struct smart__engine *e, uint32_t src,
                           const struct smart__pkt *p, uint64_t now);

@@ -512,6 +512,10 @@ int smart__session_poll(struct smart__session *ss, struct smart__delivery *d) {
       ss->senders++;
       continue;
     }
+    if (ev.type == SMART__EV_EVICTED) {
+      peer_event(ss, SMART_EVENT_EVICTED, 0, ev.src_id, ev.seq);
+      continue;
+    }
     if (ev.type == SMART__EV_SENDER_INACTIVE || ev.type == SMART__EV_SENDER_GONE) {
       peer_event(ss,
                  ev.type == SMART__EV_SENDER_GONE ? SMART_EVENT_SENDER_GONE

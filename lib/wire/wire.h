@@ -255,7 +255,9 @@ static inline size_t smart__hb_len(const struct smart__hb *hb) {
 /* STATUS POSITION extension: Position (64) | Echo (32) | Echo Delay (32) |
  * Flags (8) | Reserved (24). */
 #define SMART__POS_LEN 20u
-enum { SMART__POS_LEAVING = 0x01 };
+/* LEAVING: a receiver's last report. EVICTED: from a sender to one receiver,
+ * unicast: it was evicted; Position is the sender's oldest datagram then. */
+enum { SMART__POS_LEAVING = 0x01, SMART__POS_EVICTED = 0x02 };
 struct smart__pos {
   uint64_t position; /* every sequence below was delivered or reported lost */
   uint32_t echo;     /* Timestamp of the last ACKREQ heartbeat heard, or 0 */
