@@ -23,6 +23,17 @@ void cli_apply_security(smart_sock *s, const struct cli_security *sec) {
     cli_setopt(s, SMART_OPT_IDENTITY, key, 64, "--identity");
   }
   memset(key, 0, sizeof(key));
+  if (sec->cipher) {
+    uint32_t c = !strcmp(sec->cipher, "aes256gcm")           ? SMART_CIPHER_AES256GCM
+                 : !strcmp(sec->cipher, "xchacha20poly1305") ? SMART_CIPHER_XCHACHA20POLY1305
+                                                             : SMART_CIPHER_AUTO;
+    int rc = smart_setopt(s, SMART_OPT_CIPHER, &c, sizeof(c));
+    if (rc == SMART_ENOTSUP)
+      cli_die(2, "--cipher %s: this machine's crypto provider does not offer it (AES-256-GCM "
+                 "needs AES-NI)", sec->cipher);
+    if (rc)
+      cli_die(2, "--cipher: %s", smart_strerror(rc));
+  }
   for (int i = 0; i < sec->npeer_keys; i++) {
     uint8_t pk[32];
     if (cli_unhex(sec->peer_keys[i], pk, 32) != 0)
@@ -60,6 +71,11 @@ int cli_security_opt(struct cli_security *sec, int c, const char *arg) {
   case 'K': sec->key_file = arg; return 1;
   case 'I': sec->identity_file = arg; return 1;
   case 'A': sec->allow_file = arg; return 1;
+  case 'C':
+    if (strcmp(arg, "auto") && strcmp(arg, "xchacha20poly1305") && strcmp(arg, "aes256gcm"))
+      cli_die(2, "--cipher: '%s' is none of auto, xchacha20poly1305, aes256gcm", arg);
+    sec->cipher = arg;
+    return 1;
   case 'P':
     if (sec->npeer_keys == 16)
       cli_die(2, "at most 16 --peer-key");

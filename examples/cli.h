@@ -25,7 +25,7 @@ void cli_hex(char *out, const uint8_t *in, size_t n);
 void cli_read_key(const char *path, uint8_t *out, size_t n, const char *what);
 /* Apply --key-file / --identity / --peer-key / --allow to a socket. */
 struct cli_security {
-  const char *key_file, *identity_file, *allow_file;
+  const char *key_file, *identity_file, *allow_file, *cipher;
   const char *peer_keys[16];
   int npeer_keys;
 };
@@ -34,5 +34,6 @@ void cli_apply_security(smart_sock *s, const struct cli_security *sec);
  * 1 if `c` was one of them (recorded in sec), else 0. */
 #define CLI_SECURITY_OPTIONS                                                        \
   {"key-file", required_argument, 0, 'K'}, {"identity", required_argument, 0, 'I'}, \
-      {"peer-key", required_argument, 0, 'P'}, {"allow", required_argument, 0, 'A'}
+      {"peer-key", required_argument, 0, 'P'}, {"allow", required_argument, 0, 'A'}, \
+      {"cipher", required_argument, 0, 'C'}
 int cli_security_opt(struct cli_security *sec, int c, const char *arg);

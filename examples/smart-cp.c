@@ -22,6 +22,7 @@ static void usage(FILE *o) {
   fputs("usage: smart-cp send --group ADDR:PORT --iface ADDR [--expect N] [--wait SECONDS]\n"
         "                     [--rate BYTES_PER_S] [--chunk BYTES] [--passes N] [--gone SECONDS]\n"
         "                     [--key-file FILE | --identity FILE --allow FILE | --insecure]\n"
+        "                     [--cipher AEAD]\n"
         "                     [--sync N] [--ttl N] [--json] [--quiet] PATH...\n"
         "       smart-cp recv --group ADDR:PORT --iface ADDR --dir DIR [--name NAME]\n"
         "                     [--timeout SECONDS] [--fsync]\n"

@@ -19,7 +19,8 @@
 static void usage(FILE *o) {
   fputs("usage: smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]\n"
         "                  [--timeout SECONDS] [--drop P] [--skip-lost]\n"
-        "                  [--key-file FILE | --identity FILE --peer-key HEX] [--tunnel RELAY:PORT]\n",
+        "                  [--key-file FILE | --identity FILE --peer-key HEX] [--tunnel RELAY:PORT]\n"
+        "                  [--cipher AEAD]\n",
         o);
 }
 

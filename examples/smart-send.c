@@ -55,7 +55,7 @@ static void print_stats(smart_sock *s, unsigned long sent) {
 static void usage(FILE *o) {
   fputs("usage: smart-send --group ADDR:PORT --iface ADDR [--sync N] [--rate BYTES_PER_S]\n"
         "                  [--linger SECONDS] [--delivery reliable|realtime] [--verbose]\n"
-        "                  [--key-file FILE | --identity FILE --allow FILE]\n",
+        "                  [--key-file FILE | --identity FILE --allow FILE] [--cipher AEAD]\n",
         o);
 }
 
