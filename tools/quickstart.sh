@@ -146,9 +146,11 @@ test_all() {
   say "gcc, -Werror: build and test"
   setup "$out/gcc" gcc --buildtype=debugoptimized -Dwerror=true
   run_suite "$out/gcc"
-  say "clang, -Werror: build and test"
+  # clang's optimised build is compiled with -Werror and runs the unit and
+  # ABI suites; the whole suite runs under clang below, with ASan+UBSan.
+  say "clang, -Werror: build, unit and ABI tests"
   setup "$out/clang" clang --buildtype=debugoptimized -Dwerror=true
-  run_suite "$out/clang"
+  run_suite "$out/clang" --suite unit --suite abi
   say "gcc, ASan+UBSan: build and test"
   setup "$out/gcc-asan" gcc --buildtype=debug -Dwerror=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
