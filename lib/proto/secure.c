@@ -46,6 +46,10 @@
 #define SMART__REPLAY_WORDS (SMART__REPLAY_BITS / 64u)
 #define REMOTE_MAX 4096u
 #define KEY_SLOTS 4u
+/* The previous epoch of a sender, once a datagram of its new one was
+ * accepted: only counters below the lowest accepted in the new one, and at
+ * most this far below it (reordering at the switch, not a forger's room). */
+#define GRACE_REORDER 256u
 
 struct remote {
   uint32_t id;
@@ -53,6 +57,7 @@ struct remote {
   uint8_t cur, prev; /* epochs */
   uint8_t have_prev;
   uint64_t switched_at;
+  uint64_t cur_low; /* the lowest counter accepted in `cur` */
   uint64_t top; /* one past the highest counter accepted */
   uint64_t bits[SMART__REPLAY_WORDS];
   uint8_t key_epoch[2];
@@ -402,11 +407,16 @@ static int remote_key(struct smart__sec *s, struct remote *r, uint32_t id, uint8
   return 0;
 }
 
-/* Which epochs are acceptable from r now: 1 if `epoch` is. A sender ID
- * never heard before is held to this socket's own epochs: the newest it
- * knows (or a newer one), the one before it only during the grace period. */
+/* Which epochs are acceptable from r now: 1 if `epoch` is, for a datagram
+ * with `counter`. A sender ID never heard before is held to this socket's
+ * own epochs: the newest it knows (or a newer one), the one before it only
+ * during the grace period. A sender's previous epoch is acceptable during
+ * the grace period only for what it sealed before its switch: a socket's
+ * counter never goes back, so that is counters below the first of the new
+ * epoch; a member that kept the old key cannot seal in its name under it
+ * once the new epoch is in (smart-security(7), "Epochs and grace"). */
 static int epoch_ok(const struct smart__sec *s, const struct remote *r, uint8_t epoch,
-                    uint64_t now) {
+                    uint64_t counter, uint64_t now) {
   if (!r || !r->used) {
     /* A socket that has sealed and accepted nothing yet (a receiver that
      * just joined, in group-key mode) takes the session's epoch, however
@@ -425,7 +435,8 @@ static int epoch_ok(const struct smart__sec *s, const struct remote *r, uint8_t 
   uint8_t ahead = (uint8_t)(epoch - r->cur);
   if (ahead >= 1 && ahead < 128)
     return 1; /* newer: adopted once it authenticates */
-  return r->have_prev && epoch == r->prev && now - r->switched_at < s->cfg.grace_ns;
+  return r->have_prev && epoch == r->prev && now - r->switched_at < s->cfg.grace_ns &&
+         counter < r->cur_low && r->cur_low - counter <= GRACE_REORDER;
 }
 
 /* The cached AES-256-GCM key of (r, epoch, salt), or NULL. */
@@ -456,11 +467,15 @@ static void remote_accept(struct smart__sec *s, struct remote *r, uint8_t epoch,
                           const uint8_t *key, uint64_t counter, uint64_t now) {
   if (!r->used) {
     r->cur = epoch;
+    r->cur_low = counter;
   } else if (epoch != r->cur && (uint8_t)(epoch - r->cur) < 128) {
     r->prev = r->cur;
     r->have_prev = 1;
     r->switched_at = now;
     r->cur = epoch;
+    r->cur_low = counter;
+  } else if (epoch == r->cur && counter < r->cur_low) {
+    r->cur_low = counter; /* a datagram of the new epoch that came late */
   }
   /* Cache the subkey in the slot of the other epoch. */
   int slot = r->key_valid[0] && r->key_epoch[0] == epoch   ? 0
@@ -597,7 +612,7 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
   if (counter == UINT64_MAX)
     return SMART_ERANGE; /* no sender gets there; accepted, it would wrap the window */
   struct remote *r = remote_find(s, id);
-  if (!epoch_ok(s, r, epoch, now))
+  if (!epoch_ok(s, r, epoch, counter, now))
     return SMART_EAUTH;
   if (r && r->used && !replay_fresh(r, counter))
     return SMART_ERANGE;
