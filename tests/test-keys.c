@@ -1,9 +1,10 @@
 /*
  * Identity-mode keys in whole sessions (the simulator, tests/sess-sim.c):
- * a revoked member that seals DATA in the sender's name under the epoch
- * key it kept, in the grace after the switch and, against source
- * authentication, during the lead. Every run is deterministic (one seed,
- * one result).
+ * a KEY_DELIVERY recorded in a sender's earlier run and replayed after it
+ * restarted, with the old key a former member kept; and a revoked member
+ * that seals DATA in the sender's name under the epoch key it kept, in the
+ * grace after the switch and, against source authentication, during the
+ * lead. Every run is deterministic (one seed, one result).
  */
 #include <check.h>
 #include <stdio.h>
@@ -224,6 +225,66 @@ static uint64_t forged_delivered(struct ssim *s, const struct keys_ctx *x, uint6
   return sum;
 }
 
+/* Property: a KEY_DELIVERY recorded in the sender's previous run (epoch 3
+ * there) and replayed to a member after the sender restarted (its epochs
+ * start again at 0) moves no member; with the key of that old epoch, which
+ * a former member kept, nothing forged is delivered. Before: the member
+ * switched to epoch 3, its requests were refused, and it delivered a small
+ * part of the messages (the others all 1,000), and it delivered the 3
+ * forged messages. */
+START_TEST(a_delivery_replayed_after_a_restart_changes_nothing) {
+  static struct keys_ctx x;
+  keys_new(&x);
+  /* The sender's previous run: three rekeys; node 1's delivery of epoch 3
+   * is recorded, node 2 keeps its key of epoch 3. */
+  x.rec_node = 1;
+  x.rec_epoch = 3;
+  x.key_node = 2;
+  x.key_epoch = 3;
+  struct ssim_config c;
+  keys_config(&c, &x, 300, 21);
+  x.at[0] = 600 * MS, x.act[0] = ACT_REKEY;
+  x.at[1] = 700 * MS, x.act[1] = ACT_REKEY;
+  x.at[2] = 800 * MS, x.act[2] = ACT_REKEY;
+  c.nat = 3;
+  struct ssim *s = run(&c, &x, 0);
+  ck_assert_uint_gt(x.rec_len, 0);
+  ck_assert(x.have_key);
+  ssim_free(s);
+
+  /* The sender restarts (the same identities, node 2 no longer allowed):
+   * the recorded delivery goes to node 1 at 0.8 s, node 2 forges at 0.9 s,
+   * the sender rekeys at 1 s. */
+  keys_config(&c, &x, 1000, 22);
+  memset(x.at, 0, sizeof(x.at));
+  x.excluded = 2;
+  x.last_seq = 0;
+  x.last_counter = 0;
+  x.at[0] = 800 * MS, x.act[0] = ACT_REPLAY;
+  x.at[1] = 900 * MS, x.act[1] = ACT_FORGE;
+  x.at[2] = 1000 * MS, x.act[2] = ACT_REKEY;
+  c.nat = 3;
+  s = run(&c, &x, 1);
+  struct ssim_node *v = ssim_node(s, 1), *ctl = ssim_node(s, 3);
+  fprintf(stderr,
+          "replay after a restart: the member delivered %llu of %u (a control member %llu), "
+          "%llu forged, %llu losses; %llu were submitted at the rekey\n",
+          (unsigned long long)v->delivered, c.messages, (unsigned long long)ctl->delivered,
+          (unsigned long long)forged_at(s, 1), (unsigned long long)v->loss_events,
+          (unsigned long long)x.submitted_at[2]);
+  ck_assert_uint_le(x.submitted_at[2], c.messages / 2);
+  ck_assert_uint_eq(forged_at(s, 1), 0);
+  ck_assert_uint_eq(v->errors, 0);
+  ck_assert_uint_eq(v->delivered, c.messages);
+  ck_assert_uint_eq(v->loss_events, 0);
+  ck_assert_uint_eq(ctl->delivered, c.messages);
+  for (uint32_t i = 1; i <= x.n; i++)
+    if (i != 2)
+      ck_assert_uint_eq(ssim_node(s, i)->errors, 0);
+  ssim_free(s);
+}
+END_TEST
+
 /* A run with a revocation at 1 s and a forgery `forge_after` later by the
  * revoked member, with the key of epoch 0 it kept. */
 static struct ssim *revoked_forges(struct keys_ctx *x, uint32_t sauth, uint64_t forge_after,
@@ -301,6 +362,7 @@ int main(void) {
   Suite *su = suite_create("keys");
   TCase *t = tcase_create("sim");
   tcase_set_timeout(t, 300);
+  tcase_add_test(t, a_delivery_replayed_after_a_restart_changes_nothing);
   tcase_add_test(t, a_revoked_member_forges_nothing_after_the_switch);
   tcase_add_test(t, source_authentication_stops_the_revoked_member);
   suite_add_tcase(su, t);

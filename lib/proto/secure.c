@@ -526,7 +526,10 @@ static int env_locate(const uint8_t *in, size_t len, int data, const uint8_t **e
 }
 
 /* Identity mode: is the epoch's key installed, and may `id` send DATA
- * with it (limiting senders: only the sender ID the key came with)? */
+ * with it (limiting senders: only the sender ID the key came with)? DATA
+ * from a sender ID no key is bound to may come from the sender restarted:
+ * the caller asks for the key then too (ident.c decides whether an answer
+ * may move this socket to another sender instance). */
 static int ident_key_ok(struct smart__sec *s, uint8_t epoch, uint32_t id, int data) {
   const struct epoch_key *ek = NULL;
   for (unsigned i = 0; i < KEY_SLOTS; i++)
@@ -536,7 +539,11 @@ static int ident_key_ok(struct smart__sec *s, uint8_t epoch, uint32_t id, int da
     s->missing = epoch; /* the caller asks the sender for it */
     return 0;
   }
-  return !(data && ek->data_sender && ek->data_sender != id);
+  if (data && ek->data_sender && ek->data_sender != id) {
+    s->missing = epoch;
+    return 0;
+  }
+  return 1;
 }
 
 /* How to open one envelope: the suite, its nonce (the envelope's 24 bytes,
@@ -612,8 +619,11 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
   if (counter == UINT64_MAX)
     return SMART_ERANGE; /* no sender gets there; accepted, it would wrap the window */
   struct remote *r = remote_find(s, id);
-  if (!epoch_ok(s, r, epoch, counter, now))
+  if (!epoch_ok(s, r, epoch, counter, now)) {
+    if (s->cfg.mode == SMART__SEC_IDENTITY && data && (!r || !r->used))
+      s->missing = epoch; /* DATA from a new sender ID: perhaps the sender restarted */
     return SMART_EAUTH;
+  }
   if (r && r->used && !replay_fresh(r, counter))
     return SMART_ERANGE;
   if (s->cfg.mode == SMART__SEC_IDENTITY && !ident_key_ok(s, epoch, id, data))
@@ -710,6 +720,29 @@ int smart__sec_install_key(struct smart__sec *s, uint8_t epoch, const uint8_t ke
   if (s->missing == epoch)
     s->missing = -1;
   return 0;
+}
+
+/* Forget one key slot, and the subkeys cached from it. */
+static void drop_slot(struct smart__sec *s, struct epoch_key *k) {
+  for (uint32_t i = 0; i < s->nremotes; i++)
+    for (int j = 0; j < 2; j++) {
+      if (s->remotes[i].key_valid[j] && s->remotes[i].key_epoch[j] == k->epoch)
+        s->remotes[i].key_valid[j] = 0;
+      if (s->remotes[i].gk[j].valid && s->remotes[i].gk[j].epoch == k->epoch)
+        s->remotes[i].gk[j].valid = 0;
+    }
+  if (s->tx_epoch == k->epoch)
+    s->tx_key_valid = 0;
+  smart__memzero(k, sizeof(*k));
+}
+
+void smart__sec_keep_keys(struct smart__sec *s, uint32_t data_sender, uint8_t newest,
+                          unsigned span) {
+  for (unsigned i = 0; i < KEY_SLOTS; i++) {
+    struct epoch_key *k = &s->sk->ek[i];
+    if (k->valid && (k->data_sender != data_sender || (uint8_t)(newest - k->epoch) > span))
+      drop_slot(s, k);
+  }
 }
 
 int smart__sec_export_key(const struct smart__sec *s, uint8_t epoch, uint8_t key[32]) {
