@@ -66,6 +66,7 @@ static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p
 #define ENV_F_SUITE 0x07u /* the AEAD: 0 XChaCha20-Poly1305 (not printed), 1 AES-256-GCM */
 #define KEYREQ_LEN 104u   /* member key 32 | nonce 8 | signature 64 */
 #define KEYDELIV_LEN 184u /* member key 32 | epoch 1 | 3 | sender 4 | wrapped 80 | signature 64 */
+#define KEYBIND_LEN 16u   /* epoch 8 | echo 8 */
 #define MANIFEST_FIXED 16u /* sender 4 | first counter 8 | count 2 | reserved 2 */
 #define SIG_LEN 64u        /* ... count digests of 16 bytes | signature 64 */
 #define EXT_STATS 0x000Au  /* usage reports: received | recovered | lost | interval ms */
@@ -133,6 +134,11 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
       fprintf(o, " member=");
       print_hex(o, v, 32);
       fprintf(o, " epoch=%u sender=%" PRIu32, v[32], be32(v + 36));
+      break;
+    case SMART__EXT_KEYBIND:
+      if (n != KEYBIND_LEN)
+        goto other;
+      fprintf(o, " epoch64=%" PRIu64 " echo=%" PRIu64, be64(v), be64(v + 8));
       break;
     case SMART__EXT_MANIFEST:
       if (n < MANIFEST_FIXED + SIG_LEN || n != MANIFEST_FIXED + 16u * be16(v + 12) + SIG_LEN)

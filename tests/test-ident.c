@@ -6,14 +6,17 @@
  * unpinned signer, and the member's retries when an answer is lost.
  */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "proto/ident.h"
 #include "proto/secure.h"
 #include "util/bytes.h"
 #include "util/time.h"
 #include "wire/wire.h"
 
+#include "forge.h"
 #include "unit.h"
 
 #define T0 SMART__SEC(100)
@@ -94,10 +97,17 @@ static int same_key(const struct party *a, const struct party *b, uint8_t epoch)
   return !memcmp(ka, kb, 32);
 }
 
-/* The member named in a KEY_DELIVERY, and its epoch. */
+/* The member named in a KEY_DELIVERY (its KEYDELIV value), and its epoch. */
 static const uint8_t *deliv_member(const struct dg *d) {
-  ck_assert_uint_eq(d->n, SMART__ADDR_MSG_LEN + 4 + 184);
-  return d->b + SMART__ADDR_MSG_LEN + 4;
+  struct smart__pkt p;
+  const uint8_t *v;
+  size_t vl;
+  ck_assert_int_eq(smart__pkt_decode(&p, d->b, d->n), 0);
+  ck_assert_int_eq(p.kind, SMART__K_KEY_DELIVERY);
+  ck_assert(smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYDELIV, &v, &vl));
+  ck_assert_uint_eq(vl, 184);
+  ck_assert_ptr_eq(v + vl, d->b + d->n); /* the last extension */
+  return v;
 }
 static unsigned deliv_epoch(const struct dg *d) { return deliv_member(d)[32]; }
 
@@ -286,13 +296,17 @@ START_TEST(forged_deliveries_are_bad) {
   ck_assert_uint_gt(out1(&a, &q, T0), 0);
   in_ok(&s, &q, T0);
   ck_assert_uint_gt(out1(&s, &k, T0), 0);
-  /* Every single bit flipped after the member's key (the epoch, the sender
-   * ID, the sealed key, the signature) and in the header's address
-   * fields: the signature fails. */
-  size_t from[] = {4, SMART__ADDR_MSG_LEN + 4 + 32};
-  size_t to[] = {SMART__ADDR_MSG_LEN, k.n};
+  /* Every single bit flipped in the header's address fields, in KEYBIND
+   * (the 64-bit epoch, the request echoed) and in KEYDELIV after the
+   * member's key (the epoch, the sender ID, the sealed key, the
+   * signature): the delivery is refused. */
+  size_t mk = (size_t)(deliv_member(&k) - k.b); /* where the member's key is */
+  ck_assert_uint_eq(mk, SMART__ADDR_MSG_LEN + 4 + 16 + 4);
+  ck_assert_uint_eq(smart__get16(k.b + SMART__ADDR_MSG_LEN), SMART__EXT_KEYBIND);
+  size_t from[] = {4, SMART__ADDR_MSG_LEN + 4, mk + 32};
+  size_t to[] = {SMART__ADDR_MSG_LEN, mk - 4, k.n};
   unsigned flips = 0;
-  for (int r = 0; r < 2; r++)
+  for (int r = 0; r < 3; r++)
     for (size_t i = from[r]; i < to[r]; i++)
       for (int bit = 0; bit < 8; bit += 3) {
         struct dg f = k;
@@ -312,7 +326,18 @@ START_TEST(forged_deliveries_are_bad) {
   smart__put16(f.b + 2, (uint16_t)f.n);
   int refused, bad;
   ck_assert_int_eq(in1(&a, &f, T0 + 1, &refused, &bad), 0);
-  smart__put16(f.b + SMART__ADDR_MSG_LEN + 2, 183);
+  smart__put16(f.b + mk - 2, 183);
+  ck_assert_int_eq(in1(&a, &f, T0 + 1, &refused, &bad), 1);
+  ck_assert_int_eq(bad, 1);
+  ck_assert(!smart__sec_have_key(a.sec, 0));
+  /* Without KEYBIND (a sender of libsmart 0.1), or with a KEYBIND whose
+   * epoch is not KEYDELIV's: refused, before any signature is checked. */
+  f = k;
+  smart__put16(f.b + SMART__ADDR_MSG_LEN, 0x7FF0); /* an unknown type: no KEYBIND */
+  ck_assert_int_eq(in1(&a, &f, T0 + 1, &refused, &bad), 1);
+  ck_assert_int_eq(bad, 1);
+  f = k;
+  f.b[mk + 32] ^= 1; /* KEYDELIV's epoch */
   ck_assert_int_eq(in1(&a, &f, T0 + 1, &refused, &bad), 1);
   ck_assert_int_eq(bad, 1);
   ck_assert(!smart__sec_have_key(a.sec, 0));
@@ -595,6 +620,361 @@ START_TEST(rekey_needs_a_sender) {
 }
 END_TEST
 
+/* ---- replayed deliveries, and what a member keeps after revocation ------ */
+
+/* One rekey carried through: every delivery goes to every member (each
+ * takes its own), then the lead passes and the sender switches. The
+ * delivery for `who`, if any, is kept in *rec. */
+static uint64_t rekey_round(struct party *s, struct party *const *m, unsigned nm, uint64_t now,
+                            const struct party *who, struct dg *rec) {
+  ck_assert_int_eq(smart__ident_rekey(s->id, now, LEAD), 0);
+  struct dg k;
+  while (out1(s, &k, now)) {
+    if (who && !memcmp(deliv_member(&k), who->pk, 32))
+      *rec = k;
+    for (unsigned i = 0; i < nm; i++)
+      in_ok(m[i], &k, now);
+  }
+  now += LEAD;
+  ck_assert_uint_eq(out1(s, &k, now), 0); /* the switch */
+  return now + SMART__MS(10);
+}
+
+/* A DATA packet sealed by `from`; 1 if `to` opens it. */
+static int data_opens(struct party *from, struct party *to, uint16_t seq, uint64_t now) {
+  uint8_t buf[128], out[128];
+  smart__data_hdr_write(buf, SYNC, SMART__DCMD_DATA, seq, 0, 0, 0, 8);
+  memset(buf + SMART__DATA_HDR_LEN, 0x5A, 8);
+  smart_ssize n = smart__sec_seal(from->sec, buf, SMART__DATA_HDR_LEN + 8, sizeof(buf), now);
+  ck_assert_int_gt(n, 0);
+  uint32_t sid;
+  return smart__sec_open(to->sec, buf, (size_t)n, out, sizeof(out), &sid, now) > 0;
+}
+
+/* A message sealed by `from` (a receiver's request, say); 1 if `to` opens it. */
+static int msg_opens(struct party *from, struct party *to, uint64_t now) {
+  uint8_t buf[256] = {SYNC, SMART__TYP_MSG << 6 | SMART__MSG_USAGE_JOIN}, out[256];
+  smart__put16(buf + 2, SMART__ADDR_MSG_LEN);
+  smart_ssize n = smart__sec_seal(from->sec, buf, SMART__ADDR_MSG_LEN, sizeof(buf), now);
+  if (n < 0)
+    return 0;
+  uint32_t sid;
+  return smart__sec_open(to->sec, buf, (size_t)n, out, sizeof(out), &sid, now) > 0;
+}
+
+/* `holder` kept the key of `epoch`; it forges three DATA packets in the
+ * name of sender ID `as` with counters from `counter`: how many `victim`
+ * accepts. */
+static unsigned forged_accepted(struct party *holder, uint8_t epoch, uint32_t as,
+                                struct party *victim, uint64_t counter, uint64_t now) {
+  uint8_t key[32], plain[64], dg[160], out[160];
+  ck_assert_int_eq(smart__sec_export_key(holder->sec, epoch, key), 0);
+  unsigned ok = 0;
+  for (unsigned i = 0; i < 3; i++) {
+    smart__data_hdr_write(plain, SYNC, SMART__DCMD_DATA, (uint16_t)(900 + i), 0, 0, 0, 16);
+    memset(plain + SMART__DATA_HDR_LEN, 'F', 16);
+    size_t n = forge_data(smart_crypto_sodium(), key, epoch, as, counter + i, plain,
+                          SMART__DATA_HDR_LEN + 16, dg);
+    ck_assert_uint_gt(n, 0);
+    uint32_t sid;
+    if (smart__sec_open(victim->sec, dg, n, out, sizeof(out), &sid, now) > 0)
+      ok++;
+  }
+  smart__memzero(key, sizeof(key));
+  return ok;
+}
+
+/* Property: a delivery recorded long ago and replayed once the sender's
+ * 8-bit epoch has come round (129 or more rekeys later, when the old epoch
+ * looks newer modulo 256) moves no member, and the key it carried, which
+ * a revoked member kept, lets that member forge nothing. Before, the
+ * member went back to epoch 3, which its sender no longer had (its
+ * requests were refused), and accepted 3 of 3 forged DATA packets. */
+START_TEST(an_old_delivery_after_the_epoch_wrapped_is_refused) {
+  struct party s, a, b;
+  party_keys(&s);
+  party_keys(&a);
+  party_keys(&b);
+  const struct party *allow[] = {&a, &b};
+  party_start(&s, allow, 2, NULL, T0);
+  party_start(&a, NULL, 0, s.pk, T0);
+  party_start(&b, NULL, 0, s.pk, T0);
+  join(&s, &a, T0);
+  join(&s, &b, T0);
+  struct party *const all[] = {&a, &b};
+  struct dg rec;
+  memset(&rec, 0, sizeof(rec));
+  uint64_t now = T0 + SMART__SEC(1);
+  for (int i = 0; i < 3; i++)
+    now = rekey_round(&s, all, 2, now, &a, &rec); /* keeps a's delivery of epoch 3 */
+  ck_assert_uint_eq(deliv_epoch(&rec), 3);
+  ck_assert(same_key(&s, &b, 3));
+  /* b is revoked at epoch 3, and keeps its key; 129 rekeys follow. */
+  ck_assert_int_eq(smart__ident_revoke(s.id, b.pk), 1);
+  for (int i = 0; i < 130; i++)
+    now = rekey_round(&s, all, 2, now, NULL, NULL);
+  ck_assert_uint_eq(smart__sec_epoch(s.sec), 133);
+  ck_assert_uint_eq(smart__sec_epoch(a.sec), 133);
+  ck_assert_uint_eq(smart__sec_epoch(b.sec), 3);
+  ck_assert(data_opens(&s, &a, 1, now));
+  ck_assert(msg_opens(&a, &s, now));
+  /* The replay: 3 looks 126 epochs ahead of 133. */
+  int refused, bad;
+  ck_assert_int_eq(in1(&a, &rec, now, &refused, &bad), 1);
+  unsigned epoch = smart__sec_epoch(a.sec);
+  int heard = msg_opens(&a, &s, now);
+  unsigned forged = forged_accepted(&b, 3, smart__sec_id(s.sec), &a, 1000000, now);
+  fprintf(stderr, "wrapped replay: member at epoch %u (sender 133), its request %s, "
+          "%u of 3 forged DATA accepted\n", epoch, heard ? "heard" : "refused", forged);
+  ck_assert_uint_eq(epoch, 133);
+  ck_assert(!smart__sec_have_key(a.sec, 3));
+  ck_assert(heard);
+  ck_assert_uint_eq(forged, 0);
+  ck_assert(data_opens(&s, &a, 2, now)); /* the session goes on */
+  party_del(&s);
+  party_del(&a);
+  party_del(&b);
+}
+END_TEST
+
+/* Property: a delivery recorded before the sender restarted (its epochs
+ * start again at 0, under a new sender ID) and replayed afterwards moves
+ * no member, whether the member restarted too or followed the new
+ * instance; the revoked member that kept its key forges nothing with it.
+ * Before, a restarted member went to epoch 3, which the new instance did
+ * not have, and accepted 3 of 3 forged DATA packets; a member that had not
+ * restarted never took the new instance's key. */
+START_TEST(an_old_delivery_after_the_sender_restarted_is_refused) {
+  struct party s1, a, b;
+  party_keys(&s1);
+  party_keys(&a);
+  party_keys(&b);
+  const struct party *allow[] = {&a, &b};
+  party_start(&s1, allow, 2, NULL, T0);
+  party_start(&a, NULL, 0, s1.pk, T0);
+  party_start(&b, NULL, 0, s1.pk, T0);
+  join(&s1, &a, T0);
+  join(&s1, &b, T0);
+  struct party *const all[] = {&a, &b};
+  struct dg rec;
+  memset(&rec, 0, sizeof(rec));
+  uint64_t now = T0 + SMART__SEC(1);
+  for (int i = 0; i < 3; i++)
+    now = rekey_round(&s1, all, 2, now, &a, &rec);
+  ck_assert_uint_eq(deliv_epoch(&rec), 3);
+  uint32_t old_sid = smart__sec_id(s1.sec);
+  /* The sender restarts with the same identity; b is no longer allowed.
+   * a2 is a restarted a: the same identity, a new socket. */
+  struct party s2, a2;
+  party_keys(&s2);
+  memcpy(s2.pk, s1.pk, 32);
+  memcpy(s2.sk, s1.sk, 64);
+  a2 = a;
+  a2.sec = NULL;
+  a2.id = NULL;
+  const struct party *allow2[] = {&a};
+  now += SMART__SEC(1);
+  party_start(&s2, allow2, 1, NULL, now);
+  party_start(&a2, NULL, 0, s2.pk, now);
+  join(&s2, &a2, now);
+  ck_assert_uint_eq(smart__sec_epoch(a2.sec), 0);
+  ck_assert(data_opens(&s2, &a2, 1, now));
+  int refused, bad;
+  ck_assert_int_eq(in1(&a2, &rec, now, &refused, &bad), 1);
+  unsigned epoch = smart__sec_epoch(a2.sec);
+  int heard = msg_opens(&a2, &s2, now);
+  unsigned forged = forged_accepted(&b, 3, old_sid, &a2, 1000000, now);
+  fprintf(stderr, "replay after a restart: restarted member at epoch %u (sender 0), its "
+          "request %s, %u of 3 forged DATA accepted\n", epoch, heard ? "heard" : "refused",
+          forged);
+  int kept3 = smart__sec_have_key(a2.sec, 3), later = data_opens(&s2, &a2, 2, now);
+
+  /* a did not restart: the new instance's data makes it ask, and it takes
+   * the new instance's key (an answer to a request it made after its old
+   * key came). */
+  ck_assert(!data_opens(&s2, &a, 3, now));
+  smart__ident_want(a.id, smart__sec_take_missing(a.sec), now);
+  uint64_t t = smart__ident_expiry(a.id);
+  struct dg q, k;
+  int followed = 0;
+  if (t != UINT64_MAX && out1(&a, &q, t) > 0) {
+    now = t;
+    in_ok(&s2, &q, now);
+    ck_assert_uint_gt(out1(&s2, &k, now), 0);
+    ck_assert_int_eq(in1(&a, &k, now, &refused, &bad), 1);
+    followed = same_key(&s2, &a, 0);
+  }
+  fprintf(stderr, "replay after a restart: the member that did not restart %s the new "
+          "instance\n", followed ? "follows" : "does not follow");
+  ck_assert_uint_eq(epoch, 0);
+  ck_assert(!kept3);
+  ck_assert(heard);
+  ck_assert_uint_eq(forged, 0);
+  ck_assert(later);
+  ck_assert(followed);
+  ck_assert_uint_eq(smart__sec_epoch(a.sec), 0);
+  ck_assert(data_opens(&s2, &a, 4, now));
+  ck_assert(msg_opens(&a, &s2, now));
+  /* ... and the old instance's delivery, replayed, does not take it back. */
+  ck_assert_int_eq(in1(&a, &rec, now, &refused, &bad), 1);
+  ck_assert(same_key(&s2, &a, 0));
+  ck_assert_uint_eq(smart__sec_epoch(a.sec), 0);
+  ck_assert(!smart__sec_have_key(a.sec, 3));
+  ck_assert_uint_eq(forged_accepted(&b, 3, old_sid, &a, 2000000, now), 0);
+  ck_assert(data_opens(&s2, &a, 5, now));
+  party_del(&s1);
+  party_del(&s2);
+  party_del(&a);
+  party_del(&a2);
+  party_del(&b);
+}
+END_TEST
+
+/* The Nonce of a request (its KEYREQ). */
+static uint64_t req_nonce(const struct dg *q) {
+  struct smart__pkt p;
+  const uint8_t *v;
+  size_t vl;
+  ck_assert_int_eq(smart__pkt_decode(&p, q->b, q->n), 0);
+  ck_assert(smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYREQ, &v, &vl));
+  return smart__get64(v + 32);
+}
+
+/* The KEYBIND of a delivery: its 64-bit epoch and the request it echoes. */
+static void deliv_bind(const struct dg *d, uint64_t *epoch, uint64_t *echo) {
+  struct smart__pkt p;
+  const uint8_t *v;
+  size_t vl;
+  ck_assert_int_eq(smart__pkt_decode(&p, d->b, d->n), 0);
+  ck_assert(smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYBIND, &v, &vl));
+  ck_assert_uint_eq(vl, 16);
+  *epoch = smart__get64(v);
+  *echo = smart__get64(v + 8);
+}
+
+/* Requests of one socket count up by one from a random start (two sockets
+ * of one identity start apart), and every delivery echoes the member's
+ * last request, rekeys included; its 64-bit epoch runs on past 255. */
+START_TEST(deliveries_echo_the_last_request) {
+  struct party s, a, a2;
+  party_keys(&s);
+  party_keys(&a);
+  const struct party *allow[] = {&a};
+  party_start(&s, allow, 1, NULL, T0);
+  party_start(&a, NULL, 0, s.pk, T0);
+  a2 = a;
+  party_start(&a2, NULL, 0, s.pk, T0);
+  struct dg q1, q2, q3, k;
+  ck_assert_uint_gt(out1(&a, &q1, T0), 0);
+  ck_assert_uint_gt(out1(&a, &q2, T0 + SMART__MS(200)), 0);
+  ck_assert_uint_gt(out1(&a2, &q3, T0), 0);
+  ck_assert_uint_eq(req_nonce(&q2), req_nonce(&q1) + 1);
+  ck_assert_uint_ne(req_nonce(&q3), req_nonce(&q1));
+  ck_assert_uint_lt(req_nonce(&q1), UINT64_C(1) << 62);
+  uint64_t now = T0 + SMART__MS(200);
+  in_ok(&s, &q2, now);
+  ck_assert_uint_gt(out1(&s, &k, now), 0);
+  uint64_t epoch, echo;
+  deliv_bind(&k, &epoch, &echo);
+  ck_assert_uint_eq(epoch, 0);
+  ck_assert_uint_eq(echo, req_nonce(&q2));
+  in_ok(&a, &k, now);
+  ck_assert(same_key(&s, &a, 0));
+  /* The answer to an earlier request is as good while no later one was
+   * answered (it is this socket's, from this sender instance). */
+  struct party *const m[] = {&a};
+  struct dg rec;
+  now += SMART__SEC(1);
+  for (int i = 0; i < 300; i++)
+    now = rekey_round(&s, m, 1, now, &a, &rec);
+  deliv_bind(&rec, &epoch, &echo);
+  ck_assert_uint_eq(epoch, 300);
+  ck_assert_uint_eq(deliv_epoch(&rec), 300 % 256);
+  ck_assert_uint_eq(echo, req_nonce(&q2));
+  ck_assert(same_key(&s, &a, 300 % 256));
+  ck_assert(msg_opens(&a, &s, now));
+  /* a2, the same identity in another socket, takes none of a's. */
+  int refused, bad;
+  ck_assert_int_eq(in1(&a2, &k, now, &refused, &bad), 1);
+  ck_assert_int_eq(bad, 1);
+  ck_assert_int_eq(in1(&a2, &rec, now, &refused, &bad), 1);
+  ck_assert_int_eq(bad, 1);
+  ck_assert(!smart__sec_have_key(a2.sec, 0) && !smart__sec_have_key(a2.sec, 300 % 256));
+  party_del(&s);
+  party_del(&a);
+  party_del(&a2);
+}
+END_TEST
+
+/* A member that joins during a rekey's lead gets the current key, then the
+ * next: it opens what the sender still seals, and seals in the next epoch,
+ * which the sender has. An answer that changes nothing (the member asked
+ * for an epoch it had) stops its asking once its signature is checked. */
+START_TEST(a_join_in_the_lead_gets_both_keys) {
+  struct party s, a, b;
+  party_keys(&s);
+  party_keys(&a);
+  party_keys(&b);
+  const struct party *allow[] = {&a, &b};
+  party_start(&s, allow, 2, NULL, T0);
+  party_start(&a, NULL, 0, s.pk, T0);
+  join(&s, &a, T0);
+  uint64_t now = T0 + SMART__SEC(1);
+  ck_assert_int_eq(smart__ident_rekey(s.id, now, LEAD), 0);
+  struct dg k;
+  while (out1(&s, &k, now))
+    in_ok(&a, &k, now);
+  party_start(&b, NULL, 0, s.pk, now);
+  struct dg q, k1, k2;
+  ck_assert_uint_gt(out1(&b, &q, now), 0);
+  in_ok(&s, &q, now);
+  ck_assert_uint_gt(out1(&s, &k1, now), 0);
+  ck_assert_uint_gt(out1(&s, &k2, now), 0);
+  ck_assert_uint_eq(deliv_epoch(&k1), 0);
+  ck_assert_uint_eq(deliv_epoch(&k2), 1);
+  in_ok(&b, &k1, now);
+  in_ok(&b, &k2, now);
+  ck_assert(same_key(&s, &b, 0) && same_key(&s, &b, 1));
+  ck_assert_uint_eq(smart__sec_epoch(b.sec), 1);
+  ck_assert(data_opens(&s, &b, 1, now)); /* still epoch 0 at the sender */
+  ck_assert(msg_opens(&b, &s, now));
+  /* Delivered the other way round (the first lost and sent again), the
+   * older key is taken too, and the member stays in the newer epoch. */
+  struct party c;
+  party_keys(&c);
+  party_start(&c, NULL, 0, s.pk, now);
+  ck_assert_int_eq(smart__ident_allow(s.id, c.pk), 0);
+  ck_assert_uint_gt(out1(&c, &q, now), 0);
+  in_ok(&s, &q, now);
+  ck_assert_uint_gt(out1(&s, &k1, now), 0);
+  ck_assert_uint_gt(out1(&s, &k2, now), 0);
+  in_ok(&c, &k2, now);
+  in_ok(&c, &k1, now);
+  ck_assert(same_key(&s, &c, 0) && same_key(&s, &c, 1));
+  ck_assert_uint_eq(smart__sec_epoch(c.sec), 1);
+  ck_assert_uint_eq(smart__ident_expiry(c.id), UINT64_MAX);
+
+  /* a asks although it has what it needs: the answer confirms, and the
+   * asking stops. */
+  now += LEAD;
+  ck_assert_uint_eq(out1(&s, &k, now), 0); /* the switch */
+  smart__ident_want(a.id, 1, now);
+  uint64_t t = smart__ident_expiry(a.id);
+  ck_assert_uint_ne(t, UINT64_MAX);
+  ck_assert_uint_gt(out1(&a, &q, t), 0);
+  in_ok(&s, &q, t);
+  ck_assert_uint_gt(out1(&s, &k, t), 0);
+  ck_assert_uint_eq(deliv_epoch(&k), 1);
+  in_ok(&a, &k, t);
+  ck_assert_uint_eq(smart__ident_expiry(a.id), UINT64_MAX);
+  ck_assert_uint_eq(smart__sec_epoch(a.sec), 1);
+  party_del(&s);
+  party_del(&a);
+  party_del(&b);
+  party_del(&c);
+}
+END_TEST
+
 static void add(TCase *t) {
   tcase_add_test(t, join_delivers_the_epoch_key);
   tcase_add_test(t, deliveries_that_change_nothing_cost_no_verification);
@@ -605,6 +985,10 @@ static void add(TCase *t) {
   tcase_add_test(t, a_delivery_from_an_unpinned_key_is_refused);
   tcase_add_test(t, lost_answers_are_asked_for_again);
   tcase_add_test(t, rekey_needs_a_sender);
+  tcase_add_test(t, an_old_delivery_after_the_epoch_wrapped_is_refused);
+  tcase_add_test(t, an_old_delivery_after_the_sender_restarted_is_refused);
+  tcase_add_test(t, deliveries_echo_the_last_request);
+  tcase_add_test(t, a_join_in_the_lead_gets_both_keys);
 }
 
 int main(void) { return unit_main("ident", add); }

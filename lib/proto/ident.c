@@ -11,6 +11,9 @@
 
 #define KEYREQ_LEN (32u + 8u + 64u)
 #define KEYDELIV_LEN (32u + 4u + 4u + 80u + 64u)
+#define KEYBIND_LEN (8u + 8u) /* Epoch (64 bits) | Echo (64 bits) */
+#define NONCE_MASK ((UINT64_C(1) << 62) - 1) /* a member's first nonce: 62 random bits */
+#define KEEP_EPOCHS 3u /* a member keeps the keys of its newest epoch and 3 before */
 #define MAX_KEYS 1024u
 #define REQ_FIRST_NS UINT64_C(200000000)  /* a member asks every 200 ms ... */
 #define REQ_MAX_NS UINT64_C(2000000000)   /* ... backing off to 2 s */
@@ -21,6 +24,7 @@ struct member {
   uint8_t joined;              /* has asked: receives rekeys */
   uint8_t need_cur, need_next; /* deliveries queued */
   uint64_t last_delivery;
+  uint64_t echo; /* the Nonce of its last request that verified */
 };
 
 struct smart__ident {
@@ -29,15 +33,22 @@ struct smart__ident {
   /* sender */
   struct member *members;
   uint32_t nmembers, cap_members;
-  uint8_t have_next, next_epoch;
+  uint8_t have_next;
+  uint64_t next_epoch, cur_epoch; /* 64-bit: an instance never repeats one */
   uint64_t switch_at;
-  uint8_t cur_epoch;
-  uint8_t keys_drawn;
   /* member */
   uint8_t pins[16][32];
   unsigned npins;
-  uint64_t next_req, req_gap, nonce;
+  uint64_t next_req, req_gap;
+  uint64_t nonce_base, nonce; /* requests carry nonce_base + 1, + 2, ... up to nonce */
   int want; /* wants a key (at start, or an epoch it lacks) */
+  /* member: the sender instance its keys come from (smart-security(7),
+   * "Identity mode": which deliveries a member takes) */
+  int bound;          /* holds a key from one */
+  uint32_t inst_sid;  /* its Sender ID */
+  uint64_t inst_epoch; /* the newest epoch taken from it */
+  uint64_t inst_echo; /* the newest request an answer of it echoed */
+  uint64_t confirmed; /* the request whose answer confirmed the current key */
   int server; /* the sender's role: decided at start by a non-empty allow-list */
 };
 
@@ -110,13 +121,13 @@ int smart__ident_pin(struct smart__ident *id, const uint8_t pk[32]) {
   return 0;
 }
 
-/* Sender: draw and install the key of `epoch`. */
-static int draw_key(struct smart__ident *id, uint8_t epoch) {
+/* Sender: draw and install the key of `epoch` (its low 8 bits on the wire). */
+static int draw_key(struct smart__ident *id, uint64_t epoch) {
   const struct smart_crypto_ops *o = smart__sec_ops(id->sec);
   uint8_t key[32];
   int rc = o->random(key, sizeof(key), o->user_data);
   if (rc == 0)
-    rc = smart__sec_install_key(id->sec, epoch, key, smart__sec_id(id->sec));
+    rc = smart__sec_install_key(id->sec, (uint8_t)epoch, key, smart__sec_id(id->sec));
   smart__memzero(key, sizeof(key));
   return rc;
 }
@@ -125,8 +136,18 @@ int smart__ident_start(struct smart__ident *id, struct smart__sec *sec, uint64_t
   id->server = id->nmembers > 0;
   id->sec = sec;
   id->next_req = now;
-  if (!id->server)
+  if (!id->server) {
+    /* Nonces of this socket's requests: from a random start, so that an
+     * answer to another socket's, or to this identity's in an earlier
+     * run, echoes none of them. */
+    const struct smart_crypto_ops *o = smart__sec_ops(sec);
+    uint8_t r[8];
+    if (o->random(r, sizeof(r), o->user_data) != 0)
+      return SMART_ESYS;
+    id->nonce_base = id->nonce = smart__get64(r) & NONCE_MASK;
+    id->confirmed = id->nonce_base;
     return 0;
+  }
   id->want = 0;
   id->cur_epoch = 0;
   int rc = draw_key(id, 0);
@@ -136,7 +157,7 @@ int smart__ident_start(struct smart__ident *id, struct smart__sec *sec, uint64_t
 /* Sender: the pending epoch becomes the current one. Members that had not
  * yet received it still need it, now as the current key. */
 static void switch_epoch(struct smart__ident *id, uint64_t now) {
-  smart__sec_use_epoch(id->sec, id->next_epoch, now);
+  smart__sec_use_epoch(id->sec, (uint8_t)id->next_epoch, now);
   id->cur_epoch = id->next_epoch;
   id->have_next = 0;
   for (uint32_t i = 0; i < id->nmembers; i++) {
@@ -182,51 +203,101 @@ static int on_keyreq(struct smart__ident *id, const uint8_t *dg, size_t len, con
     *bad = 1;
     return 1;
   }
+  m->echo = smart__get64(v + 32); /* what its deliveries echo from now on */
   m->joined = 1;
   queue_delivery(id, m, now);
   return 1;
 }
 
-/* Would a delivery of `epoch` change anything? Only the current epoch's
- * key (if missing) or a newer one: an old delivery replayed never takes a
- * member back nor evicts a key, and a repeat is ignored. Asked before any
- * signature is checked, so that deliveries that change nothing cost none. */
-static int delivery_wanted(const struct smart__ident *id, uint8_t epoch, int *newer,
-                           int *have_cur) {
-  unsigned cur = smart__sec_epoch(id->sec);
-  *have_cur = smart__sec_have_key(id->sec, (uint8_t)cur);
-  *newer = epoch != cur && (uint8_t)(epoch - cur) < 128;
-  if (!*newer && !(epoch == cur && !*have_cur) && *have_cur)
-    return 0;
-  return !smart__sec_have_key(id->sec, epoch);
+/* What a delivery is to a member, decided before any signature check, so
+ * that deliveries that change nothing cost none. */
+enum {
+  D_NOTHING = 0, /* an old or repeated delivery: ignored */
+  D_STALE,       /* echoes no request of this socket: refused */
+  D_NEWER,       /* its instance's newest epoch: taken and used */
+  D_CURRENT,     /* the key of the epoch in use, missing: taken and used */
+  D_OLDER,       /* a recent epoch's key, missing: taken, not used */
+  D_SIDEWAYS,    /* another instance, answering a newer request: taken and used */
+  D_CONFIRM,     /* the answer to the last request, changing nothing: checked */
+};
+
+/* A delivery of (instance `sid`, 64-bit `epoch`) echoing request `echo`.
+ * Fresh: it echoes a request this socket sent (nonce_base, nonce]. Bound
+ * to the instance: from the one the member holds keys of, it is taken
+ * only for a newer epoch, or for a key of the last few it lacks; from
+ * another (the sender restarted), only if it answers a request made after
+ * every answer of the current instance. So a recorded delivery replayed
+ * never moves a member back, nor to an instance it left. */
+static int delivery_kind(const struct smart__ident *id, uint32_t sid, uint64_t epoch,
+                         uint64_t echo) {
+  if (echo <= id->nonce_base || echo > id->nonce)
+    return D_STALE;
+  if (!id->bound)
+    return D_NEWER;
+  if (sid != id->inst_sid)
+    return echo > id->inst_echo ? D_SIDEWAYS : D_NOTHING;
+  if (epoch > id->inst_epoch)
+    return D_NEWER;
+  int have = smart__sec_have_key(id->sec, (uint8_t)epoch);
+  if (epoch == id->inst_epoch && !have)
+    return D_CURRENT;
+  if (epoch + KEEP_EPOCHS >= id->inst_epoch && !have)
+    return D_OLDER;
+  if (id->want && echo == id->nonce && id->confirmed != echo)
+    return D_CONFIRM; /* our last request was answered: no need to ask again */
+  return D_NOTHING;
 }
 
 /* KEY_DELIVERY: for us, signed by a pinned sender. 1 (consumed). */
-static int on_delivery(struct smart__ident *id, const uint8_t *dg, size_t len, const uint8_t *v,
-                       size_t vl, uint64_t now, int *bad) {
+static int on_delivery(struct smart__ident *id, const uint8_t *dg, size_t len,
+                       const struct smart__pkt *p, const uint8_t *v, size_t vl, uint64_t now,
+                       int *bad) {
   const struct smart_crypto_ops *o = smart__sec_ops(id->sec);
   if (!v || vl != KEYDELIV_LEN || v + vl != dg + len || smart__ident_is_server(id))
     return *bad = 1, 1;
   if (memcmp(v, id->sk + 32, 32) != 0)
     return 1; /* another member's key: not ours to judge */
-  uint8_t epoch = v[32];
+  /* KEYBIND: the 64-bit epoch and the request answered (a sender of
+   * libsmart 0.1 sends none: refused). */
+  const uint8_t *b;
+  size_t bl;
+  if (!smart__ext_find(p->ext, p->ext_len, SMART__EXT_KEYBIND, &b, &bl) || bl != KEYBIND_LEN ||
+      (uint8_t)smart__get64(b) != v[32])
+    return *bad = 1, 1;
+  uint64_t epoch = smart__get64(b), echo = smart__get64(b + 8);
   uint32_t sender = smart__get32(v + 36);
-  int newer, have_cur;
-  if (!delivery_wanted(id, epoch, &newer, &have_cur))
+  int kind = delivery_kind(id, sender, epoch, echo);
+  if (kind == D_NOTHING)
     return 1;
+  if (kind == D_STALE)
+    return *bad = 1, 1;
   unsigned i;
   for (i = 0; i < id->npins; i++)
     if (verify_tail(o, dg, len, id->pins[i]) == 0)
       break;
   if (i == id->npins)
     return *bad = 1, 1;
-  uint8_t key[32];
-  if (o->unwrap(key, v + 40, id->sk, o->user_data) != 0)
-    return *bad = 1, 1;
-  smart__sec_install_key(id->sec, epoch, key, sender);
-  smart__memzero(key, sizeof(key));
-  if (newer || !have_cur)
-    smart__sec_use_epoch(id->sec, epoch, now);
+  if (kind != D_CONFIRM) {
+    uint8_t key[32];
+    if (o->unwrap(key, v + 40, id->sk, o->user_data) != 0)
+      return *bad = 1, 1;
+    smart__sec_install_key(id->sec, (uint8_t)epoch, key, sender);
+    smart__memzero(key, sizeof(key));
+    if (kind == D_NEWER || kind == D_SIDEWAYS) {
+      id->bound = 1;
+      id->inst_sid = sender;
+      id->inst_epoch = epoch;
+    }
+    /* Only this instance's keys, of its last few epochs: no key of another
+     * instance, nor one so old that its 8-bit epoch looks newer. */
+    smart__sec_keep_keys(id->sec, sender, (uint8_t)id->inst_epoch, KEEP_EPOCHS);
+    if (kind != D_OLDER)
+      smart__sec_use_epoch(id->sec, (uint8_t)epoch, now);
+  }
+  if (kind == D_SIDEWAYS || echo > id->inst_echo)
+    id->inst_echo = echo; /* another instance must answer a newer request */
+  if (echo == id->nonce)
+    id->confirmed = echo;
   id->want = 0;
   id->req_gap = REQ_FIRST_NS;
   return 1;
@@ -252,7 +323,7 @@ int smart__ident_input(struct smart__ident *id, const uint8_t *dg, size_t len, u
   }
   if (!smart__ext_find(p.ext, p.ext_len, SMART__EXT_KEYDELIV, &v, &vl))
     v = NULL;
-  return on_delivery(id, dg, len, v, vl, now, bad);
+  return on_delivery(id, dg, len, &p, v, vl, now, bad);
 }
 
 void smart__ident_want(struct smart__ident *id, int epoch, uint64_t now) {
@@ -294,7 +365,7 @@ smart_ssize smart__ident_output(struct smart__ident *id, uint8_t *buf, size_t ca
     smart__put16(buf + off, SMART__EXT_KEYREQ);
     smart__put16(buf + off + 2, KEYREQ_LEN);
     memcpy(buf + off + 4, id->sk + 32, 32);
-    smart__put64(buf + off + 36, ++id->nonce);
+    smart__put64(buf + off + 36, ++id->nonce); /* no wrap: 2^62 requests away */
     return sign_out(id, buf, off + 4 + KEYREQ_LEN);
   }
   /* Sender: switch epochs when the lead has passed. */
@@ -302,26 +373,33 @@ smart_ssize smart__ident_output(struct smart__ident *id, uint8_t *buf, size_t ca
     switch_epoch(id, now);
   for (uint32_t i = 0; i < id->nmembers; i++) {
     struct member *m = &id->members[i];
-    uint8_t epoch;
-    if (m->need_next && id->have_next) {
-      epoch = id->next_epoch;
-      m->need_next = 0;
-    } else if (m->need_cur) {
+    uint64_t epoch;
+    if (m->need_cur) { /* the current key first: a member takes an older one after */
       epoch = id->cur_epoch;
       m->need_cur = 0;
+    } else if (m->need_next && id->have_next) {
+      epoch = id->next_epoch;
+      m->need_next = 0;
     } else {
       continue;
     }
+    /* KEYBIND, then KEYDELIV last (as receivers of libsmart 0.1
+     * look for it), both under the signature. */
     size_t off = msg_base(buf, sync, SMART__MSG_KEY_DELIVERY, group_v4, 0);
+    smart__put16(buf + off, SMART__EXT_KEYBIND);
+    smart__put16(buf + off + 2, KEYBIND_LEN);
+    smart__put64(buf + off + 4, epoch);
+    smart__put64(buf + off + 12, m->echo);
+    off += 4 + KEYBIND_LEN;
     uint8_t *v = buf + off + 4;
     smart__put16(buf + off, SMART__EXT_KEYDELIV);
     smart__put16(buf + off + 2, KEYDELIV_LEN);
     memcpy(v, m->pk, 32);
-    v[32] = epoch;
+    v[32] = (uint8_t)epoch;
     v[33] = v[34] = v[35] = 0;
     smart__put32(v + 36, smart__sec_id(id->sec));
     uint8_t key[32];
-    if (smart__sec_export_key(id->sec, epoch, key) != 0 ||
+    if (smart__sec_export_key(id->sec, (uint8_t)epoch, key) != 0 ||
         o->wrap(v + 40, key, m->pk, o->user_data) != 0) {
       smart__memzero(key, sizeof(key));
       continue;
@@ -354,7 +432,7 @@ int smart__ident_rekey(struct smart__ident *id, uint64_t now, uint64_t lead_ns) 
     return SMART_ESTATE;
   if (id->have_next) /* finish the switch in progress first */
     switch_epoch(id, now);
-  uint8_t e = (uint8_t)(id->cur_epoch + 1);
+  uint64_t e = id->cur_epoch + 1;
   int rc = draw_key(id, e);
   if (rc)
     return rc;

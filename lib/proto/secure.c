@@ -46,6 +46,10 @@
 #define SMART__REPLAY_WORDS (SMART__REPLAY_BITS / 64u)
 #define REMOTE_MAX 4096u
 #define KEY_SLOTS 4u
+/* The previous epoch of a sender, once a datagram of its new one was
+ * accepted: only counters below the lowest accepted in the new one, and at
+ * most this far below it (reordering at the switch, not a forger's room). */
+#define GRACE_REORDER 256u
 
 struct remote {
   uint32_t id;
@@ -53,6 +57,7 @@ struct remote {
   uint8_t cur, prev; /* epochs */
   uint8_t have_prev;
   uint64_t switched_at;
+  uint64_t cur_low; /* the lowest counter accepted in `cur` */
   uint64_t top; /* one past the highest counter accepted */
   uint64_t bits[SMART__REPLAY_WORDS];
   uint8_t key_epoch[2];
@@ -402,11 +407,16 @@ static int remote_key(struct smart__sec *s, struct remote *r, uint32_t id, uint8
   return 0;
 }
 
-/* Which epochs are acceptable from r now: 1 if `epoch` is. A sender ID
- * never heard before is held to this socket's own epochs: the newest it
- * knows (or a newer one), the one before it only during the grace period. */
+/* Which epochs are acceptable from r now: 1 if `epoch` is, for a datagram
+ * with `counter`. A sender ID never heard before is held to this socket's
+ * own epochs: the newest it knows (or a newer one), the one before it only
+ * during the grace period. A sender's previous epoch is acceptable during
+ * the grace period only for what it sealed before its switch: a socket's
+ * counter never goes back, so that is counters below the first of the new
+ * epoch; a member that kept the old key cannot seal in its name under it
+ * once the new epoch is in (smart-security(7), "Epochs and grace"). */
 static int epoch_ok(const struct smart__sec *s, const struct remote *r, uint8_t epoch,
-                    uint64_t now) {
+                    uint64_t counter, uint64_t now) {
   if (!r || !r->used) {
     /* A socket that has sealed and accepted nothing yet (a receiver that
      * just joined, in group-key mode) takes the session's epoch, however
@@ -425,7 +435,8 @@ static int epoch_ok(const struct smart__sec *s, const struct remote *r, uint8_t 
   uint8_t ahead = (uint8_t)(epoch - r->cur);
   if (ahead >= 1 && ahead < 128)
     return 1; /* newer: adopted once it authenticates */
-  return r->have_prev && epoch == r->prev && now - r->switched_at < s->cfg.grace_ns;
+  return r->have_prev && epoch == r->prev && now - r->switched_at < s->cfg.grace_ns &&
+         counter < r->cur_low && r->cur_low - counter <= GRACE_REORDER;
 }
 
 /* The cached AES-256-GCM key of (r, epoch, salt), or NULL. */
@@ -456,11 +467,15 @@ static void remote_accept(struct smart__sec *s, struct remote *r, uint8_t epoch,
                           const uint8_t *key, uint64_t counter, uint64_t now) {
   if (!r->used) {
     r->cur = epoch;
+    r->cur_low = counter;
   } else if (epoch != r->cur && (uint8_t)(epoch - r->cur) < 128) {
     r->prev = r->cur;
     r->have_prev = 1;
     r->switched_at = now;
     r->cur = epoch;
+    r->cur_low = counter;
+  } else if (epoch == r->cur && counter < r->cur_low) {
+    r->cur_low = counter; /* a datagram of the new epoch that came late */
   }
   /* Cache the subkey in the slot of the other epoch. */
   int slot = r->key_valid[0] && r->key_epoch[0] == epoch   ? 0
@@ -511,7 +526,10 @@ static int env_locate(const uint8_t *in, size_t len, int data, const uint8_t **e
 }
 
 /* Identity mode: is the epoch's key installed, and may `id` send DATA
- * with it (limiting senders: only the sender ID the key came with)? */
+ * with it (limiting senders: only the sender ID the key came with)? DATA
+ * from a sender ID no key is bound to may come from the sender restarted:
+ * the caller asks for the key then too (ident.c decides whether an answer
+ * may move this socket to another sender instance). */
 static int ident_key_ok(struct smart__sec *s, uint8_t epoch, uint32_t id, int data) {
   const struct epoch_key *ek = NULL;
   for (unsigned i = 0; i < KEY_SLOTS; i++)
@@ -521,7 +539,11 @@ static int ident_key_ok(struct smart__sec *s, uint8_t epoch, uint32_t id, int da
     s->missing = epoch; /* the caller asks the sender for it */
     return 0;
   }
-  return !(data && ek->data_sender && ek->data_sender != id);
+  if (data && ek->data_sender && ek->data_sender != id) {
+    s->missing = epoch;
+    return 0;
+  }
+  return 1;
 }
 
 /* How to open one envelope: the suite, its nonce (the envelope's 24 bytes,
@@ -597,8 +619,11 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
   if (counter == UINT64_MAX)
     return SMART_ERANGE; /* no sender gets there; accepted, it would wrap the window */
   struct remote *r = remote_find(s, id);
-  if (!epoch_ok(s, r, epoch, now))
+  if (!epoch_ok(s, r, epoch, counter, now)) {
+    if (s->cfg.mode == SMART__SEC_IDENTITY && data && (!r || !r->used))
+      s->missing = epoch; /* DATA from a new sender ID: perhaps the sender restarted */
     return SMART_EAUTH;
+  }
   if (r && r->used && !replay_fresh(r, counter))
     return SMART_ERANGE;
   if (s->cfg.mode == SMART__SEC_IDENTITY && !ident_key_ok(s, epoch, id, data))
@@ -695,6 +720,29 @@ int smart__sec_install_key(struct smart__sec *s, uint8_t epoch, const uint8_t ke
   if (s->missing == epoch)
     s->missing = -1;
   return 0;
+}
+
+/* Forget one key slot, and the subkeys cached from it. */
+static void drop_slot(struct smart__sec *s, struct epoch_key *k) {
+  for (uint32_t i = 0; i < s->nremotes; i++)
+    for (int j = 0; j < 2; j++) {
+      if (s->remotes[i].key_valid[j] && s->remotes[i].key_epoch[j] == k->epoch)
+        s->remotes[i].key_valid[j] = 0;
+      if (s->remotes[i].gk[j].valid && s->remotes[i].gk[j].epoch == k->epoch)
+        s->remotes[i].gk[j].valid = 0;
+    }
+  if (s->tx_epoch == k->epoch)
+    s->tx_key_valid = 0;
+  smart__memzero(k, sizeof(*k));
+}
+
+void smart__sec_keep_keys(struct smart__sec *s, uint32_t data_sender, uint8_t newest,
+                          unsigned span) {
+  for (unsigned i = 0; i < KEY_SLOTS; i++) {
+    struct epoch_key *k = &s->sk->ek[i];
+    if (k->valid && (k->data_sender != data_sender || (uint8_t)(newest - k->epoch) > span))
+      drop_slot(s, k);
+  }
 }
 
 int smart__sec_export_key(const struct smart__sec *s, uint8_t epoch, uint8_t key[32]) {

@@ -99,6 +99,10 @@ unsigned smart__sec_epoch(const struct smart__sec *s);
  * authenticate (0: any). Returns 0 or SMART_EINVAL. */
 int smart__sec_install_key(struct smart__sec *s, uint8_t epoch, const uint8_t key[32],
                            uint32_t data_sender);
+/* Identity mode (member): keep only the keys bound to `data_sender` whose
+ * epochs are at most `span` before `newest`; forget the others. */
+void smart__sec_keep_keys(struct smart__sec *s, uint32_t data_sender, uint8_t newest,
+                          unsigned span);
 /* Identity mode: switch this socket's transmit epoch to `epoch`, whose key
  * must be installed. */
 int smart__sec_use_epoch(struct smart__sec *s, uint8_t epoch, uint64_t now);

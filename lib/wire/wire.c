@@ -107,6 +107,7 @@ int smart__ext_check(const uint8_t *ext, size_t len) {
     case SMART__EXT_PORT:
     case SMART__EXT_KEYREQ:
     case SMART__EXT_KEYDELIV:
+    case SMART__EXT_KEYBIND:
     case SMART__EXT_MANIFEST:
       break;
     case SMART__EXT_AUTH:

@@ -98,6 +98,7 @@ enum {
   SMART__EXT_KEYDELIV = 0x0006, /* sealed epoch key for one member, signed */
   SMART__EXT_MANIFEST = 0x0007, /* digests of datagrams, signed by the sender */
   SMART__EXT_POSITION = 0x0008, /* STATUS: delivery point, echo, flags */
+  SMART__EXT_KEYBIND = 0x000B,  /* KEY_DELIVERY: 64-bit epoch, request echoed */
   SMART__EXT_AUTH = 0xFF00      /* secure trailer; must be the last extension */
 };
 #define SMART__EXT_CRITICAL 0x8000u
