@@ -18,7 +18,7 @@
 
 static void usage(FILE *o) {
   fputs("usage: smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]\n"
-        "                  [--timeout SECONDS] [--drop P] [--skip-lost]\n"
+        "                  [--timeout SECONDS] [--drop P] [--skip-lost] [--verbose]\n"
         "                  [--key-file FILE | --identity FILE --peer-key HEX] [--tunnel RELAY:PORT]\n"
         "                  [--cipher AEAD]\n",
         o);
@@ -36,12 +36,12 @@ int main(int argc, char **argv) {
       {"sync", required_argument, 0, 's'},    {"count", required_argument, 0, 'c'},
       {"timeout", required_argument, 0, 't'}, {"drop", required_argument, 0, 'd'},
       CLI_SECURITY_OPTIONS, {"tunnel", required_argument, 0, 'T'},
-      {"skip-lost", no_argument, 0, 'S'},
+      {"skip-lost", no_argument, 0, 'S'},     {"verbose", no_argument, 0, 'v'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *group = NULL, *iface = NULL, *tunnel = NULL;
   uint32_t sync = 0x53, drop_ppm = 0;
   double count = 0, timeout = 0;
-  int c, skip_lost = 0;
+  int c, skip_lost = 0, verbose = 0;
   unsigned long long lost = 0, losses = 0;
   struct cli_security sec = {0};
   cli_prog = "smart-recv";
@@ -55,6 +55,7 @@ int main(int argc, char **argv) {
     case 'd': drop_ppm = (uint32_t)(cli_number("--drop", optarg, 0, 1) * 1e6 + 0.5); break;
     case 'T': tunnel = optarg; break;
     case 'S': skip_lost = 1; break;
+    case 'v': verbose = 1; break;
     case 'h': usage(stdout); return 0;
     default:
       if (cli_security_opt(&sec, c, optarg))
@@ -149,6 +150,16 @@ int main(int argc, char **argv) {
   }
   if (fflush(stdout) != 0)
     cli_die(1, "write: output error");
+  if (verbose) {
+    struct smart_stats st = {.size = sizeof(st)};
+    smart_stats(s, &st);
+    fprintf(stderr,
+            "smart-recv: %llu message(s) in %llu datagram(s), %llu of them repairs; %llu "
+            "request(s) sent, %llu suppressed; %llu gap(s) repaired, %llu datagram(s) lost\n",
+            got, (unsigned long long)st.dgrams_received, (unsigned long long)st.repairs_received,
+            (unsigned long long)st.naks_sent, (unsigned long long)st.naks_suppressed,
+            (unsigned long long)st.losses_recovered, (unsigned long long)st.losses_unrecoverable);
+  }
   smart_close(s);
   return 0;
 }
