@@ -15,10 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "proto/secure.h"
+#include "session/session.h"
 #include "smart/smart.h"
 #include "loop.h"
 #include "util/bytes.h"
+#include "util/time.h"
 #include "wire/wire.h"
 
 static const uint8_t gkey[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
@@ -665,6 +668,210 @@ START_TEST(periodic_rekey_is_seamless) {
 }
 END_TEST
 
+
+/* ---- bounded state, in memory ----------------------------------------- */
+
+/* Seal buf[0..n) with s; the sealed length. */
+static size_t seal_at(struct smart__sec *s, uint8_t *buf, size_t n, size_t cap, uint64_t now) {
+  smart_ssize r = smart__sec_seal(s, buf, n, cap, now);
+  ck_assert_int_gt(r, 0);
+  return (size_t)r;
+}
+
+/* A member makes up 4,100 sender IDs (one sealed request each) after a
+ * data sender was heard: every one is heard, the table stays at 4,096
+ * entries, the data sender keeps its slot and its replay window, and a
+ * later sender is heard (it was refused: 0 of 300). */
+START_TEST(made_up_sender_ids_do_not_lock_out_a_sender) {
+  uint32_t idr, ida, idb, idm;
+  struct smart__sec *rx = sec_group(gkey, &idr), *a = sec_group(gkey, &ida);
+  uint8_t first[256], dg[256], out[256];
+  uint32_t sender;
+  uint64_t now = SMART__SEC(1);
+  size_t fl = seal_at(a, first, make_data(first, 0, 20), sizeof(first), now);
+  ck_assert_int_gt(smart__sec_open(rx, first, fl, out, sizeof(out), &sender, now), 0);
+  smart__sec_heard_data(rx, ida); /* the engine took its data */
+  unsigned made_up = 0;
+  for (int i = 0; i < 4100; i++) {
+    struct smart__sec *m = sec_group(gkey, &idm);
+    size_t n = seal_at(m, dg, make_nak(dg, (uint16_t)i), sizeof(dg), now);
+    now += SMART__MS(1);
+    made_up += smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now) > 0;
+    smart__sec_del(m);
+  }
+  ck_assert_uint_eq(made_up, 4100);
+  ck_assert_uint_eq(smart__sec_senders(rx), 4096);
+  ck_assert_uint_eq(smart__sec_evicted(rx), 4100 - 4095);
+  struct smart__sec *b = sec_group(gkey, &idb);
+  unsigned heard = 0;
+  for (int i = 0; i < 300; i++) {
+    size_t n = seal_at(b, dg, make_data(dg, (uint16_t)i, 20), sizeof(dg), now);
+    now += SMART__MS(1);
+    heard += smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now) > 0;
+  }
+  ck_assert_uint_eq(heard, 300);
+  ck_assert_uint_eq(smart__sec_senders(rx), 4096);
+  /* The data sender was not pushed out: its first datagram is still a
+   * replay, its next one is heard. */
+  ck_assert_int_eq(smart__sec_open(rx, first, fl, out, sizeof(out), &sender, now), SMART_ERANGE);
+  size_t n = seal_at(a, dg, make_data(dg, 1, 20), sizeof(dg), now);
+  ck_assert_int_gt(smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now), 0);
+  /* The later sender took one more made-up ID's slot. */
+  ck_assert_uint_eq(smart__sec_evicted(rx), 4100 - 4095 + 1);
+  smart__sec_del(b);
+  smart__sec_del(a);
+  smart__sec_del(rx);
+}
+END_TEST
+
+/* Identity mode: a revoked member still holds the old epoch's key and,
+ * within the grace, fills the sender's table with made-up IDs. A receiver
+ * that joins later is still heard (its requests were refused: no repairs). */
+START_TEST(revoked_member_in_grace_does_not_lock_out_a_receiver) {
+  struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_IDENTITY,
+                             .grace_ns = SMART__SEC(2)};
+  uint8_t k0[32], k1[32], dg[256], out[256];
+  memset(k0, 0x10, 32);
+  memset(k1, 0x11, 32);
+  uint32_t ids, idm, idl, sender;
+  struct smart__sec *snd;
+  ck_assert_int_eq(smart__sec_new(&snd, &c, &ids), 0);
+  uint64_t now = SMART__SEC(1);
+  ck_assert_int_eq(smart__sec_install_key(snd, 0, k0, ids), 0);
+  ck_assert_int_eq(smart__sec_use_epoch(snd, 0, now), 0);
+  /* The revocation: epoch 1, whose key the member never gets. */
+  ck_assert_int_eq(smart__sec_install_key(snd, 1, k1, ids), 0);
+  ck_assert_int_eq(smart__sec_use_epoch(snd, 1, now), 0);
+  unsigned made_up = 0;
+  for (int i = 0; i < 4100; i++) {
+    struct smart__sec *m;
+    ck_assert_int_eq(smart__sec_new(&m, &c, &idm), 0);
+    ck_assert_int_eq(smart__sec_install_key(m, 0, k0, ids), 0);
+    ck_assert_int_eq(smart__sec_use_epoch(m, 0, now), 0);
+    size_t n = seal_at(m, dg, make_nak(dg, (uint16_t)i), sizeof(dg), now);
+    now += SMART__US(100);
+    made_up += smart__sec_open(snd, dg, n, out, sizeof(out), &sender, now) > 0;
+    smart__sec_del(m);
+  }
+  ck_assert_uint_eq(made_up, 4100);
+  struct smart__sec *late;
+  ck_assert_int_eq(smart__sec_new(&late, &c, &idl), 0);
+  ck_assert_int_eq(smart__sec_install_key(late, 1, k1, ids), 0);
+  ck_assert_int_eq(smart__sec_use_epoch(late, 1, now), 0);
+  unsigned heard = 0;
+  for (int i = 0; i < 50; i++) {
+    size_t n = seal_at(late, dg, make_nak(dg, (uint16_t)i), sizeof(dg), now);
+    now += SMART__MS(1);
+    heard += smart__sec_open(snd, dg, n, out, sizeof(out), &sender, now) > 0;
+  }
+  ck_assert_uint_eq(heard, 50);
+  smart__sec_del(late);
+  smart__sec_del(snd);
+}
+END_TEST
+
+static struct smart__sockaddr v4(uint32_t host, uint16_t port) {
+  struct smart__sockaddr a;
+  memset(&a, 0, sizeof(a));
+  a.u.in4.sin_family = AF_INET;
+  a.u.in4.sin_addr.s_addr = htonl(host);
+  a.u.in4.sin_port = htons(port);
+  a.len = sizeof(struct sockaddr_in);
+  return a;
+}
+
+#define HOST(d) (0xC6336400u | (d)) /* 198.51.100.d */
+
+/* Options of an in-memory session in group-key mode. */
+static void opts_group(struct smart__opts *o, uint64_t seed) {
+  smart__opts_init(o);
+  o->eng.seed = seed;
+  o->ops = smart_crypto_sodium();
+  o->keys = smart__secure_alloc(SMART_KEY_BYTES + SMART_SECKEY_BYTES);
+  ck_assert_ptr_nonnull(o->keys);
+  memcpy(o->keys, gkey, 32);
+  o->have_group_key = 1;
+}
+
+/* Hand every datagram tx has due at `now` to rx (as if from `from`);
+ * how many. */
+static unsigned pump(struct smart__session *tx, const struct smart__sockaddr *from,
+                     struct smart__session *rx, uint64_t now) {
+  static uint8_t buf[65536];
+  struct smart__sockaddr to;
+  int end;
+  smart_ssize n;
+  unsigned k = 0;
+  smart__session_tick(tx, now);
+  while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0) {
+    smart__session_recv(rx, buf, (size_t)n, from, now);
+    k++;
+  }
+  ck_assert_int_ge(n, 0);
+  smart__session_tick(rx, now);
+  return k;
+}
+
+/* Messages rx delivers; every one must be "m N" in order from *next. */
+static unsigned delivered(struct smart__session *rx, unsigned *next) {
+  struct smart__delivery d;
+  unsigned k = 0;
+  char want[32];
+  while (smart__session_poll(rx, &d)) {
+    ck_assert_int_eq(d.kind, SMART__DLV_MESSAGE);
+    int n = snprintf(want, sizeof(want), "m %u", *next);
+    ck_assert_uint_eq(d.len, (size_t)n);
+    ck_assert_mem_eq(d.data, want, (size_t)n);
+    (*next)++;
+    k++;
+  }
+  return k;
+}
+
+/* The same through a receiver session: a member's 4,100 made-up sender
+ * IDs, then a real sender's 300 messages, all delivered (0 of 300 before). */
+START_TEST(session_made_up_ids_do_not_lock_out_a_sender) {
+  struct smart__opts ro, so;
+  opts_group(&ro, 7);
+  opts_group(&so, 8);
+  struct smart__sockaddr g = v4(0xEFFF0404u, 5000);
+  struct smart__session_addrs ra = {.group = g, .self = v4(HOST(1), 4001)};
+  struct smart__session_addrs sa = {.group = g, .self = v4(HOST(2), 4002)};
+  struct smart__session *rx, *tx;
+  uint64_t now = SMART__SEC(1);
+  ck_assert_int_eq(smart__session_new(&rx, &ro, &ra, now), 0);
+  uint8_t dg[256];
+  for (uint32_t i = 0; i < 4100; i++) {
+    uint32_t id;
+    struct smart__sec *m = sec_group(gkey, &id);
+    size_t n = seal_at(m, dg, make_nak(dg, (uint16_t)i), sizeof(dg), now);
+    struct smart__sockaddr from = v4(HOST(9), (uint16_t)(10000 + i));
+    smart__session_recv(rx, dg, n, &from, now);
+    smart__sec_del(m);
+    now += SMART__US(100);
+  }
+  ck_assert_int_eq(smart__session_new(&tx, &so, &sa, now), 0);
+  unsigned next = 0, got = 0;
+  char msg[32];
+  for (unsigned i = 0; i < 300; i++) {
+    int n = snprintf(msg, sizeof(msg), "m %u", i);
+    ck_assert_int_eq(smart__session_submit(tx, msg, (size_t)n, now), 0);
+    pump(tx, &sa.self, rx, now);
+    got += delivered(rx, &next);
+    now += SMART__MS(1);
+  }
+  ck_assert_uint_eq(got, 300);
+  struct smart_stats st;
+  memset(&st, 0, sizeof(st));
+  smart__session_stats(rx, &st);
+  ck_assert_uint_eq(st.drops_auth, 0);
+  smart__session_del(rx);
+  smart__session_del(tx);
+  smart__opts_free(&ro);
+  smart__opts_free(&so);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("secure");
   TCase *u = tcase_create("layer");
@@ -675,6 +882,12 @@ int main(void) {
   tcase_add_test(u, replay_window_does_not_wrap);
   tcase_add_test(u, late_joiner_after_many_rekeys);
   suite_add_tcase(su, u);
+  TCase *b = tcase_create("bounds"); /* bounded state, in memory */
+  tcase_set_timeout(b, 300);
+  tcase_add_test(b, made_up_sender_ids_do_not_lock_out_a_sender);
+  tcase_add_test(b, revoked_member_in_grace_does_not_lock_out_a_receiver);
+  tcase_add_test(b, session_made_up_ids_do_not_lock_out_a_sender);
+  suite_add_tcase(su, b);
   TCase *nn = tcase_create("nonces"); /* a million seals: not under valgrind */
   tcase_set_timeout(nn, 300);
   tcase_add_test(nn, nonces_never_repeat);

@@ -130,4 +130,14 @@ uint64_t smart__sec_cipher_drops(const struct smart__sec *s);
 /* The suite this socket seals with (SMART__SEC_SUITE_*). */
 unsigned smart__sec_suite(const struct smart__sec *s);
 
+/* The sender-ID table (at most 4096 entries): the engine took DATA from
+ * sender `id`, whose datagram was just opened. A full table gives a
+ * newcomer the slot of the entry heard longest ago that never sent such
+ * data, else of a data sender silent for 60 s, and refuses it only when
+ * every entry is a data sender heard within the last 60 s. */
+void smart__sec_heard_data(struct smart__sec *s, uint32_t id);
+/* Entries given to newcomers so far, and entries held now. */
+uint64_t smart__sec_evicted(const struct smart__sec *s);
+uint32_t smart__sec_senders(const struct smart__sec *s);
+
 #endif

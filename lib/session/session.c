@@ -277,8 +277,11 @@ static void deliver(struct smart__session *ss, uint32_t id, int kind, const uint
   struct smart__peer *p = smart__peers_get(&ss->peers, id);
   switch (kind) {
   case SMART__K_DATA: /* a data sender only once the engine took its datagram */
-    if (smart__engine_recv(ss->eng, id, dg, len, now) == 0 && len >= SMART__DATA_HDR_LEN)
+    if (smart__engine_recv(ss->eng, id, dg, len, now) == 0 && len >= SMART__DATA_HDR_LEN) {
       data_heard(ss, p, dg, len, now);
+      if (ss->sec && p->sid) /* its replay window is kept when the table is full */
+        smart__sec_heard_data(ss->sec, p->sid);
+    }
     return;
   case SMART__K_ADDR_RANGE_CHANGE:
     if (follow_move(ss, p, dg, len))
