@@ -1597,6 +1597,149 @@ START_TEST(sim_reassembly_1_byte_to_16_mib) {
 }
 END_TEST
 
+
+/* ---- Positions the sender could not have reached ------------------------ */
+
+/* A sender and a receiver on a link that loses nothing but what `drop`
+ * says (sender to receiver), run by their deadlines until `until`, or
+ * until the receiver delivered *msgs == want. */
+struct pair {
+  struct smart__engine *s, *r;
+  uint64_t now, msgs, losses, bad;
+  uint64_t drop_from, drop_to; /* original DATA of these sequences is lost */
+};
+
+static void pair_run(struct pair *p, uint64_t want, uint64_t until) {
+  uint8_t b[1408];
+  struct smart__dst dst;
+  smart_ssize n;
+  while (p->now < until && p->msgs < want) {
+    ck_assert_int_eq(smart__engine_handle_expiry(p->s, p->now), 0);
+    ck_assert_int_eq(smart__engine_handle_expiry(p->r, p->now), 0);
+    int moved = 0;
+    while ((n = smart__engine_send(p->s, b, sizeof(b), &dst, p->now)) > 0) {
+      struct smart__pkt k;
+      moved = 1;
+      if (smart__pkt_decode(&k, b, (size_t)n) == 0 && k.kind == SMART__K_DATA &&
+          k.cmd == SMART__DCMD_DATA) {
+        uint64_t seq = smart__seq_expand(smart__engine_tx_lead(p->s), k.u.data.seq);
+        if (seq >= p->drop_from && seq < p->drop_to)
+          continue;
+      }
+      smart__engine_recv(p->r, 0, b, (size_t)n, p->now);
+    }
+    while ((n = smart__engine_send(p->r, b, sizeof(b), &dst, p->now)) > 0) {
+      moved = 1;
+      smart__engine_recv(p->s, 9, b, (size_t)n, p->now);
+    }
+    struct smart__event ev;
+    while (smart__engine_poll(p->r, &ev)) {
+      if (ev.type == SMART__EV_MSG) {
+        uint32_t k = 0;
+        if (ev.len == 4)
+          memcpy(&k, ev.data, 4);
+        p->bad += ev.len != 4 || k != p->msgs;
+        p->msgs++;
+      } else if (ev.type == SMART__EV_LOSS) {
+        p->losses += ev.count;
+      }
+    }
+    if (moved)
+      continue;
+    uint64_t t = smart__engine_expiry(p->s), t2 = smart__engine_expiry(p->r);
+    t = t < t2 ? t : t2;
+    p->now = t > p->now && t != UINT64_MAX ? t : p->now + MS;
+  }
+}
+
+static void pair_submit(struct pair *p, uint32_t from, uint32_t to) {
+  for (uint32_t k = from; k < to; k++)
+    ck_assert_int_eq(smart__engine_submit(p->s, &k, 4, p->now), 0);
+}
+
+/* A heartbeat (or a confirm, kind != 0) with the sender's session naming
+ * lead and trail, as anyone on the path could forge it. */
+static size_t forge_position(uint8_t *b, unsigned kind, uint64_t lead, uint64_t trail) {
+  smart_ssize pl;
+  if (kind) {
+    uint64_t st = trail;
+    uint32_t len = 1;
+    pl = smart__conf_encode(b + 8, 1400, SESSION, kind, lead, trail, &st, &len, 1);
+  } else {
+    struct smart__hb hb = {.session = SESSION, .lead = lead, .trail = trail,
+                           .grtt_us = 10000, .gsize = 1000, .k = 6};
+    smart__hb_encode(b + 8, &hb);
+    pl = (smart_ssize)smart__hb_len(&hb);
+  }
+  ck_assert_int_gt(pl, 0);
+  smart__data_hdr_write(b, SYNC, kind ? SMART__DCMD_CONFIRM : SMART__DCMD_HEARTBEAT,
+                        (uint16_t)lead, SMART__FMT_WHOLE, 0, 0, (size_t)pl);
+  return 8 + (size_t)pl;
+}
+
+/* One forged heartbeat or confirm claiming a position far ahead, in the
+ * middle of a stream: the next 1,500 messages are all delivered, in
+ * order, none reported lost (0 of 1,500 were delivered: the trail jumped). */
+START_TEST(forged_position_does_not_end_the_stream) {
+  for (int v = 0; v < 4; v++) {
+    struct pair p = {.s = mk(1, 0), .r = mk(2, 0)};
+    pair_submit(&p, 0, 100);
+    pair_run(&p, 100, 60000 * MS);
+    ck_assert_uint_eq(p.msgs, 100);
+    uint64_t lead = smart__engine_tx_lead(p.s), trail = smart__engine_tx_trail(p.s);
+    uint8_t f[1408];
+    size_t fl;
+    if (v == 0) /* the trail far ahead: everything before it given up */
+      fl = forge_position(f, 0, lead + 1000000, lead + 1000000);
+    else if (v == 1) /* the lead 20,000 ahead: sequences that do not exist */
+      fl = forge_position(f, 0, lead + 20000, trail);
+    else if (v == 2) /* a confirm saying the same as v == 0 */
+      fl = forge_position(f, SMART__CONF_UNAVAILABLE, lead + 40000, lead + 39000);
+    else /* the lead 16 bits ahead: the same wire sequence */
+      fl = forge_position(f, 0, lead + 65536, trail);
+    smart__engine_recv(p.r, 0, f, fl, p.now);
+    pair_submit(&p, 100, 1600);
+    pair_run(&p, 1600, p.now + 120000 * MS);
+    ck_assert_msg(p.msgs == 1600 && p.losses == 0 && p.bad == 0,
+                  "forgery %d: %llu of 1500 delivered after it, %llu lost, %llu bad", v,
+                  (unsigned long long)(p.msgs - 100), (unsigned long long)p.losses,
+                  (unsigned long long)p.bad);
+    smart__engine_del(p.r);
+    smart__engine_del(p.s);
+  }
+}
+END_TEST
+
+/* The sender's own heartbeats still make a receiver believe a lead far
+ * past what it heard: it lost the last 300 data packets before the sender
+ * went quiet, and recovers every one of them. */
+START_TEST(tail_loss_beyond_the_slack_recovered) {
+  struct pair p = {.s = mk(3, 0), .r = mk(4, 0), .drop_from = 700, .drop_to = 1000};
+  smart__engine_del(p.s);
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.session = SESSION;
+  c.grtt_us = 10000;
+  c.window = 1024;
+  c.no_pack = 1; /* one message per sequence: 300 sequences lost */
+  c.seed = 3;
+  c.status_ms = 0;
+  c.sender_timeout_ms = 3600000;
+  ck_assert_int_eq(smart__engine_new(&p.s, &c), 0);
+  pair_submit(&p, 0, 1000);
+  pair_run(&p, 1000, 60000 * MS);
+  ck_assert_uint_eq(p.msgs, 1000);
+  ck_assert_uint_eq(p.losses, 0);
+  ck_assert_uint_eq(p.bad, 0);
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(p.r, &st);
+  ck_assert_uint_ge(st.losses_recovered, 300);
+  smart__engine_del(p.r);
+  smart__engine_del(p.s);
+}
+END_TEST
+
 static Suite *engine_suite(void) {
   Suite *s = suite_create("engine");
   TCase *u = tcase_create("unit");
@@ -1617,6 +1760,8 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, queue_high_water_mark);
   tcase_add_test(u, queue_memory_bounded_long_run);
   tcase_add_test(u, queue_enomem_keeps_queue);
+  tcase_add_test(u, forged_position_does_not_end_the_stream);
+  tcase_add_test(u, tail_loss_beyond_the_slack_recovered);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
   tcase_set_timeout(m, 600);

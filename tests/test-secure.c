@@ -17,7 +17,7 @@
 
 #include "crypto/crypto.h"
 #include "proto/secure.h"
-#include "session/session.h"
+#include "session/session_int.h"
 #include "smart/smart.h"
 #include "loop.h"
 #include "util/bytes.h"
@@ -793,23 +793,34 @@ static void opts_group(struct smart__opts *o, uint64_t seed) {
   o->have_group_key = 1;
 }
 
-/* Hand every datagram tx has due at `now` to rx (as if from `from`);
- * how many. */
-static unsigned pump(struct smart__session *tx, const struct smart__sockaddr *from,
-                     struct smart__session *rx, uint64_t now) {
+/* Hand every datagram tx has due at `now` to rx (as if from `from`), and
+ * what rx answers (requests, reports) back to tx from `back`. */
+static void pump2(struct smart__session *tx, const struct smart__sockaddr *from,
+                  struct smart__session *rx, const struct smart__sockaddr *back, uint64_t now) {
   static uint8_t buf[65536];
   struct smart__sockaddr to;
-  int end;
+  int end, moved;
   smart_ssize n;
-  unsigned k = 0;
-  smart__session_tick(tx, now);
-  while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0) {
-    smart__session_recv(rx, buf, (size_t)n, from, now);
-    k++;
-  }
-  ck_assert_int_ge(n, 0);
-  smart__session_tick(rx, now);
-  return k;
+  do {
+    moved = 0;
+    smart__session_tick(tx, now);
+    while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0) {
+      smart__session_recv(rx, buf, (size_t)n, from, now);
+      moved = 1;
+    }
+    ck_assert_int_ge(n, 0);
+    smart__session_tick(rx, now);
+    while (back && (n = smart__session_send(rx, buf, sizeof(buf), &to, &end, now)) > 0) {
+      smart__session_recv(tx, buf, (size_t)n, back, now);
+      moved = 1;
+    }
+    ck_assert_int_ge(n, 0);
+  } while (moved);
+}
+
+static void pump(struct smart__session *tx, const struct smart__sockaddr *from,
+                 struct smart__session *rx, uint64_t now) {
+  pump2(tx, from, rx, NULL, now);
 }
 
 /* Messages rx delivers; every one must be "m N" in order from *next. */
@@ -818,7 +829,8 @@ static unsigned delivered(struct smart__session *rx, unsigned *next) {
   unsigned k = 0;
   char want[32];
   while (smart__session_poll(rx, &d)) {
-    ck_assert_int_eq(d.kind, SMART__DLV_MESSAGE);
+    ck_assert_msg(d.kind == SMART__DLV_MESSAGE, "loss of %u at %llu, expecting m %u", d.count,
+                  (unsigned long long)d.seq, *next);
     int n = snprintf(want, sizeof(want), "m %u", *next);
     ck_assert_uint_eq(d.len, (size_t)n);
     ck_assert_mem_eq(d.data, want, (size_t)n);
@@ -872,6 +884,73 @@ START_TEST(session_made_up_ids_do_not_lock_out_a_sender) {
 }
 END_TEST
 
+/* One forged heartbeat claiming a lead far ahead, by an outsider in a plain
+ * session and by a member in a group-key session (sealed under the
+ * sender's ID): the next 1,500 messages are all delivered (0 of 1,500). */
+START_TEST(forged_heartbeat_does_not_end_the_stream) {
+  for (int keyed = 0; keyed < 2; keyed++) {
+    struct smart__opts ro, so;
+    if (keyed) {
+      opts_group(&ro, 11);
+      opts_group(&so, 12);
+    } else {
+      smart__opts_init(&ro);
+      smart__opts_init(&so);
+      ro.eng.seed = 11;
+      so.eng.seed = 12;
+      so.eng.session = 0x5e551017u; /* what a forger reads off a heartbeat */
+    }
+    struct smart__sockaddr g = v4(0xEFFF0505u, 5000);
+    struct smart__session_addrs ra = {.group = g, .self = v4(HOST(1), 4001)};
+    struct smart__session_addrs sa = {.group = g, .self = v4(HOST(2), 4002)};
+    struct smart__session *rx, *tx;
+    uint64_t now = SMART__SEC(1);
+    ck_assert_int_eq(smart__session_new(&rx, &ro, &ra, now), 0);
+    ck_assert_int_eq(smart__session_new(&tx, &so, &sa, now), 0);
+    unsigned next = 0, got = 0;
+    char msg[32];
+    for (unsigned i = 0; i < 1600; i++) {
+      if (i == 100) { /* the forgery */
+        uint8_t f[512];
+        uint64_t lead = smart__engine_tx_lead(tx->eng) + 1000000;
+        struct smart__hb hb = {.session = tx->cfg.session, .lead = lead, .trail = lead,
+                               .grtt_us = 5000, .gsize = 1000, .k = 6};
+        smart__hb_encode(f + 8, &hb);
+        size_t n = 8 + smart__hb_len(&hb);
+        smart__data_hdr_write(f, so.eng.sync, SMART__DCMD_HEARTBEAT, (uint16_t)lead,
+                              SMART__FMT_WHOLE, 0, 0, smart__hb_len(&hb));
+        if (keyed) {
+          uint32_t idm;
+          struct smart__sec *m = sec_group(gkey, &idm);
+          smart__sec_test_set_id(m, tx->cfg.session);
+          /* a counter ahead of the sender's, by less than its window */
+          smart__sec_test_set_counter(m, smart__sec_last_counter(tx->sec) + 50);
+          n = seal_at(m, f, n, sizeof(f), now);
+          smart__sec_del(m);
+        }
+        smart__session_recv(rx, f, n, &sa.self, now);
+        ck_assert_uint_eq(got, 100);
+      }
+      int n = snprintf(msg, sizeof(msg), "m %u", i);
+      ck_assert_int_eq(smart__session_submit(tx, msg, (size_t)n, now), 0);
+      pump2(tx, &sa.self, rx, &ra.self, now);
+      got += delivered(rx, &next);
+      now += SMART__MS(1);
+    }
+    for (int t = 0; t < 2000 && got < 1600; t++, now += SMART__MS(1)) {
+      pump2(tx, &sa.self, rx, &ra.self, now);
+      got += delivered(rx, &next);
+    }
+    ck_assert_msg(got == 1600, "%s: %u of 1500 delivered after the forgery",
+                  keyed ? "group key" : "plain", got - 100);
+    smart__session_del(rx);
+    smart__session_del(tx);
+    smart__opts_free(&ro);
+    smart__opts_free(&so);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("secure");
   TCase *u = tcase_create("layer");
@@ -887,6 +966,7 @@ int main(void) {
   tcase_add_test(b, made_up_sender_ids_do_not_lock_out_a_sender);
   tcase_add_test(b, revoked_member_in_grace_does_not_lock_out_a_receiver);
   tcase_add_test(b, session_made_up_ids_do_not_lock_out_a_sender);
+  tcase_add_test(b, forged_heartbeat_does_not_end_the_stream);
   suite_add_tcase(su, b);
   TCase *nn = tcase_create("nonces"); /* a million seals: not under valgrind */
   tcase_set_timeout(nn, 300);

@@ -159,6 +159,11 @@ struct smart__rxs {
   uint64_t *nq;
   uint32_t nqn, nqcap;
 
+  /* A position (heartbeat or confirm) past what we know of the sender,
+   * not believed until the sender's own datagrams agree (rx.c). */
+  uint8_t claim_on;
+  uint64_t claim_lead, claim_trail, claim_at;
+
   /* Liveness of the sender and our STATUS reports (acks.c). */
   uint64_t last_heard;   /* last packet from this sender */
   uint64_t status_due;   /* next STATUS (NEVER: none) */

@@ -803,6 +803,11 @@ uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len) {
 
 void smart__sec_test_set_counter(struct smart__sec *s, uint64_t counter) { s->counter = counter; }
 
+void smart__sec_test_set_id(struct smart__sec *s, uint32_t id) {
+  s->my_id = id;
+  s->tx_key_valid = 0; /* the sealing key is of (epoch, sender ID) */
+}
+
 uint64_t smart__sec_cipher_drops(const struct smart__sec *s) { return s->cipher_drops; }
 
 void smart__sec_heard_data(struct smart__sec *s, uint32_t id) {

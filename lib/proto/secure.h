@@ -116,6 +116,8 @@ const struct smart_crypto_ops *smart__sec_ops(const struct smart__sec *s);
 
 /* Test hook: the counter the next datagram is sealed with. */
 void smart__sec_test_set_counter(struct smart__sec *s, uint64_t counter);
+/* Test hook: seal under sender ID `id` (a member forging another's). */
+void smart__sec_test_set_id(struct smart__sec *s, uint32_t id);
 /* Test hook: the nonce of the last datagram sealed. */
 void smart__sec_last_nonce(const struct smart__sec *s, uint8_t nonce[24]);
 /* The envelope counter of the last datagram sealed (source authentication
