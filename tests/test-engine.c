@@ -1,7 +1,8 @@
 /*
  * Reliability engine tests: unit tests of the sender (repair merging, hold
- * off, unavailable data), the receiver's request timers (distribution,
- * suppression, backoff, retry limit), malformed input, the send queue
+ * off, unavailable data, the repair budget against requests for a whole
+ * window), the receiver's request timers (distribution, suppression,
+ * backoff, retry limit), malformed input, forged positions, the send queue
  * (sizes, order, its bound, its memory, allocation failure); then whole runs over
  * the simulator (tests/sim.c) with fixed seeds: independent, bursty, heavy,
  * tail and feedback loss at 1,000 receivers, sequence wrap, late join, a
@@ -598,6 +599,10 @@ static void run_ok(struct sim_config *c) {
   ck_assert_uint_eq(t.loss_events, 0);
   ck_assert_uint_eq(t.delivered, (uint64_t)c->receivers * c->messages);
   ck_assert_int_eq(t.complete, 1);
+  /* Genuine receivers, however lossy, never hit the repair budget. */
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(sim_engine(s, 0), &st);
+  ck_assert_uint_eq(st.repairs_limited, 0);
   ck_assert_uint_gt(t.repairs, 0);
   sim_free(s);
 }
@@ -1058,6 +1063,35 @@ START_TEST(sim_bursty) {
 }
 END_TEST
 
+/* Half of everything lost at each of 20 receivers: the sender repairs 4.7
+ * times what it sent, within the repair budget. */
+START_TEST(sim_20_receivers_50pct) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 20;
+  c.messages = 3000;
+  c.loss = 0.50;
+  c.seed = 7001;
+  run_ok(&c);
+}
+END_TEST
+
+/* Large datagrams at 140 MB/s with a window of 2^14, 10% loss at each of 20
+ * receivers: everything recovered, and the repair budget never in the way. */
+START_TEST(sim_large_window_10pct) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 20;
+  c.messages = 20000;
+  c.msg_min = c.msg_max = 1400;
+  c.interval_ns = 10000;
+  c.window = 16384;
+  c.loss = 0.10;
+  c.seed = 111;
+  run_ok(&c);
+}
+END_TEST
+
 START_TEST(sim_20pct) {
   struct sim_config c;
   sim_config_init(&c);
@@ -1355,7 +1389,32 @@ START_TEST(sim_reliable_waits_for_cut_receiver) {
   smart__engine_get_stats(sim_engine(s, 0), &st);
   ck_assert_uint_gt(st.statuses_received, c.receivers);
   ck_assert_uint_eq(st.rcv_evicted, 0);
+  ck_assert_uint_eq(st.repairs_limited, 0); /* the whole window back, within the budget */
   sim_free(s);
+}
+END_TEST
+
+/* The same cut with 10% loss at every receiver and 1,400-byte messages:
+ * when the cut ends receiver 2 asks for the whole window at once, while the
+ * others' repairs go on; all of it within the repair budget (with one
+ * window for all requesters together, not two, 60 sequences were refused). */
+static int drop_cut_2(void *u, struct sim *s, uint32_t r, const uint8_t *dg, size_t len,
+                      uint64_t now) {
+  (void)u, (void)s, (void)dg, (void)len;
+  return r == 2 && now >= 1000 * MS && now < 4000 * MS;
+}
+
+START_TEST(sim_cut_receiver_with_loss_within_budget) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 30;
+  c.messages = 6000;
+  c.msg_min = c.msg_max = 1400;
+  c.window = 512;
+  c.loss = 0.10;
+  c.seed = 108;
+  c.drop = drop_cut_2;
+  run_ok(&c);
 }
 END_TEST
 
@@ -1487,7 +1546,7 @@ END_TEST
  * for a first delivery other than message 0 without a loss event). 100
  * runs of 8 receivers and 30 quotes. */
 START_TEST(sim_stream_start_50pct) {
-  uint64_t complete = 0;
+  uint64_t complete = 0, limited = 0;
   for (uint64_t seed = 1; seed <= 100; seed++) {
     struct sim_config c;
     sim_config_init(&c);
@@ -1510,9 +1569,13 @@ START_TEST(sim_stream_start_50pct) {
                     (unsigned long long)c.seed, r, (unsigned long long)rv->errors);
       complete += rv->delivered == c.messages;
     }
+    struct smart__stats st = {.size = sizeof(st)};
+    smart__engine_get_stats(sim_engine(s, 0), &st);
+    limited += st.repairs_limited;
     sim_free(s);
   }
   ck_assert_uint_eq(complete, 100 * 8);
+  ck_assert_uint_eq(limited, 0); /* the repair budget never in the way */
 }
 END_TEST
 
@@ -1740,6 +1803,115 @@ START_TEST(tail_loss_beyond_the_slack_recovered) {
 }
 END_TEST
 
+/* ---- Repair amplification ---------------------------------------------- */
+
+struct amp {
+  uint64_t repairs, repair_bytes, out_bytes, req_bytes, requests;
+};
+
+/* A sender at the session's defaults (window 4,096, 1,408-byte datagrams,
+ * GRTT 5 ms) that sent `n` datagrams of 1,400 bytes, then idles. */
+static struct smart__engine *amp_sender(uint64_t seed, uint32_t n) {
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.session = SESSION;
+  c.grtt_us = 5000;
+  c.seed = seed;
+  c.no_pack = 1;
+  struct smart__engine *s = NULL;
+  ck_assert_int_eq(smart__engine_new(&s, &c), 0);
+  static uint8_t m[1400];
+  for (uint32_t i = 0; i < n; i++) {
+    memset(m, (int)i, sizeof(m));
+    ck_assert_int_eq(smart__engine_submit(s, m, sizeof(m), 0), 0);
+  }
+  struct dgram d[8];
+  drain(s, d, 8, 0);
+  ck_assert_uint_eq(smart__engine_tx_lead(s), n);
+  return s;
+}
+
+/* Everything s sends at `now`, counted. */
+static void amp_drain(struct smart__engine *s, struct amp *a, uint64_t now) {
+  uint8_t b[1408];
+  struct smart__dst dst;
+  smart_ssize n;
+  while ((n = smart__engine_send(s, b, sizeof(b), &dst, now)) > 0) {
+    struct smart__pkt p;
+    a->out_bytes += (uint64_t)n;
+    if (smart__pkt_decode(&p, b, (size_t)n) == 0 && p.kind == SMART__K_DATA &&
+        p.cmd == SMART__DCMD_REPAIR) {
+      a->repairs++;
+      a->repair_bytes += (uint64_t)n;
+    }
+  }
+  ck_assert_int_ge(n, 0);
+}
+
+/* A request from `src` for all of [0, n), at `now`. */
+static void amp_request(struct smart__engine *s, struct amp *a, uint32_t src, uint32_t n,
+                        uint64_t now) {
+  uint8_t req[64];
+  size_t rl = mk_request(req, 0, (uint16_t)(n - 1), 1, SESSION);
+  smart__engine_recv(s, src, req, rl, now);
+  a->requests++;
+  a->req_bytes += rl;
+}
+
+/* An idle sender holding a full window: 19 requests for all of it, 10 ms
+ * apart, from one requester and then from 19 made-up ones (spoofed
+ * addresses, or made-up sender IDs), then one a second for a minute. */
+START_TEST(repair_amplification_bounded) {
+  for (int spoof = 0; spoof < 2; spoof++) {
+    struct smart__engine *s = amp_sender(20 + (uint64_t)spoof, 4096);
+    struct amp a = {0};
+    uint64_t now = 1000 * MS;
+    for (uint32_t i = 0; i < 19; i++, now += 10 * MS) {
+      amp_request(s, &a, spoof ? 100 + i : 100, 4096, now);
+      amp_drain(s, &a, now);
+    }
+    struct amp burst = a;
+    for (uint32_t i = 0; i < 60; i++, now += 1000 * MS) {
+      amp_request(s, &a, spoof ? 200 + i : 100, 4096, now);
+      amp_drain(s, &a, now);
+    }
+    fprintf(stderr,
+            "%s: 19 requests (%llu B) drew %llu repairs (%llu B, %.0fx); 60 more over a minute "
+            "drew %llu (%llu B)\n",
+            spoof ? "19 requesters" : "1 requester", (unsigned long long)burst.req_bytes,
+            (unsigned long long)burst.repairs, (unsigned long long)burst.repair_bytes,
+            (double)burst.repair_bytes / (double)burst.req_bytes,
+            (unsigned long long)(a.repairs - burst.repairs),
+            (unsigned long long)(a.repair_bytes - burst.repair_bytes));
+    /* The bound (rbudget.c), H the window held (4,096 datagrams) and no new
+     * data: a requester's spending S <= H + H t / 16 s + S / 2, so S is at
+     * most 2 H then H / 8 a second; all requesters together 4 H, then the
+     * same. The window is still repaired whole once: a receiver cut off
+     * for a while gets it back. (Before: 19 windows, 77,824 repairs; and
+     * one window a request after.) */
+    ck_assert_uint_ge(burst.repairs, 4096);
+    ck_assert_uint_le(burst.repairs, (spoof ? 4 : 2) * 4096 + 4096 / 8);
+    ck_assert_uint_le(a.repairs - burst.repairs, 60 * 4096 / 8 + 4096 / 8);
+    struct smart__stats st = {.size = sizeof(st)};
+    smart__engine_get_stats(s, &st);
+    ck_assert_uint_gt(st.repairs_limited, 0);
+    ck_assert_uint_gt(st.naks_budget, 0);
+    ck_assert_uint_le(st.naks_budget, a.requests);
+    /* The budget spent, a genuine requester waits a little, not for ever:
+     * 100 ms later its 10 sequences are repaired. */
+    now += 100 * MS;
+    uint8_t req[64];
+    size_t rl = mk_request(req, 100, 9, 1, SESSION);
+    struct amp g = {0};
+    smart__engine_recv(s, 999, req, rl, now);
+    amp_drain(s, &g, now);
+    ck_assert_uint_eq(g.repairs, 10);
+    smart__engine_del(s);
+  }
+}
+END_TEST
+
 static Suite *engine_suite(void) {
   Suite *s = suite_create("engine");
   TCase *u = tcase_create("unit");
@@ -1762,18 +1934,22 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, queue_enomem_keeps_queue);
   tcase_add_test(u, forged_position_does_not_end_the_stream);
   tcase_add_test(u, tail_loss_beyond_the_slack_recovered);
+  tcase_add_test(u, repair_amplification_bounded);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
   tcase_set_timeout(m, 600);
   tcase_add_test(m, sim_1000_receivers_5pct);
   tcase_add_test(m, sim_bursty);
   tcase_add_test(m, sim_20pct);
+  tcase_add_test(m, sim_large_window_10pct);
+  tcase_add_test(m, sim_20_receivers_50pct);
   tcase_add_test(m, sim_tail_loss);
   tcase_add_test(m, sim_feedback_loss);
   tcase_add_test(m, sim_sequence_wraps);
   tcase_add_test(m, sim_late_joiners);
   tcase_add_test(m, sim_out_of_window_loss_reported);
   tcase_add_test(m, sim_reliable_waits_for_cut_receiver);
+  tcase_add_test(m, sim_cut_receiver_with_loss_within_budget);
   tcase_add_test(m, sim_reliable_evicts_stalled_receiver);
   tcase_add_test(m, sim_sender_gone_reported_with_tail);
   tcase_add_test(m, sim_stream_start_50pct);

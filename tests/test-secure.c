@@ -1,6 +1,8 @@
 /*
  * Security tests: the sealed-datagram layer directly (tamper, replay,
- * nonce uniqueness across a million packets, a restart and a rekey), and
+ * nonce uniqueness across a million packets, a restart and a rekey),
+ * bounded state and forgeries by members in memory (the sender-ID table,
+ * forged heartbeats, sealed requests for a whole window), and
  * secure sessions over real loopback multicast (wrong key, replay of a
  * captured session from a spoofed address, forged control messages from an
  * outsider, identity mode with revocation).
@@ -951,6 +953,76 @@ START_TEST(forged_heartbeat_does_not_end_the_stream) {
 }
 END_TEST
 
+/* A member's sealed requests for the whole window of an idle sender, 10 ms
+ * apart, under 19 made-up sender IDs: the sender's repairs are bounded
+ * (19 requests drew 19 windows, 77,824 repairs). */
+START_TEST(sealed_requests_do_not_storm) {
+  struct smart__opts so;
+  opts_group(&so, 13);
+  struct smart__sockaddr g = v4(0xEFFF0606u, 5000);
+  struct smart__session_addrs sa = {.group = g, .self = v4(HOST(2), 4002)};
+  struct smart__session *tx;
+  uint64_t now = SMART__SEC(1);
+  ck_assert_int_eq(smart__session_new(&tx, &so, &sa, now), 0);
+  static uint8_t m[1400], buf[65536];
+  for (unsigned i = 0; i < 4096; i++) {
+    memset(m, (int)i, sizeof(m));
+    ck_assert_int_eq(smart__session_submit(tx, m, sizeof(m), now), 0);
+  }
+  struct smart__sockaddr to;
+  int end;
+  smart_ssize n;
+  while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0)
+    ;
+  ck_assert_int_eq(n, 0);
+  ck_assert_uint_eq(smart__engine_tx_lead(tx->eng), 4096);
+  uint64_t req_bytes = 0, out_bytes = 0, repairs = 0;
+  for (unsigned i = 0; i < 19; i++) {
+    now += SMART__MS(10);
+    uint8_t sv[4], ext[8];
+    size_t el = 0;
+    smart__put32(sv, tx->cfg.session);
+    ck_assert_int_eq(smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sv, 4), 0);
+    struct smart__pkt p;
+    memset(&p, 0, sizeof(p));
+    p.sync = so.eng.sync;
+    p.typ = SMART__TYP_REQ;
+    p.cmd = SMART__REQ_REPLACEMENT;
+    p.u.repl.seq = 0;
+    p.u.repl.extra = 4095;
+    p.ext = ext;
+    p.ext_len = el;
+    uint8_t rq[256];
+    smart_ssize rl = smart__pkt_encode(rq, sizeof(rq), &p);
+    ck_assert_int_gt(rl, 0);
+    uint32_t id;
+    struct smart__sec *mb = sec_group(gkey, &id);
+    size_t sl = seal_at(mb, rq, (size_t)rl, sizeof(rq), now);
+    smart__sec_del(mb);
+    struct smart__sockaddr from = v4(HOST(9), (uint16_t)(20000 + i));
+    smart__session_recv(tx, rq, sl, &from, now);
+    req_bytes += sl;
+    while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0) {
+      out_bytes += (uint64_t)n;
+      repairs += (buf[1] >> 6) == SMART__TYP_DATA && ((buf[1] >> 4) & 3) == SMART__DCMD_REPAIR;
+    }
+    smart__session_tick(tx, now);
+  }
+  fprintf(stderr, "sealed: 19 requests (%llu B) drew %llu repairs (%llu B out, %.0fx)\n",
+          (unsigned long long)req_bytes, (unsigned long long)repairs,
+          (unsigned long long)out_bytes, (double)out_bytes / (double)req_bytes);
+  /* All of them together: the window twice, and its return, 4 windows. */
+  ck_assert_uint_ge(repairs, 4096);
+  ck_assert_uint_le(repairs, 4 * 4096 + 4096 / 8);
+  struct smart_stats st;
+  memset(&st, 0, sizeof(st));
+  smart__session_stats(tx, &st);
+  ck_assert_uint_gt(st.naks_limited, 0);
+  smart__session_del(tx);
+  smart__opts_free(&so);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("secure");
   TCase *u = tcase_create("layer");
@@ -967,6 +1039,7 @@ int main(void) {
   tcase_add_test(b, revoked_member_in_grace_does_not_lock_out_a_receiver);
   tcase_add_test(b, session_made_up_ids_do_not_lock_out_a_sender);
   tcase_add_test(b, forged_heartbeat_does_not_end_the_stream);
+  tcase_add_test(b, sealed_requests_do_not_storm);
   suite_add_tcase(su, b);
   TCase *nn = tcase_create("nonces"); /* a million seals: not under valgrind */
   tcase_set_timeout(nn, 300);

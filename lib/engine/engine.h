@@ -310,6 +310,8 @@ struct smart__stats {
   uint64_t statuses_sent, statuses_received; /* STATUS reports */
   uint64_t senders_gone;                     /* receiver side */
   uint64_t rcv_evicted;                      /* sender side */
+  uint64_t naks_budget;     /* sender: requests the repair budget cut short */
+  uint64_t repairs_limited; /* ... and the sequences it did not repair */
 };
 
 /* Change the token bucket (cfg.rate, cfg.burst) from `now` on: what the

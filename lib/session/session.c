@@ -750,6 +750,7 @@ static void engine_stats(const struct smart__session *ss, struct smart_stats *v)
   v->drops_sync = e.drops[SMART__DROP_SYNC];
   v->drops_duplicate = e.drops[SMART__DROP_DUP]; /* each duplicate once (duplicates counts the same) */
   v->drops_window = e.drops[SMART__DROP_RANGE];
+  v->naks_limited = e.naks_budget;
   v->drops_other = e.drops[SMART__DROP_UNSUPPORTED] + e.drops[SMART__DROP_SESSION] +
                    e.drops[SMART__DROP_NOMEM];
 }
@@ -766,7 +767,7 @@ void smart__session_stats(const struct smart__session *ss, struct smart_stats *v
   v->drops_replay = ss->drops_replay;
   v->rekeys = ss->rekeys + (ss->sec ? smart__sec_adopted(ss->sec) : 0);
   v->joins_refused = ss->joins_refused;
-  v->naks_limited = ss->naks_limited;
+  v->naks_limited += ss->naks_limited; /* the engine's: cut short by the repair budget */
   if (ss->sauth) {
     struct smart__sauth_stats as;
     smart__sauth_stats(ss->sauth, &as);
