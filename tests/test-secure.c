@@ -772,6 +772,37 @@ START_TEST(revoked_member_in_grace_does_not_lock_out_a_receiver) {
 }
 END_TEST
 
+/* A table of 4,096 data senders heard within the last minute refuses a
+ * newcomer rather than forget a replay window; once one of them has been
+ * silent for 60 s, the newcomer takes its entry. */
+START_TEST(table_of_active_data_senders_refuses_then_expires) {
+  uint32_t idr, id;
+  struct smart__sec *rx = sec_group(gkey, &idr);
+  uint8_t dg[256], out[256];
+  uint32_t sender;
+  uint64_t now = SMART__SEC(1);
+  for (int i = 0; i < 4096; i++) {
+    struct smart__sec *m = sec_group(gkey, &id);
+    size_t n = seal_at(m, dg, make_data(dg, 0, 8), sizeof(dg), now);
+    ck_assert_int_gt(smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now), 0);
+    smart__sec_heard_data(rx, id);
+    smart__sec_del(m);
+    now += SMART__US(10);
+  }
+  struct smart__sec *late = sec_group(gkey, &id);
+  size_t n = seal_at(late, dg, make_data(dg, 0, 8), sizeof(dg), now);
+  ck_assert_int_eq(smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now + SMART__SEC(59)),
+                   SMART_EAUTH);
+  ck_assert_uint_eq(smart__sec_evicted(rx), 0);
+  ck_assert_int_gt(smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now + SMART__SEC(61)),
+                   0);
+  ck_assert_uint_eq(smart__sec_evicted(rx), 1);
+  ck_assert_uint_eq(smart__sec_senders(rx), 4096);
+  smart__sec_del(late);
+  smart__sec_del(rx);
+}
+END_TEST
+
 static struct smart__sockaddr v4(uint32_t host, uint16_t port) {
   struct smart__sockaddr a;
   memset(&a, 0, sizeof(a));
@@ -1037,6 +1068,7 @@ int main(void) {
   tcase_set_timeout(b, 300);
   tcase_add_test(b, made_up_sender_ids_do_not_lock_out_a_sender);
   tcase_add_test(b, revoked_member_in_grace_does_not_lock_out_a_receiver);
+  tcase_add_test(b, table_of_active_data_senders_refuses_then_expires);
   tcase_add_test(b, session_made_up_ids_do_not_lock_out_a_sender);
   tcase_add_test(b, forged_heartbeat_does_not_end_the_stream);
   tcase_add_test(b, sealed_requests_do_not_storm);
