@@ -1,7 +1,8 @@
 /*
  * Reliability engine tests: unit tests of the sender (repair merging, hold
- * off, unavailable data), the receiver's request timers (distribution,
- * suppression, backoff, retry limit), malformed input, the send queue
+ * off, unavailable data, the repair budget against requests for a whole
+ * window), the receiver's request timers (distribution, suppression,
+ * backoff, retry limit), malformed input, forged positions, the send queue
  * (sizes, order, its bound, its memory, allocation failure); then whole runs over
  * the simulator (tests/sim.c) with fixed seeds: independent, bursty, heavy,
  * tail and feedback loss at 1,000 receivers, sequence wrap, late join, a
@@ -598,6 +599,10 @@ static void run_ok(struct sim_config *c) {
   ck_assert_uint_eq(t.loss_events, 0);
   ck_assert_uint_eq(t.delivered, (uint64_t)c->receivers * c->messages);
   ck_assert_int_eq(t.complete, 1);
+  /* Genuine receivers, however lossy, never hit the repair budget. */
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(sim_engine(s, 0), &st);
+  ck_assert_uint_eq(st.repairs_limited, 0);
   ck_assert_uint_gt(t.repairs, 0);
   sim_free(s);
 }
@@ -1058,6 +1063,35 @@ START_TEST(sim_bursty) {
 }
 END_TEST
 
+/* Half of everything lost at each of 20 receivers: the sender repairs 4.7
+ * times what it sent, within the repair budget. */
+START_TEST(sim_20_receivers_50pct) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 20;
+  c.messages = 3000;
+  c.loss = 0.50;
+  c.seed = 7001;
+  run_ok(&c);
+}
+END_TEST
+
+/* Large datagrams at 140 MB/s with a window of 2^14, 10% loss at each of 20
+ * receivers: everything recovered, and the repair budget never in the way. */
+START_TEST(sim_large_window_10pct) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 20;
+  c.messages = 20000;
+  c.msg_min = c.msg_max = 1400;
+  c.interval_ns = 10000;
+  c.window = 16384;
+  c.loss = 0.10;
+  c.seed = 111;
+  run_ok(&c);
+}
+END_TEST
+
 START_TEST(sim_20pct) {
   struct sim_config c;
   sim_config_init(&c);
@@ -1353,12 +1387,37 @@ START_TEST(sim_reliable_waits_for_cut_receiver) {
   ck_assert_uint_gt(o.last_dropped, o.first_dropped); /* the cut did bite */
   struct smart__stats st = {.size = sizeof(st)};
   smart__engine_get_stats(sim_engine(s, 0), &st);
+  ck_assert_uint_eq(st.repairs_limited, 0); /* the whole window back, within the budget */
   ck_assert_uint_gt(st.statuses_received, c.receivers);
   ck_assert_uint_eq(st.rcv_evicted, 0);
   /* The sender waited with its window full, never beyond it. */
   ck_assert_uint_eq(st.held_peak, c.window);
   ck_assert_uint_gt(st.queued_peak, 0);
   sim_free(s);
+}
+END_TEST
+
+/* The same cut with 10% loss at every receiver and 1,400-byte messages:
+ * when the cut ends receiver 2 asks for the whole window at once, while the
+ * others' repairs go on; all of it within the repair budget (with one
+ * window for all requesters together, not two, 60 sequences were refused). */
+static int drop_cut_2(void *u, struct sim *s, uint32_t r, const uint8_t *dg, size_t len,
+                      uint64_t now) {
+  (void)u, (void)s, (void)dg, (void)len;
+  return r == 2 && now >= 1000 * MS && now < 4000 * MS;
+}
+
+START_TEST(sim_cut_receiver_with_loss_within_budget) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 30;
+  c.messages = 6000;
+  c.msg_min = c.msg_max = 1400;
+  c.window = 512;
+  c.loss = 0.10;
+  c.seed = 108;
+  c.drop = drop_cut_2;
+  run_ok(&c);
 }
 END_TEST
 
@@ -1520,7 +1579,7 @@ END_TEST
  * for a first delivery other than message 0 without a loss event). 100
  * runs of 8 receivers and 30 quotes. */
 START_TEST(sim_stream_start_50pct) {
-  uint64_t complete = 0;
+  uint64_t complete = 0, limited = 0;
   for (uint64_t seed = 1; seed <= 100; seed++) {
     struct sim_config c;
     sim_config_init(&c);
@@ -1543,9 +1602,13 @@ START_TEST(sim_stream_start_50pct) {
                     (unsigned long long)c.seed, r, (unsigned long long)rv->errors);
       complete += rv->delivered == c.messages;
     }
+    struct smart__stats st = {.size = sizeof(st)};
+    smart__engine_get_stats(sim_engine(s, 0), &st);
+    limited += st.repairs_limited;
     sim_free(s);
   }
   ck_assert_uint_eq(complete, 100 * 8);
+  ck_assert_uint_eq(limited, 0); /* the repair budget never in the way */
 }
 END_TEST
 
@@ -1630,6 +1693,258 @@ START_TEST(sim_reassembly_1_byte_to_16_mib) {
 }
 END_TEST
 
+
+/* ---- Positions the sender could not have reached ------------------------ */
+
+/* A sender and a receiver on a link that loses nothing but what `drop`
+ * says (sender to receiver), run by their deadlines until `until`, or
+ * until the receiver delivered *msgs == want. */
+struct pair {
+  struct smart__engine *s, *r;
+  uint64_t now, msgs, losses, bad;
+  uint64_t drop_from, drop_to; /* original DATA of these sequences is lost */
+};
+
+static void pair_run(struct pair *p, uint64_t want, uint64_t until) {
+  uint8_t b[1408];
+  struct smart__dst dst;
+  smart_ssize n;
+  while (p->now < until && p->msgs < want) {
+    ck_assert_int_eq(smart__engine_handle_expiry(p->s, p->now), 0);
+    ck_assert_int_eq(smart__engine_handle_expiry(p->r, p->now), 0);
+    int moved = 0;
+    while ((n = smart__engine_send(p->s, b, sizeof(b), &dst, p->now)) > 0) {
+      struct smart__pkt k;
+      moved = 1;
+      if (smart__pkt_decode(&k, b, (size_t)n) == 0 && k.kind == SMART__K_DATA &&
+          k.cmd == SMART__DCMD_DATA) {
+        uint64_t seq = smart__seq_expand(smart__engine_tx_lead(p->s), k.u.data.seq);
+        if (seq >= p->drop_from && seq < p->drop_to)
+          continue;
+      }
+      smart__engine_recv(p->r, 0, b, (size_t)n, p->now);
+    }
+    while ((n = smart__engine_send(p->r, b, sizeof(b), &dst, p->now)) > 0) {
+      moved = 1;
+      smart__engine_recv(p->s, 9, b, (size_t)n, p->now);
+    }
+    struct smart__event ev;
+    while (smart__engine_poll(p->r, &ev)) {
+      if (ev.type == SMART__EV_MSG) {
+        uint32_t k = 0;
+        if (ev.len == 4)
+          memcpy(&k, ev.data, 4);
+        p->bad += ev.len != 4 || k != p->msgs;
+        p->msgs++;
+      } else if (ev.type == SMART__EV_LOSS) {
+        p->losses += ev.count;
+      }
+    }
+    if (moved)
+      continue;
+    uint64_t t = smart__engine_expiry(p->s), t2 = smart__engine_expiry(p->r);
+    t = t < t2 ? t : t2;
+    p->now = t > p->now && t != UINT64_MAX ? t : p->now + MS;
+  }
+}
+
+static void pair_submit(struct pair *p, uint32_t from, uint32_t to) {
+  for (uint32_t k = from; k < to; k++)
+    ck_assert_int_eq(smart__engine_submit(p->s, &k, 4, p->now), 0);
+}
+
+/* A heartbeat (or a confirm, kind != 0) with the sender's session naming
+ * lead and trail, as anyone on the path could forge it. */
+static size_t forge_position(uint8_t *b, unsigned kind, uint64_t lead, uint64_t trail) {
+  smart_ssize pl;
+  if (kind) {
+    uint64_t st = trail;
+    uint32_t len = 1;
+    pl = smart__conf_encode(b + 8, 1400, SESSION, kind, lead, trail, &st, &len, 1);
+  } else {
+    struct smart__hb hb = {.session = SESSION, .lead = lead, .trail = trail,
+                           .grtt_us = 10000, .gsize = 1000, .k = 6};
+    smart__hb_encode(b + 8, &hb);
+    pl = (smart_ssize)smart__hb_len(&hb);
+  }
+  ck_assert_int_gt(pl, 0);
+  smart__data_hdr_write(b, SYNC, kind ? SMART__DCMD_CONFIRM : SMART__DCMD_HEARTBEAT,
+                        (uint16_t)lead, SMART__FMT_WHOLE, 0, 0, (size_t)pl);
+  return 8 + (size_t)pl;
+}
+
+/* One forged heartbeat or confirm claiming a position far ahead, in the
+ * middle of a stream: the next 1,500 messages are all delivered, in
+ * order, none reported lost (0 of 1,500 were delivered: the trail jumped). */
+START_TEST(forged_position_does_not_end_the_stream) {
+  for (int v = 0; v < 4; v++) {
+    struct pair p = {.s = mk(1, 0), .r = mk(2, 0)};
+    pair_submit(&p, 0, 100);
+    pair_run(&p, 100, 60000 * MS);
+    ck_assert_uint_eq(p.msgs, 100);
+    uint64_t lead = smart__engine_tx_lead(p.s), trail = smart__engine_tx_trail(p.s);
+    uint8_t f[1408];
+    size_t fl;
+    if (v == 0) /* the trail far ahead: everything before it given up */
+      fl = forge_position(f, 0, lead + 1000000, lead + 1000000);
+    else if (v == 1) /* the lead 20,000 ahead: sequences that do not exist */
+      fl = forge_position(f, 0, lead + 20000, trail);
+    else if (v == 2) /* a confirm saying the same as v == 0 */
+      fl = forge_position(f, SMART__CONF_UNAVAILABLE, lead + 40000, lead + 39000);
+    else /* the lead 16 bits ahead: the same wire sequence */
+      fl = forge_position(f, 0, lead + 65536, trail);
+    smart__engine_recv(p.r, 0, f, fl, p.now);
+    pair_submit(&p, 100, 1600);
+    pair_run(&p, 1600, p.now + 120000 * MS);
+    ck_assert_msg(p.msgs == 1600 && p.losses == 0 && p.bad == 0,
+                  "forgery %d: %llu of 1500 delivered after it, %llu lost, %llu bad", v,
+                  (unsigned long long)(p.msgs - 100), (unsigned long long)p.losses,
+                  (unsigned long long)p.bad);
+    smart__engine_del(p.r);
+    smart__engine_del(p.s);
+  }
+}
+END_TEST
+
+/* The sender's own heartbeats still make a receiver believe a lead far
+ * past what it heard: it lost the last 300 data packets before the sender
+ * went quiet, and recovers every one of them. */
+START_TEST(tail_loss_beyond_the_slack_recovered) {
+  struct pair p = {.s = mk(3, 0), .r = mk(4, 0), .drop_from = 700, .drop_to = 1000};
+  smart__engine_del(p.s);
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.session = SESSION;
+  c.grtt_us = 10000;
+  c.window = 1024;
+  c.no_pack = 1; /* one message per sequence: 300 sequences lost */
+  c.seed = 3;
+  c.status_ms = 0;
+  c.sender_timeout_ms = 3600000;
+  ck_assert_int_eq(smart__engine_new(&p.s, &c), 0);
+  pair_submit(&p, 0, 1000);
+  pair_run(&p, 1000, 60000 * MS);
+  ck_assert_uint_eq(p.msgs, 1000);
+  ck_assert_uint_eq(p.losses, 0);
+  ck_assert_uint_eq(p.bad, 0);
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(p.r, &st);
+  ck_assert_uint_ge(st.losses_recovered, 300);
+  smart__engine_del(p.r);
+  smart__engine_del(p.s);
+}
+END_TEST
+
+/* ---- Repair amplification ---------------------------------------------- */
+
+struct amp {
+  uint64_t repairs, repair_bytes, out_bytes, req_bytes, requests;
+};
+
+/* A sender at the session's defaults (window 4,096, 1,408-byte datagrams,
+ * GRTT 5 ms) that sent `n` datagrams of 1,400 bytes, then idles. */
+static struct smart__engine *amp_sender(uint64_t seed, uint32_t n) {
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.session = SESSION;
+  c.grtt_us = 5000;
+  c.seed = seed;
+  c.no_pack = 1;
+  struct smart__engine *s = NULL;
+  ck_assert_int_eq(smart__engine_new(&s, &c), 0);
+  static uint8_t m[1400];
+  for (uint32_t i = 0; i < n; i++) {
+    memset(m, (int)i, sizeof(m));
+    ck_assert_int_eq(smart__engine_submit(s, m, sizeof(m), 0), 0);
+  }
+  struct dgram d[8];
+  drain(s, d, 8, 0);
+  ck_assert_uint_eq(smart__engine_tx_lead(s), n);
+  return s;
+}
+
+/* Everything s sends at `now`, counted. */
+static void amp_drain(struct smart__engine *s, struct amp *a, uint64_t now) {
+  uint8_t b[1408];
+  struct smart__dst dst;
+  smart_ssize n;
+  while ((n = smart__engine_send(s, b, sizeof(b), &dst, now)) > 0) {
+    struct smart__pkt p;
+    a->out_bytes += (uint64_t)n;
+    if (smart__pkt_decode(&p, b, (size_t)n) == 0 && p.kind == SMART__K_DATA &&
+        p.cmd == SMART__DCMD_REPAIR) {
+      a->repairs++;
+      a->repair_bytes += (uint64_t)n;
+    }
+  }
+  ck_assert_int_ge(n, 0);
+}
+
+/* A request from `src` for all of [0, n), at `now`. */
+static void amp_request(struct smart__engine *s, struct amp *a, uint32_t src, uint32_t n,
+                        uint64_t now) {
+  uint8_t req[64];
+  size_t rl = mk_request(req, 0, (uint16_t)(n - 1), 1, SESSION);
+  smart__engine_recv(s, src, req, rl, now);
+  a->requests++;
+  a->req_bytes += rl;
+}
+
+/* An idle sender holding a full window: 19 requests for all of it, 10 ms
+ * apart, from one requester and then from 19 made-up ones (spoofed
+ * addresses, or made-up sender IDs), then one a second for a minute. */
+START_TEST(repair_amplification_bounded) {
+  for (int spoof = 0; spoof < 2; spoof++) {
+    struct smart__engine *s = amp_sender(20 + (uint64_t)spoof, 4096);
+    struct amp a = {0};
+    uint64_t now = 1000 * MS;
+    for (uint32_t i = 0; i < 19; i++, now += 10 * MS) {
+      amp_request(s, &a, spoof ? 100 + i : 100, 4096, now);
+      amp_drain(s, &a, now);
+    }
+    struct amp burst = a;
+    for (uint32_t i = 0; i < 60; i++, now += 1000 * MS) {
+      amp_request(s, &a, spoof ? 200 + i : 100, 4096, now);
+      amp_drain(s, &a, now);
+    }
+    fprintf(stderr,
+            "%s: 19 requests (%llu B) drew %llu repairs (%llu B, %.0fx); 60 more over a minute "
+            "drew %llu (%llu B)\n",
+            spoof ? "19 requesters" : "1 requester", (unsigned long long)burst.req_bytes,
+            (unsigned long long)burst.repairs, (unsigned long long)burst.repair_bytes,
+            (double)burst.repair_bytes / (double)burst.req_bytes,
+            (unsigned long long)(a.repairs - burst.repairs),
+            (unsigned long long)(a.repair_bytes - burst.repair_bytes));
+    /* The bound (rbudget.c), H the window held (4,096 datagrams) and no new
+     * data: a requester's spending S <= H + H t / 16 s + S / 2, so S is at
+     * most 2 H then H / 8 a second; all requesters together 4 H, then the
+     * same. The window is still repaired whole once: a receiver cut off
+     * for a while gets it back. (Before: 19 windows, 77,824 repairs; and
+     * one window a request after.) */
+    ck_assert_uint_ge(burst.repairs, 4096);
+    ck_assert_uint_le(burst.repairs, (spoof ? 4 : 2) * 4096 + 4096 / 8);
+    ck_assert_uint_le(a.repairs - burst.repairs, 60 * 4096 / 8 + 4096 / 8);
+    struct smart__stats st = {.size = sizeof(st)};
+    smart__engine_get_stats(s, &st);
+    ck_assert_uint_gt(st.repairs_limited, 0);
+    ck_assert_uint_gt(st.naks_budget, 0);
+    ck_assert_uint_le(st.naks_budget, a.requests);
+    /* The budget spent, a genuine requester waits a little, not for ever:
+     * 100 ms later its 10 sequences are repaired. */
+    now += 100 * MS;
+    uint8_t req[64];
+    size_t rl = mk_request(req, 100, 9, 1, SESSION);
+    struct amp g = {0};
+    smart__engine_recv(s, 999, req, rl, now);
+    amp_drain(s, &g, now);
+    ck_assert_uint_eq(g.repairs, 10);
+    smart__engine_del(s);
+  }
+}
+END_TEST
+
 static Suite *engine_suite(void) {
   Suite *s = suite_create("engine");
   TCase *u = tcase_create("unit");
@@ -1650,18 +1965,24 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, queue_high_water_mark);
   tcase_add_test(u, queue_memory_bounded_long_run);
   tcase_add_test(u, queue_enomem_keeps_queue);
+  tcase_add_test(u, forged_position_does_not_end_the_stream);
+  tcase_add_test(u, tail_loss_beyond_the_slack_recovered);
+  tcase_add_test(u, repair_amplification_bounded);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
   tcase_set_timeout(m, 600);
   tcase_add_test(m, sim_1000_receivers_5pct);
   tcase_add_test(m, sim_bursty);
   tcase_add_test(m, sim_20pct);
+  tcase_add_test(m, sim_large_window_10pct);
+  tcase_add_test(m, sim_20_receivers_50pct);
   tcase_add_test(m, sim_tail_loss);
   tcase_add_test(m, sim_feedback_loss);
   tcase_add_test(m, sim_sequence_wraps);
   tcase_add_test(m, sim_late_joiners);
   tcase_add_test(m, sim_out_of_window_loss_reported);
   tcase_add_test(m, sim_reliable_waits_for_cut_receiver);
+  tcase_add_test(m, sim_cut_receiver_with_loss_within_budget);
   tcase_add_test(m, sim_reliable_evicts_stalled_receiver);
   tcase_add_test(m, sim_sender_gone_reported_with_tail);
   tcase_add_test(m, sim_stream_start_50pct);

@@ -1,6 +1,8 @@
 /*
  * Security tests: the sealed-datagram layer directly (tamper, replay,
- * nonce uniqueness across a million packets, a restart and a rekey), and
+ * nonce uniqueness across a million packets, a restart and a rekey),
+ * bounded state and forgeries by members in memory (the sender-ID table,
+ * forged heartbeats, sealed requests for a whole window), and
  * secure sessions over real loopback multicast (wrong key, replay of a
  * captured session from a spoofed address, forged control messages from an
  * outsider, identity mode with revocation).
@@ -15,11 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "proto/secure.h"
+#include "session/session_int.h"
 #include "smart/smart.h"
 #include "forge.h"
 #include "loop.h"
 #include "util/bytes.h"
+#include "util/time.h"
 #include "wire/wire.h"
 
 static const uint8_t gkey[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
@@ -759,6 +764,390 @@ START_TEST(periodic_rekey_is_seamless) {
 }
 END_TEST
 
+
+/* ---- bounded state, in memory ----------------------------------------- */
+
+/* Seal buf[0..n) with s; the sealed length. */
+static size_t seal_at(struct smart__sec *s, uint8_t *buf, size_t n, size_t cap, uint64_t now) {
+  smart_ssize r = smart__sec_seal(s, buf, n, cap, now);
+  ck_assert_int_gt(r, 0);
+  return (size_t)r;
+}
+
+/* A member makes up 4,100 sender IDs (one sealed request each) after a
+ * data sender was heard: every one is heard, the table stays at 4,096
+ * entries, the data sender keeps its slot and its replay window, and a
+ * later sender is heard (it was refused: 0 of 300). */
+START_TEST(made_up_sender_ids_do_not_lock_out_a_sender) {
+  uint32_t idr, ida, idb, idm;
+  struct smart__sec *rx = sec_group(gkey, &idr), *a = sec_group(gkey, &ida);
+  uint8_t first[256], dg[256], out[256];
+  uint32_t sender;
+  uint64_t now = SMART__SEC(1);
+  size_t fl = seal_at(a, first, make_data(first, 0, 20), sizeof(first), now);
+  ck_assert_int_gt(smart__sec_open(rx, first, fl, out, sizeof(out), &sender, now), 0);
+  smart__sec_heard_data(rx, ida); /* the engine took its data */
+  unsigned made_up = 0;
+  for (int i = 0; i < 4100; i++) {
+    struct smart__sec *m = sec_group(gkey, &idm);
+    size_t n = seal_at(m, dg, make_nak(dg, (uint16_t)i), sizeof(dg), now);
+    now += SMART__MS(1);
+    made_up += smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now) > 0;
+    smart__sec_del(m);
+  }
+  ck_assert_uint_eq(made_up, 4100);
+  ck_assert_uint_eq(smart__sec_senders(rx), 4096);
+  ck_assert_uint_eq(smart__sec_evicted(rx), 4100 - 4095);
+  struct smart__sec *b = sec_group(gkey, &idb);
+  unsigned heard = 0;
+  for (int i = 0; i < 300; i++) {
+    size_t n = seal_at(b, dg, make_data(dg, (uint16_t)i, 20), sizeof(dg), now);
+    now += SMART__MS(1);
+    heard += smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now) > 0;
+  }
+  ck_assert_uint_eq(heard, 300);
+  ck_assert_uint_eq(smart__sec_senders(rx), 4096);
+  /* The data sender was not pushed out: its first datagram is still a
+   * replay, its next one is heard. */
+  ck_assert_int_eq(smart__sec_open(rx, first, fl, out, sizeof(out), &sender, now), SMART_ERANGE);
+  size_t n = seal_at(a, dg, make_data(dg, 1, 20), sizeof(dg), now);
+  ck_assert_int_gt(smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now), 0);
+  /* The later sender took one more made-up ID's slot. */
+  ck_assert_uint_eq(smart__sec_evicted(rx), 4100 - 4095 + 1);
+  smart__sec_del(b);
+  smart__sec_del(a);
+  smart__sec_del(rx);
+}
+END_TEST
+
+/* Identity mode: a revoked member still holds the old epoch's key and,
+ * within the grace, fills the sender's table with made-up IDs. A receiver
+ * that joins later is still heard (its requests were refused: no repairs). */
+START_TEST(revoked_member_in_grace_does_not_lock_out_a_receiver) {
+  struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_IDENTITY,
+                             .grace_ns = SMART__SEC(2)};
+  uint8_t k0[32], k1[32], dg[256], out[256];
+  memset(k0, 0x10, 32);
+  memset(k1, 0x11, 32);
+  uint32_t ids, idm, idl, sender;
+  struct smart__sec *snd;
+  ck_assert_int_eq(smart__sec_new(&snd, &c, &ids), 0);
+  uint64_t now = SMART__SEC(1);
+  ck_assert_int_eq(smart__sec_install_key(snd, 0, k0, ids), 0);
+  ck_assert_int_eq(smart__sec_use_epoch(snd, 0, now), 0);
+  /* The revocation: epoch 1, whose key the member never gets. */
+  ck_assert_int_eq(smart__sec_install_key(snd, 1, k1, ids), 0);
+  ck_assert_int_eq(smart__sec_use_epoch(snd, 1, now), 0);
+  unsigned made_up = 0;
+  for (int i = 0; i < 4100; i++) {
+    struct smart__sec *m;
+    ck_assert_int_eq(smart__sec_new(&m, &c, &idm), 0);
+    ck_assert_int_eq(smart__sec_install_key(m, 0, k0, ids), 0);
+    ck_assert_int_eq(smart__sec_use_epoch(m, 0, now), 0);
+    size_t n = seal_at(m, dg, make_nak(dg, (uint16_t)i), sizeof(dg), now);
+    now += SMART__US(100);
+    made_up += smart__sec_open(snd, dg, n, out, sizeof(out), &sender, now) > 0;
+    smart__sec_del(m);
+  }
+  ck_assert_uint_eq(made_up, 4100);
+  struct smart__sec *late;
+  ck_assert_int_eq(smart__sec_new(&late, &c, &idl), 0);
+  ck_assert_int_eq(smart__sec_install_key(late, 1, k1, ids), 0);
+  ck_assert_int_eq(smart__sec_use_epoch(late, 1, now), 0);
+  unsigned heard = 0;
+  for (int i = 0; i < 50; i++) {
+    size_t n = seal_at(late, dg, make_nak(dg, (uint16_t)i), sizeof(dg), now);
+    now += SMART__MS(1);
+    heard += smart__sec_open(snd, dg, n, out, sizeof(out), &sender, now) > 0;
+  }
+  ck_assert_uint_eq(heard, 50);
+  smart__sec_del(late);
+  smart__sec_del(snd);
+}
+END_TEST
+
+/* A table of 4,096 data senders heard within the last minute refuses a
+ * newcomer rather than forget a replay window; once one of them has been
+ * silent for 60 s, the newcomer takes its entry. */
+START_TEST(table_of_active_data_senders_refuses_then_expires) {
+  uint32_t idr, id;
+  struct smart__sec *rx = sec_group(gkey, &idr);
+  uint8_t dg[256], out[256];
+  uint32_t sender;
+  uint64_t now = SMART__SEC(1);
+  for (int i = 0; i < 4096; i++) {
+    struct smart__sec *m = sec_group(gkey, &id);
+    size_t n = seal_at(m, dg, make_data(dg, 0, 8), sizeof(dg), now);
+    ck_assert_int_gt(smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now), 0);
+    smart__sec_heard_data(rx, id);
+    smart__sec_del(m);
+    now += SMART__US(10);
+  }
+  struct smart__sec *late = sec_group(gkey, &id);
+  size_t n = seal_at(late, dg, make_data(dg, 0, 8), sizeof(dg), now);
+  ck_assert_int_eq(smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now + SMART__SEC(59)),
+                   SMART_EAUTH);
+  ck_assert_uint_eq(smart__sec_evicted(rx), 0);
+  ck_assert_int_gt(smart__sec_open(rx, dg, n, out, sizeof(out), &sender, now + SMART__SEC(61)),
+                   0);
+  ck_assert_uint_eq(smart__sec_evicted(rx), 1);
+  ck_assert_uint_eq(smart__sec_senders(rx), 4096);
+  smart__sec_del(late);
+  smart__sec_del(rx);
+}
+END_TEST
+
+static struct smart__sockaddr v4(uint32_t host, uint16_t port) {
+  struct smart__sockaddr a;
+  memset(&a, 0, sizeof(a));
+  a.u.in4.sin_family = AF_INET;
+  a.u.in4.sin_addr.s_addr = htonl(host);
+  a.u.in4.sin_port = htons(port);
+  a.len = sizeof(struct sockaddr_in);
+  return a;
+}
+
+#define HOST(d) (0xC6336400u | (d)) /* 198.51.100.d */
+
+/* Options of an in-memory session in group-key mode. */
+static void opts_group(struct smart__opts *o, uint64_t seed) {
+  smart__opts_init(o);
+  o->eng.seed = seed;
+  o->ops = smart_crypto_sodium();
+  o->keys = smart__secure_alloc(SMART_KEY_BYTES + SMART_SECKEY_BYTES);
+  ck_assert_ptr_nonnull(o->keys);
+  memcpy(o->keys, gkey, 32);
+  o->have_group_key = 1;
+}
+
+/* Hand every datagram tx has due at `now` to rx (as if from `from`), and
+ * what rx answers (requests, reports) back to tx from `back`. */
+static void pump2(struct smart__session *tx, const struct smart__sockaddr *from,
+                  struct smart__session *rx, const struct smart__sockaddr *back, uint64_t now) {
+  static uint8_t buf[65536];
+  struct smart__sockaddr to;
+  int end, moved;
+  smart_ssize n;
+  do {
+    moved = 0;
+    smart__session_tick(tx, now);
+    while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0) {
+      smart__session_recv(rx, buf, (size_t)n, from, now);
+      moved = 1;
+    }
+    ck_assert_int_ge(n, 0);
+    smart__session_tick(rx, now);
+    while (back && (n = smart__session_send(rx, buf, sizeof(buf), &to, &end, now)) > 0) {
+      smart__session_recv(tx, buf, (size_t)n, back, now);
+      moved = 1;
+    }
+    ck_assert_int_ge(n, 0);
+  } while (moved);
+}
+
+static void pump(struct smart__session *tx, const struct smart__sockaddr *from,
+                 struct smart__session *rx, uint64_t now) {
+  pump2(tx, from, rx, NULL, now);
+}
+
+/* Messages rx delivers; every one must be "m N" in order from *next. */
+static unsigned delivered(struct smart__session *rx, unsigned *next) {
+  struct smart__delivery d;
+  unsigned k = 0;
+  char want[32];
+  while (smart__session_poll(rx, &d)) {
+    ck_assert_msg(d.kind == SMART__DLV_MESSAGE, "loss of %u at %llu, expecting m %u", d.count,
+                  (unsigned long long)d.seq, *next);
+    int n = snprintf(want, sizeof(want), "m %u", *next);
+    ck_assert_uint_eq(d.len, (size_t)n);
+    ck_assert_mem_eq(d.data, want, (size_t)n);
+    (*next)++;
+    k++;
+  }
+  return k;
+}
+
+/* The same through a receiver session: a member's 4,100 made-up sender
+ * IDs, then a real sender's 300 messages, all delivered (0 of 300 before). */
+START_TEST(session_made_up_ids_do_not_lock_out_a_sender) {
+  struct smart__opts ro, so;
+  opts_group(&ro, 7);
+  opts_group(&so, 8);
+  struct smart__sockaddr g = v4(0xEFFF0404u, 5000);
+  struct smart__session_addrs ra = {.group = g, .self = v4(HOST(1), 4001)};
+  struct smart__session_addrs sa = {.group = g, .self = v4(HOST(2), 4002)};
+  struct smart__session *rx, *tx;
+  uint64_t now = SMART__SEC(1);
+  ck_assert_int_eq(smart__session_new(&rx, &ro, &ra, now), 0);
+  uint8_t dg[256];
+  for (uint32_t i = 0; i < 4100; i++) {
+    uint32_t id;
+    struct smart__sec *m = sec_group(gkey, &id);
+    size_t n = seal_at(m, dg, make_nak(dg, (uint16_t)i), sizeof(dg), now);
+    struct smart__sockaddr from = v4(HOST(9), (uint16_t)(10000 + i));
+    smart__session_recv(rx, dg, n, &from, now);
+    smart__sec_del(m);
+    now += SMART__US(100);
+  }
+  ck_assert_int_eq(smart__session_new(&tx, &so, &sa, now), 0);
+  unsigned next = 0, got = 0;
+  char msg[32];
+  for (unsigned i = 0; i < 300; i++) {
+    int n = snprintf(msg, sizeof(msg), "m %u", i);
+    ck_assert_int_eq(smart__session_submit(tx, msg, (size_t)n, now), 0);
+    pump(tx, &sa.self, rx, now);
+    got += delivered(rx, &next);
+    now += SMART__MS(1);
+  }
+  ck_assert_uint_eq(got, 300);
+  struct smart_stats st;
+  memset(&st, 0, sizeof(st));
+  smart__session_stats(rx, &st);
+  ck_assert_uint_eq(st.drops_auth, 0);
+  smart__session_del(rx);
+  smart__session_del(tx);
+  smart__opts_free(&ro);
+  smart__opts_free(&so);
+}
+END_TEST
+
+/* One forged heartbeat claiming a lead far ahead, by an outsider in a plain
+ * session and by a member in a group-key session (sealed under the
+ * sender's ID): the next 1,500 messages are all delivered (0 of 1,500). */
+START_TEST(forged_heartbeat_does_not_end_the_stream) {
+  for (int keyed = 0; keyed < 2; keyed++) {
+    struct smart__opts ro, so;
+    if (keyed) {
+      opts_group(&ro, 11);
+      opts_group(&so, 12);
+    } else {
+      smart__opts_init(&ro);
+      smart__opts_init(&so);
+      ro.eng.seed = 11;
+      so.eng.seed = 12;
+      so.eng.session = 0x5e551017u; /* what a forger reads off a heartbeat */
+    }
+    struct smart__sockaddr g = v4(0xEFFF0505u, 5000);
+    struct smart__session_addrs ra = {.group = g, .self = v4(HOST(1), 4001)};
+    struct smart__session_addrs sa = {.group = g, .self = v4(HOST(2), 4002)};
+    struct smart__session *rx, *tx;
+    uint64_t now = SMART__SEC(1);
+    ck_assert_int_eq(smart__session_new(&rx, &ro, &ra, now), 0);
+    ck_assert_int_eq(smart__session_new(&tx, &so, &sa, now), 0);
+    unsigned next = 0, got = 0;
+    char msg[32];
+    for (unsigned i = 0; i < 1600; i++) {
+      if (i == 100) { /* the forgery */
+        uint8_t f[512];
+        uint64_t lead = smart__engine_tx_lead(tx->eng) + 1000000;
+        struct smart__hb hb = {.session = tx->cfg.session, .lead = lead, .trail = lead,
+                               .grtt_us = 5000, .gsize = 1000, .k = 6};
+        smart__hb_encode(f + 8, &hb);
+        size_t n = 8 + smart__hb_len(&hb);
+        smart__data_hdr_write(f, so.eng.sync, SMART__DCMD_HEARTBEAT, (uint16_t)lead,
+                              SMART__FMT_WHOLE, 0, 0, smart__hb_len(&hb));
+        if (keyed) {
+          uint32_t idm;
+          struct smart__sec *m = sec_group(gkey, &idm);
+          smart__sec_test_set_id(m, tx->cfg.session);
+          /* a counter ahead of the sender's, by less than its window */
+          smart__sec_test_set_counter(m, smart__sec_last_counter(tx->sec) + 50);
+          n = seal_at(m, f, n, sizeof(f), now);
+          smart__sec_del(m);
+        }
+        smart__session_recv(rx, f, n, &sa.self, now);
+        ck_assert_uint_eq(got, 100);
+      }
+      int n = snprintf(msg, sizeof(msg), "m %u", i);
+      ck_assert_int_eq(smart__session_submit(tx, msg, (size_t)n, now), 0);
+      pump2(tx, &sa.self, rx, &ra.self, now);
+      got += delivered(rx, &next);
+      now += SMART__MS(1);
+    }
+    for (int t = 0; t < 2000 && got < 1600; t++, now += SMART__MS(1)) {
+      pump2(tx, &sa.self, rx, &ra.self, now);
+      got += delivered(rx, &next);
+    }
+    ck_assert_msg(got == 1600, "%s: %u of 1500 delivered after the forgery",
+                  keyed ? "group key" : "plain", got - 100);
+    smart__session_del(rx);
+    smart__session_del(tx);
+    smart__opts_free(&ro);
+    smart__opts_free(&so);
+  }
+}
+END_TEST
+
+/* A member's sealed requests for the whole window of an idle sender, 10 ms
+ * apart, under 19 made-up sender IDs: the sender's repairs are bounded
+ * (19 requests drew 19 windows, 77,824 repairs). */
+START_TEST(sealed_requests_do_not_storm) {
+  struct smart__opts so;
+  opts_group(&so, 13);
+  struct smart__sockaddr g = v4(0xEFFF0606u, 5000);
+  struct smart__session_addrs sa = {.group = g, .self = v4(HOST(2), 4002)};
+  struct smart__session *tx;
+  uint64_t now = SMART__SEC(1);
+  ck_assert_int_eq(smart__session_new(&tx, &so, &sa, now), 0);
+  static uint8_t m[1400], buf[65536];
+  for (unsigned i = 0; i < 4096; i++) {
+    memset(m, (int)i, sizeof(m));
+    ck_assert_int_eq(smart__session_submit(tx, m, sizeof(m), now), 0);
+  }
+  struct smart__sockaddr to;
+  int end;
+  smart_ssize n;
+  while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0)
+    ;
+  ck_assert_int_eq(n, 0);
+  ck_assert_uint_eq(smart__engine_tx_lead(tx->eng), 4096);
+  uint64_t req_bytes = 0, out_bytes = 0, repairs = 0;
+  for (unsigned i = 0; i < 19; i++) {
+    now += SMART__MS(10);
+    uint8_t sv[4], ext[8];
+    size_t el = 0;
+    smart__put32(sv, tx->cfg.session);
+    ck_assert_int_eq(smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sv, 4), 0);
+    struct smart__pkt p;
+    memset(&p, 0, sizeof(p));
+    p.sync = so.eng.sync;
+    p.typ = SMART__TYP_REQ;
+    p.cmd = SMART__REQ_REPLACEMENT;
+    p.u.repl.seq = 0;
+    p.u.repl.extra = 4095;
+    p.ext = ext;
+    p.ext_len = el;
+    uint8_t rq[256];
+    smart_ssize rl = smart__pkt_encode(rq, sizeof(rq), &p);
+    ck_assert_int_gt(rl, 0);
+    uint32_t id;
+    struct smart__sec *mb = sec_group(gkey, &id);
+    size_t sl = seal_at(mb, rq, (size_t)rl, sizeof(rq), now);
+    smart__sec_del(mb);
+    struct smart__sockaddr from = v4(HOST(9), (uint16_t)(20000 + i));
+    smart__session_recv(tx, rq, sl, &from, now);
+    req_bytes += sl;
+    while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0) {
+      out_bytes += (uint64_t)n;
+      repairs += (buf[1] >> 6) == SMART__TYP_DATA && ((buf[1] >> 4) & 3) == SMART__DCMD_REPAIR;
+    }
+    smart__session_tick(tx, now);
+  }
+  fprintf(stderr, "sealed: 19 requests (%llu B) drew %llu repairs (%llu B out, %.0fx)\n",
+          (unsigned long long)req_bytes, (unsigned long long)repairs,
+          (unsigned long long)out_bytes, (double)out_bytes / (double)req_bytes);
+  /* All of them together: the window twice, and its return, 4 windows. */
+  ck_assert_uint_ge(repairs, 4096);
+  ck_assert_uint_le(repairs, 4 * 4096 + 4096 / 8);
+  struct smart_stats st;
+  memset(&st, 0, sizeof(st));
+  smart__session_stats(tx, &st);
+  ck_assert_uint_gt(st.naks_limited, 0);
+  smart__session_del(tx);
+  smart__opts_free(&so);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("secure");
   TCase *u = tcase_create("layer");
@@ -770,6 +1159,15 @@ int main(void) {
   tcase_add_test(u, late_joiner_after_many_rekeys);
   tcase_add_test(u, old_epoch_after_the_switch_only_below_it);
   suite_add_tcase(su, u);
+  TCase *b = tcase_create("bounds"); /* bounded state, in memory */
+  tcase_set_timeout(b, 300);
+  tcase_add_test(b, made_up_sender_ids_do_not_lock_out_a_sender);
+  tcase_add_test(b, revoked_member_in_grace_does_not_lock_out_a_receiver);
+  tcase_add_test(b, table_of_active_data_senders_refuses_then_expires);
+  tcase_add_test(b, session_made_up_ids_do_not_lock_out_a_sender);
+  tcase_add_test(b, forged_heartbeat_does_not_end_the_stream);
+  tcase_add_test(b, sealed_requests_do_not_storm);
+  suite_add_tcase(su, b);
   TCase *nn = tcase_create("nonces"); /* a million seals: not under valgrind */
   tcase_set_timeout(nn, 300);
   tcase_add_test(nn, nonces_never_repeat);

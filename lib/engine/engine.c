@@ -94,6 +94,7 @@ void smart__engine_del(struct smart__engine *e) {
   if (!e)
     return;
   smart__tx_free(e);
+  smart__rb_free(e);
   for (uint32_t i = 0; i < e->nrx; i++)
     smart__rxs_free(e, e->rx[i]);
   smart__free(e, e->rx);
@@ -184,7 +185,7 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
     int used = 0;
     /* A sender ignores requests naming another session (absent = any). */
     if (e->tx && (!has_sess || sess == e->tx->session)) {
-      rc = smart__tx_on_request(e, &p, now);
+      rc = smart__tx_on_request(e, src_id, &p, now);
       if (rc < 0)
         return rc;
       used = 1;

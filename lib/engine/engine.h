@@ -303,6 +303,9 @@ struct smart__stats {
   uint64_t dgrams_sent, data_sent;          /* all datagrams; new data */
   uint64_t repairs_sent, confirms_sent, heartbeats_sent, quiets_sent;
   uint64_t naks_received, naks_merged;      /* sender side */
+  uint64_t naks_budget, repairs_limited;    /* ... cut short by the repair
+                                               budget, and the sequences it
+                                               did not repair */
   uint64_t msgs_received, bytes_received;   /* delivered to the app */
   uint64_t naks_sent, naks_suppressed;      /* receiver side */
   uint64_t losses_recovered;                /* gaps filled by a repair */

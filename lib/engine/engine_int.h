@@ -162,6 +162,11 @@ struct smart__rxs {
   uint64_t *nq;
   uint32_t nqn, nqcap;
 
+  /* A position (heartbeat or confirm) past what we know of the sender,
+   * not believed until the sender's own datagrams agree (rx.c). */
+  uint8_t claim_on;
+  uint64_t claim_lead, claim_trail, claim_at;
+
   /* Liveness of the sender and our STATUS reports (acks.c). */
   uint64_t last_heard;   /* last packet from this sender */
   uint64_t status_due;   /* next STATUS (NEVER: none) */
@@ -238,6 +243,8 @@ struct smart__engine {
   /* Everything the engine sends, requests included: cfg.rate bytes per
    * second, cfg.burst bytes deep. */
   struct smart__ratelim tb;
+  /* What requests may make the sender repair (rbudget.c); NULL until used. */
+  struct smart__rbudget *rb;
 
   struct smart__stats st;
 
@@ -295,9 +302,18 @@ int smart__tx_create(struct smart__engine *e);
 void smart__tx_free(struct smart__engine *e);
 int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
                      uint64_t now);
-/* A REPLACEMENT addressed to our session (or to any). */
-int smart__tx_on_request(struct smart__engine *e, const struct smart__pkt *p,
+/* A REPLACEMENT from `src` addressed to our session (or to any). */
+int smart__tx_on_request(struct smart__engine *e, uint32_t src, const struct smart__pkt *p,
                          uint64_t now);
+
+/* ---- Repair budget (rbudget.c) ------------------------------------------ */
+struct smart__rbudget;
+/* An original data datagram of `len` bytes goes out now, at the lead (called
+ * before it takes its slot). */
+void smart__rb_sent(struct smart__engine *e, size_t len);
+/* May a repair of `bytes` be queued at `src`'s request? 1: yes (paid). */
+int smart__rb_take(struct smart__engine *e, uint32_t src, uint32_t bytes, uint64_t now);
+void smart__rb_free(struct smart__engine *e);
 smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
                            size_t outlen, uint64_t now);
 uint64_t smart__tx_expiry(struct smart__engine *e);

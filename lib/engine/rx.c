@@ -16,6 +16,10 @@
 #define ACCEPT_SPAN ((uint64_t)SMART__MAX_SPAN)
 /* The receive ring never spans more than this. */
 #define RING_MAX (2u * SMART__MAX_SPAN)
+/* How far past the highest sequence heard a heartbeat, confirm or peer's
+ * request may place the sender's Lead and be believed at once (a receiver
+ * that lost the last packets before a heartbeat). */
+#define POS_SLACK 64u
 
 static int advance(struct smart__engine *e, struct smart__rxs *r);
 
@@ -97,6 +101,7 @@ static void rx_clear(struct smart__engine *e, struct smart__rxs *r) {
   r->nqn = 0;
   r->nmissing = 0;
   r->deadline = SMART__NEVER;
+  r->claim_on = 0;
 }
 
 void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r) {
@@ -425,6 +430,82 @@ static int on_session(struct smart__engine *e, struct smart__rxs *r,
   return 0;
 }
 
+/* ---- Positions past what we know ------------------------------------------ */
+/*
+ * A heartbeat or confirm names the sender's Lead and Trail; anyone who can
+ * send to the group (a member, in a group-key session without source
+ * authentication) can forge one, and one Trail far ahead used to give up
+ * every sequence before it: the receiver then refused the sender's real
+ * data as out of range, and the stream was over. So a position is
+ * believed at once only if it lies within what we know: Lead at most
+ * POS_SLACK past the highest sequence heard (`hi`), Trail at most `hi`.
+ * Another is a claim, held and not acted on, until the sender's own
+ * datagrams agree with it: a later heartbeat or confirm at or past it, or
+ * data that fits it (an original at its Lead, a repair inside it), heard at
+ * least half the sender's shortest heartbeat spacing after it. A datagram
+ * of the sender that contradicts it (a position within what we know, new
+ * data where the claim says there can be none) drops it: the sender's
+ * Lead and Trail never go back. smart-security(7) states what is left.
+ */
+
+static uint64_t claim_gap(const struct smart__rxs *r) {
+  uint64_t b = r->grtt_ns > SMART__MS(10) ? r->grtt_ns : SMART__MS(10);
+  return b / 2; /* heartbeats after data stops: max(GRTT, 10 ms) apart */
+}
+
+static int pos_known(const struct smart__rxs *r, uint64_t lead, uint64_t trail) {
+  return lead <= r->hi + POS_SLACK && trail <= r->hi;
+}
+
+/* A sender's position (lead, trail), in our numbering: 0 to act on it now,
+ * 1 to hold it (a claim is kept or started). */
+static int pos_hold(struct smart__rxs *r, uint64_t lead, uint64_t trail, uint64_t now) {
+  if (!r->synced)
+    return 0; /* nothing known yet to judge by */
+  if (pos_known(r, lead, trail)) {
+    r->claim_on = 0; /* behind the claim (it was false) or past it (moot) */
+    return 0;
+  }
+  if (r->claim_on && lead >= r->claim_lead && trail >= r->claim_trail) {
+    if (now - r->claim_at < claim_gap(r))
+      return 1; /* agrees, but too soon: the first one's time stands */
+    r->claim_on = 0;
+    return 0;
+  }
+  r->claim_on = 1;
+  r->claim_lead = lead;
+  r->claim_trail = trail;
+  r->claim_at = now;
+  return 1;
+}
+
+static int learn_position(struct smart__engine *e, struct smart__rxs *r,
+                          uint64_t lead, uint64_t trail, uint64_t now);
+
+/* Data from the sender while a claim is held: 1 when it confirms it (the
+ * position is then applied), 0 otherwise (a contradiction drops it), or an
+ * error. */
+static int claim_check(struct smart__engine *e, struct smart__rxs *r, const struct smart__pkt *p,
+                       uint64_t now) {
+  uint64_t s = smart__seq_expand(r->hi, p->u.data.seq);
+  uint64_t sc = smart__seq_expand(r->claim_lead, p->u.data.seq);
+  int orig = p->cmd == SMART__DCMD_DATA;
+  int fits = sc >= r->claim_trail && sc <= r->claim_lead + ACCEPT_SPAN &&
+             (orig ? sc + POS_SLACK >= r->claim_lead : sc < r->claim_lead);
+  if (!fits) {
+    if (orig && s + ACCEPT_SPAN >= r->hi && s <= r->hi + ACCEPT_SPAN)
+      r->claim_on = 0; /* new data where the claim says none can be */
+    return 0;
+  }
+  if (now - r->claim_at < claim_gap(r))
+    return 0;
+  r->claim_on = 0;
+  int rc = learn_position(e, r, r->claim_lead, r->claim_trail, now);
+  if (rc == 0)
+    rc = advance(e, r);
+  return rc ? rc : 1;
+}
+
 /* A heartbeat's or confirmation's payload: decoded (`decoded` is the
  * decoder's result) and naming a span the window can hold. 0 or the drop. */
 static int position_ok(struct smart__engine *e, int decoded, uint64_t lead, uint64_t trail) {
@@ -447,6 +528,14 @@ static int on_heartbeat(struct smart__engine *e, struct smart__rxs *r,
   if ((rc = position_ok(e, rc, hb.lead, hb.trail)) != 0)
     return rc;
   int first = !r->have_session;
+  if (first || hb.session == r->session) {
+    /* Judged in our numbering: before the first heartbeat, by the 16 bits. */
+    uint64_t d = first ? hb.lead - smart__seq_expand(r->hi, (uint16_t)hb.lead) : 0;
+    if (pos_hold(r, hb.lead - d, hb.trail - d, now)) {
+      e->st.drops[SMART__DROP_RANGE]++;
+      return SMART_ERANGE; /* nothing of it is used until confirmed */
+    }
+  }
   rc = on_session(e, r, hb.session);
   if (rc)
     return rc;
@@ -483,6 +572,11 @@ static int on_confirm(struct smart__engine *e, struct smart__rxs *r,
     return SMART_ESTATE;
   }
   int first = !r->have_session;
+  uint64_t d = first ? c.lead - smart__seq_expand(r->hi, (uint16_t)c.lead) : 0;
+  if (pos_hold(r, c.lead - d, c.trail - d, now)) {
+    e->st.drops[SMART__DROP_RANGE]++;
+    return SMART_ERANGE;
+  }
   rc = on_session(e, r, c.session);
   if (rc)
     return rc;
@@ -690,6 +784,8 @@ static int on_data(struct smart__engine *e, struct smart__rxs *r, const struct s
   int rc;
   if (!r->synced && (rc = sync_on_data(e, r, p)))
     return rc;
+  if (r->claim_on && (rc = claim_check(e, r, p, now)) < 0)
+    return rc;
   uint64_t s = smart__seq_expand(r->hi, p->u.data.seq);
   if (s + ACCEPT_SPAN < r->hi || s > r->hi + ACCEPT_SPAN) {
     e->st.drops[SMART__DROP_RANGE]++;
@@ -719,9 +815,12 @@ static void peer_range(struct smart__engine *e, struct smart__rxs *r,
     return;
   uint64_t end = st + extra + 1;
   /* A peer may know of packets we have not seen yet (a heartbeat we
-   * missed): they exist, and a request for them is on its way. */
-  if (end > r->hi && end - r->next <= SMART__MAX_SPAN && !r->hold)
-    add_missing(e, r, end, now, 1);
+   * missed): they exist, and a request for them is on its way. Not
+   * further than a heartbeat would be believed: a peer is not the
+   * sender, and a forged request must not invent sequences. */
+  uint64_t known = end < r->hi + POS_SLACK ? end : r->hi + POS_SLACK;
+  if (known > r->hi && known - r->next <= SMART__MAX_SPAN && !r->hold)
+    add_missing(e, r, known, now, 1);
   uint64_t lo = st > r->next ? st : r->next;
   uint64_t hi = end < r->hi ? end : r->hi;
   for (uint64_t s = lo; s < hi && *budget; s++, (*budget)--)

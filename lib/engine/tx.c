@@ -284,7 +284,7 @@ static int rng_add(struct smart__engine *e, uint64_t **arr, uint32_t *n,
   return 0;
 }
 
-static int tx_request_range(struct smart__engine *e, uint16_t seq16,
+static int tx_request_range(struct smart__engine *e, uint32_t src, uint16_t seq16,
                             uint32_t extra, uint64_t now, uint64_t *budget) {
   struct smart__tx *tx = e->tx;
   if (tx->lead == e->cfg.initial_seq)
@@ -314,6 +314,10 @@ static int tx_request_range(struct smart__engine *e, uint16_t seq16,
       e->st.naks_merged++;
       continue;
     }
+    if (!smart__rb_take(e, src, sl->len, now)) { /* rbudget.c */
+      e->st.repairs_limited++;
+      continue;
+    }
     if (smart__grow(e, (void **)&tx->rq, &tx->rqcap, tx->rqn + 1,
                     sizeof(*tx->rq)))
       return SMART_ENOMEM;
@@ -332,25 +336,27 @@ static int tx_request_range(struct smart__engine *e, uint16_t seq16,
   return 0;
 }
 
-int smart__tx_on_request(struct smart__engine *e, const struct smart__pkt *p,
+int smart__tx_on_request(struct smart__engine *e, uint32_t src, const struct smart__pkt *p,
                          uint64_t now) {
   e->st.naks_received++;
+  uint64_t limited = e->st.repairs_limited;
   /* A request may list thousands of overlapping ranges (forged or not):
    * the work per request is bounded. */
   uint64_t budget = 4 * (uint64_t)SMART__MAX_SPAN;
-  int rc = tx_request_range(e, p->u.repl.seq, p->u.repl.extra, now, &budget);
+  int rc = tx_request_range(e, src, p->u.repl.seq, p->u.repl.extra, now, &budget);
   if (rc)
     return rc;
   const uint8_t *v;
   size_t vl;
   if (smart__ext_find(p->ext, p->ext_len, SMART__EXT_NAKLIST, &v, &vl)) {
     for (size_t i = 0; i + 4 <= vl && budget; i += 4) {
-      rc = tx_request_range(e, smart__get16(v + i), smart__get16(v + i + 2),
+      rc = tx_request_range(e, src, smart__get16(v + i), smart__get16(v + i + 2),
                             now, &budget);
       if (rc)
         return rc;
     }
   }
+  e->st.naks_budget += e->st.repairs_limited != limited;
   return 0;
 }
 
@@ -545,6 +551,7 @@ static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) 
     if (!sl->buf)
       return SMART_ENOMEM;
   }
+  smart__rb_sent(e, len); /* before its slot is taken (rbudget.c) */
   uint8_t *b = sl->buf;
   smart__data_hdr_write(b, e->cfg.sync, SMART__DCMD_DATA, (uint16_t)seq, fmt,
                         0, 0, pl);

@@ -44,7 +44,14 @@
 
 #define SMART__REPLAY_BITS 4096u
 #define SMART__REPLAY_WORDS (SMART__REPLAY_BITS / 64u)
+/* The sender-ID table: at most REMOTE_MAX entries (about 700 bytes each,
+ * 2.9 MB in all). When it is full, a newcomer that authenticated takes the
+ * slot of the entry heard longest ago among those whose data the engine
+ * never took (requesters, reporters, made-up IDs), else of a data sender
+ * silent for REMOTE_IDLE_NS; only a table of active data senders refuses
+ * it (smart-security(7) "Replay window"). */
 #define REMOTE_MAX 4096u
+#define REMOTE_IDLE_NS (UINT64_C(60) * 1000000000u)
 #define KEY_SLOTS 4u
 /* The previous epoch of a sender, once a datagram of its new one was
  * accepted: only counters below the lowest accepted in the new one, and at
@@ -69,6 +76,14 @@ struct remote {
     uint8_t key[32];
   } gk[2];
   uint8_t gk_next; /* the entry the next new key replaces */
+};
+
+/* What lookup and eviction read of each remote, kept apart and compact
+ * (16 bytes instead of ~700): a datagram from a new sender ID scans it. */
+struct remote_meta {
+  uint32_t id;
+  uint32_t data;  /* the engine took DATA from it (smart__sec_heard_data) */
+  uint64_t heard; /* last datagram accepted */
 };
 
 struct epoch_key {
@@ -98,7 +113,10 @@ struct smart__sec {
   uint64_t last_rekey, bytes;
   uint8_t last_nonce[24];
   struct remote *remotes;
-  uint32_t nremotes, cap_remotes;
+  struct remote_meta *meta; /* [i] describes remotes[i] */
+  uint32_t nremotes, cap_remotes, cap_meta;
+  uint32_t last_remote;     /* index of the remote found last */
+  uint64_t evicted;         /* slots given to newcomers when full */
   uint64_t key_serial;
   int missing; /* epoch refused for want of a key, or -1 */
   uint8_t prev_tx_epoch, have_prev_tx;
@@ -264,6 +282,7 @@ void smart__sec_del(struct smart__sec *s) {
   if (s->remotes) /* cached subkeys */
     smart__memzero(s->remotes, (size_t)s->cap_remotes * sizeof(*s->remotes));
   free(s->remotes);
+  free(s->meta);
   smart__memzero(s, sizeof(*s));
   free(s);
 }
@@ -347,24 +366,60 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
 /* ---- opening ---------------------------------------------------------- */
 
 static struct remote *remote_find(struct smart__sec *s, uint32_t id) {
+  /* Most datagrams come from the sender heard last. */
+  if (s->last_remote < s->nremotes && s->meta[s->last_remote].id == id)
+    return &s->remotes[s->last_remote];
   for (uint32_t i = 0; i < s->nremotes; i++)
-    if (s->remotes[i].id == id)
+    if (s->meta[i].id == id) {
+      s->last_remote = i;
       return &s->remotes[i];
+    }
   return NULL;
 }
 
-static struct remote *remote_add(struct smart__sec *s, uint32_t id) {
-  if (s->nremotes >= REMOTE_MAX)
+static struct remote *remote_init(struct smart__sec *s, uint32_t i, uint32_t id, uint64_t now) {
+  struct remote *r = &s->remotes[i];
+  smart__memzero(r, sizeof(*r)); /* an evicted entry's cached subkeys too */
+  r->id = id;
+  s->meta[i].id = id;
+  s->meta[i].data = 0;
+  s->meta[i].heard = now;
+  s->last_remote = i;
+  return r;
+}
+
+/* A full table: the slot of the entry heard longest ago among those that
+ * never sent data the engine took, else among data senders silent for
+ * REMOTE_IDLE_NS; NULL when every entry is an active data sender. */
+static struct remote *remote_evict(struct smart__sec *s, uint32_t id, uint64_t now) {
+  uint32_t v = UINT32_MAX;
+  for (uint32_t i = 0; i < s->nremotes; i++) {
+    const struct remote_meta *m = &s->meta[i];
+    if (m->data && now - m->heard < REMOTE_IDLE_NS)
+      continue;
+    if (v == UINT32_MAX || (s->meta[v].data && !m->data) ||
+        (s->meta[v].data == m->data && m->heard < s->meta[v].heard))
+      v = i;
+  }
+  if (v == UINT32_MAX)
     return NULL;
-  void *v = s->remotes;
+  s->evicted++;
+  return remote_init(s, v, id, now);
+}
+
+static struct remote *remote_add(struct smart__sec *s, uint32_t id, uint64_t now) {
+  if (s->nremotes >= REMOTE_MAX)
+    return remote_evict(s, id, now);
+  void *v = s->remotes, *m = s->meta;
   if (smart__mem_grow(smart__mem_libc(), &v, &s->cap_remotes, s->nremotes + 1,
                       sizeof(*s->remotes)) != 0)
     return NULL;
   s->remotes = v;
-  struct remote *r = &s->remotes[s->nremotes++];
-  memset(r, 0, sizeof(*r));
-  r->id = id;
-  return r;
+  if (smart__mem_grow(smart__mem_libc(), &m, &s->cap_meta, s->nremotes + 1,
+                      sizeof(*s->meta)) != 0)
+    return NULL;
+  s->meta = m;
+  return remote_init(s, s->nremotes++, id, now);
 }
 
 /* Is `counter` fresh for r? (Does not record it.) The bitmap holds the
@@ -489,6 +544,7 @@ static void remote_accept(struct smart__sec *s, struct remote *r, uint8_t epoch,
   }
   replay_mark(r, counter);
   r->used = 1;
+  s->meta[r - s->remotes].heard = now;
   if (s->fresh) { /* a newcomer joins the session's epoch */
     s->fresh = 0;
     if (epoch != s->tx_epoch) {
@@ -647,8 +703,8 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
   smart_ssize plain = aead_open(&a, in, len, out, data, flags, nonce);
   if (plain >= 0) {
     smart__put16(out + 2, (uint16_t)plain);
-    if (!r && !(r = remote_add(s, id))) {
-      plain = SMART_EAUTH; /* table full: refuse rather than forget replays */
+    if (!r && !(r = remote_add(s, id, now))) {
+      plain = SMART_EAUTH; /* active data senders only: refuse rather than forget */
     } else {
       remote_accept(s, r, epoch, key, counter, now);
       if (suite == SMART__SEC_SUITE_AESGCM)
@@ -795,6 +851,20 @@ uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len) {
 
 void smart__sec_test_set_counter(struct smart__sec *s, uint64_t counter) { s->counter = counter; }
 
+void smart__sec_test_set_id(struct smart__sec *s, uint32_t id) {
+  s->my_id = id;
+  s->tx_key_valid = 0; /* the sealing key is of (epoch, sender ID) */
+}
+
 uint64_t smart__sec_cipher_drops(const struct smart__sec *s) { return s->cipher_drops; }
+
+void smart__sec_heard_data(struct smart__sec *s, uint32_t id) {
+  if (remote_find(s, id))
+    s->meta[s->last_remote].data = 1;
+}
+
+uint64_t smart__sec_evicted(const struct smart__sec *s) { return s->evicted; }
+
+uint32_t smart__sec_senders(const struct smart__sec *s) { return s->nremotes; }
 
 unsigned smart__sec_suite(const struct smart__sec *s) { return s->suite; }

@@ -120,6 +120,8 @@ const struct smart_crypto_ops *smart__sec_ops(const struct smart__sec *s);
 
 /* Test hook: the counter the next datagram is sealed with. */
 void smart__sec_test_set_counter(struct smart__sec *s, uint64_t counter);
+/* Test hook: seal under sender ID `id` (a member forging another's). */
+void smart__sec_test_set_id(struct smart__sec *s, uint32_t id);
 /* Test hook: the nonce of the last datagram sealed. */
 void smart__sec_last_nonce(const struct smart__sec *s, uint8_t nonce[24]);
 /* The envelope counter of the last datagram sealed (source authentication
@@ -133,5 +135,15 @@ uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len);
 uint64_t smart__sec_cipher_drops(const struct smart__sec *s);
 /* The suite this socket seals with (SMART__SEC_SUITE_*). */
 unsigned smart__sec_suite(const struct smart__sec *s);
+
+/* The sender-ID table (at most 4096 entries): the engine took DATA from
+ * sender `id`, whose datagram was just opened. A full table gives a
+ * newcomer the slot of the entry heard longest ago that never sent such
+ * data, else of a data sender silent for 60 s, and refuses it only when
+ * every entry is a data sender heard within the last 60 s. */
+void smart__sec_heard_data(struct smart__sec *s, uint32_t id);
+/* Entries given to newcomers so far, and entries held now. */
+uint64_t smart__sec_evicted(const struct smart__sec *s);
+uint32_t smart__sec_senders(const struct smart__sec *s);
 
 #endif

@@ -277,8 +277,11 @@ static void deliver(struct smart__session *ss, uint32_t id, int kind, const uint
   struct smart__peer *p = smart__peers_get(&ss->peers, id);
   switch (kind) {
   case SMART__K_DATA: /* a data sender only once the engine took its datagram */
-    if (smart__engine_recv(ss->eng, id, dg, len, now) == 0 && len >= SMART__DATA_HDR_LEN)
+    if (smart__engine_recv(ss->eng, id, dg, len, now) == 0 && len >= SMART__DATA_HDR_LEN) {
       data_heard(ss, p, dg, len, now);
+      if (ss->sec && p->sid) /* its replay window is kept when the table is full */
+        smart__sec_heard_data(ss->sec, p->sid);
+    }
     return;
   case SMART__K_ADDR_RANGE_CHANGE:
     if (follow_move(ss, p, dg, len))
@@ -751,6 +754,7 @@ static void engine_stats(const struct smart__session *ss, struct smart_stats *v)
   v->drops_sync = e.drops[SMART__DROP_SYNC];
   v->drops_duplicate = e.drops[SMART__DROP_DUP]; /* each duplicate once (duplicates counts the same) */
   v->drops_window = e.drops[SMART__DROP_RANGE];
+  v->naks_limited = e.naks_budget;
   v->drops_other = e.drops[SMART__DROP_UNSUPPORTED] + e.drops[SMART__DROP_SESSION] +
                    e.drops[SMART__DROP_NOMEM];
   v->window_peak = e.held_peak;
@@ -769,7 +773,7 @@ void smart__session_stats(const struct smart__session *ss, struct smart_stats *v
   v->drops_replay = ss->drops_replay;
   v->rekeys = ss->rekeys + (ss->sec ? smart__sec_adopted(ss->sec) : 0);
   v->joins_refused = ss->joins_refused;
-  v->naks_limited = ss->naks_limited;
+  v->naks_limited += ss->naks_limited; /* the engine's: cut short by the repair budget */
   if (ss->sauth) {
     struct smart__sauth_stats as;
     smart__sauth_stats(ss->sauth, &as);
