@@ -338,6 +338,31 @@ static int poll_all(struct smart__engine *e, struct smart__event *ev,
   return n;
 }
 
+/* A sender forgotten (its peer slot went to another): nothing of it is
+ * held or asked for, and its id starts over as a new sender. */
+START_TEST(forget_drops_a_sender) {
+  struct dgram d[4], out[8];
+  struct smart__engine *s = sender3(d);
+  struct smart__engine *r = mk(78, 0);
+  uint64_t t0 = 100 * MS;
+  gap_at_1(r, d, t0);
+  struct smart__event ev[8];
+  ck_assert_int_eq(poll_all(r, ev, 8), 2);
+  ck_assert_int_eq(smart__engine_rx_needs(r, 0, 1), 1);
+  smart__engine_forget(r, 0);
+  smart__engine_forget(r, 9); /* unknown: nothing */
+  ck_assert_int_eq(smart__engine_rx_needs(r, 0, 1), 0);
+  ck_assert_uint_eq(smart__engine_expiry(r), SMART__NEVER);
+  ck_assert_int_eq(smart__engine_handle_expiry(r, t0 + 500 * MS), 0);
+  ck_assert_int_eq(drain(r, out, 8, t0 + 500 * MS), 0); /* no request for seq 1 */
+  ck_assert_int_eq(smart__engine_recv(r, 0, d[0].b, d[0].n, t0 + 600 * MS), 0);
+  ck_assert_int_ge(poll_all(r, ev, 8), 1);
+  ck_assert_uint_eq(ev[0].type, SMART__EV_NEW_SENDER);
+  smart__engine_del(s);
+  smart__engine_del(r);
+}
+END_TEST
+
 START_TEST(receiver_suppression_backoff_and_repair) {
   struct dgram d[4], out[8];
   struct smart__engine *s = sender3(d);
@@ -1953,6 +1978,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, sender_packs_only_queued_messages);
   tcase_add_test(u, sender_rate_limit);
   tcase_add_test(u, receiver_suppression_backoff_and_repair);
+  tcase_add_test(u, forget_drops_a_sender);
   tcase_add_test(u, receiver_sender_confirm_suppresses);
   tcase_add_test(u, receiver_retry_limit_reports_loss);
   tcase_add_test(u, receiver_timer_distribution);

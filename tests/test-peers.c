@@ -92,11 +92,44 @@ START_TEST(peers_full_table_takes_the_oldest_non_sender) {
   ck_assert_uint_eq(smart__peers_id(&t, &s1, 0, ++now), id1);
   ck_assert_str_eq(smart__peers_text(&t, id2), "198.51.100.2:4000");
   ck_assert_uint_eq(t.evicted, 101);
-  /* A table of data senders only refuses rather than forgets one. */
+  /* A table of data senders heard within the last minute refuses rather
+   * than forgets one. */
   for (uint32_t i = 0; i < t.n; i++)
     t.v[i].data = 1;
   struct smart__sockaddr s3 = v4(HOST(3), 4000);
   ck_assert_uint_eq(smart__peers_id(&t, &s3, 0, ++now), 0);
+  ck_assert_uint_eq(t.forgot, 0);
+  smart__peers_free(&t);
+}
+END_TEST
+
+/* Made-up data senders (a member's, in a session with a group key) fill
+ * the table: a later sender is refused while they are heard, and gets the
+ * slot of the one silent longest once that one has been silent a minute;
+ * the table says which id's engine state must go. */
+START_TEST(peers_full_of_data_senders_expires_the_idle) {
+  struct smart__peers t = {0};
+  uint64_t now = SMART__SEC(1);
+  for (uint32_t i = 0; i < SMART__PEER_MAX; i++) {
+    struct smart__sockaddr j = v4(HOST(9), (uint16_t)(10000 + i));
+    uint32_t id = smart__peers_id(&t, &j, 0, now + i);
+    ck_assert_uint_ne(id, 0);
+    smart__peers_get(&t, id)->data = 1;
+  }
+  /* All but the first keep sending. */
+  uint64_t later = now + SMART__SEC(59);
+  for (uint32_t i = 1; i < SMART__PEER_MAX; i++) {
+    struct smart__sockaddr j = v4(HOST(9), (uint16_t)(10000 + i));
+    smart__peers_id(&t, &j, 0, later);
+  }
+  struct smart__sockaddr real = v4(HOST(2), 4000);
+  ck_assert_uint_eq(smart__peers_id(&t, &real, 0, later), 0); /* silent for 59 s only */
+  ck_assert_uint_eq(t.forgot, 0);
+  uint32_t id = smart__peers_id(&t, &real, 0, now + SMART__PEER_IDLE);
+  ck_assert_uint_eq(id, 1); /* the first one's slot */
+  ck_assert_uint_eq(t.forgot, 1);
+  ck_assert_int_eq(smart__peers_get(&t, id)->data, 0);
+  ck_assert_str_eq(smart__peers_text(&t, id), "198.51.100.2:4000");
   smart__peers_free(&t);
 }
 END_TEST
@@ -231,6 +264,7 @@ static void add(TCase *t) {
   tcase_add_test(t, peers_ids_text_and_sender_ids);
   tcase_add_test(t, peers_request_budget);
   tcase_add_test(t, peers_full_table_takes_the_oldest_non_sender);
+  tcase_add_test(t, peers_full_of_data_senders_expires_the_idle);
   tcase_add_test(t, flow_cuts_grows_and_lifts);
   tcase_add_test(t, flow_receiver_reports_a_filling_buffer);
   tcase_add_test(t, move_announces_switches_and_decodes);

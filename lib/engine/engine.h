@@ -325,6 +325,10 @@ struct smart__stats {
 void smart__engine_set_rate(struct smart__engine *e, uint64_t rate, uint32_t burst,
                             uint64_t now);
 
+/* Drop everything the receiving role holds of sender `src_id` (its id is
+ * about to name another peer); nothing is reported. No-op if unknown. */
+void smart__engine_forget(struct smart__engine *e, uint32_t src_id);
+
 /* Copy statistics into *st (st->size must be set). */
 void smart__engine_get_stats(const struct smart__engine *e,
                              struct smart__stats *st);

@@ -113,6 +113,25 @@ void smart__rxs_free(struct smart__engine *e, struct smart__rxs *r) {
     smart__free(e, r);
 }
 
+void smart__engine_forget(struct smart__engine *e, uint32_t src) {
+  if (!e)
+    return;
+  for (uint32_t i = 0; i < e->nrx; i++) {
+    struct smart__rxs *r = e->rx[i];
+    if (r->src != src)
+      continue;
+    e->rx[i] = e->rx[--e->nrx];
+    if (e->rx_last == r)
+      e->rx_last = NULL;
+    smart__rxs_free(e, r);
+    if (r == &e->rx_inline) {
+      memset(r, 0, sizeof(*r));
+      e->rx_inline_ptr = NULL;
+    }
+    return;
+  }
+}
+
 static inline struct smart__rx_slot *slot(struct smart__rxs *r, uint64_t s) {
   return smart__rx_slot(r, s);
 }

@@ -19,14 +19,25 @@ static void peer_init(struct smart__peer *p, uint32_t id, const struct smart__so
 /* A full table never locks out a sender: the newcomer takes the slot of
  * the peer heard longest ago among those that never sent data (junk from
  * made-up ports, requesters, reporters), keeping its id. Only data senders
- * have state in the engine's receive role under their id. 0 when every
- * slot holds a data sender. */
+ * have state in the engine's receive role under their id: one of them
+ * gives its slot only after SMART__PEER_IDLE of silence (made-up data
+ * senders of a member fill the table for a minute at most), and the caller
+ * drops its engine state (t->forgot). 0 when every slot holds a data
+ * sender heard within that time. */
 static uint32_t evict(struct smart__peers *t, const struct smart__sockaddr *a, uint32_t sid,
                       uint64_t now) {
-  struct smart__peer *victim = NULL;
-  for (uint32_t i = 0; i < t->n; i++)
-    if (!t->v[i].data && (!victim || t->v[i].last_heard < victim->last_heard))
-      victim = &t->v[i];
+  struct smart__peer *victim = NULL, *idle = NULL;
+  for (uint32_t i = 0; i < t->n; i++) {
+    struct smart__peer *p = &t->v[i];
+    if (!p->data && (!victim || p->last_heard < victim->last_heard))
+      victim = p;
+    if (p->data && (!idle || p->last_heard < idle->last_heard))
+      idle = p;
+  }
+  if (!victim && idle && now - idle->last_heard >= SMART__PEER_IDLE) {
+    victim = idle;
+    t->forgot = idle->id;
+  }
   if (!victim)
     return 0;
   peer_init(victim, victim->id, a, sid, now);

@@ -20,6 +20,10 @@
 #define SMART__PEER_MAX 4096u
 #define SMART__NAK_RATE 200u /* requests per second and requester */
 #define SMART__NAK_BURST 100u
+/* A data sender not heard for this long may give its slot to a newcomer
+ * when the table is full (well past the 4 s after which receivers report
+ * a silent sender gone). */
+#define SMART__PEER_IDLE (UINT64_C(60) * 1000000000u)
 
 struct smart__peer {
   struct smart__sockaddr addr; /* where it was last heard from */
@@ -38,11 +42,16 @@ struct smart__peers {
   uint32_t n, cap;
   uint32_t last; /* index of the peer heard last */
   uint64_t evicted; /* slots taken over when full */
+  uint32_t forgot;  /* the id of a data sender whose slot was just given to a
+                       newcomer: its engine state must go (0: none) */
 };
 
 /* The id of the peer at `a` (or with sender ID `sid`, when non-zero), added
  * if new; when the table is full, in the slot of the peer heard longest ago
- * that never sent data (same id). 0 when every slot holds a data sender or
+ * that never sent data (same id), or else of the data sender heard longest
+ * ago if that was SMART__PEER_IDLE ago or more (then t->forgot is its id:
+ * the caller drops the engine's state of that sender before using the id).
+ * 0 when every slot holds a data sender heard within SMART__PEER_IDLE, or
  * memory ran out. */
 uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a, uint32_t sid,
                          uint64_t now);

@@ -373,6 +373,10 @@ void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t le
       smart__tunnel_input(ss->tunnel, pt, plen, now))
     return; /* a reply may be due: the shell sends next */
   uint32_t id = smart__peers_id(&ss->peers, from, sid, now);
+  if (ss->peers.forgot) { /* an idle sender's slot went to a newcomer */
+    smart__engine_forget(ss->eng, ss->peers.forgot);
+    ss->peers.forgot = 0;
+  }
   if (!id) {
     ss->drops_other++;
     return;
