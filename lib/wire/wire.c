@@ -258,17 +258,18 @@ int smart__hb_decode(struct smart__hb *hb, const uint8_t *p, size_t len) {
   if (hb->flags & SMART__HB_CC) {
     const uint8_t *c = p + SMART__HB_LEN + SMART__HB_EXT_LEN;
     size_t left = len - SMART__HB_LEN - SMART__HB_EXT_LEN;
-    if (left < SMART__HB_CC_LEN || left - SMART__HB_CC_LEN < (size_t)c[25] * SMART__HB_CC_ECHO_LEN) {
+    if (left < SMART__HB_CC_LEN || left - SMART__HB_CC_LEN < (size_t)c[29] * SMART__HB_CC_ECHO_LEN) {
       hb->flags &= (uint8_t)~SMART__HB_CC; /* the block is not all there */
       return 0;
     }
     hb->cc_rate = smart__get64(c);
     hb->cc_supp = smart__get64(c + 8);
     hb->cc_clr = smart__get32(c + 16);
-    hb->cc_round = smart__get16(c + 20);
-    hb->cc_seg = smart__get16(c + 22);
-    hb->cc_flags = c[24];
-    unsigned n = c[25];
+    hb->cc_supp_tag = smart__get32(c + 20);
+    hb->cc_round = smart__get16(c + 24);
+    hb->cc_seg = smart__get16(c + 26);
+    hb->cc_flags = c[28];
+    unsigned n = c[29];
     if (n > SMART__HB_CC_ECHOES)
       n = SMART__HB_CC_ECHOES; /* the rest is ignored */
     for (unsigned i = 0; i < n; i++) {
@@ -300,11 +301,12 @@ size_t smart__hb_encode(uint8_t *out, const struct smart__hb *hb) {
   smart__put64(c, hb->cc_rate);
   smart__put64(c + 8, hb->cc_supp);
   smart__put32(c + 16, hb->cc_clr);
-  smart__put16(c + 20, hb->cc_round);
-  smart__put16(c + 22, hb->cc_seg);
-  c[24] = hb->cc_flags;
-  c[25] = (uint8_t)n;
-  c[26] = c[27] = 0;
+  smart__put32(c + 20, hb->cc_supp_tag);
+  smart__put16(c + 24, hb->cc_round);
+  smart__put16(c + 26, hb->cc_seg);
+  c[28] = hb->cc_flags;
+  c[29] = (uint8_t)n;
+  c[30] = c[31] = 0;
   for (unsigned i = 0; i < n; i++) {
     smart__put32(c + SMART__HB_CC_LEN + i * SMART__HB_CC_ECHO_LEN, hb->cc_tag[i]);
     smart__put32(c + SMART__HB_CC_LEN + i * SMART__HB_CC_ECHO_LEN + 4, hb->cc_rtt_us[i]);
@@ -336,8 +338,9 @@ int smart__ccfb_decode(struct smart__ccfb *f, const uint8_t *v, size_t len) {
   f->tag = smart__get32(v);
   f->loss = smart__get32(v + 4);
   f->recv = smart__get64(v + 8);
-  f->rtt_us = smart__get32(v + 16);
-  f->flags = v[20];
+  f->rate = smart__get64(v + 16);
+  f->rtt_us = smart__get32(v + 24);
+  f->flags = v[28];
   return f->tag ? 0 : SMART_EFORMAT;
 }
 
@@ -345,9 +348,10 @@ void smart__ccfb_encode(uint8_t out[SMART__CCFB_LEN], const struct smart__ccfb *
   smart__put32(out, f->tag);
   smart__put32(out + 4, f->loss);
   smart__put64(out + 8, f->recv);
-  smart__put32(out + 16, f->rtt_us);
-  out[20] = f->flags;
-  out[21] = out[22] = out[23] = 0;
+  smart__put64(out + 16, f->rate);
+  smart__put32(out + 24, f->rtt_us);
+  out[28] = f->flags;
+  out[29] = out[30] = out[31] = 0;
 }
 
 int smart__conf_decode(struct smart__conf *c, const uint8_t *p, size_t len) {

@@ -230,9 +230,10 @@ int smart__pack_next(struct smart__pack_iter *it, const uint8_t **msg,
  * follow (the Watermark is 0 and ignored without ACKREQ). */
 #define SMART__HB_EXT_LEN 12u
 /* With SMART__HB_CC, after those: Rate (64) | Suppression Rate (64) |
- * CLR Tag (32) | Round (16) | Segment Size (16) | CC Flags (8) | Count (8) |
- * Reserved (16) | Count x { Tag (32) | RTT us (32) }. */
-#define SMART__HB_CC_LEN 28u
+ * CLR Tag (32) | Suppression Tag (32) | Round (16) | Segment Size (16) |
+ * CC Flags (8) | Count (8) | Reserved (16) | Count x { Tag (32) |
+ * RTT us (32) }. */
+#define SMART__HB_CC_LEN 32u
 #define SMART__HB_CC_ECHO_LEN 8u
 #define SMART__HB_CC_ECHOES 4u /* RTT echoes kept by the decoder, and sent */
 enum {
@@ -258,6 +259,7 @@ struct smart__hb {
   uint64_t cc_rate;   /* the sender's allowed rate, bytes/s */
   uint64_t cc_supp;   /* the lowest rate reported in this feedback round */
   uint32_t cc_clr;    /* the current limiting receiver's tag (0: none) */
+  uint32_t cc_supp_tag; /* the tag of the report that set cc_supp (0: none) */
   uint16_t cc_round;  /* feedback round */
   uint16_t cc_seg;    /* segment size of the rate equation, bytes */
   uint8_t cc_flags;   /* SMART__CC_F_* */
@@ -296,17 +298,22 @@ int smart__pos_decode(struct smart__pos *ps, const uint8_t *v, size_t len);
 void smart__pos_encode(uint8_t out[SMART__POS_LEN], const struct smart__pos *ps);
 
 /* STATUS CCFB extension: Tag (32) | Loss Event Rate (32, p x 2^32) |
- * Receive Rate (64, bytes/s) | RTT (32, us) | Flags (8) | Reserved (24). */
-#define SMART__CCFB_LEN 24u
+ * Receive Rate (64, bytes/s) | Rate (64, bytes/s) | RTT (32, us) |
+ * Flags (8) | Reserved (24). */
+#define SMART__CCFB_LEN 32u
 enum {
   SMART__CCFB_CLR = 0x01,   /* the sender names this receiver its CLR */
-  SMART__CCFB_REPORT = 0x02 /* sent for congestion control (not the
-                               position schedule) */
+  SMART__CCFB_REPORT = 0x02, /* sent for congestion control (not the
+                                position schedule) */
+  SMART__CCFB_FIRST = 0x04   /* the loss history is its first interval only,
+                                made to give half the receive rate */
 };
 struct smart__ccfb {
   uint32_t tag;     /* the receiver's congestion-control tag, not 0 */
   uint32_t loss;    /* loss event rate x 2^32 (0: no loss event yet) */
   uint64_t recv;    /* receive rate, bytes/s */
+  uint64_t rate;    /* the rate it computes for itself, bytes/s
+                       (UINT64_MAX: no limit) */
   uint32_t rtt_us;  /* the receiver's round-trip estimate (0: none) */
   uint8_t flags;    /* SMART__CCFB_* */
 };
