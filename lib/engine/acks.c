@@ -346,20 +346,23 @@ int smart__acks_on_status(struct smart__engine *e, uint32_t src, const struct sm
     tx->min_dirty = 1;
     rev_push(e, SMART__RCV_NEW, rc, 0);
   }
+  uint64_t sample = 0;
   if (ps.echo) {
     uint32_t now_us = (uint32_t)(now / SMART__NS_PER_US);
     uint32_t rtt = now_us - ps.echo - ps.delay_us;
     if (rtt < 60000000u) {
       uint64_t s = SMART__US(rtt);
+      sample = s;
       rc->rtt_ns = rc->rtt_ns ? (3 * rc->rtt_ns + s) / 4 : s;
       if (e->cfg.cc)
-        smart__cc_tx_rtt(e, s); /* the measured GRTT */
+        smart__cc_tx_rtt(e, rc, s); /* the measured GRTT */
     }
   }
   if (e->cfg.cc && smart__ext_find(p->ext, p->ext_len, SMART__EXT_CCFB, &v, &vl)) {
     struct smart__ccfb fb;
     if (smart__ccfb_decode(&fb, v, vl) == 0)
-      smart__cc_tx_report(e, rc, &fb, ps.echo ? SMART__US(ps.delay_us) : UINT64_MAX, now);
+      smart__cc_tx_report(e, rc, &fb, ps.echo ? SMART__US(ps.delay_us) : UINT64_MAX, sample,
+                          now);
   }
   if (tx->flushing && !rc->complete && !rc->evicted && tx->mn == 0 && rc->pos >= tx->lead) {
     rc->complete = 1;

@@ -379,7 +379,6 @@ void smart__cc_rx_hb(struct smart__engine *e, struct smart__rxs *r, const struct
     while (!e->cc_tag)
       e->cc_tag = (uint32_t)(smart__rng_next(&e->rng) >> 32);
   }
-  c->hb_at = now;
   c->x_send = hb->cc_rate;
   c->x_supp = hb->cc_supp;
   c->seg = hb->cc_seg;
@@ -453,8 +452,9 @@ void smart__cc_rx_expire(struct smart__engine *e, struct smart__rxs *r, uint64_t
 int smart__cc_rx_fill(struct smart__engine *e, struct smart__rxs *r, struct smart__ccfb *f,
                       uint64_t now) {
   struct smart__ccr *c = &r->cc;
-  if (!c->on || !e->cc_tag || now > c->hb_at + SMART__CC_STALE)
-    return 0; /* we know nothing of its data of late: nothing to say */
+  if (!c->on || !e->cc_tag || now > r->last_heard + SMART__CC_STALE)
+    return 0; /* we heard nothing of it of late (cut off, or its key is
+                 gone): nothing to say */
   double p = smart__cc_rx_p(r);
   double q = p * 4294967296.0;
   memset(f, 0, sizeof(*f));
@@ -554,8 +554,12 @@ static void set_grtt(struct smart__engine *e) {
   e->grtt_ns = m > g ? m : g;
 }
 
-void smart__cc_tx_rtt(struct smart__engine *e, uint64_t sample) {
+static int excluded(const struct smart__rcv *rc);
+
+void smart__cc_tx_rtt(struct smart__engine *e, const struct smart__rcv *rc, uint64_t sample) {
   struct smart__cct *cc = &e->tx->cc;
+  if (excluded(rc))
+    return; /* a slow or evicted receiver's queue is not the group's */
   if (sample > cc->peak)
     cc->peak = sample;
   if (sample > cc->grtt) {
@@ -578,6 +582,18 @@ static void new_clr(struct smart__engine *e, struct smart__rcv *rc) {
 }
 
 static int excluded(const struct smart__rcv *rc) { return rc->evicted || rc->cc_slow; }
+
+/* GRTT anew from the receivers that count (one was just excluded: its
+ * round trip, often a queue of seconds, must not hold the group's timers). */
+static void grtt_again(struct smart__engine *e) {
+  struct smart__tx *tx = e->tx;
+  uint64_t m = 0;
+  for (uint32_t i = 0; i < tx->nrcv; i++)
+    if (!excluded(&tx->rcv[i]) && tx->rcv[i].rtt_ns > m)
+      m = tx->rcv[i].rtt_ns;
+  tx->cc.grtt = tx->cc.peak = m;
+  set_grtt(e);
+}
 
 /* The CLR is gone: the receiver with the lowest recent rate takes over, or
  * none (the rate then rises until someone says otherwise). */
@@ -638,6 +654,15 @@ void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
   uint64_t dt = now - cc->upd_at;
   cc->upd_at = now;
   uint64_t target = cc->have_clr ? cc->clr_rate : UINT64_MAX;
+  if (cc->have_clr && cc->dec_at && !cc->ss) {
+    /* Since the CLR's last cut, probe as TCP does: a segment per round
+     * trip per round trip above the rate of the cut, whatever the
+     * equation says (its loss history is slow to forget the cut). */
+    double rs = (double)r / 1e9;
+    double probe = (double)cc->dec_x + (double)(now - cc->dec_at) / 1e9 * seg_tx(e) / (rs * rs);
+    if (probe > (double)target)
+      target = probe >= 1.8e19 ? UINT64_MAX - 1 : (uint64_t)probe;
+  }
   if (e->cfg.rate && e->cfg.rate < target)
     target = e->cfg.rate;
   int waiting = !cc->heard && (tx->lead == e->cfg.initial_seq || now < tx->first_at + NOFB_WAIT);
@@ -645,7 +670,10 @@ void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
     double x = (double)cc->x, rs = (double)r / 1e9, ds = (double)dt / 1e9;
     double nx;
     if (cc->ss) {
-      nx = x * smart__exp(0.6931471805599453 * (ds / rs));
+      /* Doubling once per slow-start feedback round (FB_T_SS + 1 GRTT, as
+       * TFMCC): a receiver that cannot take more is heard before the rate
+       * has doubled again. */
+      nx = x * smart__exp(0.6931471805599453 * (ds / (rs * (FB_T_SS + 1))));
     } else {
       double a = seg_tx(e) / rs, b = x / 8;
       nx = x + ds * (a > b ? a : b) / rs;
@@ -779,11 +807,12 @@ static void echo_push(struct smart__cct *cc, uint32_t tag, uint64_t rtt) {
 }
 
 void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
-                         const struct smart__ccfb *f, uint64_t since_hb, uint64_t now) {
+                         const struct smart__ccfb *f, uint64_t since_hb, uint64_t sample,
+                         uint64_t now) {
   struct smart__cct *cc = &e->tx->cc;
-  if (since_hb > SMART__CC_STALE) {
-    /* It has heard no heartbeat of ours for long (revoked, cut off): its
-     * figures are old, whatever it says. */
+  if (since_hb > SMART__CC_STALE_ECHO) {
+    /* It has heard no heartbeat of ours for very long: whatever it says
+     * of its loss is old. */
     if (cc->have_clr && cc->clr == rc->src)
       clr_lost(e, now);
     rc->cc_at = 0;
@@ -793,7 +822,13 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
   e->st.cc_reports_received++;
   if (f->flags & SMART__CCFB_REPORT)
     e->st.cc_triggered_received++;
-  uint64_t rtt = rc->rtt_ns ? rc->rtt_ns : f->rtt_us ? SMART__US(f->rtt_us) : e->grtt_ns;
+  /* Its round trip: this report's sample, as the queue on its path stands
+   * now (reports come a few round trips apart: an average would lag);
+   * else our average, its own estimate, GRTT. */
+  uint64_t rtt = sample      ? sample
+                 : rc->rtt_ns ? rc->rtt_ns
+                 : f->rtt_us  ? SMART__US(f->rtt_us)
+                              : e->grtt_ns;
   /* Its rate: the equation with our measurement of its round trip; but
    * before its second loss event, what it computed itself: its only
    * interval was made to give half its receive rate at its own estimate
@@ -811,9 +846,13 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
   int is_clr = cc->have_clr && cc->clr == rc->src;
   if (rc->rtt_ns && !is_clr)
     echo_push(cc, f->tag, rc->rtt_ns);
-  /* Below the floor: noted; the sweep reports it after SLOW_AFTER. */
+  /* Below the floor: noted; the sweep reports it after SLOW_AFTER. Below
+   * it too: one that takes in less than half the floor while we send at
+   * least the floor (the window it holds may leave little new data to
+   * measure its loss by). */
   uint64_t fl = floor_of(e);
-  if (fl && rate < fl) {
+  uint64_t sent = cc->actual > cc->actual_prev ? cc->actual : cc->actual_prev;
+  if (fl && (rate < fl || (f->recv && f->recv < fl / 2 && sent >= fl))) {
     if (!rc->slow_since)
       rc->slow_since = now;
   } else {
@@ -838,11 +877,16 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
     if (t < cc->supp_at)
       cc->supp_at = t;
   }
+  /* A cut: a new CLR below our rate, or the CLR lossier than it said
+   * last, or slower by a tenth (its round trip grew). Otherwise our rate
+   * may stay above the equation's while it probes. */
+  int cut = 1;
   if (is_clr) {
     if (rate == UINT64_MAX) {
       clr_lost(e, now); /* no loss any more: it limits nothing */
       return;
     }
+    cut = cc->ss || f->loss > cc->clr_p || rate < cc->clr_rate - cc->clr_rate / 10;
     cc->clr_rate = rate;
     cc->clr_p = f->loss;
     cc->clr_rtt = rtt;
@@ -859,11 +903,18 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
    * more is told at once. */
   if (f->loss && rate <= cc->x)
     cc->ss = 0;
-  if (cc->x > rate) {
-    uint64_t x = rate > e->cfg.cc_min_rate ? rate : e->cfg.cc_min_rate;
+  if (cut && cc->x > rate) {
+    /* To a new CLR's rate at once; for the same CLR at most by half a
+     * report (TCP halves once per loss event): a burst of loss events in
+     * a row says less than its equation does. */
+    uint64_t x = rate > cc->x / 2 || !is_clr ? rate : cc->x / 2;
+    if (x < e->cfg.cc_min_rate)
+      x = e->cfg.cc_min_rate;
     if (x < cc->x - cc->x / 10 && now < cc->supp_at)
       cc->supp_at = now;
     cc->x = x;
+    cc->dec_x = x; /* probing starts again from here */
+    cc->dec_at = now;
   }
   smart__cc_tx_apply(e, now);
 }
@@ -903,6 +954,7 @@ void smart__cc_tx_sweep(struct smart__engine *e, uint64_t now) {
     }
     if (cc->have_clr && cc->clr == rc->src)
       clr_lost(e, now);
+    grtt_again(e);
   }
   if (cc->ev_due && cc->have_clr && (!cc->ev_at || now >= cc->ev_at + EV_GAP)) {
     struct smart__rcv fake;

@@ -141,9 +141,11 @@
  * one accepted (bytes/s). */
 #define SMART__CC_MIN_RATE 16384u
 #define SMART__CC_RATE_LEAST 1024u
-/* A receiver that heard no heartbeat of a sender for this long sends it no
- * congestion feedback, and a sender ignores what such a one says. */
+/* A receiver that heard nothing of a sender for this long sends it no
+ * congestion feedback; a sender ignores the feedback of one whose echo
+ * says it heard no heartbeat for the second. */
 #define SMART__CC_STALE SMART__SEC(3)
+#define SMART__CC_STALE_ECHO SMART__SEC(10)
 
 enum { SMART__JOIN_CURRENT = 0, SMART__JOIN_WINDOW = 1 };
 /* Delivery policies (smart(7) "DELIVERY GUARANTEES"). */

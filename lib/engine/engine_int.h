@@ -32,6 +32,7 @@ struct smart__cct {
   uint8_t drained;     /* the queue was empty after the last data */
   uint32_t clr, clr_tag, clr_p;   /* its src id, tag, loss (x 2^32) */
   uint64_t clr_rate, clr_rtt, clr_at; /* its rate, round trip, last report */
+  uint64_t dec_x, dec_at; /* the rate after the last cut, and when */
   uint16_t round;      /* feedback round */
   uint64_t round_at;   /* its start */
   uint64_t supp;       /* the lowest rate reported in this round */
@@ -71,7 +72,6 @@ struct smart__ccr {
   uint64_t x_last;     /* the rate it said */
   uint64_t rtt_ns;     /* our round trip, echoed by the sender (0: none) */
   uint64_t clr_rtt_ns; /* the CLR's, echoed to everyone (0: none) */
-  uint64_t hb_at;       /* the last CC heartbeat heard */
   uint64_t supp_rtt_ns; /* that of the report that set the suppression
                            rate, in the last heartbeat (0: none) */
   uint64_t hi;         /* one past the highest original sequence (0: none) */
@@ -461,11 +461,14 @@ uint64_t smart__cc_tx_expiry(const struct smart__engine *e);
 void smart__cc_tx_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_t now);
 /* A datagram of `len` bytes went (new data: `data`). */
 void smart__cc_tx_sent(struct smart__engine *e, size_t len, int data, uint64_t now);
-void smart__cc_tx_rtt(struct smart__engine *e, uint64_t sample_ns);
+/* A round-trip sample of receiver rc (the measured GRTT). */
+void smart__cc_tx_rtt(struct smart__engine *e, const struct smart__rcv *rc, uint64_t sample_ns);
 /* A report: the CCFB of a STATUS whose Echo Delay says the receiver heard
- * our last heartbeat `since_hb` ago (UINT64_MAX: none). */
+ * our last heartbeat `since_hb` ago (UINT64_MAX: none), with the round
+ * trip sample it gave (0: none). */
 void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
-                         const struct smart__ccfb *f, uint64_t since_hb, uint64_t now);
+                         const struct smart__ccfb *f, uint64_t since_hb, uint64_t sample,
+                         uint64_t now);
 void smart__cc_tx_gone(struct smart__engine *e, const struct smart__rcv *rc, uint64_t now);
 void smart__cc_tx_sweep(struct smart__engine *e, uint64_t now);
 /* Receiver. */

@@ -680,6 +680,11 @@ static smart_ssize tx_send(struct smart__engine *e, uint8_t *out, size_t outlen,
   if (e->cfg.cc && !tx->hb_first && tx->lead != e->cfg.initial_seq &&
       smart__cc_tx_urgent(e, now))
     return tx_heartbeat(e, out, now);
+  /* And once a second whatever waits: receivers call a sender silent for
+   * 2 s inactive (a slow rate spent on repairs must not make it so). */
+  if (e->cfg.cc && !tx->hb_first && tx->lead != e->cfg.initial_seq &&
+      now >= tx->last_hb + SMART__HB_AMBIENT)
+    return tx_heartbeat(e, out, now);
   if (tx->rqn) {
     smart_ssize n = tx_repair(e, out, now);
     if (n)
