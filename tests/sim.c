@@ -496,8 +496,15 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg, size_t len
         s->t.repairs++;
       }
     }
-    uint64_t depart = now;
-    if ((s->thr_shared && rnd(s) < s->thr_shared) || !link_admit(&s->up, len, now, &depart)) {
+    /* Into the upstream link after a random delay within the jitter: the
+     * senders' datagrams meet the queue in no fixed phase (deterministic
+     * pacing into a drop-tail queue otherwise drops one sender's
+     * datagrams more, for ever). */
+    uint64_t at = now;
+    if (s->up.l.rate && s->c.jitter_ns)
+      at += rnd(s) % (s->c.jitter_ns + 1);
+    uint64_t depart = at;
+    if ((s->thr_shared && rnd(s) < s->thr_shared) || !link_admit(&s->up, len, at, &depart)) {
       /* Lost upstream of everyone. */
       if (m->is_data) {
         s->t.losses++;
@@ -914,11 +921,14 @@ static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {
 }
 
 int sim_run(struct sim *s) {
-  uint64_t max_tick = to_ticks(s, s->c.max_sim_ns);
-  while (!s->failed && s->tick <= max_tick) {
-    if (s->submitted == s->c.messages && s->ndone == s->n * s->nsend &&
-        (s->nsend == 1 || s->submitted2 == s->c.messages))
-      break;
+  uint64_t max_tick = to_ticks(s, s->c.max_sim_ns), end_tick = UINT64_MAX;
+  while (!s->failed && s->tick <= max_tick && s->tick < end_tick) {
+    if (end_tick == UINT64_MAX && s->submitted == s->c.messages && s->ndone == s->n * s->nsend &&
+        (s->nsend == 1 || s->submitted2 == s->c.messages)) {
+      if (!s->c.tail_ns)
+        break;
+      end_tick = s->tick + to_ticks(s, s->c.tail_ns);
+    }
     if (s->c.on_time)
       s->c.on_time(s->c.user, s, sim_now(s));
     /* Bring far events into the wheel. */

@@ -60,6 +60,7 @@ struct sim_config {
   uint64_t tick_ns;       /* clock resolution */
   uint64_t seed;
   uint64_t max_sim_ns;    /* stop after this much simulated time */
+  uint64_t tail_ns;       /* once complete, run on this long (idle) */
 
   /* Engine settings (sender's advertised values reach the receivers). */
   uint32_t grtt_us, gsize, window, max_dgram;

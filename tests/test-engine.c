@@ -1766,7 +1766,7 @@ static void cc_bottleneck_figures(uint32_t n, uint64_t half_ms, uint64_t end_ms,
   struct cc_run *x = malloc(sizeof(*x));
   ck_assert_ptr_nonnull(x);
   struct sim *s = cc_bottleneck(n, half_ms * MS, end_ms / 1000, x);
-  f->before = cc_per_s(x->tx[0], half_ms - 2000, half_ms);
+  f->before = cc_per_s(x->tx[0], half_ms - 5000, half_ms);
   f->after = cc_per_s(x->tx[0], half_ms + 2000, end_ms);
   f->fb = cc_per_s(x->fb, 2000, end_ms);
   f->data = cc_per_s(x->data, 2000, end_ms);
@@ -1774,16 +1774,17 @@ static void cc_bottleneck_figures(uint32_t n, uint64_t half_ms, uint64_t end_ms,
   for (uint64_t b = (half_ms + 2000) / 100; b < end_ms / 100; b++)
     ck_assert_uint_eq(x->clr[b], 1); /* the receiver behind the link */
   fprintf(stderr,
-          "cc bottleneck, %u receivers: %.0f B/s before (of %u), %.0f B/s from 2 s after the "
-          "halving (of %u); CC reports %.1f/s for %.0f data datagrams/s (%.2f%%); every "
+          "cc bottleneck, %u receivers: %.0f B/s in the 5 s before (of %u), %.0f B/s from 2 s "
+          "after the halving (of %u); CC reports %.1f/s for %.0f data datagrams/s (%.2f%%); every "
           "STATUS %.0f/s\n",
           n, f->before, C0, f->after, C0 / 2, f->fb, f->data, 100 * f->fb / f->data, f->status);
   sim_free(s);
   free(x);
 }
 
-/* The rate follows the CLR's path: in the 2 s before the halving and from
- * 2 s after it, the sender sends 70% to 105% of the capacity;
+/* The rate follows the CLR's path: the sender sends 60% to 105% of the
+ * capacity over the 5 s before the halving (the rate probes and is cut in
+ * a saw-tooth), and 70% to 105% of the new one from 2 s after it;
  * congestion-control reports are under 1% of the data datagrams, and at
  * 1,000 receivers no more than at 100 (within 25% and 2 a second). The
  * default suite's run is 20 s, halving at 10 s; the cc-long suite's 40 s,
@@ -1795,7 +1796,7 @@ static void cc_bottleneck_test(uint64_t half_ms, uint64_t end_ms) {
   const struct cc_figures *all[2] = {&small, &big};
   for (int i = 0; i < 2; i++) {
     const struct cc_figures *f = all[i];
-    ck_assert_msg(f->before > 0.70 * C0 && f->before < 1.05 * C0, "before: %.0f B/s", f->before);
+    ck_assert_msg(f->before > 0.60 * C0 && f->before < 1.05 * C0, "before: %.0f B/s", f->before);
     ck_assert_msg(f->after > 0.70 * C0 / 2 && f->after < 1.05 * C0 / 2, "after: %.0f B/s",
                   f->after);
     ck_assert_msg(f->fb < 0.01 * f->data, "%.1f reports/s for %.0f datagrams/s", f->fb, f->data);
@@ -1808,15 +1809,16 @@ START_TEST(sim_cc_follows_bottleneck) { cc_bottleneck_test(10000, 20000); }
 END_TEST
 
 /* Two senders to the same n receivers through one upstream link of 4 MB/s
- * (200 KB drop-tail queue); the second starts at 1 s. Over [5 s, 25 s)
- * each sends within 30% of the other, and together they use the link. */
-static void cc_fair_test(uint32_t n) {
+ * (200 KB drop-tail queue), the second starting `start2_ms` later. Over
+ * the 20 s from `from_ms` each sends within `within` of the other, and
+ * together they use the link. */
+static void cc_fair_test(uint32_t n, uint64_t start2_ms, uint64_t from_ms, double within) {
   struct cc_run *x = malloc(sizeof(*x));
   ck_assert_ptr_nonnull(x);
   struct sim_config c;
-  cc_config(&c, n, 25, 202, x);
+  cc_config(&c, n, (from_ms + 20000) / 1000, 202, x);
   c.senders = 2;
-  c.start2_ns = 1 * SEC;
+  c.start2_ns = start2_ms * MS;
   c.upstream = (struct sim_link){C0, C0 / 20};
   struct sim *s = sim_new(&c);
   ck_assert_ptr_nonnull(s);
@@ -1827,21 +1829,29 @@ static void cc_fair_test(uint32_t n) {
     ck_assert_uint_gt(rv->delivered, 0);
     ck_assert_uint_eq(rv->loss_events + rv->errors + rv->dups, 0);
   }
-  double a = cc_per_s(x->tx[0], 5000, 25000), b = cc_per_s(x->tx[1], 5000, 25000);
+  double a = cc_per_s(x->tx[0], from_ms, from_ms + 20000),
+         b = cc_per_s(x->tx[1], from_ms, from_ms + 20000);
   double hi = a > b ? a : b, lo = a > b ? b : a;
-  fprintf(stderr, "cc fairness, %u receivers: %.0f and %.0f B/s over 20 s (%.1f%% apart), "
-                  "%.0f of %u together\n",
-          n, a, b, 100 * (hi - lo) / hi, a + b, C0);
-  ck_assert_msg(lo >= 0.7 * hi, "%.0f and %.0f B/s", a, b);
+  fprintf(stderr, "cc fairness, %u receivers, the second sender %llu ms later: %.0f and %.0f "
+                  "B/s over 20 s from %llu ms (%.1f%% apart), %.0f of %u together\n",
+          n, (unsigned long long)start2_ms, a, b, (unsigned long long)from_ms,
+          100 * (hi - lo) / hi, a + b, C0);
+  ck_assert_msg(lo >= (1 - within) * hi, "%.0f and %.0f B/s", a, b);
   ck_assert_msg(a + b > 0.6 * C0 && a + b < 1.05 * C0, "%.0f B/s together", a + b);
   sim_free(s);
   free(x);
 }
 
-START_TEST(sim_cc_two_senders_fair) { cc_fair_test(200); }
+/* Together from the start, 200 receivers: within 30% over [5 s, 25 s). */
+START_TEST(sim_cc_two_senders_fair) { cc_fair_test(200, 0, 5000, 0.3); }
 END_TEST
 
-START_TEST(sim_cc_two_senders_fair_long) { cc_fair_test(1000); }
+/* cc-long: at 1,000 receivers, together, and the second 2 s late (the
+ * newcomer converges more slowly: within 40% over [10 s, 30 s)). */
+START_TEST(sim_cc_two_senders_fair_long) {
+  cc_fair_test(1000, 0, 5000, 0.3);
+  cc_fair_test(1000, 2000, 10000, 0.4);
+}
 END_TEST
 
 /* A CLR that changes, at 1,000 receivers: receiver 1 behind 3 MB/s,
@@ -1923,6 +1933,57 @@ END_TEST
 START_TEST(sim_cc_slow_receiver_skips) { cc_slow_test(SMART__POLICY_REALTIME); }
 END_TEST
 
+/* Once its data stops, a sender under congestion control heartbeats on the
+ * ordinary schedule (a round that fell due as data stopped once kept its
+ * heartbeat due for ever: hundreds of thousands a second, before data). */
+struct hb_count {
+  uint64_t last_data, hb_after;
+};
+
+static void hb_tx(void *u, struct sim *s, uint32_t node, const uint8_t *dg, size_t len,
+                  uint64_t now) {
+  struct hb_count *h = u;
+  struct smart__pkt p;
+  (void)s;
+  if (node || smart__pkt_decode(&p, dg, len) || p.kind != SMART__K_DATA)
+    return;
+  if (p.cmd == SMART__DCMD_DATA)
+    h->last_data = now, h->hb_after = 0;
+  else if (p.cmd == SMART__DCMD_HEARTBEAT)
+    h->hb_after++;
+}
+
+START_TEST(sim_cc_quiet_after_data) {
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    struct sim_config c;
+    sim_config_init(&c);
+    struct hb_count h = {0, 0};
+    c.receivers = 20;
+    c.messages = 400;
+    c.msg_min = c.msg_max = 1400;
+    c.interval_ns = 500000;
+    c.loss = 0.02;
+    c.cc = 1;
+    c.grtt_us = 10000;
+    c.seed = 300 + seed;
+    c.tail_ns = 4000 * MS; /* idle, once every receiver has everything */
+    c.user = &h;
+    c.on_tx = hb_tx;
+    struct sim *s = sim_new(&c);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(sim_run(s), 0);
+    struct sim_totals t;
+    sim_totals(s, &t);
+    ck_assert_int_eq(t.complete, 1);
+    /* 4 s and more of no data: 4 at max(GRTT, 10 ms), doubling to 1 s, a
+     * handful for congestion control and the flush of the tail. */
+    ck_assert_msg(h.hb_after < 100, "seed %llu: %llu heartbeats after the last data",
+                  (unsigned long long)c.seed, (unsigned long long)h.hb_after);
+    sim_free(s);
+  }
+}
+END_TEST
+
 /* Loss recovery with congestion control: 5% independent loss at every one
  * of 1,000 receivers (the equation's rate is then the limit), every
  * message delivered, in order, once. */
@@ -1987,6 +2048,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(cc, sim_cc_slow_receiver_evicted);
   tcase_add_test(cc, sim_cc_slow_receiver_skips);
   tcase_add_test(cc, sim_cc_1000_receivers_5pct);
+  tcase_add_test(cc, sim_cc_quiet_after_data);
   suite_add_tcase(s, cc);
   return s;
 }

@@ -631,12 +631,14 @@ void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
     cc->peak_at = now;
     set_grtt(e);
   }
-  if (now >= cc->round_at + round_len(e) && tx->last_data && now <= tx->last_data + idle_after(e)) {
+  if (now >= cc->round_at + round_len(e)) {
     cc->round++;
     cc->round_at = now;
     cc->supp = effective(e);
     cc->supp_tag = 0;
-    cc->supp_at = now; /* receivers learn of the new round */
+    if (tx->last_data && now <= tx->last_data + idle_after(e))
+      cc->supp_at = now; /* receivers learn of the new round (idle: they
+                            have nothing to report) */
   }
   /* After idle the rate decays by half per four round trips (never below
    * the initial rate) and slow start begins again (RFC 5348 §4.4). */
@@ -657,7 +659,8 @@ void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
   if (cc->have_clr && cc->dec_at && !cc->ss) {
     /* Since the CLR's last cut, probe as TCP does: a segment per round
      * trip per round trip above the rate of the cut, whatever the
-     * equation says (its loss history is slow to forget the cut). */
+     * equation says (its loss history is slow to forget the cut), at the
+     * CLR's round trip. */
     double rs = (double)r / 1e9;
     double probe = (double)cc->dec_x + (double)(now - cc->dec_at) / 1e9 * seg_tx(e) / (rs * rs);
     if (probe > (double)target)
@@ -715,7 +718,9 @@ static uint64_t idle_after(const struct smart__engine *e) {
 
 /* Heartbeats for congestion control: at once for a new CLR, soon for a
  * lower suppression rate, and, while data flows (not idle), at each new
- * round and every hb_gap. */
+ * round and every hb_gap. A round or a gap that falls due after data
+ * stopped is no heartbeat: every heartbeat runs update(), which starts
+ * the round due, so neither stays in the past. */
 uint64_t smart__cc_tx_expiry(const struct smart__engine *e) {
   const struct smart__tx *tx = e->tx;
   const struct smart__cct *cc = &tx->cc;
@@ -880,13 +885,14 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
   /* A cut: a new CLR below our rate, or the CLR lossier than it said
    * last, or slower by a tenth (its round trip grew). Otherwise our rate
    * may stay above the equation's while it probes. */
-  int cut = 1;
+  int cut = 1, more_loss = 0;
   if (is_clr) {
     if (rate == UINT64_MAX) {
       clr_lost(e, now); /* no loss any more: it limits nothing */
       return;
     }
-    cut = cc->ss || f->loss > cc->clr_p || rate < cc->clr_rate - cc->clr_rate / 10;
+    more_loss = f->loss > cc->clr_p && cc->clr_p && !cc->ss;
+    cut = cc->ss || more_loss || rate < cc->clr_rate - cc->clr_rate / 10;
     cc->clr_rate = rate;
     cc->clr_p = f->loss;
     cc->clr_rtt = rtt;
@@ -903,10 +909,14 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
    * more is told at once. */
   if (f->loss && rate <= cc->x)
     cc->ss = 0;
+  if (more_loss && rate > cc->x - cc->x / 4)
+    rate = cc->x - cc->x / 4; /* a new loss event: a quarter at least */
   if (cut && cc->x > rate) {
-    /* To a new CLR's rate at once; for the same CLR at most by half a
-     * report (TCP halves once per loss event): a burst of loss events in
-     * a row says less than its equation does. */
+    /* To a new CLR's rate at once; for the same CLR by a quarter at least
+     * (senders that share a bottleneck and see the same loss events then
+     * converge, as TCP's halving makes them; the equation alone favours
+     * the one that sends more) and by half at most a report (a burst of
+     * loss events in a row says less than its equation does). */
     uint64_t x = rate > cc->x / 2 || !is_clr ? rate : cc->x / 2;
     if (x < e->cfg.cc_min_rate)
       x = e->cfg.cc_min_rate;
