@@ -20,7 +20,12 @@
 #define EV_SUBMIT (UINT32_MAX - 2)
 /* node field of a class delivery: CLASS_BIT | class */
 #define CLASS_BIT 0x80000000u
+/* ... with LINK_BIT: it crossed the class's link, deliver it now */
+#define LINK_BIT 0x40000000u
 #define MAX_CLASSES 256u
+/* Expected message contents kept (direct-mapped by index), for the check. */
+#define FILL_SLOTS 256u
+#define FILL_MAX 2048u
 /* Requests listing at most this many sequences may be elided. */
 #define NAK_ELIDE_MAX 16
 /* Rows of the "has received" bitset: a power of two >= any window. */
@@ -51,6 +56,12 @@ struct pkt_meta {
   uint64_t req[NAK_ELIDE_MAX];
 };
 
+struct link_state {
+  struct sim_link l;
+  uint64_t busy;          /* the link is sending until then */
+  uint64_t drops, bytes;
+};
+
 struct node {
   struct smart__engine *e;
   uint64_t delay;  /* one-way delay to the router, ns (its class's) */
@@ -67,9 +78,13 @@ struct sim {
   int ge;
   double ge_pi, ge_decay; /* stationary P(bad), 1 - P(g->b) - P(b->g) */
 
-  struct node *nodes; /* 0 = sender, 1..N receivers */
-  struct sim_rcv *rcv;
-  uint32_t n;
+  struct node *nodes; /* 0 = sender, 1..N receivers, N + 1 second sender */
+  struct sim_rcv *rcv; /* [i * (N + 1) + r]: receiver r, sender i */
+  uint32_t n, nsend;
+  struct link_state up, *clink; /* upstream; classes 0..nlinked-1 */
+  uint64_t fill_k[FILL_SLOTS];
+  uint32_t fill_len[FILL_SLOTS];
+  uint8_t *fill; /* FILL_SLOTS x FILL_MAX */
   /* Delay classes: receivers [cfirst[c], cfirst[c + 1]) share delay
    * cdelay[c]. */
   uint32_t nclass, *cfirst;
@@ -100,7 +115,7 @@ struct sim {
   uint8_t *msgbuf;  /* message generator buffer */
   size_t msgcap;
 
-  uint64_t submitted;
+  uint64_t submitted, submitted2;
   uint32_t ndone;
   int failed;
   struct sim_totals t;
@@ -280,6 +295,55 @@ static void resched(struct sim *s, uint32_t node) {
   }
 }
 
+/* ---- Senders and links ------------------------------------------------- */
+
+/* Sender index (0 or 1) of a node, or -1 for a receiver. */
+static inline int sender_of(const struct sim *s, uint32_t node) {
+  if (node == 0)
+    return 0;
+  return s->nsend > 1 && node == s->n + 1 ? 1 : -1;
+}
+
+uint32_t sim_sender(const struct sim *s, uint32_t i) { return i ? s->n + 1 : 0; }
+
+struct sim_rcv *sim_stream(struct sim *s, uint32_t rcv, uint32_t i) {
+  return &s->rcv[(size_t)i * (s->n + 1) + rcv];
+}
+
+/* A datagram of `len` bytes enters link L at `now`: 1 and its departure
+ * time, or 0 when the queue has no room (drop-tail). */
+static int link_admit(struct link_state *L, size_t len, uint64_t now, uint64_t *depart) {
+  if (!L->l.rate) {
+    *depart = now;
+    return 1;
+  }
+  uint64_t start = L->busy > now ? L->busy : now;
+  uint64_t backlog = L->busy > now ? (L->busy - now) * L->l.rate / 1000000000u : 0;
+  if (backlog + len > L->l.queue) {
+    L->drops++;
+    return 0;
+  }
+  L->busy = start + ((uint64_t)len * 1000000000u + L->l.rate - 1) / L->l.rate;
+  L->bytes += len;
+  *depart = L->busy;
+  return 1;
+}
+
+void sim_set_link(struct sim *s, uint32_t which, const struct sim_link *l) {
+  if (which == 0)
+    s->up.l = *l;
+  else if (which <= s->c.nlinked)
+    s->clink[which - 1].l = *l;
+}
+
+void sim_link_stats(const struct sim *s, uint32_t which, uint64_t *drops, uint64_t *bytes) {
+  const struct link_state *L = which == 0               ? &s->up
+                               : which <= s->c.nlinked ? &s->clink[which - 1]
+                                                       : NULL;
+  *drops = L ? L->drops : 0;
+  *bytes = L ? L->bytes : 0;
+}
+
 /* ---- Datagrams -------------------------------------------------------- */
 
 static uint32_t pkt_new(struct sim *s, const uint8_t *dg, size_t len,
@@ -350,13 +414,12 @@ static inline int rcv_up(const struct sim *s, uint32_t r, uint64_t now) {
   return now >= rv->join_ns && !(now >= rv->down_from && now < rv->down_until);
 }
 
-/* Schedule the delivery of datagram pi to class c (or to the sender when
- * c == NONE) after `delay` plus jitter. */
-static void deliver_to(struct sim *s, uint32_t c, uint32_t pi, uint64_t delay) {
+/* Schedule the delivery of datagram pi to class c (or to sender node
+ * `node` when c == NONE) after `delay` plus jitter. */
+static void deliver_to(struct sim *s, uint32_t c, uint32_t pi, uint64_t delay, uint32_t node) {
   uint64_t j = s->c.jitter_ns ? rnd(s) % (s->c.jitter_ns + 1) : 0;
   s->pm[pi].refs++;
-  schedule(s, s->tick + to_ticks(s, delay + j),
-           c == NONE ? 0 : (CLASS_BIT | c), pi);
+  schedule(s, s->tick + to_ticks(s, delay + j), c == NONE ? node : (CLASS_BIT | c), pi);
 }
 
 /* The sequences a request lists, as the sender numbers them. */
@@ -400,8 +463,8 @@ static int elide(const struct sim *s, const struct pkt_meta *m, uint32_t r) {
   return 1;
 }
 
-static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
-                     size_t len, const struct smart__dst *dst) {
+static void transmit(struct sim *s, uint32_t from, const uint8_t *dg, size_t len,
+                     const struct smart__dst *dst) {
   uint64_t now = s->tick * s->c.tick_ns;
   if (s->c.on_tx)
     s->c.on_tx(s->c.user, s, from, dg, len, now);
@@ -413,11 +476,12 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
   uint32_t pi = pkt_new(s, dg, len, from);
   struct pkt_meta *m = &s->pm[pi];
   m->is_data = 0;
-  m->to = from == 0 && dst->kind == SMART__DST_UNICAST ? dst->src_id : 0;
   m->lost_needed = 0;
   m->nseq = 0;
-  if (from == 0) {
-    if (p.kind == SMART__K_DATA &&
+  int si = sender_of(s, from);
+  m->to = si >= 0 && dst->kind == SMART__DST_UNICAST ? dst->src_id : 0;
+  if (si >= 0) {
+    if (si == 0 && p.kind == SMART__K_DATA &&
         (p.cmd == SMART__DCMD_DATA || p.cmd == SMART__DCMD_REPAIR)) {
       uint64_t lead = smart__engine_tx_lead(s->nodes[0].e);
       if (p.cmd == SMART__DCMD_DATA) {
@@ -434,7 +498,15 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
         s->t.repairs++;
       }
     }
-    if (s->thr_shared && rnd(s) < s->thr_shared) {
+    /* Into the upstream link after a random delay within the jitter: the
+     * senders' datagrams meet the queue in no fixed phase (deterministic
+     * pacing into a drop-tail queue otherwise drops one sender's
+     * datagrams more, for ever). */
+    uint64_t at = now;
+    if (s->up.l.rate && s->c.jitter_ns)
+      at += rnd(s) % (s->c.jitter_ns + 1);
+    uint64_t depart = at;
+    if ((s->thr_shared && rnd(s) < s->thr_shared) || !link_admit(&s->up, len, at, &depart)) {
       /* Lost upstream of everyone. */
       if (m->is_data) {
         s->t.losses++;
@@ -443,29 +515,59 @@ static void transmit(struct sim *s, uint32_t from, const uint8_t *dg,
       }
     } else {
       for (uint32_t c = 0; c < s->nclass; c++)
-        deliver_to(s, c, pi, s->cdelay[c]);
+        deliver_to(s, c, pi, depart - now + s->cdelay[c], 0);
     }
   } else {
     if (p.kind == SMART__K_REPLACEMENT) {
       s->t.naks++;
-      nak_seqs(s, m, &p);
+      if (s->nsend == 1)
+        nak_seqs(s, m, &p);
     }
     uint64_t d = s->nodes[from].delay;
-    if (!(s->thr_fb && rnd(s) < s->thr_fb))
-      deliver_to(s, NONE, pi, d);
-    /* A STATUS goes by unicast to the sender: the other receivers never
-     * see it. */
-    for (uint32_t c = 0; c < s->nclass && p.kind != SMART__K_STATUS; c++)
-      deliver_to(s, c, pi, d + s->cdelay[c]);
+    /* A STATUS goes by unicast to the sender it is about: the other
+     * receivers and senders never see it. */
+    for (uint32_t k = 0; k < s->nsend; k++) {
+      uint32_t snode = sim_sender(s, k);
+      if (dst->kind == SMART__DST_UNICAST && dst->src_id != snode)
+        continue;
+      if (!(s->thr_fb && rnd(s) < s->thr_fb))
+        deliver_to(s, NONE, pi, d, snode);
+    }
+    for (uint32_t c = 0; c < s->nclass && dst->kind != SMART__DST_UNICAST; c++)
+      deliver_to(s, c, pi, d + s->cdelay[c], 0);
   }
   if (m->refs == 0)
     s->pfree[s->pfree_n++] = pi;
 }
 
 /* Send everything the node's engine has, then poll its events. */
+/* The expected bytes of message k (len bytes), from the cache when small. */
+static const uint8_t *expected(struct sim *s, uint64_t k, size_t want) {
+  if (want <= FILL_MAX) {
+    uint32_t i = (uint32_t)(k % FILL_SLOTS);
+    uint8_t *b = s->fill + (size_t)i * FILL_MAX;
+    if (s->fill_k[i] != k || s->fill_len[i] != want) {
+      sim_fill(k, b, want);
+      s->fill_k[i] = k;
+      s->fill_len[i] = (uint32_t)want;
+    }
+    return b;
+  }
+  if (want > s->msgcap) {
+    free(s->msgbuf);
+    s->msgbuf = malloc(want);
+    if (!s->msgbuf)
+      abort();
+    s->msgcap = want;
+  }
+  sim_fill(k, s->msgbuf, want);
+  return s->msgbuf;
+}
+
 static void check_event(struct sim *s, uint32_t r,
                         const struct smart__event *ev) {
-  struct sim_rcv *rv = &s->rcv[r];
+  int si = sender_of(s, ev->src_id);
+  struct sim_rcv *rv = sim_stream(s, r, si > 0 ? (uint32_t)si : 0);
   if (s->c.on_event)
     s->c.on_event(s->c.user, s, r, ev);
   if (ev->type == SMART__EV_LOSS) {
@@ -493,15 +595,7 @@ static void check_event(struct sim *s, uint32_t r,
     rv->errors++;
     return;
   }
-  if (want > s->msgcap) {
-    free(s->msgbuf);
-    s->msgbuf = malloc(want);
-    if (!s->msgbuf)
-      abort();
-    s->msgcap = want;
-  }
-  sim_fill(k, s->msgbuf, want);
-  if (memcmp(s->msgbuf, ev->data, want) != 0) {
+  if (memcmp(expected(s, k, want), ev->data, want) != 0) {
     rv->errors++;
     return;
   }
@@ -511,7 +605,7 @@ static void check_event(struct sim *s, uint32_t r,
     return;
   }
   if (k != rv->next_msg && !rv->allow_jump &&
-      !(rv->started == 0 && rv->join_ns > 0))
+      !(rv->started == 0 && s->rcv[r].join_ns > 0))
     rv->errors++; /* messages skipped without a loss event */
   rv->started = 1;
   rv->allow_jump = 0;
@@ -522,11 +616,21 @@ static void check_event(struct sim *s, uint32_t r,
     s->ndone++;
 }
 
+static void submit_one(struct sim *s, int si);
+
 static void after(struct sim *s, uint32_t node) {
   struct node *nd = &s->nodes[node];
   uint64_t now = s->tick * s->c.tick_ns;
   struct smart__dst dst;
+  int si = sender_of(s, node);
   for (;;) {
+    if (si >= 0 && s->c.greedy) {
+      /* A greedy sender keeps its queue topped up. */
+      uint64_t *sub = si ? &s->submitted2 : &s->submitted;
+      while (!s->failed && *sub < s->c.messages && (si == 0 || now >= s->c.start2_ns) &&
+             smart__engine_tx_queued(nd->e) < s->c.greedy)
+        submit_one(s, si);
+    }
     smart_ssize n =
         smart__engine_send(nd->e, s->out, s->c.max_dgram, &dst, now);
     if (n < 0) {
@@ -537,7 +641,7 @@ static void after(struct sim *s, uint32_t node) {
       break;
     transmit(s, node, s->out, (size_t)n, &dst);
   }
-  if (node) {
+  if (si < 0) {
     struct smart__event ev;
     while (smart__engine_poll(nd->e, &ev))
       check_event(s, node, &ev);
@@ -552,7 +656,7 @@ static struct smart__engine *mk_engine(struct sim *s, uint32_t node,
   struct smart__engine_config ec;
   smart__engine_config_init(&ec);
   ec.sync = 0x5A;
-  ec.session = 0x53494D31;
+  ec.session = sender_of(s, node) == 1 ? 0x53494D32 : 0x53494D31;
   ec.group = 0xEFFF0001;
   ec.grtt_us = s->c.grtt_us;
   ec.gsize = s->c.gsize ? s->c.gsize : s->c.receivers;
@@ -576,6 +680,10 @@ static struct smart__engine *mk_engine(struct sim *s, uint32_t node,
     ec.status_ms = s->c.status_ms == UINT32_MAX ? 0 : s->c.status_ms;
   if (s->c.sender_timeout_ms)
     ec.sender_timeout_ms = s->c.sender_timeout_ms;
+  ec.cc = s->c.cc;
+  if (s->c.cc_min_rate)
+    ec.cc_min_rate = s->c.cc_min_rate;
+  ec.cc_floor = s->c.cc_floor;
   struct smart__engine *e;
   if (smart__engine_new(&e, &ec) != 0)
     return NULL;
@@ -590,6 +698,9 @@ struct sim *sim_new(const struct sim_config *c) {
   if (s->c.tick_ns == 0)
     s->c.tick_ns = 10000;
   s->n = c->receivers;
+  s->nsend = c->senders > 1 ? 2 : 1;
+  if (s->c.nlinked > s->n)
+    s->c.nlinked = s->n;
   s->rng = c->seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
   s->stride = (c->max_dgram + 15) & ~(size_t)15;
   s->thr_shared = prob(c->shared);
@@ -609,15 +720,19 @@ struct sim *sim_new(const struct sim_config *c) {
   s->evfree = NONE;
   for (uint32_t i = 0; i < WHEEL; i++)
     s->head[i] = s->tail[i] = NONE;
-  s->nodes = calloc((size_t)s->n + 1, sizeof(*s->nodes));
-  s->rcv = calloc((size_t)s->n + 1, sizeof(*s->rcv));
+  s->nodes = calloc((size_t)s->n + 1 + (s->nsend > 1), sizeof(*s->nodes));
+  s->rcv = calloc(((size_t)s->n + 1) * s->nsend, sizeof(*s->rcv));
+  s->fill = malloc((size_t)FILL_SLOTS * FILL_MAX);
+  s->clink = calloc((size_t)s->c.nlinked + 1, sizeof(*s->clink));
+  memset(s->fill_k, 0xFF, sizeof(s->fill_k));
+  s->up.l = c->upstream;
   s->out = malloc(c->max_dgram);
   s->words = (s->n + 1 + 63) / 64;
   s->have = calloc((size_t)HAVE_ROWS * s->words, sizeof(*s->have));
   s->row_seq = malloc(HAVE_ROWS * sizeof(*s->row_seq));
   if (s->row_seq)
     memset(s->row_seq, 0xFF, HAVE_ROWS * sizeof(*s->row_seq));
-  if (!s->nodes || !s->rcv || !s->out || !s->have || !s->row_seq) {
+  if (!s->nodes || !s->rcv || !s->out || !s->have || !s->row_seq || !s->fill || !s->clink) {
     sim_free(s);
     return NULL;
   }
@@ -629,12 +744,22 @@ struct sim *sim_new(const struct sim_config *c) {
     return NULL;
   }
   uint64_t span = c->delay_max_ns - c->delay_min_ns;
+  /* Receivers behind links of their own are classes of their own, the
+   * first ones; the others share the remaining classes evenly. */
+  uint32_t L = s->c.nlinked, rest = s->n - L, nrest = s->nclass - L;
+  if (L && nrest == 0 && rest)
+    nrest = 1, s->nclass = L + 1;
   for (uint32_t k = 0; k < s->nclass; k++) {
-    s->cfirst[k] = 1 + (uint32_t)((uint64_t)k * s->n / s->nclass);
+    s->cfirst[k] = k < L ? 1 + k : 1 + L + (uint32_t)((uint64_t)(k - L) * rest / nrest);
     s->cdelay[k] = c->delay_min_ns + (span ? rnd(s) % (span + 1) : 0);
+    if (k < L) {
+      s->clink[k].l = c->link;
+      if (c->link_delay_ns)
+        s->cdelay[k] = c->link_delay_ns;
+    }
   }
   s->cfirst[s->nclass] = s->n + 1;
-  for (uint32_t i = 0; i <= s->n; i++) {
+  for (uint32_t i = 0; i <= s->n + (s->nsend > 1); i++) {
     s->nodes[i].e = mk_engine(s, i, rnd(s));
     s->nodes[i].sched = UINT64_MAX;
     if (!s->nodes[i].e) {
@@ -646,6 +771,8 @@ struct sim *sim_new(const struct sim_config *c) {
     for (uint32_t r = s->cfirst[k]; r < s->cfirst[k + 1]; r++)
       s->nodes[r].delay = s->cdelay[k];
   schedule(s, 0, 0, EV_SUBMIT);
+  if (s->nsend > 1)
+    schedule(s, to_ticks(s, c->start2_ns), s->n + 1, EV_SUBMIT);
   return s;
 }
 
@@ -653,9 +780,11 @@ void sim_free(struct sim *s) {
   if (!s)
     return;
   if (s->nodes)
-    for (uint32_t i = 0; i <= s->n; i++)
+    for (uint32_t i = 0; i <= s->n + (s->nsend > 1); i++)
       smart__engine_del(s->nodes[i].e);
   free(s->nodes);
+  free(s->fill);
+  free(s->clink);
   free(s->rcv);
   free(s->cfirst);
   free(s->cdelay);
@@ -677,6 +806,13 @@ struct smart__engine *sim_engine(struct sim *s, uint32_t node) {
   return s->nodes[node].e;
 }
 
+void sim_leave(struct sim *s, uint32_t r) {
+  smart__engine_leave(s->nodes[r].e, sim_now(s));
+  after(s, r); /* the last STATUS goes now */
+  s->rcv[r].down_from = sim_now(s) + 1;
+  s->rcv[r].down_until = UINT64_MAX;
+}
+
 int sim_quiet(struct sim *s, uint32_t ms) {
   int rc = smart__engine_quiet(s->nodes[0].e, ms, sim_now(s));
   if (rc == 0)
@@ -686,8 +822,8 @@ int sim_quiet(struct sim *s, uint32_t ms) {
 
 /* ---- Main loop ------------------------------------------------------------ */
 
-static void submit_one(struct sim *s) {
-  uint64_t k = s->submitted++;
+static void submit_one(struct sim *s, int si) {
+  uint64_t k = si ? s->submitted2++ : s->submitted++;
   size_t len = sim_msg_len(&s->c, k);
   if (len > s->msgcap) {
     free(s->msgbuf);
@@ -697,7 +833,8 @@ static void submit_one(struct sim *s) {
     s->msgcap = len;
   }
   sim_fill(k, s->msgbuf, len);
-  if (smart__engine_submit(s->nodes[0].e, s->msgbuf, len, sim_now(s)) != 0)
+  int rc = smart__engine_submit(s->nodes[sim_sender(s, (uint32_t)si)].e, s->msgbuf, len, sim_now(s));
+  if (rc != 0)
     s->failed = 1;
 }
 
@@ -705,10 +842,13 @@ static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {
   uint64_t now = s->tick * s->c.tick_ns;
   struct node *nd = &s->nodes[node & CLASS_BIT ? 0 : node];
   if (pkt == EV_SUBMIT) {
-    submit_one(s);
-    if (s->submitted < s->c.messages)
-      schedule(s, s->tick + to_ticks(s, s->c.interval_ns), 0, EV_SUBMIT);
-    after(s, 0);
+    int si = sender_of(s, node);
+    if (!s->c.greedy) {
+      submit_one(s, si);
+      if ((si ? s->submitted2 : s->submitted) < s->c.messages)
+        schedule(s, s->tick + to_ticks(s, s->c.interval_ns), node, EV_SUBMIT);
+    }
+    after(s, node); /* a greedy sender fills its queue there */
     return;
   }
   if (pkt == EV_TIMER) {
@@ -730,7 +870,22 @@ static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {
     after(s, node);
     return;
   }
-  uint32_t c = node & ~CLASS_BIT;
+  uint32_t c = node & ~(CLASS_BIT | LINK_BIT);
+  if (c < s->c.nlinked && !(node & LINK_BIT)) {
+    /* Into the receiver's link first; out of it when it has been sent. */
+    uint64_t depart;
+    if (!link_admit(&s->clink[c], m->len, now, &depart)) {
+      uint32_t r = s->cfirst[c];
+      if (m->is_data && !m->lost_needed && rcv_up(s, r, now) &&
+          (m->is_data == 1 || smart__engine_rx_needs(s->nodes[r].e, 0, m->seq)))
+        m->lost_needed = 1;
+    } else {
+      m->refs++;
+      schedule(s, to_ticks(s, depart), node | LINK_BIT, pkt);
+    }
+    pkt_unref(s, pkt);
+    return;
+  }
   for (uint32_t r = s->cfirst[c]; r < s->cfirst[c + 1]; r++) {
     /* after() may transmit, and a transmission may grow the datagram pool:
      * take the pointers afresh for every receiver. */
@@ -768,10 +923,14 @@ static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {
 }
 
 int sim_run(struct sim *s) {
-  uint64_t max_tick = to_ticks(s, s->c.max_sim_ns);
-  while (!s->failed && s->tick <= max_tick) {
-    if (s->submitted == s->c.messages && s->ndone == s->n)
-      break;
+  uint64_t max_tick = to_ticks(s, s->c.max_sim_ns), end_tick = UINT64_MAX;
+  while (!s->failed && s->tick <= max_tick && s->tick < end_tick) {
+    if (end_tick == UINT64_MAX && s->submitted == s->c.messages && s->ndone == s->n * s->nsend &&
+        (s->nsend == 1 || s->submitted2 == s->c.messages)) {
+      if (!s->c.tail_ns)
+        break;
+      end_tick = s->tick + to_ticks(s, s->c.tail_ns);
+    }
     if (s->c.on_time)
       s->c.on_time(s->c.user, s, sim_now(s));
     /* Bring far events into the wheel. */
@@ -800,11 +959,12 @@ void sim_totals(const struct sim *s, struct sim_totals *t) {
   t->elided = s->elided;
   t->sim_ns = sim_now(s);
   t->complete = !s->failed;
-  for (uint32_t r = 1; r <= s->n; r++) {
-    const struct sim_rcv *rv = &s->rcv[r];
-    t->errors += rv->errors;
-    if (rv->next_msg != s->c.messages || rv->errors || rv->loss_events ||
-        rv->dups)
-      t->complete = 0;
-  }
+  for (uint32_t i = 0; i < s->nsend; i++)
+    for (uint32_t r = 1; r <= s->n; r++) {
+      const struct sim_rcv *rv = &s->rcv[(size_t)i * (s->n + 1) + r];
+      t->errors += rv->errors;
+      if (rv->next_msg != s->c.messages || rv->errors || rv->loss_events ||
+          rv->dups)
+        t->complete = 0;
+    }
 }

@@ -13,10 +13,20 @@
  * reorders. One seed reproduces a run exactly: the simulator has its own
  * PRNG and the engines are seeded from it.
  *
+ * Links (congestion): a shared upstream link that every datagram of the
+ * senders crosses before the router, and a link of its own in front of
+ * each of receivers 1..nlinked (every datagram to it crosses it), each with
+ * a capacity (bytes per second) and a drop-tail queue (bytes, the one
+ * being sent included): a datagram that does not fit is lost there. The
+ * way back (receivers to senders) has no capacity limit. A second sender
+ * (node receivers + 1) may share the group: both multicast to every
+ * receiver through the upstream link, and receivers send each its STATUS.
+ *
  * Messages: message k carries its index in its first 8 bytes and a pattern
  * derived from k after that; every receiver checks order, content and
- * duplicates of what its engine delivers (a message shorter than 8 bytes is
- * checked as the one expected next).
+ * duplicates of what its engine delivers, per sender (a message shorter
+ * than 8 bytes is checked as the one expected next). A greedy sender keeps
+ * `greedy` messages queued for as long as the run lasts.
  */
 #ifndef SMART_TESTS_SIM_H
 #define SMART_TESTS_SIM_H
@@ -27,6 +37,12 @@
 #include "engine/engine.h"
 
 struct sim;
+
+/* A link: capacity and a drop-tail queue. rate 0: no limit. */
+struct sim_link {
+  uint64_t rate;  /* bytes per second */
+  uint64_t queue; /* bytes it holds at most, the datagram being sent included */
+};
 
 struct sim_config {
   uint32_t receivers;
@@ -44,6 +60,7 @@ struct sim_config {
   uint64_t tick_ns;       /* clock resolution */
   uint64_t seed;
   uint64_t max_sim_ns;    /* stop after this much simulated time */
+  uint64_t tail_ns;       /* once complete, run on this long (idle) */
 
   /* Engine settings (sender's advertised values reach the receivers). */
   uint32_t grtt_us, gsize, window, max_dgram;
@@ -56,6 +73,18 @@ struct sim_config {
   uint8_t delivery;
   uint32_t horizon_ms, evict_ms, status_ms, sender_timeout_ms;
 
+  /* Congestion (0 = none): links, a second sender, greedy senders, and
+   * the engines' congestion control. */
+  struct sim_link upstream; /* every datagram of the senders */
+  uint32_t nlinked;         /* receivers 1..nlinked each behind `link` */
+  struct sim_link link;
+  uint64_t link_delay_ns;   /* their one-way delay (0: drawn as the others) */
+  uint32_t senders;         /* 1 (0 means 1) or 2 */
+  uint64_t start2_ns;       /* the second sender starts then */
+  uint32_t greedy;          /* keep this many messages queued (0: interval) */
+  uint8_t cc;               /* the senders run congestion control */
+  uint64_t cc_min_rate, cc_floor;
+
   /* Hooks (optional). user is passed back. */
   void *user;
   /* Return 1 to drop datagram dg on its way to receiver rcv (1..N). */
@@ -64,7 +93,8 @@ struct sim_config {
   /* Every event any receiver's engine produces. */
   void (*on_event)(void *user, struct sim *s, uint32_t rcv,
                    const struct smart__event *ev);
-  /* Every datagram a node (0 = sender) transmits. */
+  /* Every datagram a node (0 = sender, receivers + 1 = second sender)
+   * transmits. */
   void (*on_tx)(void *user, struct sim *s, uint32_t node, const uint8_t *dg,
                 size_t len, uint64_t now);
   /* Called once per tick boundary the simulator reaches at `now`
@@ -120,6 +150,17 @@ struct sim_rcv *sim_receiver(struct sim *s, uint32_t rcv);
 struct smart__engine *sim_engine(struct sim *s, uint32_t node);
 /* Order a QUIET from the sender now. */
 int sim_quiet(struct sim *s, uint32_t ms);
+/* Change a link now: 0 the upstream, 1..nlinked a receiver's. */
+void sim_set_link(struct sim *s, uint32_t which, const struct sim_link *l);
+/* Datagrams a link dropped for want of room, and bytes it carried. */
+void sim_link_stats(const struct sim *s, uint32_t which, uint64_t *drops, uint64_t *bytes);
+/* The node of sender i (0 or 1). */
+uint32_t sim_sender(const struct sim *s, uint32_t i);
+/* Receiver rcv's view of sender i's stream (sim_receiver() is sender 0's). */
+struct sim_rcv *sim_stream(struct sim *s, uint32_t rcv, uint32_t i);
+/* Receiver rcv leaves now (its last STATUS says so), and hears nothing
+ * from then on. */
+void sim_leave(struct sim *s, uint32_t rcv);
 /* Message generator shared with checkers. */
 void sim_fill(uint64_t k, uint8_t *buf, size_t len);
 size_t sim_msg_len(const struct sim_config *c, uint64_t k);

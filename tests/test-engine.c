@@ -7,8 +7,12 @@
  * the simulator (tests/sim.c) with fixed seeds: independent, bursty, heavy,
  * tail and feedback loss at 1,000 receivers, sequence wrap, late join, a
  * receiver falling out of the window, QUIET, and messages of 1 byte to
- * 16 MiB. Every run checks content, order and duplicates of every message
- * at every receiver; none asserts timings.
+ * 16 MiB; congestion control over links with a capacity and a drop-tail
+ * queue (a bottleneck that halves, two senders sharing one, a CLR that
+ * changes and leaves, a receiver below the floor, loss recovery under it;
+ * with the argument "long", the cc-long suite's full-length runs). Every
+ * run checks content, order and duplicates of every message at every
+ * receiver; none asserts timings of the machine, only simulated outcomes.
  */
 #include <check.h>
 #include <stdio.h>
@@ -1966,8 +1970,405 @@ START_TEST(repair_amplification_bounded) {
     amp_drain(s, &g, now);
     ck_assert_uint_eq(g.repairs, 10);
     smart__engine_del(s);
+/* ---- Congestion control (cc.c) over links of the simulator --------------- */
+
+#define SEC (1000 * MS)
+#define CC_BIN (100 * MS)
+#define CC_NBIN 400
+
+/* What a congestion run records, by bins of 100 ms. */
+struct cc_run {
+  uint32_t n;
+  uint64_t tx[2][CC_NBIN];   /* bytes each sender sent */
+  uint64_t data[CC_NBIN];    /* sender 0's new data datagrams */
+  uint64_t fb[CC_NBIN];      /* STATUS sent for congestion control (REPORT) */
+  uint64_t status[CC_NBIN];  /* every STATUS */
+  uint64_t rate[CC_NBIN];    /* sender 0's rate, its CLR */
+  uint64_t clr[CC_NBIN];
+  /* what happens when */
+  struct {
+    uint64_t at;
+    uint32_t which; /* 0 upstream, r: receiver r's link */
+    struct sim_link l;
+  } ch[4];
+  uint32_t nch, chdone;
+  uint64_t leave_at;
+  uint32_t leave_rcv;
+  int left;
+  uint64_t sampled;
+  /* sender 0's receiver events */
+  uint32_t slow_ev, evicted_slow, evicted_other, clr_ev;
+  uint32_t slow_src;
+};
+
+static void cc_tx(void *u, struct sim *s, uint32_t node, const uint8_t *dg, size_t len,
+                  uint64_t now) {
+  struct cc_run *x = u;
+  uint64_t b = now / CC_BIN;
+  struct smart__pkt p;
+  if (b >= CC_NBIN || smart__pkt_decode(&p, dg, len))
+    return;
+  if (node == 0 || node == sim_sender(s, 1)) {
+    x->tx[node ? 1 : 0][b] += len;
+    if (!node && p.kind == SMART__K_DATA && p.cmd == SMART__DCMD_DATA)
+      x->data[b]++;
+    return;
+  }
+  if (p.kind != SMART__K_STATUS)
+    return;
+  x->status[b]++;
+  const uint8_t *v;
+  size_t vl;
+  struct smart__ccfb f;
+  if (smart__ext_find(p.ext, p.ext_len, SMART__EXT_CCFB, &v, &vl) &&
+      smart__ccfb_decode(&f, v, vl) == 0 && (f.flags & SMART__CCFB_REPORT))
+    x->fb[b]++;
+}
+
+static void cc_time(void *u, struct sim *s, uint64_t now) {
+  struct cc_run *x = u;
+  while (x->chdone < x->nch && now >= x->ch[x->chdone].at) {
+    sim_set_link(s, x->ch[x->chdone].which, &x->ch[x->chdone].l);
+    x->chdone++;
+  }
+  if (x->leave_at && !x->left && now >= x->leave_at) {
+    x->left = 1;
+    sim_leave(s, x->leave_rcv);
+  }
+  if (now < x->sampled + CC_BIN)
+    return;
+  x->sampled = now;
+  uint64_t b = now / CC_BIN;
+  struct smart__stats st;
+  st.size = sizeof(st);
+  smart__engine_get_stats(sim_engine(s, 0), &st);
+  if (b < CC_NBIN) {
+    x->rate[b] = st.cc_rate;
+    x->clr[b] = st.cc_clr;
+  }
+  struct smart__rcv_event ev;
+  while (smart__engine_rcv_poll(sim_engine(s, 0), &ev)) {
+    if (ev.type == SMART__RCV_SLOW) {
+      x->slow_ev++;
+      x->slow_src = ev.src_id;
+    } else if (ev.type == SMART__RCV_EVICTED) {
+      if (ev.reason == SMART__EVICT_SLOW)
+        x->evicted_slow++;
+      else
+        x->evicted_other++;
+    } else if (ev.type == SMART__RCV_CLR) {
+      x->clr_ev++;
+    }
   }
 }
+
+/* The mean of v over [from, to) (ms), per second. */
+static double cc_per_s(const uint64_t *v, uint64_t from_ms, uint64_t to_ms) {
+  uint64_t sum = 0;
+  for (uint64_t b = from_ms / 100; b < to_ms / 100 && b < CC_NBIN; b++)
+    sum += v[b];
+  return (double)sum * 1000.0 / (double)(to_ms - from_ms);
+}
+
+/* A greedy sender with congestion control to n receivers: 1,400-byte
+ * messages, one-way delays 5..25 ms, a configured GRTT of 10 ms. */
+static void cc_config(struct sim_config *c, uint32_t n, uint64_t secs, uint64_t seed,
+                      struct cc_run *x) {
+  sim_config_init(c);
+  memset(x, 0, sizeof(*x));
+  x->n = n;
+  c->receivers = n;
+  c->messages = UINT32_MAX;
+  c->msg_min = c->msg_max = 1400;
+  c->greedy = 64;
+  c->cc = 1;
+  c->grtt_us = 10000;
+  c->seed = seed;
+  c->max_sim_ns = secs * SEC;
+  c->user = x;
+  c->on_tx = cc_tx;
+  c->on_time = cc_time;
+}
+
+/* Nothing lost for good, nothing wrong, no duplicate, and data flowed. */
+static void cc_check(struct sim *s, uint32_t n, uint32_t lossy) {
+  struct sim_totals t;
+  sim_totals(s, &t);
+  ck_assert_uint_eq(t.errors, 0);
+  ck_assert_uint_eq(t.dup_deliveries, 0);
+  for (uint32_t r = 1; r <= n; r++) {
+    struct sim_rcv *rv = sim_receiver(s, r);
+    ck_assert_uint_gt(rv->delivered, 0);
+    if (r != lossy)
+      ck_assert_msg(rv->loss_events == 0, "receiver %u: %llu losses", r,
+                    (unsigned long long)rv->loss_events);
+  }
+}
+
+#define C0 4000000u /* bytes/s */
+
+/* One receiver of n behind a link of 4 MB/s with a 200 KB drop-tail queue
+ * (50 ms of it) whose capacity halves at `half` (the queue keeps its
+ * bytes, so its delay doubles); the run lasts `secs`. */
+static struct sim *cc_bottleneck(uint32_t n, uint64_t half, uint64_t secs, struct cc_run *x) {
+  struct sim_config c;
+  cc_config(&c, n, secs, 201, x);
+  c.nlinked = 1;
+  c.link = (struct sim_link){C0, C0 / 20};
+  x->ch[0].at = half;
+  x->ch[0].which = 1;
+  x->ch[0].l = (struct sim_link){C0 / 2, C0 / 20};
+  x->nch = 1;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  cc_check(s, n, 0);
+  return s;
+}
+
+struct cc_figures {
+  double before, after, fb, data, status;
+};
+
+static void cc_bottleneck_figures(uint32_t n, uint64_t half_ms, uint64_t end_ms,
+                                  struct cc_figures *f) {
+  struct cc_run *x = malloc(sizeof(*x));
+  ck_assert_ptr_nonnull(x);
+  struct sim *s = cc_bottleneck(n, half_ms * MS, end_ms / 1000, x);
+  f->before = cc_per_s(x->tx[0], half_ms - 5000, half_ms);
+  f->after = cc_per_s(x->tx[0], half_ms + 2000, end_ms);
+  f->fb = cc_per_s(x->fb, 2000, end_ms);
+  f->data = cc_per_s(x->data, 2000, end_ms);
+  f->status = cc_per_s(x->status, 2000, end_ms);
+  for (uint64_t b = (half_ms + 2000) / 100; b < end_ms / 100; b++)
+    ck_assert_uint_eq(x->clr[b], 1); /* the receiver behind the link */
+  fprintf(stderr,
+          "cc bottleneck, %u receivers: %.0f B/s in the 5 s before (of %u), %.0f B/s from 2 s "
+          "after the halving (of %u); CC reports %.1f/s for %.0f data datagrams/s (%.2f%%); every "
+          "STATUS %.0f/s\n",
+          n, f->before, C0, f->after, C0 / 2, f->fb, f->data, 100 * f->fb / f->data, f->status);
+  sim_free(s);
+  free(x);
+}
+
+/* The rate follows the CLR's path: the sender sends 60% to 105% of the
+ * capacity over the 5 s before the halving (the rate probes and is cut in
+ * a saw-tooth), and 70% to 105% of the new one from 2 s after it;
+ * congestion-control reports are under 1% of the data datagrams, and at
+ * 1,000 receivers no more than at 100 (within 25% and 2 a second). The
+ * default suite's run is 20 s, halving at 10 s; the cc-long suite's 40 s,
+ * halving at 20 s. */
+static void cc_bottleneck_test(uint64_t half_ms, uint64_t end_ms) {
+  struct cc_figures small, big;
+  cc_bottleneck_figures(100, half_ms, end_ms, &small);
+  cc_bottleneck_figures(1000, half_ms, end_ms, &big);
+  const struct cc_figures *all[2] = {&small, &big};
+  for (int i = 0; i < 2; i++) {
+    const struct cc_figures *f = all[i];
+    ck_assert_msg(f->before > 0.60 * C0 && f->before < 1.05 * C0, "before: %.0f B/s", f->before);
+    ck_assert_msg(f->after > 0.70 * C0 / 2 && f->after < 1.05 * C0 / 2, "after: %.0f B/s",
+                  f->after);
+    ck_assert_msg(f->fb < 0.01 * f->data, "%.1f reports/s for %.0f datagrams/s", f->fb, f->data);
+  }
+  ck_assert_msg(big.fb <= 1.25 * small.fb + 2, "reports: %.1f/s at 1,000, %.1f/s at 100",
+                big.fb, small.fb);
+}
+
+START_TEST(sim_cc_follows_bottleneck) { cc_bottleneck_test(10000, 20000); }
+END_TEST
+
+/* Two senders to the same n receivers through one upstream link of 4 MB/s
+ * (200 KB drop-tail queue), the second starting `start2_ms` later. Over
+ * the 20 s from `from_ms` each sends within `within` of the other, and
+ * together they use the link. */
+static void cc_fair_test(uint32_t n, uint64_t start2_ms, uint64_t from_ms, double within) {
+  struct cc_run *x = malloc(sizeof(*x));
+  ck_assert_ptr_nonnull(x);
+  struct sim_config c;
+  cc_config(&c, n, (from_ms + 20000) / 1000, 202, x);
+  c.senders = 2;
+  c.start2_ns = start2_ms * MS;
+  c.upstream = (struct sim_link){C0, C0 / 20};
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  cc_check(s, n, 0);
+  for (uint32_t r = 1; r <= n; r++) {
+    struct sim_rcv *rv = sim_stream(s, r, 1);
+    ck_assert_uint_gt(rv->delivered, 0);
+    ck_assert_uint_eq(rv->loss_events + rv->errors + rv->dups, 0);
+  }
+  double a = cc_per_s(x->tx[0], from_ms, from_ms + 20000),
+         b = cc_per_s(x->tx[1], from_ms, from_ms + 20000);
+  double hi = a > b ? a : b, lo = a > b ? b : a;
+  fprintf(stderr, "cc fairness, %u receivers, the second sender %llu ms later: %.0f and %.0f "
+                  "B/s over 20 s from %llu ms (%.1f%% apart), %.0f of %u together\n",
+          n, (unsigned long long)start2_ms, a, b, (unsigned long long)from_ms,
+          100 * (hi - lo) / hi, a + b, C0);
+  ck_assert_msg(lo >= (1 - within) * hi, "%.0f and %.0f B/s", a, b);
+  ck_assert_msg(a + b > 0.6 * C0 && a + b < 1.05 * C0, "%.0f B/s together", a + b);
+  sim_free(s);
+  free(x);
+}
+
+/* Together from the start, 200 receivers: within 30% over [5 s, 25 s). */
+START_TEST(sim_cc_two_senders_fair) { cc_fair_test(200, 0, 5000, 0.3); }
+END_TEST
+
+/* cc-long: at 1,000 receivers, together, and the second 2 s late (the
+ * newcomer converges more slowly: within 40% over [10 s, 30 s)). */
+START_TEST(sim_cc_two_senders_fair_long) {
+  cc_fair_test(1000, 0, 5000, 0.3);
+  cc_fair_test(1000, 2000, 10000, 0.4);
+}
+END_TEST
+
+/* A CLR that changes, at 1,000 receivers: receiver 1 behind 3 MB/s,
+ * receiver 2 behind 6 MB/s. Receiver 1 limits the sender; at 4 s
+ * receiver 2's link falls to 1.5 MB/s and it takes over; at 8 s it leaves,
+ * and receiver 1 limits the sender again. */
+START_TEST(sim_cc_clr_changes) {
+  struct cc_run *x = malloc(sizeof(*x));
+  ck_assert_ptr_nonnull(x);
+  struct sim_config c;
+  uint32_t n = 1000;
+  cc_config(&c, n, 12, 203, x);
+  c.nlinked = 2;
+  c.link = (struct sim_link){3000000, 150000};
+  x->ch[0].at = 0;
+  x->ch[0].which = 2;
+  x->ch[0].l = (struct sim_link){6000000, 300000};
+  x->ch[1].at = 4 * SEC;
+  x->ch[1].which = 2;
+  x->ch[1].l = (struct sim_link){1500000, 300000};
+  x->nch = 2;
+  x->leave_at = 8 * SEC;
+  x->leave_rcv = 2;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  cc_check(s, n, 2); /* receiver 2 left: what it missed since is lost to it */
+  double r1 = cc_per_s(x->tx[0], 2000, 4000), r2 = cc_per_s(x->tx[0], 6000, 8000),
+         r3 = cc_per_s(x->tx[0], 10000, 12000);
+  fprintf(stderr, "cc clr: receiver %llu then %llu then %llu limits; %.0f, %.0f, %.0f B/s; "
+                  "%u CLR events\n",
+          (unsigned long long)x->clr[39], (unsigned long long)x->clr[79],
+          (unsigned long long)x->clr[119], r1, r2, r3, x->clr_ev);
+  ck_assert_uint_eq(x->clr[39], 1);
+  ck_assert_uint_eq(x->clr[79], 2);
+  ck_assert_uint_eq(x->clr[119], 1);
+  ck_assert_msg(r1 > 0.6 * 3e6 && r1 < 1.05 * 3e6, "%.0f B/s", r1);
+  ck_assert_msg(r2 > 0.6 * 1.5e6 && r2 < 1.05 * 1.5e6, "%.0f B/s", r2);
+  ck_assert_msg(r3 > 0.6 * 3e6 && r3 < 1.05 * 3e6, "%.0f B/s", r3);
+  ck_assert_uint_ge(x->clr_ev, 3);
+  sim_free(s);
+  free(x);
+}
+END_TEST
+
+/* A receiver that cannot take the least rate (behind 8 KB/s, the floor
+ * being 16 KiB/s) is reported slow; under the reliable policy it is
+ * evicted, with the reason, under the real-time policy left to skip; the
+ * others get their rate back either way. */
+static void cc_slow_test(uint8_t delivery) {
+  struct cc_run *x = malloc(sizeof(*x));
+  ck_assert_ptr_nonnull(x);
+  struct sim_config c;
+  uint32_t n = 50;
+  cc_config(&c, n, 12, 204, x);
+  c.delivery = delivery;
+  c.nlinked = 1;
+  c.link = (struct sim_link){8000, 16000};
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  cc_check(s, n, 1);
+  double r = cc_per_s(x->tx[0], 8000, 12000);
+  fprintf(stderr, "cc slow receiver (%s): %u slow, %u evicted as slow, %.0f B/s after\n",
+          delivery ? "real-time" : "reliable", x->slow_ev, x->evicted_slow, r);
+  ck_assert_uint_eq(x->slow_ev, 1);
+  ck_assert_uint_eq(x->slow_src, 1);
+  ck_assert_uint_eq(x->evicted_slow, delivery == SMART__POLICY_RELIABLE ? 1 : 0);
+  ck_assert_uint_eq(x->evicted_other, 0);
+  ck_assert_uint_gt(sim_receiver(s, 1)->loss_events, 0); /* told what it missed */
+  ck_assert_msg(r > 1e6, "%.0f B/s", r);
+  sim_free(s);
+  free(x);
+}
+
+START_TEST(sim_cc_slow_receiver_evicted) { cc_slow_test(SMART__POLICY_RELIABLE); }
+END_TEST
+
+START_TEST(sim_cc_slow_receiver_skips) { cc_slow_test(SMART__POLICY_REALTIME); }
+END_TEST
+
+/* Once its data stops, a sender under congestion control heartbeats on the
+ * ordinary schedule (a round that fell due as data stopped once kept its
+ * heartbeat due for ever: hundreds of thousands a second, before data). */
+struct hb_count {
+  uint64_t last_data, hb_after;
+};
+
+static void hb_tx(void *u, struct sim *s, uint32_t node, const uint8_t *dg, size_t len,
+                  uint64_t now) {
+  struct hb_count *h = u;
+  struct smart__pkt p;
+  (void)s;
+  if (node || smart__pkt_decode(&p, dg, len) || p.kind != SMART__K_DATA)
+    return;
+  if (p.cmd == SMART__DCMD_DATA)
+    h->last_data = now, h->hb_after = 0;
+  else if (p.cmd == SMART__DCMD_HEARTBEAT)
+    h->hb_after++;
+}
+
+START_TEST(sim_cc_quiet_after_data) {
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    struct sim_config c;
+    sim_config_init(&c);
+    struct hb_count h = {0, 0};
+    c.receivers = 20;
+    c.messages = 400;
+    c.msg_min = c.msg_max = 1400;
+    c.interval_ns = 500000;
+    c.loss = 0.02;
+    c.cc = 1;
+    c.grtt_us = 10000;
+    c.seed = 300 + seed;
+    c.tail_ns = 4000 * MS; /* idle, once every receiver has everything */
+    c.user = &h;
+    c.on_tx = hb_tx;
+    struct sim *s = sim_new(&c);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(sim_run(s), 0);
+    struct sim_totals t;
+    sim_totals(s, &t);
+    ck_assert_int_eq(t.complete, 1);
+    /* 4 s and more of no data: 4 at max(GRTT, 10 ms), doubling to 1 s, a
+     * handful for congestion control and the flush of the tail. */
+    ck_assert_msg(h.hb_after < 100, "seed %llu: %llu heartbeats after the last data",
+                  (unsigned long long)c.seed, (unsigned long long)h.hb_after);
+    sim_free(s);
+  }
+}
+END_TEST
+
+/* Loss recovery with congestion control: 5% independent loss at every one
+ * of 1,000 receivers (the equation's rate is then the limit), every
+ * message delivered, in order, once. */
+START_TEST(sim_cc_1000_receivers_5pct) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = 1000;
+  c.messages = 5000;
+  c.loss = 0.05;
+  c.seed = 205;
+  c.cc = 1;
+  run_ok(&c);
+}
+END_TEST
+
+START_TEST(sim_cc_follows_bottleneck_long) { cc_bottleneck_test(20000, 40000); }
 END_TEST
 
 static Suite *engine_suite(void) {
@@ -2015,11 +2416,33 @@ static Suite *engine_suite(void) {
   tcase_add_test(m, sim_quiet_honoured);
   tcase_add_test(m, sim_reassembly_1_byte_to_16_mib);
   suite_add_tcase(s, m);
+  TCase *cc = tcase_create("cc");
+  tcase_set_timeout(cc, 600);
+  tcase_add_test(cc, sim_cc_follows_bottleneck);
+  tcase_add_test(cc, sim_cc_two_senders_fair);
+  tcase_add_test(cc, sim_cc_clr_changes);
+  tcase_add_test(cc, sim_cc_slow_receiver_evicted);
+  tcase_add_test(cc, sim_cc_slow_receiver_skips);
+  tcase_add_test(cc, sim_cc_1000_receivers_5pct);
+  tcase_add_test(cc, sim_cc_quiet_after_data);
+  suite_add_tcase(s, cc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(engine_suite());
+/* The cc-long suite: the congestion runs at their full length and size. */
+static Suite *long_suite(void) {
+  Suite *s = suite_create("engine-cc-long");
+  TCase *cc = tcase_create("cc-long");
+  tcase_set_timeout(cc, 1800);
+  tcase_add_test(cc, sim_cc_follows_bottleneck_long);
+  tcase_add_test(cc, sim_cc_two_senders_fair_long);
+  suite_add_tcase(s, cc);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  int lng = argc > 1 && strcmp(argv[1], "long") == 0;
+  SRunner *sr = srunner_create(lng ? long_suite() : engine_suite());
   srunner_run_all(sr, CK_ENV);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);

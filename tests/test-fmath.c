@@ -1,6 +1,7 @@
 /*
- * util/fmath: the core's own ln and exp. Known values, identities over the
- * range the NAK timer uses (ln of 1..e^λ, λ = ln(group size) + 1), and the
+ * util/fmath: the core's own ln, exp and sqrt. Known values, identities
+ * over the range the NAK timer uses (ln of 1..e^λ, λ = ln(group size) + 1)
+ * and the one congestion control uses (sqrt of loss rates), and the
  * documented clamps. No libm: the values are written out.
  */
 #include <check.h>
@@ -56,10 +57,25 @@ START_TEST(clamps) {
 }
 END_TEST
 
+START_TEST(square_root) {
+  near(smart__sqrt(4.0), 2.0, 1e-15);
+  near(smart__sqrt(2.0), 1.4142135623730951, 1e-15);
+  near(smart__sqrt(1e-12), 1e-6, 1e-15);
+  near(smart__sqrt(6.0e-5), 0.0077459666924148338, 1e-15);
+  near(smart__sqrt(1e20), 1e10, 1e-15);
+  for (double y = 1e-12; y < 1e12; y *= 1.37)
+    near(smart__sqrt(y) * smart__sqrt(y), y, 1e-14);
+  near(smart__sqrt(4e-310), 2e-155, 1e-14);
+  ck_assert(smart__sqrt(0.0) == 0.0);
+  ck_assert(smart__sqrt(-1.0) == 0.0);
+}
+END_TEST
+
 static void add_tests(TCase *t) {
   tcase_add_test(t, known_values);
   tcase_add_test(t, inverse_over_the_timer_range);
   tcase_add_test(t, clamps);
+  tcase_add_test(t, square_root);
 }
 
 int main(void) { return unit_main("fmath", add_tests); }

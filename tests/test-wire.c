@@ -300,6 +300,90 @@ START_TEST(kat_ackreq_and_position) {
 }
 END_TEST
 
+/* The congestion-control heartbeat (Timestamp and the CC block after the
+ * 32 bytes, RTT echoes) and the STATUS CCFB extension, byte for byte
+ * (smart-protocol(7)). */
+START_TEST(kat_cc_heartbeat_and_ccfb) {
+  struct smart__hb hb = {.session = 0x01020304, .lead = 0x100, .trail = 0x80, .grtt_us = 40000,
+                         .gsize = 1000, .k = 6, .flags = SMART__HB_CC, .stamp = 0xA1B2C3D4,
+                         .cc_rate = 2000000, .cc_supp = 1500000, .cc_clr = 0x0BADCAFE,
+                         .cc_supp_tag = 0x11111111, .cc_round = 7, .cc_seg = 1408, .cc_flags = 0, .cc_n = 2,
+                         .cc_tag = {0x0BADCAFE, 0x11111111}, .cc_rtt_us = {52000, 31000}};
+  uint8_t b[SMART__HB_MAX_LEN];
+  ck_assert_uint_eq(smart__hb_len(&hb), 32 + 12 + 32 + 16);
+  ck_assert_uint_eq(smart__hb_encode(b, &hb), 92);
+  static const uint8_t tail[] = {
+      0x06, 0x08, 0, 0,                                /* K, Flags CC, Reserved */
+      0, 0, 0, 0, 0, 0, 0, 0,                          /* Watermark: 0 without ACKREQ */
+      0xA1, 0xB2, 0xC3, 0xD4,                          /* Timestamp */
+      0, 0, 0, 0, 0, 0x1E, 0x84, 0x80,                 /* Rate 2,000,000 */
+      0, 0, 0, 0, 0, 0x16, 0xE3, 0x60,                 /* Suppression Rate 1,500,000 */
+      0x0B, 0xAD, 0xCA, 0xFE,                          /* CLR Tag */
+      0x11, 0x11, 0x11, 0x11,                          /* Suppression Tag */
+      0, 7, 0x05, 0x80,                                /* Round 7, Segment 1408 */
+      0, 2, 0, 0,                                      /* CC Flags, Count 2 */
+      0x0B, 0xAD, 0xCA, 0xFE, 0, 0, 0xCB, 0x20,        /* echo: the CLR, 52 ms */
+      0x11, 0x11, 0x11, 0x11, 0, 0, 0x79, 0x18};       /* echo: 31 ms */
+  ck_assert_mem_eq(b + 28, tail, sizeof(tail));
+  struct smart__hb h2;
+  ck_assert_int_eq(smart__hb_decode(&h2, b, 92), 0);
+  ck_assert_uint_eq(h2.flags, SMART__HB_CC);
+  ck_assert_uint_eq(h2.stamp, 0xA1B2C3D4u);
+  ck_assert_uint_eq(h2.watermark, 0);
+  ck_assert_uint_eq(h2.cc_rate, 2000000);
+  ck_assert_uint_eq(h2.cc_supp, 1500000);
+  ck_assert_uint_eq(h2.cc_clr, 0x0BADCAFEu);
+  ck_assert_uint_eq(h2.cc_supp_tag, 0x11111111u);
+  ck_assert_uint_eq(h2.cc_round, 7);
+  ck_assert_uint_eq(h2.cc_seg, 1408);
+  ck_assert_uint_eq(h2.cc_n, 2);
+  ck_assert_uint_eq(h2.cc_tag[1], 0x11111111u);
+  ck_assert_uint_eq(h2.cc_rtt_us[1], 31000);
+  /* A block cut short is ignored (the flag with it), the rest counts. */
+  ck_assert_int_eq(smart__hb_decode(&h2, b, 84), 0);
+  ck_assert_uint_eq(h2.flags, 0);
+  ck_assert_uint_eq(h2.stamp, 0xA1B2C3D4u);
+  ck_assert_int_eq(smart__hb_decode(&h2, b, 40), 0);
+  ck_assert_uint_eq(h2.flags, 0);
+  /* More echoes than kept: the first ones are read. */
+  b[32 + 12 + 29] = 9;
+  uint8_t big[32 + 12 + 32 + 9 * 8];
+  memset(big, 0, sizeof(big));
+  memcpy(big, b, 92);
+  ck_assert_int_eq(smart__hb_decode(&h2, big, sizeof(big)), 0);
+  ck_assert_uint_eq(h2.cc_n, SMART__HB_CC_ECHOES);
+  ck_assert_uint_eq(h2.cc_rtt_us[0], 52000);
+  /* With ACKREQ as well, the Watermark is there. */
+  hb.flags = SMART__HB_CC | SMART__HB_ACKREQ;
+  hb.watermark = 0xF0;
+  ck_assert_uint_eq(smart__hb_encode(b, &hb), 92);
+  ck_assert_int_eq(smart__hb_decode(&h2, b, 92), 0);
+  ck_assert_uint_eq(h2.watermark, 0xF0);
+  ck_assert_uint_eq(h2.cc_clr, 0x0BADCAFEu);
+
+  struct smart__ccfb f = {.tag = 0x0BADCAFE, .loss = 0x00A3D70A, .recv = 1000000,
+                          .rate = 480000, .rtt_us = 52000, .flags = SMART__CCFB_CLR | SMART__CCFB_REPORT};
+  uint8_t v[SMART__CCFB_LEN];
+  smart__ccfb_encode(v, &f);
+  static const uint8_t fv[] = {0x0B, 0xAD, 0xCA, 0xFE, 0x00, 0xA3, 0xD7, 0x0A,
+                               0, 0, 0, 0, 0, 0x0F, 0x42, 0x40,
+                               0, 0, 0, 0, 0, 0x07, 0x53, 0x00, 0, 0, 0xCB, 0x20,
+                               0x03, 0, 0, 0};
+  ck_assert_mem_eq(v, fv, sizeof(fv));
+  struct smart__ccfb f2;
+  ck_assert_int_eq(smart__ccfb_decode(&f2, v, sizeof(v)), 0);
+  ck_assert_uint_eq(f2.tag, f.tag);
+  ck_assert_uint_eq(f2.loss, f.loss);
+  ck_assert_uint_eq(f2.recv, f.recv);
+  ck_assert_uint_eq(f2.rate, 480000);
+  ck_assert_uint_eq(f2.rtt_us, f.rtt_us);
+  ck_assert_uint_eq(f2.flags, f.flags);
+  ck_assert_int_eq(smart__ccfb_decode(&f2, v, SMART__CCFB_LEN - 1), SMART_EFORMAT);
+  memset(v, 0, 4); /* tag 0 */
+  ck_assert_int_eq(smart__ccfb_decode(&f2, v, sizeof(v)), SMART_EFORMAT);
+}
+END_TEST
+
 START_TEST(roundtrip_heartbeat_confirm_pack) {
   struct smart__hb hb = {.session = 0xcafef00d, .lead = UINT64_C(0x123456789a),
                          .trail = UINT64_C(0x1234560000), .grtt_us = 2500,
@@ -553,6 +637,7 @@ static Suite *wire_suite(void) {
   tcase_add_test(t, kat_ackreq_and_position);
   tcase_add_test(t, malformed_classes);
   tcase_add_test(t, encode_rejects_bad_fields);
+  tcase_add_test(t, kat_cc_heartbeat_and_ccfb);
   tcase_add_test(t, serial_compare);
   tcase_add_test(t, serial_expand);
   tcase_add_test(t, errors_have_text);

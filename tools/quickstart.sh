@@ -55,7 +55,8 @@ setup() {
 run_suite() {
   local dir=$1
   shift
-  if ! meson test -C "$dir" --print-errorlogs --num-processes "$jobs" --no-suite load --no-suite cc "$@"; then
+  if ! meson test -C "$dir" --print-errorlogs --num-processes "$jobs" --no-suite load --no-suite cc \
+    --no-suite cc-long "$@"; then
     echo "quickstart: tests failed in $dir" >&2
     return 1
   fi

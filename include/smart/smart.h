@@ -275,9 +275,21 @@ enum smart_option {
                                       (default 4000; inactive after half) */
   SMART_OPT_SNDBUF = 39, /**< uint64: bytes the send queue may hold, 16 per message included
                            (default 128 MiB); when full smart_send() waits or SMART_EAGAIN */
-  SMART_OPT_CIPHER = 40 /**< uint32: the AEAD this socket seals with, SMART_CIPHER_* (default
+  SMART_OPT_CIPHER = 40, /**< uint32: the AEAD this socket seals with, SMART_CIPHER_* (default
                            0, auto: XChaCha20-Poly1305); it opens every suite it can */
+  SMART_OPT_CC = 41, /**< uint32: congestion control, SMART_CC_ON (default) or SMART_CC_OFF
+                       (SMART_OPT_RATE is then the rate); with it SMART_OPT_RATE is its upper
+                       bound (@since 0.2) */
+  SMART_OPT_CC_MIN_RATE = 42, /**< uint64: congestion control's lower bound, bytes/s (default
+                                16384, at least 1024) (@since 0.2) */
+  SMART_OPT_CC_FLOOR = 43 /**< uint64: a receiver whose rate stays below this, bytes/s, is
+                            reported slow (SMART_EVENT_RECEIVER_SLOW) and, under the reliable
+                            policy, evicted; 0 (default): SMART_OPT_CC_MIN_RATE (@since 0.2) */
 };
+
+/** SMART_OPT_CC values: see smart(7) "CONGESTION CONTROL". */
+#define SMART_CC_OFF 0u /**< a fixed rate: SMART_OPT_RATE (0: unlimited) */
+#define SMART_CC_ON 1u  /**< single-rate, TCP-friendly, follows the limiting receiver */
 
 /** SMART_OPT_DELIVERY values: see smart(7) "DELIVERY GUARANTEES". */
 #define SMART_DELIVERY_RELIABLE 0u /**< complete, or the receiver is evicted, with events */
@@ -374,6 +386,17 @@ struct smart_stats {
                                   SMART_OPT_WINDOW (@since 0.2) */
   uint64_t sndbuf_peak;      /**< most bytes its send queue held at once, 16 per message
                                   included; at most SMART_OPT_SNDBUF (@since 0.2) */
+  /* Congestion control (@since 0.2). Sender: */
+  uint64_t cc_rate;          /**< the rate it allows now, bytes/s (0: congestion control off) */
+  uint64_t cc_clr;           /**< the limiting receiver (its member_id in events), 0: none */
+  uint64_t cc_clr_loss_ppm;  /**< its loss event rate, parts per million */
+  uint64_t cc_clr_rtt_us;    /**< its round trip, microseconds */
+  uint64_t grtt_us;          /**< the group round trip advertised now (measured with CC) */
+  uint64_t cc_reports;       /**< sender: reports heard; receiver: reports sent for CC */
+  /* Receiver, for the sender that limits it most: */
+  uint64_t cc_loss_ppm;      /**< its loss event rate, parts per million */
+  uint64_t cc_rtt_us;        /**< its round-trip estimate, microseconds */
+  uint64_t cc_calc_rate;     /**< the rate the TCP equation gives it, bytes/s (0: no loss yet) */
 };
 
 /**
@@ -515,8 +538,13 @@ SMART_API int smart_rekey(smart_sock *s);
 #define SMART_EVENT_EVICTED 15u /**< receiver: a sender evicted this receiver for making no
                                      progress (member: the sender; seq: its oldest datagram
                                      then); what is lost comes as SMART_ELOST (@since 0.2) */
+#define SMART_EVENT_RECEIVER_SLOW 13u    /**< sender: its rate stayed below SMART_OPT_CC_FLOOR
+                                              (rate, loss_ppm, rtt_us: its figures) (@since 0.2) */
+#define SMART_EVENT_CC_LIMIT 14u         /**< sender: congestion control follows this receiver
+                                              now, at most one a second (@since 0.2) */
 #define SMART_EVENT_TIMEOUT 0x1u     /**< flag on LEAVE, RECEIVER_GONE: no report for too long */
 #define SMART_EVENT_ENDED 0x2u       /**< flag on SENDER_GONE: its stream ended, all received */
+#define SMART_EVENT_SLOW 0x4u        /**< flag on RECEIVER_EVICTED: slow, not stalled (@since 0.2) */
 
 /** ERROR_REPORT codes (Message Data [1]) and their arguments [2], [3]. */
 #define SMART_ERROR_LOSS 1u        /**< unrecoverable loss: first sequence (low 32 bits), count */
@@ -535,6 +563,9 @@ struct smart_event {
   uint64_t member_id; /**< the member's id on this socket */
   char member[48];    /**< its address ("A.B.C.D:PORT"), or the new group */
   uint64_t seq;       /**< SENDER_* and RECEIVER_*: the delivery point (@since 0.2) */
+  uint64_t rate;      /**< RECEIVER_SLOW, CC_LIMIT: its rate, bytes/s (@since 0.2) */
+  uint32_t loss_ppm;  /**< ... its loss event rate, parts per million (@since 0.2) */
+  uint32_t rtt_us;    /**< ... its round trip, microseconds (@since 0.2) */
 };
 
 /**

@@ -62,6 +62,10 @@ static void status_soon(struct smart__engine *e, struct smart__rxs *r, uint64_t 
   status_at(e, r, now + (spread ? smart__rng_between(&e->rng, 0, spread) : 0));
 }
 
+void smart__acks_status_now(struct smart__engine *e, struct smart__rxs *r, uint64_t now) {
+  status_at(e, r, now);
+}
+
 void smart__acks_heard(struct smart__engine *e, struct smart__rxs *r, uint64_t now) {
   r->last_heard = now;
   r->inactive = 0;
@@ -75,10 +79,16 @@ void smart__acks_on_hb(struct smart__engine *e, struct smart__rxs *r, const stru
     r->ended = 1;
     r->end_lead = hb->lead;
   }
-  if (!(hb->flags & SMART__HB_ACKREQ) || !r->synced)
+  if (!r->synced)
     return;
-  r->echo = hb->stamp;
-  r->echo_at = now;
+  if ((hb->flags & (SMART__HB_ACKREQ | SMART__HB_CC)) && hb->stamp) {
+    r->echo = hb->stamp; /* echoed by every STATUS: the sender's RTT sample */
+    r->echo_at = now;
+  }
+  if (hb->flags & SMART__HB_CC)
+    smart__cc_rx_hb(e, r, hb, now);
+  if (!(hb->flags & SMART__HB_ACKREQ))
+    return;
   if (r->next >= hb->watermark) {
     status_soon(e, r, now, grtt_of(r) / 2);
     r->want_wm = UINT64_MAX;
@@ -108,6 +118,8 @@ uint64_t smart__acks_rx_expiry(const struct smart__engine *e, const struct smart
     return SMART__NEVER;
   uint64_t to = SMART__MS(e->cfg.sender_timeout_ms);
   uint64_t t = r->status_due;
+  if (e->cfg.status_ms) /* congestion control reports by STATUS */
+    t = smart__min_deadline(t, smart__cc_rx_expiry(r));
   uint64_t silent = r->last_heard + (r->inactive ? to : to / 2);
   if (r->ended && r->next >= r->end_lead && r->nmissing == 0 &&
       (r->final_sent || !e->cfg.status_ms))
@@ -123,8 +135,11 @@ int smart__acks_rx_expire(struct smart__engine *e, struct smart__rxs *r, uint64_
              (r->final_sent || !e->cfg.status_ms);
   if (done || now >= r->last_heard + to) {
     int rc = smart__rx_gone(e, r, done);
+    r->cc.on = 0; /* heard again, it starts over */
     return rc ? rc : 1;
   }
+  if (e->cfg.status_ms)
+    smart__cc_rx_expire(e, r, now);
   if (!r->inactive && now >= r->last_heard + to / 2) {
     r->inactive = 1;
     struct smart__ev_int *ev = smart__ev_push(e, SMART__EV_SENDER_INACTIVE, r->src, r->next, 0);
@@ -139,9 +154,9 @@ smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, u
                                 size_t outlen, uint64_t now) {
   if (r->status_due > now || !r->have_session || !r->synced || r->hold)
     return 0; /* held: where we start is not known yet */
-  uint8_t ext[2 * SMART__EXT_HDR_LEN + 4 + SMART__POS_LEN];
+  uint8_t ext[3 * SMART__EXT_HDR_LEN + 4 + SMART__POS_LEN + SMART__CCFB_LEN];
   size_t el = 0;
-  uint8_t sv[4], pv[SMART__POS_LEN];
+  uint8_t sv[4], pv[SMART__POS_LEN], fv[SMART__CCFB_LEN];
   smart__put32(sv, r->session);
   struct smart__pos ps = {.position = r->next, .flags = r->leaving ? SMART__POS_LEAVING : 0};
   if (r->echo) {
@@ -152,6 +167,12 @@ smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, u
   smart__pos_encode(pv, &ps);
   smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_SESSION, sv, 4);
   smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_POSITION, pv, SMART__POS_LEN);
+  struct smart__ccfb fb;
+  int with_fb = smart__cc_rx_fill(e, r, &fb, now);
+  if (with_fb) { /* congestion control's figures, in every STATUS (cc.c) */
+    smart__ccfb_encode(fv, &fb);
+    smart__ext_put(ext, sizeof(ext), &el, SMART__EXT_CCFB, fv, SMART__CCFB_LEN);
+  }
   struct smart__pkt p;
   memset(&p, 0, sizeof(p));
   p.sync = e->cfg.sync;
@@ -179,6 +200,8 @@ smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, u
     r->status_due = now + t / 2 + smart__rng_between(&e->rng, 0, t + 1);
   }
   e->st.statuses_sent++;
+  if (with_fb)
+    smart__cc_rx_sent(e, r, now);
   return n;
 }
 
@@ -200,8 +223,8 @@ void smart__engine_leave(struct smart__engine *e, uint64_t now) {
 #define NOTICE_EVERY SMART__SEC(1) /* an evicted receiver is told at most this often */
 #define BEHIND_AFTER SMART__SEC(1)
 
-static void rev_push(struct smart__engine *e, uint32_t type, const struct smart__rcv *rc,
-                     uint64_t reason) {
+void smart__acks_rev(struct smart__engine *e, uint32_t type, const struct smart__rcv *rc,
+                     uint64_t reason, uint64_t rate, uint32_t loss_ppm, uint32_t rtt_us) {
   struct smart__tx *tx = e->tx;
   if (tx->revn == REV_MAX) { /* nobody reads them: the oldest go */
     tx->revhead = (tx->revhead + 1) & (tx->revcap - 1);
@@ -217,6 +240,14 @@ static void rev_push(struct smart__engine *e, uint32_t type, const struct smart_
   ev->src_id = rc->src;
   ev->pos = rc->pos;
   ev->reason = reason;
+  ev->rate = rate;
+  ev->loss_ppm = loss_ppm;
+  ev->rtt_us = rtt_us;
+}
+
+static void rev_push(struct smart__engine *e, uint32_t type, const struct smart__rcv *rc,
+                     uint64_t reason) {
+  smart__acks_rev(e, type, rc, reason, 0, 0, 0);
 }
 
 int smart__engine_rcv_poll(struct smart__engine *e, struct smart__rcv_event *ev) {
@@ -239,6 +270,8 @@ static struct smart__rcv *rcv_find(struct smart__tx *tx, uint32_t src) {
 static void rcv_remove(struct smart__engine *e, struct smart__rcv *rc, uint64_t reason) {
   struct smart__tx *tx = e->tx;
   rev_push(e, SMART__RCV_GONE, rc, reason);
+  if (e->cfg.cc)
+    smart__cc_tx_gone(e, rc, e->last_now); /* the CLR leaves: the next takes over */
   if (!rc->evicted)
     tx->nlive--;
   if (rc->notify)
@@ -308,7 +341,7 @@ int smart__acks_on_status(struct smart__engine *e, uint32_t src, const struct sm
     rc->behind = 0;
     tx->min_dirty = 1;
   }
-  if (rc->evicted && rc->pos >= tx->trail) {
+  if (rc->evicted && rc->pos >= tx->trail && !rc->cc_slow) {
     /* It caught up with what we hold (the loss was reported to it): a
      * receiver like the others again. */
     rc->evicted = 0;
@@ -323,13 +356,23 @@ int smart__acks_on_status(struct smart__engine *e, uint32_t src, const struct sm
     rc->notify = 1; /* still behind: tell it again, in case the notice was lost */
     tx->nnotify++;
   }
+  uint64_t sample = 0;
   if (ps.echo) {
     uint32_t now_us = (uint32_t)(now / SMART__NS_PER_US);
     uint32_t rtt = now_us - ps.echo - ps.delay_us;
     if (rtt < 60000000u) {
       uint64_t s = SMART__US(rtt);
+      sample = s;
       rc->rtt_ns = rc->rtt_ns ? (3 * rc->rtt_ns + s) / 4 : s;
+      if (e->cfg.cc)
+        smart__cc_tx_rtt(e, rc, s); /* the measured GRTT */
     }
+  }
+  if (e->cfg.cc && smart__ext_find(p->ext, p->ext_len, SMART__EXT_CCFB, &v, &vl)) {
+    struct smart__ccfb fb;
+    if (smart__ccfb_decode(&fb, v, vl) == 0)
+      smart__cc_tx_report(e, rc, &fb, ps.echo ? SMART__US(ps.delay_us) : UINT64_MAX, sample,
+                          now);
   }
   if (tx->flushing && !rc->complete && !rc->evicted && tx->mn == 0 && rc->pos >= tx->lead) {
     rc->complete = 1;
@@ -425,6 +468,9 @@ void smart__acks_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_t
     hb->flags |= SMART__HB_START;
   if (!want_positions(e))
     return;
+  if (e->cfg.cc && ask_at(e) > now)
+    return; /* heartbeats come often for congestion control: ask no more
+               often than the spacing allows */
   hb->flags |= SMART__HB_ACKREQ;
   hb->watermark = tx->lead;
   hb->stamp = (uint32_t)(now / SMART__NS_PER_US);
@@ -445,6 +491,8 @@ void smart__acks_tx_expire(struct smart__engine *e, uint64_t now) {
   if (!tx || !tx->nrcv || now < tx->rcv_check)
     return;
   tx->rcv_check = now + SWEEP;
+  if (e->cfg.cc)
+    smart__cc_tx_sweep(e, now); /* a silent CLR, slow receivers, CLR events */
   uint64_t silent = silence_limit(e), stall = SMART__MS(e->cfg.evict_ms);
   int blocked = tx->blocked_at && tx->lead - tx->trail >= e->cfg.window;
   for (uint32_t i = 0; i < tx->nrcv;) {

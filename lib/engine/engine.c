@@ -36,6 +36,11 @@ void smart__engine_config_init(struct smart__engine_config *cfg) {
    * taken in chunks as messages wait, so this bounds only a producer that
    * outruns the network. */
   cfg->sndbuf = UINT64_C(128) << 20;
+  /* Congestion control (cc.c), off in the engine (the socket turns it
+   * on): its lower bound 16 KiB/s, the floor of receivers the same. */
+  cfg->cc = 0;
+  cfg->cc_min_rate = SMART__CC_MIN_RATE;
+  cfg->cc_floor = 0;
 }
 
 static int config_copy(struct smart__engine_config *dst,
@@ -52,7 +57,8 @@ static int config_copy(struct smart__engine_config *dst,
       dst->window == 0 || dst->window > SMART__MAX_SPAN || dst->grtt_us == 0 ||
       dst->gsize == 0 || dst->join_policy > SMART__JOIN_WINDOW ||
       dst->nak_retries == 0 || dst->policy > SMART__POLICY_REALTIME || dst->evict_ms == 0 ||
-      dst->sender_timeout_ms < 2 || dst->sndbuf == 0)
+      dst->sender_timeout_ms < 2 || dst->sndbuf == 0 || dst->cc > 1 ||
+      (dst->cc && dst->cc_min_rate < SMART__CC_RATE_LEAST))
     return SMART_EINVAL;
   if (dst->burst < dst->max_dgram)
     dst->burst = dst->max_dgram;
@@ -117,9 +123,15 @@ void smart__engine_set_rate(struct smart__engine *e, uint64_t rate, uint32_t bur
     return;
   if (burst < e->cfg.max_dgram)
     burst = e->cfg.max_dgram;
-  smart__ratelim_set(&e->tb, rate, burst, now);
   e->cfg.rate = rate;
   e->cfg.burst = burst;
+  if (e->cfg.cc && e->tx) {
+    /* The ceiling of congestion control's rate (cc.c). */
+    e->tx->cc.applied = 0;
+    smart__cc_tx_apply(e, now);
+    return;
+  }
+  smart__ratelim_set(&e->tb, rate, burst, now);
 }
 
 /* ---- Requests: the parts every REPLACEMENT and QUIET share ----------------- */
@@ -316,6 +328,32 @@ void smart__engine_get_stats(const struct smart__engine *e,
   struct smart__stats all = e->st;
   all.msgs_received = e->msgs_received;
   all.bytes_received = e->bytes_received;
+  all.grtt_us = e->grtt_ns / SMART__NS_PER_US;
+  if (e->tx && e->cfg.cc) {
+    const struct smart__cct *cc = &e->tx->cc;
+    all.cc_rate = e->cfg.rate && e->cfg.rate < cc->x ? e->cfg.rate : cc->x;
+    if (cc->have_clr) {
+      all.cc_clr = cc->clr;
+      all.cc_clr_loss_ppm = ((uint64_t)cc->clr_p * 1000000u) >> 32;
+      all.cc_clr_rtt_us = cc->clr_rtt / SMART__NS_PER_US;
+    }
+  }
+  /* A receiver: the sender whose equation rate is the lowest. */
+  uint64_t low = UINT64_MAX;
+  for (uint32_t i = 0; i < e->nrx; i++) {
+    const struct smart__rxs *r = e->rx[i];
+    if (!r->cc.on)
+      continue;
+    uint64_t x = smart__cc_rx_rate(r);
+    if (all.cc_rtt_us && x >= low)
+      continue;
+    low = x;
+    all.cc_calc_rate = x == UINT64_MAX ? 0 : x;
+    all.cc_loss_ppm = (uint64_t)(smart__cc_rx_p(r) * 1e6);
+    all.cc_rtt_us = smart__cc_rx_rtt(r) / SMART__NS_PER_US;
+    if (!all.cc_rtt_us)
+      all.cc_rtt_us = 1;
+  }
   size_t n = st->size < sizeof(*st) ? st->size : sizeof(*st);
   size_t keep = st->size;
   memcpy(st, &all, n);

@@ -137,6 +137,16 @@
 #define SMART__TX_CHUNK 65536u
 #define SMART__TX_MSG_COST 16u
 
+/* Congestion control: the default lower bound of the rate, and the least
+ * one accepted (bytes/s). */
+#define SMART__CC_MIN_RATE 16384u
+#define SMART__CC_RATE_LEAST 1024u
+/* A receiver that heard nothing of a sender for this long sends it no
+ * congestion feedback; a sender ignores the feedback of one whose echo
+ * says it heard no heartbeat for the second. */
+#define SMART__CC_STALE SMART__SEC(3)
+#define SMART__CC_STALE_ECHO SMART__SEC(10)
+
 enum { SMART__JOIN_CURRENT = 0, SMART__JOIN_WINDOW = 1 };
 /* Delivery policies (smart(7) "DELIVERY GUARANTEES"). */
 enum { SMART__POLICY_RELIABLE = 0, SMART__POLICY_REALTIME = 1 };
@@ -182,6 +192,12 @@ struct smart__engine_config {
   uint64_t sndbuf;        /* bytes the send queue may hold (SMART_EAGAIN;
                              a message that can never fit: SMART_EMSGSIZE),
                              >= 1 */
+  /* Appended in 0.2 (congestion control, cc.c). */
+  uint8_t cc;             /* 1: the local sender runs congestion control;
+                             `rate` is then its upper bound */
+  uint64_t cc_min_rate;   /* its lower bound, bytes/s */
+  uint64_t cc_floor;      /* a receiver whose rate stays below this is
+                             slow (0: cc_min_rate) */
 };
 
 /* Fill `cfg` with defaults (and cfg->size). */
@@ -317,6 +333,16 @@ struct smart__stats {
   uint64_t rcv_evicted;                      /* sender side */
   uint64_t held_peak;                        /* most datagrams kept for repair */
   uint64_t queued_peak;                      /* most bytes in the send queue */
+  /* Congestion control, sender side: the rate it allows now (0: off), the
+   * limiting receiver (src id, 0: none), its loss event rate (ppm) and
+   * round trip; the GRTT advertised; CC reports heard (STATUS with CCFB)
+   * and those sent for congestion control (flag REPORT). */
+  uint64_t cc_rate, cc_clr, cc_clr_loss_ppm, cc_clr_rtt_us, grtt_us;
+  uint64_t cc_reports_received, cc_triggered_received;
+  /* Receiver side: reports sent for congestion control, and for the
+   * sender it hears that limits it most, its loss event rate (ppm), round
+   * trip estimate, and the rate the equation gives (0: no loss yet). */
+  uint64_t cc_reports_sent, cc_loss_ppm, cc_rtt_us, cc_calc_rate;
 };
 
 /* Change the token bucket (cfg.rate, cfg.burst) from `now` on: what the
@@ -347,13 +373,19 @@ enum {
   SMART__RCV_COMPLETE = 2, /* it holds everything up to the flush point */
   SMART__RCV_BEHIND = 3,   /* it holds the buffer full (once per stall) */
   SMART__RCV_EVICTED = 4,  /* no progress for evict_ms while holding it */
-  SMART__RCV_GONE = 5      /* it left (seq 1) or went silent (seq 0) */
+  SMART__RCV_GONE = 5,     /* it left (seq 1) or went silent (seq 0) */
+  SMART__RCV_SLOW = 6,     /* its rate stayed below the floor (cc.c) */
+  SMART__RCV_CLR = 7       /* it is the new limiting receiver (cc.c) */
 };
+/* SMART__RCV_EVICTED reasons. */
+enum { SMART__EVICT_STALLED = 0, SMART__EVICT_SLOW = 1 };
 struct smart__rcv_event {
   uint32_t type;   /* SMART__RCV_* */
   uint32_t src_id;
   uint64_t pos;    /* its delivery point */
-  uint64_t reason; /* GONE: 1 left, 0 silent */
+  uint64_t reason; /* GONE: 1 left, 0 silent; EVICTED: SMART__EVICT_* */
+  uint64_t rate;   /* SLOW, CLR: its rate, bytes/s */
+  uint32_t loss_ppm, rtt_us; /* SLOW, CLR: its loss event rate, round trip */
 };
 /* Take the oldest receiver event of the local sender: 1, or 0. */
 int smart__engine_rcv_poll(struct smart__engine *e, struct smart__rcv_event *ev);

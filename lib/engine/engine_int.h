@@ -14,6 +14,73 @@
 #include "util/time.h"
 #include "wire/wire.h"
 
+/* ---- Congestion control (cc.c) ------------------------------------------ */
+/* Sender side. */
+#define SMART__CC_ECHO_RING 8u
+struct smart__cct {
+  uint64_t x;          /* the rate allowed now, bytes/s (before the ceiling) */
+  uint64_t x_init;     /* the initial rate */
+  uint64_t upd_at;     /* the last increase step */
+  uint64_t applied;    /* the rate the token bucket runs at */
+  uint8_t ss;          /* slow start */
+  uint8_t heard;       /* some receiver reported */
+  uint8_t have_clr;    /* a current limiting receiver (CLR) */
+  uint8_t clr_new;     /* the CLR changed: tell the receivers, and the
+                          application (at most once a second) */
+  uint8_t ev_due;      /* a CLR event waits for its second */
+  uint8_t idle;        /* the idle decay was applied (until data goes) */
+  uint8_t drained;     /* the queue was empty after the last data */
+  uint32_t clr, clr_tag, clr_p;   /* its src id, tag, loss (x 2^32) */
+  uint64_t clr_rate, clr_rtt, clr_at; /* its rate, round trip, last report */
+  uint64_t dec_x, dec_at; /* the rate after the last cut, and when */
+  uint16_t round;      /* feedback round */
+  uint64_t round_at;   /* its start */
+  uint64_t supp;       /* the lowest rate reported in this round */
+  uint32_t supp_tag;   /* by whom (0: nobody yet) */
+  uint64_t supp_rtt;   /* its round trip */
+  uint64_t supp_at;    /* a heartbeat to say so is due (NEVER: none) */
+  uint64_t hb_at;      /* the last heartbeat (each carries the CC block) */
+  uint64_t grtt, peak, peak_at; /* measured GRTT, this second's peak */
+  uint64_t win_at, win_bytes, actual, actual_prev; /* what was sent */
+  uint64_t ev_at;      /* the last CLR event */
+  uint32_t etag[SMART__CC_ECHO_RING], ertt[SMART__CC_ECHO_RING];
+  uint8_t ehead, en;   /* RTT echoes waiting for a heartbeat */
+};
+
+/* Receiver side, per remote sender: a range of sequences seen missing and
+ * not judged yet (lost, or only late). */
+#define SMART__CC_HIST 8u
+#define SMART__CC_CAND 16u
+struct smart__cc_cand {
+  uint64_t lo, hi, at;
+};
+struct smart__ccr {
+  uint32_t session;    /* of the sender whose CC heartbeats we follow */
+  uint8_t on;          /* it runs congestion control */
+  uint8_t loss;        /* a loss event was seen: the history is defined */
+  uint8_t clr;         /* the sender names us its CLR */
+  uint8_t reported;    /* we reported in this round */
+  uint8_t pending;     /* the next STATUS is a report for CC */
+  uint8_t ss;          /* the sender is in slow start */
+  uint8_t first;       /* the history is only the first, made-up interval */
+  uint8_t ncand, nhist;
+  uint16_t round, seg;
+  uint64_t x_send, x_supp; /* advertised */
+  uint64_t fb_due;     /* the feedback timer of this round (NEVER) */
+  uint64_t clr_due;    /* CLR: the next report (NEVER) */
+  uint64_t last_fb;    /* the last STATUS carrying our feedback */
+  uint64_t x_last;     /* the rate it said */
+  uint64_t rtt_ns;     /* our round trip, echoed by the sender (0: none) */
+  uint64_t clr_rtt_ns; /* the CLR's, echoed to everyone (0: none) */
+  uint64_t supp_rtt_ns; /* that of the report that set the suppression
+                           rate, in the last heartbeat (0: none) */
+  uint64_t hi;         /* one past the highest original sequence (0: none) */
+  uint64_t ev_seq, ev_at; /* start of the current loss event */
+  uint32_t hist[SMART__CC_HIST]; /* closed loss intervals, newest first */
+  struct smart__cc_cand cand[SMART__CC_CAND];
+  uint64_t win_at, win_bytes, x_recv; /* receive rate */
+};
+
 /* ---- Sender ------------------------------------------------------------ */
 struct smart__tx_slot {
   uint8_t *buf;      /* the encoded datagram (max_dgram bytes, reused) */
@@ -87,6 +154,7 @@ struct smart__tx {
   uint64_t rcv_check;   /* next sweep for silent / stalled receivers */
   struct smart__rcv_event *rev; /* event ring */
   uint32_t revhead, revn, revcap;
+  struct smart__cct cc; /* congestion control (cfg.cc) */
 };
 
 struct smart__rcv {
@@ -100,6 +168,12 @@ struct smart__rcv {
   uint64_t last;        /* last STATUS */
   uint64_t progress;    /* last time pos advanced */
   uint64_t rtt_ns;
+  /* Congestion control (cc.c): its last report. */
+  uint8_t cc_slow;      /* reported slow: it counts no more for the rate */
+  uint32_t cc_tag, cc_p;
+  uint64_t cc_rate;     /* what the equation gives (UINT64_MAX: no loss) */
+  uint64_t cc_at;       /* when (0: never) */
+  uint64_t slow_since;  /* below the floor since (0: not) */
 };
 
 /* ---- Receiver (one per remote sender) ---------------------------------- */
@@ -184,6 +258,8 @@ struct smart__rxs {
   uint64_t evicted_seq;  /* the sender's trail in its notice */
   uint64_t end_lead;     /* ... at this lead */
 
+  struct smart__ccr cc;   /* congestion control (cc.c) */
+
   /* Payloads of packets held out of order, appended in arrival order
    * (which is nearly sequence order), read back in sequence order, and
    * compacted when more than half of the bytes are dead. */
@@ -251,6 +327,8 @@ struct smart__engine {
   /* The datagram being produced goes by unicast to out_src. */
   uint8_t out_unicast;
   uint32_t out_src;
+
+  uint32_t cc_tag; /* receivers: our congestion-control tag (0: not drawn) */
 };
 
 /* ---- Memory: util/mem.h, with the engine's allocator ------------------- */
@@ -387,6 +465,55 @@ void smart__acks_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_t
 int smart__tx_starting(const struct smart__engine *e, uint64_t now);
 /* The release hold without reports (NORM's flow-control rule, doubled). */
 uint64_t smart__tx_release_hold(const struct smart__engine *e);
+
+/* A STATUS to sender r now (congestion control asks for it). */
+void smart__acks_status_now(struct smart__engine *e, struct smart__rxs *r, uint64_t now);
+/* Receiver events of the local sender (cc.c pushes SLOW, CLR, EVICTED). */
+void smart__acks_rev(struct smart__engine *e, uint32_t type, const struct smart__rcv *rc,
+                     uint64_t reason, uint64_t rate, uint32_t loss_ppm, uint32_t rtt_us);
+
+/* ---- Congestion control (cc.c) ------------------------------------------- */
+/* The TCP throughput equation (RFC 5348 §3.1, b = 1, t_RTO = 4 R): bytes/s
+ * for segments of `s` bytes, round trip `r_ns` and loss event rate `p`;
+ * UINT64_MAX for p <= 0. */
+uint64_t smart__cc_equation(double s, uint64_t r_ns, double p);
+/* Sender. */
+void smart__cc_tx_init(struct smart__engine *e, uint64_t now);
+void smart__cc_tx_update(struct smart__engine *e, uint64_t now);
+void smart__cc_tx_apply(struct smart__engine *e, uint64_t now);
+int smart__cc_tx_hb_due(const struct smart__engine *e, uint64_t now);
+/* A heartbeat that goes before repairs (a new CLR, a lower rate). */
+int smart__cc_tx_urgent(const struct smart__engine *e, uint64_t now);
+uint64_t smart__cc_tx_expiry(const struct smart__engine *e);
+void smart__cc_tx_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_t now);
+/* A datagram of `len` bytes went (new data: `data`). */
+void smart__cc_tx_sent(struct smart__engine *e, size_t len, int data, uint64_t now);
+/* A round-trip sample of receiver rc (the measured GRTT). */
+void smart__cc_tx_rtt(struct smart__engine *e, const struct smart__rcv *rc, uint64_t sample_ns);
+/* A report: the CCFB of a STATUS whose Echo Delay says the receiver heard
+ * our last heartbeat `since_hb` ago (UINT64_MAX: none), with the round
+ * trip sample it gave (0: none). */
+void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
+                         const struct smart__ccfb *f, uint64_t since_hb, uint64_t sample,
+                         uint64_t now);
+void smart__cc_tx_gone(struct smart__engine *e, const struct smart__rcv *rc, uint64_t now);
+void smart__cc_tx_sweep(struct smart__engine *e, uint64_t now);
+/* Receiver. */
+void smart__cc_rx_hb(struct smart__engine *e, struct smart__rxs *r, const struct smart__hb *hb,
+                     uint64_t now);
+void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const struct smart__pkt *p,
+                       uint64_t now);
+uint64_t smart__cc_rx_expiry(const struct smart__rxs *r);
+void smart__cc_rx_expire(struct smart__engine *e, struct smart__rxs *r, uint64_t now);
+/* Fill the CCFB of the STATUS being built: 1, or 0 when it has none. */
+int smart__cc_rx_fill(struct smart__engine *e, struct smart__rxs *r, struct smart__ccfb *f,
+                      uint64_t now);
+/* That STATUS went. */
+void smart__cc_rx_sent(struct smart__engine *e, struct smart__rxs *r, uint64_t now);
+/* For the stats: this receiver's figures for sender r. */
+uint64_t smart__cc_rx_rate(const struct smart__rxs *r);
+double smart__cc_rx_p(const struct smart__rxs *r);
+uint64_t smart__cc_rx_rtt(const struct smart__rxs *r);
 
 /* ---- Request timers, suppression, REPLACEMENT (nak.c) --------------------- */
 /* Start the request timer of a missing slot (after any QUIET). */

@@ -787,6 +787,8 @@ int smart__rx_on_data(struct smart__engine *e, uint32_t src,
     /* Used, or a duplicate: either way the sender is alive. */
     smart__acks_heard(e, r, now);
     smart__acks_advanced(e, r, now);
+    if (p->cmd <= SMART__DCMD_REPAIR) /* loss events, receive rate (cc.c) */
+      smart__cc_rx_data(e, r, p, now);
   }
   return rc;
 }

@@ -54,6 +54,12 @@ static uint64_t hb_next(const struct smart__engine *e) {
   return due;
 }
 
+/* The tokens a heartbeat takes: the largest it may be. */
+static size_t hb_cost(const struct smart__engine *e) {
+  return SMART__DATA_HDR_LEN +
+         (e->cfg.cc ? SMART__HB_MAX_LEN : SMART__HB_LEN + SMART__HB_EXT_LEN);
+}
+
 /* Heartbeat spacing after data stops: PGM sends SPMs at a short interval a
  * few times, then backs off to an ambient rate (RFC 3208 §6.1). Here: 4 at
  * max(GRTT, 10 ms), then doubling, capped at 1 s: receivers call a sender
@@ -92,6 +98,8 @@ int smart__tx_create(struct smart__engine *e) {
    * (with 10% independent loss, one receiver in 10^4 misses all four). */
   tx->hb_first = SMART__HB_ANNOUNCE;
   e->tx = tx;
+  if (e->cfg.cc)
+    smart__cc_tx_init(e, e->last_now);
   return 0;
 }
 
@@ -436,7 +444,7 @@ static smart_ssize tx_confirm(struct smart__engine *e, uint8_t *out,
 static smart_ssize tx_heartbeat(struct smart__engine *e, uint8_t *out,
                                 uint64_t now) {
   struct smart__tx *tx = e->tx;
-  size_t len = SMART__DATA_HDR_LEN + SMART__HB_LEN + SMART__HB_EXT_LEN;
+  size_t len = hb_cost(e);
   if (!smart__ratelim_take(&e->tb, len, now))
     return 0;
   struct smart__hb hb = {
@@ -449,6 +457,8 @@ static smart_ssize tx_heartbeat(struct smart__engine *e, uint8_t *out,
       .flags = 0,
   };
   smart__acks_hb_fill(e, &hb, now);
+  if (e->cfg.cc)
+    smart__cc_tx_hb_fill(e, &hb, now); /* congestion control: every heartbeat */
   len = SMART__DATA_HDR_LEN + smart__hb_len(&hb);
   smart__data_hdr_write(out, e->cfg.sync, SMART__DCMD_HEARTBEAT,
                         (uint16_t)tx->lead, SMART__FMT_WHOLE, 0, 0,
@@ -651,14 +661,41 @@ static void ncf_prune(struct smart__tx *tx) {
   tx->ncfn = m;
 }
 
+static smart_ssize tx_send(struct smart__engine *e, uint8_t *out, size_t outlen,
+                           uint64_t now);
+
 smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
                            size_t outlen, uint64_t now) {
+  if (!e->cfg.cc)
+    return tx_send(e, out, outlen, now);
+  /* Congestion control: the rate of now, then what went (cc.c). */
+  smart__cc_tx_update(e, now);
+  uint64_t data = e->st.data_sent;
+  smart_ssize n = tx_send(e, out, outlen, now);
+  if (n > 0)
+    smart__cc_tx_sent(e, (size_t)n, e->st.data_sent != data, now);
+  return n;
+}
+
+static smart_ssize tx_send(struct smart__engine *e, uint8_t *out, size_t outlen,
+                           uint64_t now) {
   struct smart__tx *tx = e->tx;
   /* Priority: repairs (with their confirmation), unavailability, QUIET,
    * data, heartbeats. A higher class waiting for tokens blocks the lower
    * ones. PGM multicasts an NCF because RDATA may be delayed (RFC 3208
    * §5.3): when the repair itself goes out at once it is the confirmation,
-   * and the NCF is left out. It goes out only for repairs still queued. */
+   * and the NCF is left out. It goes out only for repairs still queued.
+   * Before all, a heartbeat congestion control needs at once (a new CLR,
+   * a lower suppression rate: receivers must hear of it before they
+   * report, even while repairs take every token). */
+  if (e->cfg.cc && !tx->hb_first && tx->lead != e->cfg.initial_seq &&
+      smart__cc_tx_urgent(e, now))
+    return tx_heartbeat(e, out, now);
+  /* And once a second whatever waits: receivers call a sender silent for
+   * 2 s inactive (a slow rate spent on repairs must not make it so). */
+  if (e->cfg.cc && !tx->hb_first && tx->lead != e->cfg.initial_seq &&
+      now >= tx->last_hb + SMART__HB_AMBIENT)
+    return tx_heartbeat(e, out, now);
   if (tx->rqn) {
     smart_ssize n = tx_repair(e, out, now);
     if (n)
@@ -679,8 +716,10 @@ smart_ssize smart__tx_send(struct smart__engine *e, uint8_t *out,
     return tx_quiet(e, out, outlen, now);
   if ((e->cfg.horizon_ms || e->cfg.policy == SMART__POLICY_REALTIME) && tx->trail < tx->lead)
     tx_horizon(e, now);
-  if (!tx->hb_first && tx->lead != e->cfg.initial_seq && smart__acks_hb_due(e, now))
-    return tx_heartbeat(e, out, now); /* asks the receivers where they stand */
+  if (!tx->hb_first && tx->lead != e->cfg.initial_seq &&
+      (smart__acks_hb_due(e, now) || (e->cfg.cc && smart__cc_tx_hb_due(e, now))))
+    return tx_heartbeat(e, out, now); /* asks the receivers where they stand,
+                                         or tells them the rate (cc.c) */
   if (tx->mn) {
     if (tx->hb_first) {
       /* Announce the session before the first data packet. */
@@ -724,7 +763,7 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
   }
   if (!tx->hb_first) {
     uint64_t due = hb_next(e);
-    uint64_t w = smart__ratelim_when(&e->tb, SMART__DATA_HDR_LEN + SMART__HB_LEN + SMART__HB_EXT_LEN);
+    uint64_t w = smart__ratelim_when(&e->tb, hb_cost(e));
     if (w > due)
       due = w;
     if (due < t)
@@ -732,7 +771,9 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
   }
   if (tx->lead != e->cfg.initial_seq) {
     uint64_t a = smart__acks_tx_expiry(e);
-    uint64_t w = smart__ratelim_when(&e->tb, SMART__DATA_HDR_LEN + SMART__HB_LEN + SMART__HB_EXT_LEN);
+    if (e->cfg.cc)
+      a = smart__min_deadline(a, smart__cc_tx_expiry(e));
+    uint64_t w = smart__ratelim_when(&e->tb, hb_cost(e));
     if (a < w)
       a = w;
     if (a < t)

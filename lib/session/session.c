@@ -32,6 +32,7 @@ void smart__opts_init(struct smart__opts *o) {
   smart__engine_config_init(&o->eng);
   o->eng.sync = DEFAULT_SYNC;
   o->eng.grtt_us = DEFAULT_GRTT_US;
+  o->eng.cc = SMART_CC_ON; /* congestion control (engine/cc.c) */
   o->ttl = 1;
   o->loop = 1;
   o->rcvtimeo_ms = -1;
@@ -657,8 +658,15 @@ int smart__session_revoke(struct smart__session *ss, const uint8_t pk[32], uint6
 
 /* The engine's news about receivers (sender side) and senders (receiver
  * side) as application events. */
+static void peer_event_cc(struct smart__session *ss, uint32_t type, uint32_t flags, uint32_t id,
+                          uint64_t seq, const struct smart__rcv_event *rv);
 static void peer_event(struct smart__session *ss, uint32_t type, uint32_t flags, uint32_t id,
                        uint64_t seq) {
+  peer_event_cc(ss, type, flags, id, seq, NULL);
+}
+
+static void peer_event_cc(struct smart__session *ss, uint32_t type, uint32_t flags, uint32_t id,
+                          uint64_t seq, const struct smart__rcv_event *rv) {
   struct smart_event ev;
   memset(&ev, 0, sizeof(ev));
   ev.size = sizeof(ev);
@@ -666,6 +674,11 @@ static void peer_event(struct smart__session *ss, uint32_t type, uint32_t flags,
   ev.flags = flags;
   ev.member_id = id;
   ev.seq = seq;
+  if (rv) {
+    ev.rate = rv->rate;
+    ev.loss_ppm = rv->loss_ppm;
+    ev.rtt_us = rv->rtt_us;
+  }
   const char *t = smart__peers_text(&ss->peers, id);
   if (t)
     snprintf(ev.member, sizeof(ev.member), "%s", t);
@@ -679,13 +692,20 @@ static void rcv_events(struct smart__session *ss) {
       [SMART__RCV_BEHIND] = SMART_EVENT_RECEIVER_BEHIND,
       [SMART__RCV_EVICTED] = SMART_EVENT_RECEIVER_EVICTED,
       [SMART__RCV_GONE] = SMART_EVENT_RECEIVER_GONE,
+      [SMART__RCV_SLOW] = SMART_EVENT_RECEIVER_SLOW,
+      [SMART__RCV_CLR] = SMART_EVENT_CC_LIMIT,
   };
   struct smart__rcv_event rv;
-  while (smart__engine_rcv_poll(ss->eng, &rv))
-    if (rv.type < sizeof(map) / sizeof(map[0]) && map[rv.type])
-      peer_event(ss, map[rv.type],
-                 rv.type == SMART__RCV_GONE && rv.reason == 0 ? SMART_EVENT_TIMEOUT : 0,
-                 rv.src_id, rv.pos);
+  while (smart__engine_rcv_poll(ss->eng, &rv)) {
+    if (rv.type >= sizeof(map) / sizeof(map[0]) || !map[rv.type])
+      continue;
+    uint32_t flags = 0;
+    if (rv.type == SMART__RCV_GONE && rv.reason == 0)
+      flags = SMART_EVENT_TIMEOUT;
+    if (rv.type == SMART__RCV_EVICTED && rv.reason == SMART__EVICT_SLOW)
+      flags = SMART_EVENT_SLOW;
+    peer_event_cc(ss, map[rv.type], flags, rv.src_id, rv.pos, &rv);
+  }
 }
 
 int smart__session_event(struct smart__session *ss, struct smart_event *ev) {
@@ -763,6 +783,15 @@ static void engine_stats(const struct smart__session *ss, struct smart_stats *v)
                    e.drops[SMART__DROP_NOMEM];
   v->window_peak = e.held_peak;
   v->sndbuf_peak = e.queued_peak;
+  v->cc_rate = e.cc_rate;
+  v->cc_clr = e.cc_clr;
+  v->cc_clr_loss_ppm = e.cc_clr_loss_ppm;
+  v->cc_clr_rtt_us = e.cc_clr_rtt_us;
+  v->grtt_us = e.grtt_us;
+  v->cc_reports = e.cc_reports_received + e.cc_reports_sent;
+  v->cc_loss_ppm = e.cc_loss_ppm;
+  v->cc_rtt_us = e.cc_rtt_us;
+  v->cc_calc_rate = e.cc_calc_rate;
 }
 
 void smart__session_stats(const struct smart__session *ss, struct smart_stats *v) {

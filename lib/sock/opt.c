@@ -65,6 +65,9 @@ static const struct opt_row rows[] = {
     {SMART_OPT_SENDER_TIMEOUT_MS, T_U32, BEFORE_JOIN, E(sender_timeout_ms), 100, U32MAX},
     {SMART_OPT_SNDBUF, T_U64, BEFORE_JOIN, E(sndbuf), 1, -1 /* any but 0 */},
     {SMART_OPT_CIPHER, T_U32, BEFORE_JOIN, O(cipher), 0, SMART_CIPHER_AES256GCM},
+    {SMART_OPT_CC, T_U32, BEFORE_JOIN, E(cc), 0, SMART_CC_ON},
+    {SMART_OPT_CC_MIN_RATE, T_U64, BEFORE_JOIN, E(cc_min_rate), SMART__CC_RATE_LEAST, -1},
+    {SMART_OPT_CC_FLOOR, T_U64, BEFORE_JOIN, E(cc_floor), 0, -1},
 };
 
 static const struct opt_row *row_of(int opt) {

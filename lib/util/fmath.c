@@ -1,4 +1,4 @@
-/* Deterministic ln and exp. See fmath.h. */
+/* Deterministic ln, exp and sqrt. See fmath.h. */
 #include "util/fmath.h"
 
 #include <stdint.h>
@@ -52,4 +52,25 @@ double smart__exp(double x) {
   b = (b & ~(UINT64_C(0x7FF) << 52)) | ((uint64_t)e2 << 52);
   memcpy(&sum, &b, sizeof(sum));
   return sum;
+}
+
+double smart__sqrt(double x) {
+  if (!(x > 0))
+    return 0;
+  if (x > 1e300)
+    x = 1e300;
+  if (x < 1e-300) /* subnormal or near: scale by 2^128 and back by 2^64 */
+    return smart__sqrt(x * 340282366920938463463374607431768211456.0) / 18446744073709551616.0;
+  /* A first guess within a factor of two from the exponent (x = m 2^e,
+   * sqrt(x) ~ 2^(e/2)), then Newton's steps, which double the correct
+   * digits each; the last ones only settle the final bit. */
+  uint64_t b;
+  memcpy(&b, &x, sizeof(b));
+  int ex = (int)((b >> 52) & 0x7FF) - 1023;
+  uint64_t gb = (uint64_t)(ex / 2 + 1023) << 52;
+  double g;
+  memcpy(&g, &gb, sizeof(g));
+  for (int i = 0; i < 8; i++)
+    g = 0.5 * (g + x / g);
+  return g;
 }

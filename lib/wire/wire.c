@@ -239,19 +239,45 @@ int smart__hb_decode(struct smart__hb *hb, const uint8_t *p, size_t len) {
   hb->flags = p[29];
   hb->watermark = 0;
   hb->stamp = 0;
+  hb->cc_n = 0;
   /* The repairable window never runs ahead of what was sent. */
   if (hb->trail > hb->lead)
     return SMART_EFORMAT;
-  if (hb->flags & SMART__HB_ACKREQ) {
-    /* The request's fields follow; without them the flag is ignored. */
+  if (hb->flags & (SMART__HB_ACKREQ | SMART__HB_CC)) {
+    /* The request's fields follow; without them the flags are ignored. */
     if (len < SMART__HB_LEN + SMART__HB_EXT_LEN) {
-      hb->flags &= (uint8_t)~SMART__HB_ACKREQ;
+      hb->flags &= (uint8_t)~(SMART__HB_ACKREQ | SMART__HB_CC);
     } else {
-      hb->watermark = smart__get64(p + 32);
       hb->stamp = smart__get32(p + 40);
-      if (hb->watermark > hb->lead)
-        return SMART_EFORMAT;
+      if (hb->flags & SMART__HB_ACKREQ) {
+        hb->watermark = smart__get64(p + 32);
+        if (hb->watermark > hb->lead)
+          return SMART_EFORMAT;
+      }
     }
+  }
+  if (hb->flags & SMART__HB_CC) {
+    const uint8_t *c = p + SMART__HB_LEN + SMART__HB_EXT_LEN;
+    size_t left = len - SMART__HB_LEN - SMART__HB_EXT_LEN;
+    if (left < SMART__HB_CC_LEN || left - SMART__HB_CC_LEN < (size_t)c[29] * SMART__HB_CC_ECHO_LEN) {
+      hb->flags &= (uint8_t)~SMART__HB_CC; /* the block is not all there */
+      return 0;
+    }
+    hb->cc_rate = smart__get64(c);
+    hb->cc_supp = smart__get64(c + 8);
+    hb->cc_clr = smart__get32(c + 16);
+    hb->cc_supp_tag = smart__get32(c + 20);
+    hb->cc_round = smart__get16(c + 24);
+    hb->cc_seg = smart__get16(c + 26);
+    hb->cc_flags = c[28];
+    unsigned n = c[29];
+    if (n > SMART__HB_CC_ECHOES)
+      n = SMART__HB_CC_ECHOES; /* the rest is ignored */
+    for (unsigned i = 0; i < n; i++) {
+      hb->cc_tag[i] = smart__get32(c + SMART__HB_CC_LEN + i * SMART__HB_CC_ECHO_LEN);
+      hb->cc_rtt_us[i] = smart__get32(c + SMART__HB_CC_LEN + i * SMART__HB_CC_ECHO_LEN + 4);
+    }
+    hb->cc_n = (uint8_t)n;
   }
   return 0;
 }
@@ -265,11 +291,28 @@ size_t smart__hb_encode(uint8_t *out, const struct smart__hb *hb) {
   out[28] = hb->k;
   out[29] = hb->flags;
   out[30] = out[31] = 0;
-  if (!(hb->flags & SMART__HB_ACKREQ))
+  if (!(hb->flags & (SMART__HB_ACKREQ | SMART__HB_CC)))
     return SMART__HB_LEN;
-  smart__put64(out + 32, hb->watermark);
+  smart__put64(out + 32, (hb->flags & SMART__HB_ACKREQ) ? hb->watermark : 0);
   smart__put32(out + 40, hb->stamp);
-  return SMART__HB_LEN + SMART__HB_EXT_LEN;
+  if (!(hb->flags & SMART__HB_CC))
+    return SMART__HB_LEN + SMART__HB_EXT_LEN;
+  uint8_t *c = out + SMART__HB_LEN + SMART__HB_EXT_LEN;
+  unsigned n = hb->cc_n < SMART__HB_CC_ECHOES ? hb->cc_n : SMART__HB_CC_ECHOES;
+  smart__put64(c, hb->cc_rate);
+  smart__put64(c + 8, hb->cc_supp);
+  smart__put32(c + 16, hb->cc_clr);
+  smart__put32(c + 20, hb->cc_supp_tag);
+  smart__put16(c + 24, hb->cc_round);
+  smart__put16(c + 26, hb->cc_seg);
+  c[28] = hb->cc_flags;
+  c[29] = (uint8_t)n;
+  c[30] = c[31] = 0;
+  for (unsigned i = 0; i < n; i++) {
+    smart__put32(c + SMART__HB_CC_LEN + i * SMART__HB_CC_ECHO_LEN, hb->cc_tag[i]);
+    smart__put32(c + SMART__HB_CC_LEN + i * SMART__HB_CC_ECHO_LEN + 4, hb->cc_rtt_us[i]);
+  }
+  return SMART__HB_LEN + SMART__HB_EXT_LEN + SMART__HB_CC_LEN + n * SMART__HB_CC_ECHO_LEN;
 }
 
 int smart__pos_decode(struct smart__pos *ps, const uint8_t *v, size_t len) {
@@ -288,6 +331,28 @@ void smart__pos_encode(uint8_t out[SMART__POS_LEN], const struct smart__pos *ps)
   smart__put32(out + 12, ps->delay_us);
   out[16] = ps->flags;
   out[17] = out[18] = out[19] = 0;
+}
+
+int smart__ccfb_decode(struct smart__ccfb *f, const uint8_t *v, size_t len) {
+  if (len < SMART__CCFB_LEN)
+    return SMART_EFORMAT;
+  f->tag = smart__get32(v);
+  f->loss = smart__get32(v + 4);
+  f->recv = smart__get64(v + 8);
+  f->rate = smart__get64(v + 16);
+  f->rtt_us = smart__get32(v + 24);
+  f->flags = v[28];
+  return f->tag ? 0 : SMART_EFORMAT;
+}
+
+void smart__ccfb_encode(uint8_t out[SMART__CCFB_LEN], const struct smart__ccfb *f) {
+  smart__put32(out, f->tag);
+  smart__put32(out + 4, f->loss);
+  smart__put64(out + 8, f->recv);
+  smart__put64(out + 16, f->rate);
+  smart__put32(out + 24, f->rtt_us);
+  out[28] = f->flags;
+  out[29] = out[30] = out[31] = 0;
 }
 
 int smart__conf_decode(struct smart__conf *c, const uint8_t *p, size_t len) {

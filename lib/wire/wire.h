@@ -99,6 +99,7 @@ enum {
   SMART__EXT_MANIFEST = 0x0007, /* digests of datagrams, signed by the sender */
   SMART__EXT_POSITION = 0x0008, /* STATUS: delivery point, echo, flags */
   SMART__EXT_KEYBIND = 0x000B,  /* KEY_DELIVERY: 64-bit epoch, request echoed */
+  SMART__EXT_CCFB = 0x000C,     /* STATUS: congestion-control feedback */
   SMART__EXT_AUTH = 0xFF00      /* secure trailer; must be the last extension */
 };
 #define SMART__EXT_CRITICAL 0x8000u
@@ -226,14 +227,25 @@ int smart__pack_next(struct smart__pack_iter *it, const uint8_t **msg,
 
 /* CMD 2 heartbeat body (32 bytes). */
 #define SMART__HB_LEN 32u
-/* With SMART__HB_ACKREQ: Watermark (64) | Timestamp (32) follow. */
+/* With SMART__HB_ACKREQ or SMART__HB_CC: Watermark (64) | Timestamp (32)
+ * follow (the Watermark is 0 and ignored without ACKREQ). */
 #define SMART__HB_EXT_LEN 12u
+/* With SMART__HB_CC, after those: Rate (64) | Suppression Rate (64) |
+ * CLR Tag (32) | Suppression Tag (32) | Round (16) | Segment Size (16) |
+ * CC Flags (8) | Count (8) | Reserved (16) | Count x { Tag (32) |
+ * RTT us (32) }. */
+#define SMART__HB_CC_LEN 32u
+#define SMART__HB_CC_ECHO_LEN 8u
+#define SMART__HB_CC_ECHOES 4u /* RTT echoes kept by the decoder, and sent */
 enum {
   SMART__HB_ACKREQ = 0x01, /* receivers: report once you hold Watermark */
   SMART__HB_END = 0x02,    /* the stream ended: nothing at or after Lead */
-  SMART__HB_START = 0x04   /* nothing released yet: Trail is the stream's
+  SMART__HB_START = 0x04,  /* nothing released yet: Trail is the stream's
                               first sequence */
+  SMART__HB_CC = 0x08      /* congestion control: Timestamp and the CC
+                              block follow */
 };
+enum { SMART__CC_F_SLOWSTART = 0x01 };
 struct smart__hb {
   uint32_t session;   /* sender's random session ID */
   uint64_t lead;      /* next sequence the sender will use */
@@ -243,15 +255,35 @@ struct smart__hb {
   uint8_t k;          /* NAK timer scale: requests spread over [0, k*GRTT] */
   uint8_t flags;      /* SMART__HB_* */
   uint64_t watermark; /* SMART__HB_ACKREQ: report when holding all below */
-  uint32_t stamp;     /* SMART__HB_ACKREQ: sender's clock, microseconds */
+  uint32_t stamp;     /* SMART__HB_ACKREQ or _CC: sender's clock, microseconds */
+  /* SMART__HB_CC */
+  uint64_t cc_rate;   /* the sender's allowed rate, bytes/s */
+  uint64_t cc_supp;   /* the lowest rate reported in this feedback round */
+  uint32_t cc_clr;    /* the current limiting receiver's tag (0: none) */
+  uint32_t cc_supp_tag; /* the tag of the report that set cc_supp (0: none) */
+  uint16_t cc_round;  /* feedback round */
+  uint16_t cc_seg;    /* segment size of the rate equation, bytes */
+  uint8_t cc_flags;   /* SMART__CC_F_* */
+  uint8_t cc_n;       /* RTT echoes below (at most SMART__HB_CC_ECHOES) */
+  uint32_t cc_tag[SMART__HB_CC_ECHOES];    /* a receiver's tag ... */
+  uint32_t cc_rtt_us[SMART__HB_CC_ECHOES]; /* ... and its round trip */
 };
 int smart__hb_decode(struct smart__hb *hb, const uint8_t *p, size_t len);
-/* Writes SMART__HB_LEN bytes, plus SMART__HB_EXT_LEN with ACKREQ: the
- * length written (smart__hb_len). */
+/* Writes SMART__HB_LEN bytes, plus SMART__HB_EXT_LEN with ACKREQ or CC,
+ * plus the CC block: the length written (smart__hb_len). */
 size_t smart__hb_encode(uint8_t *out, const struct smart__hb *hb);
 static inline size_t smart__hb_len(const struct smart__hb *hb) {
-  return SMART__HB_LEN + ((hb->flags & SMART__HB_ACKREQ) ? SMART__HB_EXT_LEN : 0);
+  size_t n = SMART__HB_LEN;
+  if (hb->flags & (SMART__HB_ACKREQ | SMART__HB_CC))
+    n += SMART__HB_EXT_LEN;
+  if (hb->flags & SMART__HB_CC)
+    n += SMART__HB_CC_LEN + (size_t)hb->cc_n * SMART__HB_CC_ECHO_LEN;
+  return n;
 }
+/* The largest heartbeat body smart__hb_encode writes. */
+#define SMART__HB_MAX_LEN                                                                          \
+  (SMART__HB_LEN + SMART__HB_EXT_LEN + SMART__HB_CC_LEN +                                          \
+   SMART__HB_CC_ECHOES * SMART__HB_CC_ECHO_LEN)
 
 /* STATUS POSITION extension: Position (64) | Echo (32) | Echo Delay (32) |
  * Flags (8) | Reserved (24). */
@@ -267,6 +299,29 @@ struct smart__pos {
 };
 int smart__pos_decode(struct smart__pos *ps, const uint8_t *v, size_t len);
 void smart__pos_encode(uint8_t out[SMART__POS_LEN], const struct smart__pos *ps);
+
+/* STATUS CCFB extension: Tag (32) | Loss Event Rate (32, p x 2^32) |
+ * Receive Rate (64, bytes/s) | Rate (64, bytes/s) | RTT (32, us) |
+ * Flags (8) | Reserved (24). */
+#define SMART__CCFB_LEN 32u
+enum {
+  SMART__CCFB_CLR = 0x01,   /* the sender names this receiver its CLR */
+  SMART__CCFB_REPORT = 0x02, /* sent for congestion control (not the
+                                position schedule) */
+  SMART__CCFB_FIRST = 0x04   /* the loss history is its first interval only,
+                                made to give half the receive rate */
+};
+struct smart__ccfb {
+  uint32_t tag;     /* the receiver's congestion-control tag, not 0 */
+  uint32_t loss;    /* loss event rate x 2^32 (0: no loss event yet) */
+  uint64_t recv;    /* receive rate, bytes/s */
+  uint64_t rate;    /* the rate it computes for itself, bytes/s
+                       (UINT64_MAX: no limit) */
+  uint32_t rtt_us;  /* the receiver's round-trip estimate (0: none) */
+  uint8_t flags;    /* SMART__CCFB_* */
+};
+int smart__ccfb_decode(struct smart__ccfb *f, const uint8_t *v, size_t len);
+void smart__ccfb_encode(uint8_t out[SMART__CCFB_LEN], const struct smart__ccfb *f);
 
 /* CMD 3 confirmation body: Session (32) | Kind (8) | Count (8) | Rsvd (16) |
  * Lead (64) | Trail (64) | Count x { Start (64) | Length (32) }. */
