@@ -1970,6 +1970,10 @@ START_TEST(repair_amplification_bounded) {
     amp_drain(s, &g, now);
     ck_assert_uint_eq(g.repairs, 10);
     smart__engine_del(s);
+  }
+}
+END_TEST
+
 /* ---- Congestion control (cc.c) over links of the simulator --------------- */
 
 #define SEC (1000 * MS)
