@@ -2,7 +2,7 @@
  * smart-recv: print each delivered SMART message as one line, in order.
  *
  *   smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]
- *              [--timeout SECONDS] [--drop P] [--tunnel RELAY:PORT]
+ *              [--timeout SECONDS] [--drop P] [--tunnel RELAY:PORT] [--verbose]
  *
  * Exits 0 after N messages; non-zero, with one line on standard error, when
  * SECONDS pass before that or when data is lost beyond repair.
@@ -16,7 +16,7 @@
 
 static void usage(FILE *o) {
   fputs("usage: smart-recv --group ADDR:PORT --iface ADDR [--sync N] [--count N]\n"
-        "                  [--timeout SECONDS] [--drop P]\n"
+        "                  [--timeout SECONDS] [--drop P] [--verbose]\n"
         "                  [--key-file FILE | --identity FILE --peer-key HEX] [--tunnel RELAY:PORT]\n",
         o);
 }
@@ -33,11 +33,12 @@ int main(int argc, char **argv) {
       {"sync", required_argument, 0, 's'},    {"count", required_argument, 0, 'c'},
       {"timeout", required_argument, 0, 't'}, {"drop", required_argument, 0, 'd'},
       CLI_SECURITY_OPTIONS, {"tunnel", required_argument, 0, 'T'},
-      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+      {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   const char *group = NULL, *iface = NULL, *tunnel = NULL;
   uint32_t sync = 0x53, drop_ppm = 0;
   double count = 0, timeout = 0;
-  int c;
+  int c, verbose = 0;
   struct cli_security sec = {0};
   cli_prog = "smart-recv";
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
     case 't': timeout = cli_number("--timeout", optarg, 0.001, 1e7); break;
     case 'd': drop_ppm = (uint32_t)(cli_number("--drop", optarg, 0, 1) * 1e6 + 0.5); break;
     case 'T': tunnel = optarg; break;
+    case 'v': verbose = 1; break;
     case 'h': usage(stdout); return 0;
     default:
       if (cli_security_opt(&sec, c, optarg))
@@ -99,6 +101,8 @@ int main(int argc, char **argv) {
     smart_setopt(s, SMART_OPT_RCVTIMEO_MS, &wait_ms, sizeof(wait_ms));
     struct smart_msginfo info = {.size = sizeof(info)};
     smart_ssize n = smart_recv(s, buf, sizeof(buf), &info, 0);
+    if (verbose)
+      cli_cc_line(s, 0);
     struct smart_event ev = {.size = sizeof(ev)};
     while (n == SMART_EAGAIN && smart_event(s, &ev) == 1) {
       if (ev.type != SMART_EVENT_SENDER_GONE)
