@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void cli_setopt(smart_sock *s, int opt, const void *val, size_t len, const char *what) {
   int rc = smart_setopt(s, opt, val, len);
@@ -83,5 +84,51 @@ int cli_security_opt(struct cli_security *sec, int c, const char *arg) {
     return 1;
   default:
     return 0;
+  }
+}
+
+void cli_cc_line(smart_sock *s, int sender) {
+  static double last;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  if (now < last + 1)
+    return;
+  last = now;
+  struct smart_stats st = {.size = sizeof(st)};
+  if (smart_stats(s, &st) != 0)
+    return;
+  if (sender)
+    fprintf(stderr,
+            "%s: rate %.1f KiB/s (limiting receiver %llu: loss %.4f%%, rtt %.1f ms), grtt %.1f "
+            "ms, %llu reports, %llu repairs\n",
+            cli_prog, (double)st.cc_rate / 1024, (unsigned long long)st.cc_clr,
+            (double)st.cc_clr_loss_ppm / 1e4, (double)st.cc_clr_rtt_us / 1e3,
+            (double)st.grtt_us / 1e3, (unsigned long long)st.cc_reports,
+            (unsigned long long)st.repairs_sent);
+  else
+    fprintf(stderr,
+            "%s: loss %.4f%%, rtt %.1f ms, equation rate %.1f KiB/s, %llu reports sent, %llu "
+            "datagrams, %llu recovered, %llu lost\n",
+            cli_prog, (double)st.cc_loss_ppm / 1e4, (double)st.cc_rtt_us / 1e3,
+            (double)st.cc_calc_rate / 1024, (unsigned long long)st.cc_reports,
+            (unsigned long long)st.dgrams_received, (unsigned long long)st.losses_recovered,
+            (unsigned long long)st.losses_unrecoverable);
+}
+
+void cli_cc_events(smart_sock *s) {
+  struct smart_event ev = {.size = sizeof(ev)};
+  while (smart_event(s, &ev) == 1) {
+    if (ev.type == SMART_EVENT_CC_LIMIT)
+      fprintf(stderr, "%s: limiting receiver now %s (%.1f KiB/s, loss %.4f%%, rtt %.1f ms)\n",
+              cli_prog, ev.member, (double)ev.rate / 1024, (double)ev.loss_ppm / 1e4,
+              (double)ev.rtt_us / 1e3);
+    else if (ev.type == SMART_EVENT_RECEIVER_SLOW)
+      fprintf(stderr, "%s: receiver %s is slow (%.1f KiB/s, loss %.4f%%, rtt %.1f ms)\n",
+              cli_prog, ev.member, (double)ev.rate / 1024, (double)ev.loss_ppm / 1e4,
+              (double)ev.rtt_us / 1e3);
+    else if (ev.type == SMART_EVENT_RECEIVER_EVICTED)
+      fprintf(stderr, "%s: receiver %s evicted (%s)\n", cli_prog, ev.member,
+              (ev.flags & SMART_EVENT_SLOW) ? "slow" : "stalled");
   }
 }

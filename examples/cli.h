@@ -14,6 +14,13 @@ double cli_number(const char *opt, const char *text, double min, double max);
 /* Set an option or die with the library's message. */
 void cli_setopt(smart_sock *s, int opt, const void *val, size_t len, const char *what);
 extern const char *cli_prog;
+/* --verbose: one line of congestion-control figures on standard error, at
+ * most once a second (sender: its rate, the limiting receiver, its loss
+ * and round trip, GRTT; receiver: its loss, round trip, equation rate). */
+void cli_cc_line(smart_sock *s, int sender);
+/* --verbose, sender: the congestion-control events waiting, one line each
+ * (other events are dropped). */
+void cli_cc_events(smart_sock *s);
 
 #endif
 

@@ -160,6 +160,21 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
               be32(v + 8), be32(v + 12), (v[16] & SMART__POS_LEAVING) ? " leaving" : "",
               (v[16] & SMART__POS_EVICTED) ? " evicted" : "");
       break;
+    case SMART__EXT_CCFB: {
+      struct smart__ccfb f;
+      if (smart__ccfb_decode(&f, v, n))
+        goto other;
+      fprintf(o, " cc_tag=%08" PRIx32 " cc_loss=%.6f cc_recv=%" PRIu64, f.tag,
+              (double)f.loss / 4294967296.0, f.recv);
+      if (f.rate == UINT64_MAX)
+        fprintf(o, " cc_rate=none");
+      else
+        fprintf(o, " cc_rate=%" PRIu64, f.rate);
+      fprintf(o, " cc_rtt_us=%" PRIu32 "%s%s%s", f.rtt_us, (f.flags & SMART__CCFB_CLR) ? " clr" : "",
+              (f.flags & SMART__CCFB_REPORT) ? " report" : "",
+              (f.flags & SMART__CCFB_FIRST) ? " first" : "");
+      break;
+    }
     case EXT_COOKIE:
       if (n != COOKIE_LEN)
         goto other;
@@ -210,11 +225,22 @@ static void print_data(FILE *o, const struct smart__pkt *pkt) {
   }
   if (pkt->cmd == SMART__DCMD_HEARTBEAT) {
     struct smart__hb hb;
-    if (smart__hb_decode(&hb, p, len) == 0)
+    if (smart__hb_decode(&hb, p, len) == 0) {
       fprintf(o,
               " session=%" PRIu32 " lead=%" PRIu64 " trail=%" PRIu64
               " grtt_us=%" PRIu32 " gsize=%" PRIu32 " k=%u",
               hb.session, hb.lead, hb.trail, hb.grtt_us, hb.gsize, hb.k);
+      if (hb.flags & SMART__HB_CC) { /* congestion control's block */
+        fprintf(o,
+                " stamp=%" PRIu32 " cc_rate=%" PRIu64 " cc_supp=%" PRIu64 " cc_clr=%08" PRIx32
+                " cc_supp_tag=%08" PRIx32 " cc_round=%u cc_seg=%u%s",
+                hb.stamp, hb.cc_rate, hb.cc_supp, hb.cc_clr, hb.cc_supp_tag, hb.cc_round,
+                hb.cc_seg, (hb.cc_flags & SMART__CC_F_SLOWSTART) ? " slowstart" : "");
+        for (unsigned i = 0; i < hb.cc_n; i++)
+          fprintf(o, "%s%08" PRIx32 ":%" PRIu32, i ? "," : " echo=", hb.cc_tag[i],
+                  hb.cc_rtt_us[i]);
+      }
+    }
     return;
   }
   if (pkt->cmd == SMART__DCMD_CONFIRM) {

@@ -106,6 +106,8 @@ int main(int argc, char **argv) {
     smart_setopt(s, SMART_OPT_RCVTIMEO_MS, &wait_ms, sizeof(wait_ms));
     struct smart_msginfo info = {.size = sizeof(info)};
     smart_ssize n = smart_recv(s, buf, sizeof(buf), &info, 0);
+    if (verbose)
+      cli_cc_line(s, 0); /* once a second at most */
     struct smart_event ev = {.size = sizeof(ev)};
     while (n == SMART_EAGAIN && smart_event(s, &ev) == 1) {
       if (ev.type == SMART_EVENT_EVICTED)

@@ -2,7 +2,8 @@
  * smart-send: send each line of standard input as one SMART message.
  *
  *   smart-send --group ADDR:PORT --iface ADDR [--sync N] [--rate BYTES_PER_S]
- *              [--linger SECONDS] [--delivery reliable|realtime] [--verbose]
+ *              [--linger SECONDS] [--delivery reliable|realtime] [--cc on|off]
+ *              [--verbose]
  *
  * At end of input it lingers answering repair requests (until the group has
  * been quiet for a repair interval, at most SECONDS), then exits 0.
@@ -26,8 +27,16 @@ static void print_events(smart_sock *s) {
     case SMART_EVENT_RECEIVER_GONE:
       what = ev.flags & SMART_EVENT_TIMEOUT ? "is gone (silent)" : "left";
       break;
+    case SMART_EVENT_CC_LIMIT:
+    case SMART_EVENT_RECEIVER_SLOW:
+      fprintf(stderr, "smart-send: receiver %s %s (%.1f KiB/s, loss %.4f%%, rtt %.1f ms)\n",
+              ev.member, ev.type == SMART_EVENT_CC_LIMIT ? "limits the rate now" : "is slow",
+              (double)ev.rate / 1024, (double)ev.loss_ppm / 1e4, (double)ev.rtt_us / 1e3);
+      break;
     default: break;
     }
+    if (ev.type == SMART_EVENT_RECEIVER_EVICTED && (ev.flags & SMART_EVENT_SLOW))
+      what = "is evicted (too slow)";
     if (what)
       fprintf(stderr, "smart-send: receiver %s %s at sequence %llu\n", ev.member, what,
               (unsigned long long)ev.seq);
@@ -54,7 +63,8 @@ static void print_stats(smart_sock *s, unsigned long sent) {
 
 static void usage(FILE *o) {
   fputs("usage: smart-send --group ADDR:PORT --iface ADDR [--sync N] [--rate BYTES_PER_S]\n"
-        "                  [--linger SECONDS] [--delivery reliable|realtime] [--verbose]\n"
+        "                  [--linger SECONDS] [--delivery reliable|realtime] [--cc on|off]\n"
+        "                  [--verbose]\n"
         "                  [--key-file FILE | --identity FILE --allow FILE] [--cipher AEAD]\n",
         o);
 }
@@ -64,14 +74,15 @@ int main(int argc, char **argv) {
       {"group", required_argument, 0, 'g'}, {"iface", required_argument, 0, 'i'},
       {"sync", required_argument, 0, 's'},  {"rate", required_argument, 0, 'r'},
       {"linger", required_argument, 0, 'l'}, {"delivery", required_argument, 0, 'D'},
-      {"verbose", no_argument, 0, 'v'},     CLI_SECURITY_OPTIONS,
+      {"verbose", no_argument, 0, 'v'},     {"cc", required_argument, 0, 'c'},
+      CLI_SECURITY_OPTIONS,
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   const char *group = NULL, *iface = NULL;
   uint32_t sync = 0x53, linger_ms = 5000;
   uint64_t rate = 0;
-  uint32_t delivery = SMART_DELIVERY_RELIABLE;
-  int c, verbose = 0;
+  uint32_t delivery = SMART_DELIVERY_RELIABLE, cc = 0;
+  int c, verbose = 0, cc_set = 0;
   struct cli_security sec = {0};
   cli_prog = "smart-send";
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -88,6 +99,12 @@ int main(int argc, char **argv) {
         delivery = SMART_DELIVERY_REALTIME;
       else
         cli_die(2, "--delivery: '%s' is neither reliable nor realtime", optarg);
+      break;
+    case 'c':
+      if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+        cli_die(2, "--cc wants on or off");
+      cc = strcmp(optarg, "on") ? SMART_CC_OFF : SMART_CC_ON;
+      cc_set = 1;
       break;
     case 'v': verbose = 1; break;
     case 'h': usage(stdout); return 0;
@@ -110,6 +127,8 @@ int main(int argc, char **argv) {
   cli_setopt(s, SMART_OPT_RATE, &rate, sizeof(rate), "--rate");
   cli_setopt(s, SMART_OPT_LINGER_MS, &linger_ms, sizeof(linger_ms), "--linger");
   cli_setopt(s, SMART_OPT_DELIVERY, &delivery, sizeof(delivery), "--delivery");
+  if (cc_set)
+    cli_setopt(s, SMART_OPT_CC, &cc, sizeof(cc), "--cc");
   cli_apply_security(s, &sec);
   if ((rc = smart_join(s, group, iface, NULL, 0)) != 0)
     cli_die(1, "join %s on %s: %s", group, iface, smart_strerror(rc));
@@ -126,16 +145,24 @@ int main(int argc, char **argv) {
     if (r < 0)
       cli_die(1, "send: %s", smart_strerror((int)r));
     sent++;
-    if (verbose && sent % 1024 == 0)
+    if (verbose && sent % 1024 == 0) {
       print_events(s);
+      cli_cc_line(s, 1); /* once a second at most */
+    }
   }
   free(line);
   /* Everything goes out (at --rate), and the group gets its chance to ask
    * for repairs; then close lingers up to --linger for late requests. */
-  int frc = smart_flush(s, -1);
-  if (verbose) {
+  int frc;
+  if (verbose) { /* a second at a time, to say how it goes */
+    while ((frc = smart_flush(s, 1000)) == SMART_ETIMEDOUT) {
+      print_events(s);
+      cli_cc_line(s, 1);
+    }
     print_events(s);
     print_stats(s, sent);
+  } else {
+    frc = smart_flush(s, -1);
   }
   if (frc != 0)
     cli_die(1, "flush: %s", smart_strerror(frc));

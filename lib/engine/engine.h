@@ -93,7 +93,9 @@
  * Rate. One token bucket (rate, burst) covers everything the engine sends,
  * requests included. Order of service: repairs (each at most once per GRTT
  * per sequence, so they cannot starve new data forever), confirmations,
- * QUIET, new data, heartbeats.
+ * QUIET, new data, heartbeats. With congestion control (cfg.cc, cc.c) the
+ * bucket runs at the rate it chooses, cfg.rate being its ceiling, and a
+ * heartbeat it needs at once, or the once-a-second one, goes first.
  *
  * Late join. Policy SMART__JOIN_CURRENT (default): a receiver starts at the
  * first original data packet it hears (or at the lead of the first
