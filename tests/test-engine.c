@@ -2422,12 +2422,18 @@ static Suite *engine_suite(void) {
   suite_add_tcase(s, m);
   TCase *cc = tcase_create("cc");
   tcase_set_timeout(cc, 600);
-  tcase_add_test(cc, sim_cc_follows_bottleneck);
+  /* Under a sanitizer (tests/meson.build sets SMART_TEST_SANITIZED) the
+   * 1,000-receiver runs move to the cc-long suite: minutes each there. */
+  int heavy = !getenv("SMART_TEST_SANITIZED");
+  if (heavy)
+    tcase_add_test(cc, sim_cc_follows_bottleneck);
   tcase_add_test(cc, sim_cc_two_senders_fair);
-  tcase_add_test(cc, sim_cc_clr_changes);
+  if (heavy)
+    tcase_add_test(cc, sim_cc_clr_changes);
   tcase_add_test(cc, sim_cc_slow_receiver_evicted);
   tcase_add_test(cc, sim_cc_slow_receiver_skips);
-  tcase_add_test(cc, sim_cc_1000_receivers_5pct);
+  if (heavy)
+    tcase_add_test(cc, sim_cc_1000_receivers_5pct);
   tcase_add_test(cc, sim_cc_quiet_after_data);
   suite_add_tcase(s, cc);
   return s;
@@ -2440,6 +2446,9 @@ static Suite *long_suite(void) {
   tcase_set_timeout(cc, 1800);
   tcase_add_test(cc, sim_cc_follows_bottleneck_long);
   tcase_add_test(cc, sim_cc_two_senders_fair_long);
+  tcase_add_test(cc, sim_cc_follows_bottleneck);
+  tcase_add_test(cc, sim_cc_clr_changes);
+  tcase_add_test(cc, sim_cc_1000_receivers_5pct);
   suite_add_tcase(s, cc);
   return s;
 }
