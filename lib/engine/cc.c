@@ -321,7 +321,9 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
     return;
   uint64_t s = smart__seq_expand(c->hi ? c->hi : r->hi, p->u.data.seq);
   /* Receive rate: every data byte, repairs too, over windows of a round
-   * trip (10 ms at least); a window longer than four is idle: no rate. */
+   * trip (10 ms at least), or of the gap to the next datagram when the
+   * rate is lower than that (a low rate is a rate: the sender knows when
+   * it had little to send, RFC 5348 4.3). */
   uint64_t win = smart__cc_rx_rtt(r);
   if (win < SMART__MS(10))
     win = SMART__MS(10);
@@ -331,8 +333,7 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
     c->win_bytes = 0;
   } else if (now - c->win_at >= win) {
     uint64_t dt = now - c->win_at;
-    if (dt <= 4 * win)
-      c->x_recv = c->win_bytes * SMART__NS_PER_S / dt;
+    c->x_recv = c->win_bytes * SMART__NS_PER_S / dt;
     c->win_at = now;
     c->win_bytes = 0;
   }
@@ -624,6 +625,8 @@ static uint64_t clr_allows(const struct smart__engine *e, uint64_t now) {
     uint64_t r = cc->clr_rtt < FB_GAP ? FB_GAP : cc->clr_rtt;
     double rv = (double)cc->clr_recv;
     double lim = cc->ss ? 2 * rv : rv + rv / 8 + seg_tx(e) * 1e9 / (double)r;
+    if (lim < (double)cc->x_init)
+      lim = (double)cc->x_init; /* RFC 5348 4.3: the initial rate at least */
     if (x > lim)
       x = lim;
   }
