@@ -170,7 +170,8 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
         fprintf(o, " cc_rate=none");
       else
         fprintf(o, " cc_rate=%" PRIu64, f.rate);
-      fprintf(o, " cc_rtt_us=%" PRIu32 "%s%s%s", f.rtt_us, (f.flags & SMART__CCFB_CLR) ? " clr" : "",
+      fprintf(o, " cc_rtt_us=%" PRIu32 " cc_events=%u%s%s%s", f.rtt_us, (unsigned)f.events,
+              (f.flags & SMART__CCFB_CLR) ? " clr" : "",
               (f.flags & SMART__CCFB_REPORT) ? " report" : "",
               (f.flags & SMART__CCFB_FIRST) ? " first" : "");
       break;

@@ -143,6 +143,10 @@ START_TEST(error_and_problem_reports) {
   uint32_t window = 64, grtt = 2000;
   ck_assert_int_eq(smart_setopt(snd, SMART_OPT_WINDOW, &window, 4), 0);
   ck_assert_int_eq(smart_setopt(snd, SMART_OPT_GRTT_US, &grtt, 4), 0);
+  /* A fixed rate: the blind receiver must not slow the window down (with
+   * congestion control it would, and lose nothing). */
+  uint32_t cc = SMART_CC_OFF;
+  ck_assert_int_eq(smart_setopt(snd, SMART_OPT_CC, &cc, 4), 0);
   /* Real-time: the window moves on without the blind receiver (under the
    * default reliable policy the sender would wait for it). */
   uint32_t rt = SMART_DELIVERY_REALTIME;

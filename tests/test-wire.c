@@ -362,13 +362,14 @@ START_TEST(kat_cc_heartbeat_and_ccfb) {
   ck_assert_uint_eq(h2.cc_clr, 0x0BADCAFEu);
 
   struct smart__ccfb f = {.tag = 0x0BADCAFE, .loss = 0x00A3D70A, .recv = 1000000,
-                          .rate = 480000, .rtt_us = 52000, .flags = SMART__CCFB_CLR | SMART__CCFB_REPORT};
+                          .rate = 480000, .rtt_us = 52000, .flags = SMART__CCFB_CLR | SMART__CCFB_REPORT,
+                          .events = 5};
   uint8_t v[SMART__CCFB_LEN];
   smart__ccfb_encode(v, &f);
   static const uint8_t fv[] = {0x0B, 0xAD, 0xCA, 0xFE, 0x00, 0xA3, 0xD7, 0x0A,
                                0, 0, 0, 0, 0, 0x0F, 0x42, 0x40,
                                0, 0, 0, 0, 0, 0x07, 0x53, 0x00, 0, 0, 0xCB, 0x20,
-                               0x03, 0, 0, 0};
+                               0x03, 0x05, 0, 0};
   ck_assert_mem_eq(v, fv, sizeof(fv));
   struct smart__ccfb f2;
   ck_assert_int_eq(smart__ccfb_decode(&f2, v, sizeof(v)), 0);
@@ -378,6 +379,7 @@ START_TEST(kat_cc_heartbeat_and_ccfb) {
   ck_assert_uint_eq(f2.rate, 480000);
   ck_assert_uint_eq(f2.rtt_us, f.rtt_us);
   ck_assert_uint_eq(f2.flags, f.flags);
+  ck_assert_uint_eq(f2.events, 5);
   ck_assert_int_eq(smart__ccfb_decode(&f2, v, SMART__CCFB_LEN - 1), SMART_EFORMAT);
   memset(v, 0, 4); /* tag 0 */
   ck_assert_int_eq(smart__ccfb_decode(&f2, v, sizeof(v)), SMART_EFORMAT);

@@ -277,7 +277,7 @@ enum smart_option {
                            (default 128 MiB); when full smart_send() waits or SMART_EAGAIN */
   SMART_OPT_CIPHER = 40, /**< uint32: the AEAD this socket seals with, SMART_CIPHER_* (default
                            0, auto: XChaCha20-Poly1305); it opens every suite it can */
-  SMART_OPT_CC = 41, /**< uint32: congestion control, SMART_CC_OFF (default) or SMART_CC_ON
+  SMART_OPT_CC = 41, /**< uint32: congestion control, SMART_CC_ON (default) or SMART_CC_OFF
                        (SMART_OPT_RATE is then the rate); with it SMART_OPT_RATE is its upper
                        bound (@since 0.2) */
   SMART_OPT_CC_MIN_RATE = 42, /**< uint64: congestion control's lower bound, bytes/s (default

@@ -9,24 +9,29 @@
  * when it raises the mean) and their receive rate, and say both in every
  * STATUS (CCFB extension), with the echo of the sender's last heartbeat
  * Timestamp that the sender measures their round trip from. The sender
- * turns each report into a rate with the TCP equation (RFC 5348 §3.1) and
- * its own round-trip measurement; the receiver with the lowest rate is the
- * current limiting receiver (CLR), and the sender's rate follows it: down
- * at once, up at most by max(one segment, 1/8 of the rate) per round trip
- * (doubling per round trip in slow start, at the start and after idle).
+ * keeps each receiver's mean round trip (over 0.5 s: the saw-tooth of a
+ * queue, not its last tooth) and turns each report into a rate with the
+ * TCP equation (RFC 5348 §3.1); the receiver with the lowest rate is the
+ * current limiting receiver (CLR). The rate follows what the CLR allows:
+ * the equation's rate or, since its last loss event, TCP's additive
+ * increase from there; damped by its last round trip against the mean
+ * (RFC 5348 §4.5, linear: a queue that builds slows us before it
+ * overflows, as a TCP window would); never more than an eighth above
+ * what it receives (twice in slow start), the ack clock a rate lacks.
+ * Slow start doubles per feedback round, at the start and after idle.
  *
  * Feedback does not grow with the group. The CLR reports when its rate
- * fell by a tenth (a loss event, a longer round trip) or rose by a
- * quarter, and every max(4 RTT, 256 segments) to stay known (every RTT in
- * slow start). Every other receiver reports only when the rate it computes
- * for itself is at least 10% below the lowest rate reported in the
- * current feedback round, after a random timer biased to the lowest rates
- * (TFMCC's, over 6 GRTT, 4 in slow start, for an upper bound of
- * max(gsize, 10,000) receivers, a quarter of it by rate, as NORM-CC does);
- * the sender echoes the lowest rate heard, at once, even before repairs,
- * and the others' timers stop. Position STATUS (acks.c) carry the same
- * figures, so every receiver is heard now and then anyway; the sender
- * echoes each reporter's round trip to it in later heartbeats.
+ * fell by a tenth or rose by a quarter, or its receive rate by an eighth,
+ * and every max(4 RTT, 256 segments) to stay known. Every other receiver
+ * reports only when the rate it computes for itself is at least 10%
+ * below the lowest rate reported in the current feedback round, after a
+ * random timer biased to the lowest rates (TFMCC's, over 6 GRTT, 4 in
+ * slow start, for an upper bound of max(gsize, 10,000) receivers, a
+ * quarter of it by rate, as NORM-CC does); the sender echoes the lowest
+ * rate heard, at once, even before repairs, and the others' timers stop.
+ * Position STATUS (acks.c) carry the same figures, so every receiver is
+ * heard now and then anyway; the sender echoes each reporter's round trip
+ * to it in later heartbeats.
  *
  * The sender also measures GRTT: the peak of the round trips of the
  * reports, a larger one at once (3/4 of it), decaying by 1/10 a second
@@ -52,15 +57,18 @@
 /* The CLR: keepalive in round trips, and in segments at the rate. */
 #define CLR_KEEP_RTT 4u
 #define CLR_KEEP_SEG 256u
+#define CLR_KEEP_MAX SMART__SEC(1) /* ... the segments' part at most */
 /* ... and given up after this many keepalives without a report. */
 #define CLR_LOST 3u
+/* The CLR's reports, whatever the round trip: at most one per 10 ms. */
+#define FB_GAP SMART__MS(10)
 /* Without any report since the first data, the rate waits this long. */
 #define NOFB_WAIT SMART__SEC(1)
 /* Idle (no data) this long: the rate decays and slow start restarts. */
 #define IDLE_MIN SMART__MS(100)
 /* Below the floor this long: the receiver is slow. */
 #define SLOW_AFTER SMART__SEC(2)
-/* A heartbeat at least every max(GRTT, 10 ms, 32 segments at the rate). */
+/* A heartbeat at least every max(10 ms, 32 segments at the rate). */
 #define HB_MIN SMART__MS(10)
 #define HB_SEG 32u
 /* At most one CLR event to the application a second. */
@@ -68,6 +76,8 @@
 /* GRTT: the peak of each second. */
 #define GRTT_PROBE SMART__SEC(1)
 #define RTT_FLOOR SMART__US(100)
+/* The mean round trip of a receiver, for the equation: over 0.5 s. */
+#define CC_RTT_TAU SMART__MS(500)
 
 static const double w8[SMART__CC_HIST] = {1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2};
 
@@ -99,21 +109,14 @@ static double p_for(double s, uint64_t r_ns, double x) {
 
 /* ---- Receiver ------------------------------------------------------------ */
 
-/* Our round trip: as the sender measured and echoed it; until then that
- * of the receiver whose report set the suppression rate, or the CLR's (a
- * receiver as lossy is as slow, until it knows better: comparing with
- * them, we speak only if we are lossier), or GRTT. Not the one learnt
- * from our requests (nak.c): a repair someone else asked for earlier
- * makes it short. */
+/* Our round trip: as the sender measured and echoed it (its mean); until
+ * then GRTT, the largest in the group (TFMCC's conservative start: our
+ * rate is then low, we report and get measured; a smaller guess splits
+ * one loss event into many). Not the one learnt from our requests
+ * (nak.c): a repair someone else asked for earlier makes it short. */
 uint64_t smart__cc_rx_rtt(const struct smart__rxs *r) {
   const struct smart__ccr *c = &r->cc;
-  if (c->rtt_ns)
-    return c->rtt_ns;
-  if (c->supp_rtt_ns)
-    return c->supp_rtt_ns;
-  if (c->clr_rtt_ns)
-    return c->clr_rtt_ns;
-  return r->grtt_ns;
+  return c->rtt_ns ? c->rtt_ns : r->grtt_ns;
 }
 
 double smart__cc_rx_p(const struct smart__rxs *r) {
@@ -163,11 +166,14 @@ static uint64_t limit_of(const struct smart__rxs *r) {
 }
 
 static uint64_t clr_keep(uint64_t rtt, uint64_t rate, double seg, int ss) {
-  if (ss)
-    return rtt; /* slow start grows by the CLR's reports: one a round trip */
+  if (ss) /* slow start grows by the CLR's reports: one a round trip */
+    return rtt > FB_GAP ? rtt : FB_GAP;
   uint64_t a = CLR_KEEP_RTT * rtt;
   uint64_t b = rate ? (uint64_t)(CLR_KEEP_SEG * seg * 1e9 / (double)rate) : a;
-  return a > b ? a : b;
+  if (b > CLR_KEEP_MAX)
+    b = CLR_KEEP_MAX;
+  a = a > b ? a : b;
+  return a > FB_GAP ? a : FB_GAP;
 }
 
 static void cc_reset(struct smart__ccr *c, uint32_t session) {
@@ -176,13 +182,24 @@ static void cc_reset(struct smart__ccr *c, uint32_t session) {
   c->fb_due = c->clr_due = SMART__NEVER;
 }
 
+/* What our rate is compared with: the lowest the sender heard in this
+ * round, or its rate if lower; in slow start twice that, the rate it will
+ * have reached by the next round (the rate it says is one our queue held
+ * back: behind a queue that fills, we would speak too late). */
+static uint64_t compare_with(const struct smart__ccr *c) {
+  uint64_t cmp = c->x_supp && c->x_supp < c->x_send ? c->x_supp : c->x_send;
+  if (c->ss)
+    cmp = cmp > UINT64_MAX / 2 ? UINT64_MAX : 2 * cmp;
+  return cmp;
+}
+
 /* Should we report in this round? Then arm the timer (once per round). */
 static void consider(struct smart__engine *e, struct smart__rxs *r, uint64_t now) {
   struct smart__ccr *c = &r->cc;
   if (c->clr || c->reported)
     return;
   uint64_t m = limit_of(r);
-  uint64_t cmp = c->x_supp && c->x_supp < c->x_send ? c->x_supp : c->x_send;
+  uint64_t cmp = compare_with(c);
   int want = m != UINT64_MAX && (double)m < (1 - FB_DELTA) * (double)cmp;
   if (!want) {
     c->fb_due = SMART__NEVER; /* someone as low has spoken: suppressed */
@@ -204,7 +221,8 @@ static void consider(struct smart__engine *e, struct smart__rxs *r, uint64_t now
 
 static void report_soon(struct smart__rxs *r, uint64_t now) {
   struct smart__ccr *c = &r->cc;
-  uint64_t t = c->last_fb + smart__cc_rx_rtt(r) / 4;
+  uint64_t g = smart__cc_rx_rtt(r) / 4;
+  uint64_t t = c->last_fb + (g > FB_GAP ? g : FB_GAP);
   if (t < now)
     t = now;
   if (t < c->clr_due)
@@ -219,7 +237,8 @@ static void clr_check(struct smart__rxs *r, uint64_t now) {
   if (!c->x_last)
     return;
   uint64_t m = limit_of(r);
-  if (m < c->x_last - c->x_last / 10 || m / 5 > c->x_last / 4)
+  if (m < c->x_last - c->x_last / 10 || m / 5 > c->x_last / 4 ||
+      c->x_recv > c->recv_last + c->recv_last / 8)
     report_soon(r, now);
 }
 
@@ -251,6 +270,7 @@ static void lost(struct smart__engine *e, struct smart__rxs *r, uint64_t q, uint
   }
   c->ev_seq = q;
   c->ev_at = t;
+  c->events++;
   if (c->clr)
     clr_check(r, now);
   else
@@ -301,7 +321,9 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
     return;
   uint64_t s = smart__seq_expand(c->hi ? c->hi : r->hi, p->u.data.seq);
   /* Receive rate: every data byte, repairs too, over windows of a round
-   * trip (10 ms at least); a window longer than four is idle: no rate. */
+   * trip (10 ms at least), or of the gap to the next datagram when the
+   * rate is lower than that (a low rate is a rate: the sender knows when
+   * it had little to send, RFC 5348 4.3). */
   uint64_t win = smart__cc_rx_rtt(r);
   if (win < SMART__MS(10))
     win = SMART__MS(10);
@@ -311,14 +333,16 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
     c->win_bytes = 0;
   } else if (now - c->win_at >= win) {
     uint64_t dt = now - c->win_at;
-    if (dt <= 4 * win)
-      c->x_recv = c->win_bytes * SMART__NS_PER_S / dt;
+    c->x_recv = c->win_bytes * SMART__NS_PER_S / dt;
     c->win_at = now;
     c->win_bytes = 0;
   }
   if (!c->hi) {
-    c->hi = s + 1; /* where we start counting */
-    c->ev_seq = s + 1;
+    /* Where we start counting: past what the receiver already knows of
+     * (what came before congestion control began, or out of order
+     * before this, is neither loss nor reordering to us). */
+    c->hi = r->hi > s + 1 ? r->hi : s + 1;
+    c->ev_seq = c->hi;
     return;
   }
   if (s + SMART__MAX_SPAN < c->hi || s > c->hi + SMART__MAX_SPAN)
@@ -385,16 +409,11 @@ void smart__cc_rx_hb(struct smart__engine *e, struct smart__rxs *r, const struct
   c->ss = (hb->cc_flags & SMART__CC_F_SLOWSTART) != 0;
   int was = c->clr;
   c->clr = hb->cc_clr == e->cc_tag;
-  c->supp_rtt_ns = 0;
   for (unsigned i = 0; i < hb->cc_n; i++) {
     if (!hb->cc_rtt_us[i])
       continue;
     if (hb->cc_tag[i] == e->cc_tag)
       c->rtt_ns = SMART__US(hb->cc_rtt_us[i]);
-    if (hb->cc_tag[i] == hb->cc_clr && hb->cc_clr)
-      c->clr_rtt_ns = SMART__US(hb->cc_rtt_us[i]);
-    if (hb->cc_tag[i] == hb->cc_supp_tag && hb->cc_supp_tag)
-      c->supp_rtt_ns = SMART__US(hb->cc_rtt_us[i]);
   }
   if (hb->cc_round != c->round) {
     c->round = hb->cc_round;
@@ -439,7 +458,7 @@ void smart__cc_rx_expire(struct smart__engine *e, struct smart__rxs *r, uint64_t
     c->fb_due = SMART__NEVER;
     /* Still at least 10% below what the sender says it heard? */
     uint64_t m = limit_of(r);
-    uint64_t cmp = c->x_supp && c->x_supp < c->x_send ? c->x_supp : c->x_send;
+    uint64_t cmp = compare_with(c);
     if (!c->clr && !c->reported && m != UINT64_MAX &&
         (double)m < (1 - FB_DELTA) * (double)cmp) {
       c->reported = 1;
@@ -464,6 +483,7 @@ int smart__cc_rx_fill(struct smart__engine *e, struct smart__rxs *r, struct smar
   f->rate = limit_of(r);
   uint64_t own = smart__cc_rx_rtt(r) / SMART__NS_PER_US;
   f->rtt_us = own > UINT32_MAX ? UINT32_MAX : own ? (uint32_t)own : 1;
+  f->events = c->events;
   f->flags = (c->clr ? SMART__CCFB_CLR : 0) | (c->pending ? SMART__CCFB_REPORT : 0) |
              (c->first ? SMART__CCFB_FIRST : 0);
   return 1;
@@ -477,6 +497,7 @@ void smart__cc_rx_sent(struct smart__engine *e, struct smart__rxs *r, uint64_t n
   c->last_fb = now;
   if (c->clr) {
     c->x_last = limit_of(r);
+    c->recv_last = c->x_recv;
     c->clr_due = now + clr_keep(smart__cc_rx_rtt(r), c->x_send, seg_of(r), c->ss);
   }
 }
@@ -556,6 +577,62 @@ static void set_grtt(struct smart__engine *e) {
 
 static int excluded(const struct smart__rcv *rc);
 
+/* The CLR's receive rate as a limit (RFC 5348 4.3): what it says, unless
+ * we sent well below our rate since (the window was full, or the
+ * application had little to send): then what it received says nothing of
+ * its path, and the limit holds, halved on a new loss event. */
+static uint64_t recv_limit(const struct smart__engine *e, uint64_t held, uint64_t said, int loss) {
+  const struct smart__cct *cc = &e->tx->cc;
+  uint64_t sent = cc->actual > cc->actual_prev ? cc->actual : cc->actual_prev;
+  if (!held || !cc->applied || sent >= cc->applied - cc->applied / 4)
+    return said;
+  if (loss)
+    held /= 2;
+  return said > held ? said : held;
+}
+
+/* What the CLR allows at `now`: the equation's rate at its mean round
+ * trip or, since its last loss event, what TCP would have reached by then
+ * (a segment per round trip per round trip above the equation's rate at
+ * that event: its loss history is slow to forget the event), damped by
+ * its last round trip against the mean (RFC 5348 4.5, linear), and
+ * bounded by what it receives. */
+static uint64_t clr_allows(const struct smart__engine *e, uint64_t now) {
+  const struct smart__cct *cc = &e->tx->cc;
+  if (!cc->have_clr || cc->clr_rate == UINT64_MAX)
+    return UINT64_MAX;
+  double x = (double)cc->clr_rate;
+  if (!cc->ss && cc->dec_at && now > cc->dec_at) {
+    uint64_t r = cc->clr_rtt < RTT_FLOOR ? RTT_FLOOR : cc->clr_rtt;
+    double rs = (double)r / 1e9;
+    double probe = (double)cc->dec_x + (double)(now - cc->dec_at) / 1e9 * seg_tx(e) / (rs * rs);
+    if (probe > x)
+      x = probe;
+  }
+  /* The damping says how the CLR's queue stood at its last report: as
+   * that grows old (two mean round trips), it counts less. */
+  double d = cc->clr_damp > 0 && cc->clr_damp < 1 ? cc->clr_damp : 1;
+  if (d < 1 && now > cc->clr_at) {
+    double age = (double)(now - cc->clr_at) / (2.0 * (double)(cc->clr_rtt ? cc->clr_rtt : 1));
+    d += (1 - d) * (age < 1 ? age : 1);
+  }
+  x *= d;
+  if (cc->clr_recv) {
+    /* Not beyond what it receives: in slow start twice (TFMCC), after it
+     * an eighth and a segment per max(R, 10 ms) more (an ack clock's
+     * allowance: a rate probes past the bottleneck's by that much at
+     * most, until the next report). */
+    uint64_t r = cc->clr_rtt < FB_GAP ? FB_GAP : cc->clr_rtt;
+    double rv = (double)cc->clr_recv;
+    double lim = cc->ss ? 2 * rv : rv + rv / 8 + seg_tx(e) * 1e9 / (double)r;
+    if (lim < (double)cc->x_init)
+      lim = (double)cc->x_init; /* RFC 5348 4.3: the initial rate at least */
+    if (x > lim)
+      x = lim;
+  }
+  return x >= 1.8e19 ? UINT64_MAX - 1 : (uint64_t)x;
+}
+
 void smart__cc_tx_rtt(struct smart__engine *e, const struct smart__rcv *rc, uint64_t sample) {
   struct smart__cct *cc = &e->tx->cc;
   if (excluded(rc))
@@ -575,8 +652,10 @@ static void new_clr(struct smart__engine *e, struct smart__rcv *rc) {
   cc->clr_tag = rc->cc_tag;
   cc->clr_rate = rc->cc_rate;
   cc->clr_p = rc->cc_p;
-  cc->clr_rtt = rc->rtt_ns;
+  cc->clr_rtt = rc->cc_rtt ? rc->cc_rtt : rc->rtt_ns;
   cc->clr_at = rc->cc_at;
+  cc->clr_damp = rc->cc_damp > 0 ? rc->cc_damp : 1;
+  cc->clr_recv = rc->cc_recv;
   cc->clr_new = 1;
   cc->ev_due = 1;
 }
@@ -655,51 +734,56 @@ void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
   }
   uint64_t dt = now - cc->upd_at;
   cc->upd_at = now;
-  uint64_t target = cc->have_clr ? cc->clr_rate : UINT64_MAX;
-  if (cc->have_clr && cc->dec_at && !cc->ss) {
-    /* Since the CLR's last cut, probe as TCP does: a segment per round
-     * trip per round trip above the rate of the cut, whatever the
-     * equation says (its loss history is slow to forget the cut), at the
-     * CLR's round trip. */
-    double rs = (double)r / 1e9;
-    double probe = (double)cc->dec_x + (double)(now - cc->dec_at) / 1e9 * seg_tx(e) / (rs * rs);
-    if (probe > (double)target)
-      target = probe >= 1.8e19 ? UINT64_MAX - 1 : (uint64_t)probe;
-  }
-  if (e->cfg.rate && e->cfg.rate < target)
-    target = e->cfg.rate;
   int waiting = !cc->heard && (tx->lead == e->cfg.initial_seq || now < tx->first_at + NOFB_WAIT);
-  if (cc->x < target && dt && !waiting && tx->mn) {
-    double x = (double)cc->x, rs = (double)r / 1e9, ds = (double)dt / 1e9;
-    double nx;
-    if (cc->ss) {
-      /* Doubling once per slow-start feedback round (FB_T_SS + 1 GRTT, as
-       * TFMCC): a receiver that cannot take more is heard before the rate
-       * has doubled again. */
-      nx = x * smart__exp(0.6931471805599453 * (ds / (rs * (FB_T_SS + 1))));
-    } else {
-      double a = seg_tx(e) / rs, b = x / 8;
-      nx = x + ds * (a > b ? a : b) / rs;
+  /* Not beyond twice what was sent (RFC 5348's data-limited rule). */
+  double used = (double)(cc->actual > cc->actual_prev ? cc->actual : cc->actual_prev);
+  double cap = 2 * used > (double)cc->x_init ? 2 * used : (double)cc->x_init;
+  if (cc->have_clr && !cc->ss) {
+    /* Congestion avoidance: what the CLR allows, now. */
+    uint64_t t = clr_allows(e, now);
+    if (e->cfg.rate && e->cfg.rate < t)
+      t = e->cfg.rate;
+    if ((double)t > cap && t > cc->x)
+      t = cap > (double)cc->x ? (uint64_t)cap : cc->x;
+    cc->x = t;
+  } else {
+    uint64_t target = cc->have_clr ? clr_allows(e, now) : UINT64_MAX;
+    if (e->cfg.rate && e->cfg.rate < target)
+      target = e->cfg.rate;
+    if (cc->x < target && dt && !waiting && tx->mn) {
+      double x = (double)cc->x, rs = (double)r / 1e9, ds = (double)dt / 1e9;
+      double nx;
+      if (cc->ss) {
+        /* Doubling once per slow-start feedback round (FB_T_SS + 1 GRTT,
+         * as TFMCC): a receiver that cannot take more is heard before the
+         * rate has doubled again. */
+        nx = x * smart__exp(0.6931471805599453 * (ds / (rs * (FB_T_SS + 1))));
+      } else {
+        /* Nobody limits us: up by a segment or an eighth per round trip. */
+        double a1 = seg_tx(e) / rs, b1 = x / 8;
+        nx = x + ds * (a1 > b1 ? a1 : b1) / rs;
+      }
+      if (nx > cap)
+        nx = cap > x ? cap : x;
+      if (nx > (double)target)
+        nx = (double)target;
+      cc->x = nx >= 1.8e19 ? UINT64_MAX - 1 : (uint64_t)nx;
+    } else if (target < cc->x) {
+      cc->x = target; /* slow start too: down at once */
     }
-    /* Not beyond twice what was sent (RFC 5348's data-limited rule). */
-    double used = (double)(cc->actual > cc->actual_prev ? cc->actual : cc->actual_prev);
-    double cap = 2 * used > (double)cc->x_init ? 2 * used : (double)cc->x_init;
-    if (nx > cap)
-      nx = cap > x ? cap : x;
-    if (nx > (double)target)
-      nx = (double)target;
-    cc->x = nx >= 1.8e19 ? UINT64_MAX - 1 : (uint64_t)nx;
   }
   if (cc->x < e->cfg.cc_min_rate)
     cc->x = e->cfg.cc_min_rate;
   smart__cc_tx_apply(e, now);
 }
 
+/* Every heartbeat is a round-trip probe (its Timestamp comes back in
+ * STATUS): every 10 ms or 32 segments at the rate, whichever is longer,
+ * whatever GRTT is (the CLR's queue must be seen as it builds). */
 static uint64_t hb_gap(const struct smart__engine *e) {
-  uint64_t g = e->grtt_ns > HB_MIN ? e->grtt_ns : HB_MIN;
   uint64_t x = effective(e);
-  uint64_t s = x ? (uint64_t)(HB_SEG * seg_tx(e) * 1e9 / (double)x) : g;
-  return s > g ? s : g;
+  uint64_t s = x ? (uint64_t)(HB_SEG * seg_tx(e) * 1e9 / (double)x) : HB_MIN;
+  return s > HB_MIN ? s : HB_MIN;
 }
 
 int smart__cc_tx_urgent(const struct smart__engine *e, uint64_t now) {
@@ -827,13 +911,35 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
   e->st.cc_reports_received++;
   if (f->flags & SMART__CCFB_REPORT)
     e->st.cc_triggered_received++;
-  /* Its round trip: this report's sample, as the queue on its path stands
-   * now (reports come a few round trips apart: an average would lag);
-   * else our average, its own estimate, GRTT. */
-  uint64_t rtt = sample      ? sample
-                 : rc->rtt_ns ? rc->rtt_ns
-                 : f->rtt_us  ? SMART__US(f->rtt_us)
-                              : e->grtt_ns;
+  /* Its round trip: the mean of its samples (below); before the first,
+   * our average, its own estimate, GRTT. */
+  uint64_t rtt = rc->rtt_ns ? rc->rtt_ns
+                 : sample    ? sample
+                 : f->rtt_us ? SMART__US(f->rtt_us)
+                             : e->grtt_ns;
+  if (sample) {
+    /* The mean for the equation: over CC_RTT_TAU (4 round trips at
+     * least), whatever the pace of its reports; the damping: how its last
+     * sample stands against it (never above 1: a queue that drains does
+     * not speed us up, the equation and the probe do). */
+    uint64_t tau = rc->cc_rtt * 4 > CC_RTT_TAU ? rc->cc_rtt * 4 : CC_RTT_TAU;
+    if (!rc->cc_rtt) {
+      rc->cc_rtt = sample;
+    } else {
+      double a = (double)(now - rc->cc_rtt_at) / (double)tau;
+      if (a > 0.25)
+        a = 0.25; /* reports far apart: a sample is still one of several */
+      rc->cc_rtt = (uint64_t)((double)rc->cc_rtt + a * ((double)sample - (double)rc->cc_rtt));
+    }
+    rc->cc_rtt_at = now;
+    uint64_t fl = sample < RTT_FLOOR ? RTT_FLOOR : sample;
+    rc->cc_damp = rc->cc_rtt < fl ? (double)rc->cc_rtt / (double)fl : 1;
+  } else if (!(rc->cc_damp > 0)) {
+    rc->cc_damp = 1;
+  }
+  if (rc->cc_rtt)
+    rtt = rc->cc_rtt;
+  rc->cc_recv = f->recv;
   /* Its rate: the equation with our measurement of its round trip; but
    * before its second loss event, what it computed itself: its only
    * interval was made to give half its receive rate at its own estimate
@@ -845,12 +951,14 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
   if (!rate)
     rate = UINT64_MAX;
   rc->cc_tag = f->tag;
+  uint8_t ev_before = rc->cc_events;
+  rc->cc_events = f->events;
   rc->cc_p = f->loss;
   rc->cc_rate = rate;
   rc->cc_at = now;
   int is_clr = cc->have_clr && cc->clr == rc->src;
-  if (rc->rtt_ns && !is_clr)
-    echo_push(cc, f->tag, rc->rtt_ns);
+  if (!is_clr)
+    echo_push(cc, f->tag, rtt);
   /* Below the floor: noted; the sweep reports it after SLOW_AFTER. Below
    * it too: one that takes in less than half the floor while we send at
    * least the floor (the window it holds may leave little new data to
@@ -882,50 +990,45 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
     if (t < cc->supp_at)
       cc->supp_at = t;
   }
-  /* A cut: a new CLR below our rate, or the CLR lossier than it said
-   * last, or slower by a tenth (its round trip grew). Otherwise our rate
-   * may stay above the equation's while it probes. */
-  int cut = 1, more_loss = 0;
+  /* The CLR spoke: a new one, or a new loss event (its count changed, or
+   * p grew), starts the probe again from the equation's rate; the rate
+   * follows what it allows (update), down and up.
+   * Slow start ends with the first loss that limits us. A cut of a tenth
+   * or more is told at once. */
+  int fresh = 0, more = 0;
   if (is_clr) {
     if (rate == UINT64_MAX) {
       clr_lost(e, now); /* no loss any more: it limits nothing */
       return;
     }
-    more_loss = f->loss > cc->clr_p && cc->clr_p && !cc->ss;
-    cut = cc->ss || more_loss || rate < cc->clr_rate - cc->clr_rate / 10;
+    more = f->events != ev_before || f->loss > cc->clr_p;
+    fresh = more || cc->ss;
     cc->clr_rate = rate;
     cc->clr_p = f->loss;
     cc->clr_rtt = rtt;
     cc->clr_at = now;
     cc->clr_tag = f->tag;
+    cc->clr_damp = rc->cc_damp;
+    cc->clr_recv = recv_limit(e, cc->clr_recv, f->recv, more);
+    if (cc->ss && !f->loss && cc->clr_recv)
+      cc->clr_rate = 2 * cc->clr_recv; /* as it would say, from the limit */
   } else if (rate != UINT64_MAX && (!cc->have_clr || rate < cc->clr_rate)) {
     new_clr(e, rc);
     cc->clr_rtt = rtt;
+    fresh = 1;
   } else {
     return;
   }
-  /* The CLR spoke: down at once, up by the increase rule (update). Slow
-   * start ends with the first loss that limits us. A cut of a tenth or
-   * more is told at once. */
-  if (f->loss && rate <= cc->x)
+  if (cc->ss && f->loss && clr_allows(e, now) <= cc->x)
     cc->ss = 0;
-  if (more_loss && rate > cc->x - cc->x / 4)
-    rate = cc->x - cc->x / 4; /* a new loss event: a quarter at least */
-  if (cut && cc->x > rate) {
-    /* To a new CLR's rate at once; for the same CLR by a quarter at least
-     * (senders that share a bottleneck and see the same loss events then
-     * converge, as TCP's halving makes them; the equation alone favours
-     * the one that sends more) and by half at most a report (a burst of
-     * loss events in a row says less than its equation does). */
-    uint64_t x = rate > cc->x / 2 || !is_clr ? rate : cc->x / 2;
-    if (x < e->cfg.cc_min_rate)
-      x = e->cfg.cc_min_rate;
-    if (x < cc->x - cc->x / 10 && now < cc->supp_at)
-      cc->supp_at = now;
-    cc->x = x;
-    cc->dec_x = x; /* probing starts again from here */
+  if (fresh && !cc->ss) {
+    cc->dec_x = rate;
     cc->dec_at = now;
   }
+  uint64_t before = cc->x;
+  smart__cc_tx_update(e, now);
+  if (cc->x < before - before / 10 && now < cc->supp_at)
+    cc->supp_at = now;
   smart__cc_tx_apply(e, now);
 }
 

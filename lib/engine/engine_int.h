@@ -32,6 +32,8 @@ struct smart__cct {
   uint8_t drained;     /* the queue was empty after the last data */
   uint32_t clr, clr_tag, clr_p;   /* its src id, tag, loss (x 2^32) */
   uint64_t clr_rate, clr_rtt, clr_at; /* its rate, round trip, last report */
+  uint64_t clr_recv;   /* the receive rate it reported */
+  double clr_damp;     /* its last sample's damping (RFC 5348 4.5) */
   uint64_t dec_x, dec_at; /* the rate after the last cut, and when */
   uint16_t round;      /* feedback round */
   uint64_t round_at;   /* its start */
@@ -64,16 +66,15 @@ struct smart__ccr {
   uint8_t ss;          /* the sender is in slow start */
   uint8_t first;       /* the history is only the first, made-up interval */
   uint8_t ncand, nhist;
+  uint8_t events;      /* loss events counted, modulo 256 */
   uint16_t round, seg;
   uint64_t x_send, x_supp; /* advertised */
   uint64_t fb_due;     /* the feedback timer of this round (NEVER) */
   uint64_t clr_due;    /* CLR: the next report (NEVER) */
   uint64_t last_fb;    /* the last STATUS carrying our feedback */
   uint64_t x_last;     /* the rate it said */
+  uint64_t recv_last;  /* the receive rate it said */
   uint64_t rtt_ns;     /* our round trip, echoed by the sender (0: none) */
-  uint64_t clr_rtt_ns; /* the CLR's, echoed to everyone (0: none) */
-  uint64_t supp_rtt_ns; /* that of the report that set the suppression
-                           rate, in the last heartbeat (0: none) */
   uint64_t hi;         /* one past the highest original sequence (0: none) */
   uint64_t ev_seq, ev_at; /* start of the current loss event */
   uint32_t hist[SMART__CC_HIST]; /* closed loss intervals, newest first */
@@ -171,9 +172,13 @@ struct smart__rcv {
   /* Congestion control (cc.c): its last report. */
   uint8_t cc_slow;      /* reported slow: it counts no more for the rate */
   uint32_t cc_tag, cc_p;
+  uint8_t cc_events;    /* its loss event count, as it last said */
   uint64_t cc_rate;     /* what the equation gives (UINT64_MAX: no loss) */
   uint64_t cc_at;       /* when (0: never) */
   uint64_t slow_since;  /* below the floor since (0: not) */
+  uint64_t cc_recv;     /* the receive rate it reported */
+  uint64_t cc_rtt, cc_rtt_at; /* its mean round trip, for the equation */
+  double cc_damp;       /* that mean over its last sample, 1 at most */
 };
 
 /* ---- Receiver (one per remote sender) ---------------------------------- */

@@ -32,10 +32,7 @@ void smart__opts_init(struct smart__opts *o) {
   smart__engine_config_init(&o->eng);
   o->eng.sync = DEFAULT_SYNC;
   o->eng.grtt_us = DEFAULT_GRTT_US;
-  /* Congestion control (engine/cc.c): off by default in this version (the
-   * simulator's bottlenecks it follows; a real tbf bottleneck, tests/netns-cc.sh,
-   * not yet well enough). */
-  o->eng.cc = SMART_CC_OFF;
+  o->eng.cc = SMART_CC_ON; /* congestion control (engine/cc.c) */
   o->ttl = 1;
   o->loop = 1;
   o->rcvtimeo_ms = -1;

@@ -342,6 +342,7 @@ int smart__ccfb_decode(struct smart__ccfb *f, const uint8_t *v, size_t len) {
   f->rate = smart__get64(v + 16);
   f->rtt_us = smart__get32(v + 24);
   f->flags = v[28];
+  f->events = v[29];
   return f->tag ? 0 : SMART_EFORMAT;
 }
 
@@ -352,7 +353,8 @@ void smart__ccfb_encode(uint8_t out[SMART__CCFB_LEN], const struct smart__ccfb *
   smart__put64(out + 16, f->rate);
   smart__put32(out + 24, f->rtt_us);
   out[28] = f->flags;
-  out[29] = out[30] = out[31] = 0;
+  out[29] = f->events;
+  out[30] = out[31] = 0;
 }
 
 int smart__conf_decode(struct smart__conf *c, const uint8_t *p, size_t len) {

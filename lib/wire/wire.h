@@ -319,6 +319,7 @@ struct smart__ccfb {
                        (UINT64_MAX: no limit) */
   uint32_t rtt_us;  /* the receiver's round-trip estimate (0: none) */
   uint8_t flags;    /* SMART__CCFB_* */
+  uint8_t events;   /* loss events it counted, modulo 256 */
 };
 int smart__ccfb_decode(struct smart__ccfb *f, const uint8_t *v, size_t len);
 void smart__ccfb_encode(uint8_t out[SMART__CCFB_LEN], const struct smart__ccfb *f);
