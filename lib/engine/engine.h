@@ -230,6 +230,11 @@ void smart__engine_del(struct smart__engine *e);
  */
 int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
                        const uint8_t *dgram, size_t len, uint64_t now);
+/* When the datagrams handed to smart__engine_recv from now on reached the
+ * host (at <= now; 0: at `now`). Round-trip echoes are measured from it:
+ * the time a heartbeat or a STATUS waited behind the reader's backlog is
+ * the reader's, not the path's. */
+void smart__engine_arrival(struct smart__engine *e, uint64_t at);
 
 /* Destination of a datagram produced by smart__engine_send(). */
 enum { SMART__DST_GROUP = 0, SMART__DST_UNICAST = 1 };

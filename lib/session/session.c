@@ -347,8 +347,21 @@ static int open_sealed(struct smart__session *ss, const uint8_t *dg, size_t len,
  *      wait for the manifest that vouches for them;
  *   7. deliver(): moves only from a data sender, reports, the engine.
  */
+static void recv_one(struct smart__session *ss, const uint8_t *dg, size_t len,
+                     const struct smart__sockaddr *from, uint64_t now);
+
+void smart__session_arrival(struct smart__session *ss, uint64_t at) { ss->rx_at = at; }
+
 void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
                          const struct smart__sockaddr *from, uint64_t now) {
+  smart__engine_arrival(ss->eng, ss->rx_at);
+  ss->rx_at = 0;
+  recv_one(ss, dg, len, from, now);
+  smart__engine_arrival(ss->eng, 0);
+}
+
+static void recv_one(struct smart__session *ss, const uint8_t *dg, size_t len,
+                     const struct smart__sockaddr *from, uint64_t now) {
   ss->now = now;
   ss->dgrams_received++;
   if (len > SMART__MAX_DGRAM) { /* truncated by the kernel: larger than any SMART datagram */

@@ -106,6 +106,12 @@ void smart__session_del(struct smart__session *ss);
 /* Input. */
 void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
                          const struct smart__sockaddr *from, uint64_t now);
+/* Before smart__session_recv: when that datagram reached the socket (the
+ * kernel's stamp, on `now`'s clock; 0 or `now` when not known). Round
+ * trips are measured from it, so that time spent queued behind the
+ * reader's backlog does not count as path. Applies to the next
+ * smart__session_recv only. */
+void smart__session_arrival(struct smart__session *ss, uint64_t at);
 void smart__session_rx_read(struct smart__session *ss, uint64_t bytes, uint64_t now);
 int smart__session_rx_look_due(const struct smart__session *ss, uint64_t now);
 void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t size, uint64_t now);
