@@ -1935,6 +1935,23 @@ struct inflight {
   uint64_t at; /* read then */
 };
 
+/* Hand `e` what of q[0..n) is due by `now` (from `src`), each as arrived
+ * `shift` after it was due (0: arrival unknown); returns what is left. */
+static int deliver_due(struct smart__engine *e, uint32_t src, struct inflight *q, int n,
+                       uint64_t now, int64_t shift) {
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (q[i].at > now) {
+      q[k++] = q[i];
+      continue;
+    }
+    smart__engine_arrival(e, shift ? (uint64_t)((int64_t)q[i].at + shift) : 0);
+    (void)smart__engine_recv(e, src, q[i].b, q[i].n, now);
+    smart__engine_arrival(e, 0);
+  }
+  return k;
+}
+
 static uint64_t rtt_with_backlog(int stamped) {
   struct smart__engine_config c;
   smart__engine_config_init(&c);
@@ -1950,7 +1967,7 @@ static uint64_t rtt_with_backlog(int stamped) {
   ck_assert_int_eq(smart__engine_new(&r, &c), 0);
   static struct inflight down[256], up[256];
   int nd = 0, nu = 0;
-  const uint64_t path = 1 * MS, lag = 4 * MS;
+  const int64_t path = 1 * (int64_t)MS, lag = 4 * (int64_t)MS;
   for (uint64_t now = 0; now < 300 * MS; now += MS / 4) {
     if (now % (20 * MS) == 0)
       ck_assert_int_eq(smart__engine_submit(s, "tick", 4, now), 0);
@@ -1961,36 +1978,16 @@ static uint64_t rtt_with_backlog(int stamped) {
       if (nd < 256) {
         memcpy(down[nd].b, tmp, (size_t)n);
         down[nd].n = (size_t)n;
-        down[nd++].at = now + lag;
+        down[nd++].at = now + (uint64_t)lag;
       }
     while ((n = smart__engine_send(r, tmp, sizeof(tmp), &dst, now)) > 0)
       if (dst.kind == SMART__DST_UNICAST && nu < 256) {
         memcpy(up[nu].b, tmp, (size_t)n);
         up[nu].n = (size_t)n;
-        up[nu++].at = now + lag;
+        up[nu++].at = now + (uint64_t)lag;
       }
-    int k = 0;
-    for (int i = 0; i < nd; i++) {
-      if (down[i].at > now) {
-        down[k++] = down[i];
-        continue;
-      }
-      smart__engine_arrival(r, stamped ? down[i].at - lag + path : 0);
-      (void)smart__engine_recv(r, 1, down[i].b, down[i].n, now);
-      smart__engine_arrival(r, 0);
-    }
-    nd = k;
-    k = 0;
-    for (int i = 0; i < nu; i++) {
-      if (up[i].at > now) {
-        up[k++] = up[i];
-        continue;
-      }
-      smart__engine_arrival(s, stamped ? up[i].at - lag + path : 0);
-      (void)smart__engine_recv(s, 7, up[i].b, up[i].n, now);
-      smart__engine_arrival(s, 0);
-    }
-    nu = k;
+    nd = deliver_due(r, 1, down, nd, now, stamped ? path - lag : 0);
+    nu = deliver_due(s, 7, up, nu, now, stamped ? path - lag : 0);
   }
   struct smart__rcv_info ri[2];
   ck_assert_uint_eq(smart__engine_rcv_list(s, ri, 2), 1);
