@@ -168,9 +168,11 @@ test_all() {
     run_suite "$out/clang-asan" --no-suite engine --no-suite cp --no-suite py
   say "valgrind: the codec, and the secure layer (its sealing, opening and replay cases)"
   local vg='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite'
-  meson test -C "$out/gcc" --suite unit --print-errorlogs --logbase valgrind --wrapper "$vg"
+  # valgrind runs a program 20-50 times slower: the tests' timeouts with it.
+  meson test -C "$out/gcc" --suite unit --print-errorlogs --logbase valgrind --wrapper "$vg" \
+    --timeout-multiplier 10
   CK_RUN_CASE=layer meson test -C "$out/gcc" secure --print-errorlogs --logbase valgrind-secure \
-    --wrapper "$vg"
+    --wrapper "$vg" --timeout-multiplier 10
   install_check "$out/gcc"
   fuzz
   say "done in $((SECONDS - start)) s"
