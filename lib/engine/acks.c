@@ -158,7 +158,9 @@ smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, u
   size_t el = 0;
   uint8_t sv[4], pv[SMART__POS_LEN], fv[SMART__CCFB_LEN];
   smart__put32(sv, r->session);
-  struct smart__pos ps = {.position = r->next, .flags = r->leaving ? SMART__POS_LEAVING : 0};
+  struct smart__pos ps = {.position = r->next,
+                          .flags = (uint8_t)((r->leaving ? SMART__POS_LEAVING : 0) |
+                                             (e->cfg.pos_flags & SMART__POS_GCM))};
   if (r->echo) {
     ps.echo = r->echo;
     uint64_t d = (now - r->echo_at) / SMART__NS_PER_US;
@@ -335,6 +337,7 @@ int smart__acks_on_status(struct smart__engine *e, uint32_t src, const struct sm
     rev_push(e, SMART__RCV_NEW, rc, 0);
   }
   rc->last = now;
+  rc->pos_flags = ps.flags & SMART__POS_GCM;
   if (ps.position > rc->pos) {
     rc->pos = ps.position;
     rc->progress = now;
@@ -578,6 +581,16 @@ int smart__engine_flush_state(struct smart__engine *e, uint32_t *pending) {
   if (pending)
     *pending = n;
   return rc;
+}
+
+int smart__engine_rcv_all(const struct smart__engine *e, uint8_t flag) {
+  if (!e || !e->tx || !e->tx->nlive)
+    return 0;
+  const struct smart__tx *tx = e->tx;
+  for (uint32_t i = 0; i < tx->nrcv; i++)
+    if (!tx->rcv[i].evicted && !(tx->rcv[i].pos_flags & flag))
+      return 0;
+  return 1;
 }
 
 void smart__engine_flush_end(struct smart__engine *e) {

@@ -200,6 +200,9 @@ struct smart__engine_config {
   uint64_t cc_min_rate;   /* its lower bound, bytes/s */
   uint64_t cc_floor;      /* a receiver whose rate stays below this is
                              slow (0: cc_min_rate) */
+  /* Appended in 0.2 (what receivers tell senders they can open). */
+  uint8_t pos_flags;      /* receivers: capability bits (SMART__POS_GCM) put
+                             in every STATUS */
 };
 
 /* Fill `cfg` with defaults (and cfg->size). */
@@ -423,6 +426,10 @@ void smart__engine_leave(struct smart__engine *e, uint64_t now);
 
 /* The local sender's next sequence, or 0 if it has no sender role yet. */
 uint64_t smart__engine_tx_lead(const struct smart__engine *e);
+/* 1 when the local sender has at least one live receiver that reports and
+ * every one of them set capability bit `flag` (SMART__POS_*) in its last
+ * STATUS; else 0. */
+int smart__engine_rcv_all(const struct smart__engine *e, uint8_t flag);
 /* Messages the local sender has queued and not yet put in a datagram. */
 uint32_t smart__engine_tx_queued(const struct smart__engine *e);
 /* The local sender's oldest repairable sequence. */

@@ -179,6 +179,7 @@ struct smart__rcv {
   uint64_t cc_recv;     /* the receive rate it reported */
   uint64_t cc_rtt, cc_rtt_at; /* its mean round trip, for the equation */
   double cc_damp;       /* that mean over its last sample, 1 at most */
+  uint8_t pos_flags;    /* capability bits of its last STATUS (SMART__POS_GCM) */
 };
 
 /* ---- Receiver (one per remote sender) ---------------------------------- */

@@ -108,6 +108,7 @@ struct smart__sec {
   uint32_t my_id;
   uint8_t tx_epoch;
   uint8_t tx_key_valid;
+  uint8_t tx_gkey_valid; /* tx_gkey is of tx_key and the salt */
   uint8_t salt[16];
   uint64_t counter;
   uint64_t last_rekey, bytes;
@@ -123,7 +124,9 @@ struct smart__sec {
   uint64_t tx_switched_at;
   uint64_t adopted; /* newer epochs adopted from others */
   uint8_t fresh;    /* group-key mode: nothing sealed or accepted yet */
-  uint8_t suite;    /* SMART__SEC_SUITE_* this socket seals with */
+  uint8_t suite;    /* SMART__SEC_SUITE_* this socket seals with (next) */
+  uint8_t chooses;  /* SMART_CIPHER_AUTO with AES-256-GCM here: the session
+                       picks the suite of each datagram (smart__sec_choose) */
   uint8_t gcm_ok;   /* the provider offers AES-256-GCM here */
   uint64_t salt_from;    /* the counter when the salt was drawn */
   uint64_t cipher_drops; /* refused: a suite this socket cannot open */
@@ -184,14 +187,17 @@ static void gcm_nonce(uint8_t n12[12], uint32_t id, const uint8_t nonce[24]) {
 }
 
 static int tx_prepare(struct smart__sec *s) {
-  if (s->tx_key_valid)
-    return 0;
-  if (sender_key(s, s->tx_epoch, s->my_id, s->sk->tx_key) != 0)
-    return SMART_ESTATE;
-  if (s->suite == SMART__SEC_SUITE_AESGCM &&
-      gcm_key(s->cfg.ops, s->sk->tx_key, s->salt, s->sk->tx_gkey) != 0)
-    return SMART_ESTATE;
-  s->tx_key_valid = 1;
+  if (!s->tx_key_valid) {
+    if (sender_key(s, s->tx_epoch, s->my_id, s->sk->tx_key) != 0)
+      return SMART_ESTATE;
+    s->tx_key_valid = 1;
+    s->tx_gkey_valid = 0;
+  }
+  if (s->suite == SMART__SEC_SUITE_AESGCM && !s->tx_gkey_valid) {
+    if (gcm_key(s->cfg.ops, s->sk->tx_key, s->salt, s->sk->tx_gkey) != 0)
+      return SMART_ESTATE;
+    s->tx_gkey_valid = 1;
+  }
   return 0;
 }
 
@@ -251,6 +257,7 @@ int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
   s->gcm_ok = (uint8_t)gcm_ok;
   s->suite = cfg->cipher == SMART_CIPHER_AES256GCM ? SMART__SEC_SUITE_AESGCM
                                                    : SMART__SEC_SUITE_XCHACHA;
+  s->chooses = (uint8_t)(cfg->cipher == SMART_CIPHER_AUTO && gcm_ok);
   if (cfg->group_key)
     memcpy(s->sk->group_key, cfg->group_key, 32);
   if (cfg->identity)
@@ -313,7 +320,7 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
     if (s->cfg.ops->random(s->salt, sizeof(s->salt), s->cfg.ops->user_data) != 0)
       return SMART_ESYS;
     s->salt_from = s->counter;
-    s->tx_key_valid = 0;
+    s->tx_gkey_valid = 0;
   }
   int rc = tx_prepare(s);
   if (rc)
@@ -868,3 +875,12 @@ uint64_t smart__sec_evicted(const struct smart__sec *s) { return s->evicted; }
 uint32_t smart__sec_senders(const struct smart__sec *s) { return s->nremotes; }
 
 unsigned smart__sec_suite(const struct smart__sec *s) { return s->suite; }
+
+int smart__sec_opens_gcm(const struct smart__sec *s) { return s && s->gcm_ok; }
+
+int smart__sec_chooses(const struct smart__sec *s) { return s && s->chooses; }
+
+void smart__sec_choose(struct smart__sec *s, int gcm) {
+  if (s && s->chooses)
+    s->suite = gcm ? SMART__SEC_SUITE_AESGCM : SMART__SEC_SUITE_XCHACHA;
+}

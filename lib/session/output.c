@@ -104,9 +104,30 @@ static const struct producer {
     [ROW_ENGINE] = {engine_next, 1, 1, 1},
 };
 
+/* SMART_CIPHER_AUTO where AES-256-GCM is available: the engine's data
+ * and repairs are sealed with AES-256-GCM once every receiver that reports
+ * has said it opens it (POSITION flag GCM), everything else, and all of it
+ * while some receiver has not said so, with XChaCha20-Poly1305, which every
+ * receiver opens: a receiver that cannot open AES-256-GCM still hears the
+ * heartbeats, reports, and the sender falls back (smart-security(7)).
+ * Looked at once a millisecond at most: a scan of the receivers. */
+#define GCM_LOOK_NS 1000000u
+static void choose_suite(struct smart__session *ss, int row, const uint8_t *buf, size_t n,
+                         uint64_t now) {
+  int data = row == ROW_ENGINE && n >= SMART__DATA_HDR_LEN && (buf[1] >> 6) == SMART__TYP_DATA &&
+             ((buf[1] >> 4) & 3) <= SMART__DCMD_REPAIR;
+  if (data && (now - ss->gcm_looked >= GCM_LOOK_NS || now < ss->gcm_looked)) {
+    ss->all_gcm = (uint8_t)smart__engine_rcv_all(ss->eng, SMART__POS_GCM);
+    ss->gcm_looked = now;
+  }
+  smart__sec_choose(ss->sec, data && ss->all_gcm);
+}
+
 /* Seal (and note) a datagram of `row`: its new length, or an error. */
 static smart_ssize seal(struct smart__session *ss, const struct producer *pr, uint8_t *buf,
                         size_t n, size_t cap, int *end_batch, uint64_t now) {
+  if (smart__sec_chooses(ss->sec))
+    choose_suite(ss, (int)(pr - producers), buf, n, now);
   smart_ssize m = smart__sec_seal(ss->sec, buf, n, cap, now);
   if (m < 0 || !pr->note || !ss->sauth)
     return m;

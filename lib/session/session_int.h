@@ -48,6 +48,10 @@ struct smart__session {
   uint64_t flush_activity, flush_count;
   struct smart__rng rng;
   uint64_t now; /* the time of the last input or tick */
+  /* SMART_CIPHER_AUTO (smart__sec_chooses): whether every receiver that
+   * reports opens AES-256-GCM, as last looked at (output.c). */
+  uint8_t all_gcm;
+  uint64_t gcm_looked;
   /* counters the engine does not keep */
   uint64_t dgrams_received, drops_injected, drops_other, drops_auth, drops_replay;
   uint64_t joins_refused, naks_limited, rekeys, senders, msgs_delivered, bytes_delivered;
