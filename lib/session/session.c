@@ -554,6 +554,10 @@ int smart__session_poll(struct smart__session *ss, struct smart__delivery *d) {
   return 0;
 }
 
+uint32_t smart__session_tx_queued(const struct smart__session *ss) {
+  return smart__engine_tx_queued(ss->eng);
+}
+
 int smart__session_tx_busy(const struct smart__session *ss) {
   return smart__engine_tx_lead(ss->eng) || smart__engine_tx_queued(ss->eng);
 }

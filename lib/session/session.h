@@ -137,6 +137,8 @@ int smart__session_poll(struct smart__session *ss, struct smart__delivery *d);
 uint32_t smart__session_max_dgram(const struct smart__session *ss);
 /* Data queued or sent but not yet quiet (linger and flush). */
 int smart__session_tx_busy(const struct smart__session *ss);
+/* Messages the local sender has queued and not yet put in a datagram. */
+uint32_t smart__session_tx_queued(const struct smart__session *ss);
 /* Flush: the repair interval max(4 x (K + 2) x GRTT, 1 s) of silence after
  * the last data, request, confirmation or repair, once nothing is queued. */
 void smart__session_flush_start(struct smart__session *ss, uint64_t now);
