@@ -251,6 +251,7 @@ struct smart__rxs {
   uint64_t last_heard;   /* last packet from this sender */
   uint64_t status_due;   /* next STATUS (NEVER: none) */
   uint64_t status_pos;   /* position last reported (UINT64_MAX: none) */
+  uint8_t early;         /* early STATUS sent after the first (acks.c) */
   uint64_t want_wm;      /* the sender asked for a report at this point */
   uint64_t echo_at;      /* when the last ACKREQ was heard */
   uint32_t echo;         /* its Timestamp */
