@@ -524,6 +524,12 @@ static double run_thru(int smart, size_t size) {
            " included)\n",
            sent ? (double)t.tx_cpu_ns / 1e3 / (double)sent : 0.0, (unsigned long long)sent,
            (double)t.tx_cpu_ns / 1e9);
+    if (t.tx_st.cc_rate)
+      printf("         congestion control at the end: rate %.1f MB/s, group round trip %llu us,"
+             " limiting receiver's round trip %llu us and loss %llu ppm; %llu reports\n",
+             (double)t.tx_st.cc_rate / 1e6, (unsigned long long)t.tx_st.grtt_us,
+             (unsigned long long)t.tx_st.cc_clr_rtt_us,
+             (unsigned long long)t.tx_st.cc_clr_loss_ppm, (unsigned long long)t.tx_st.cc_reports);
     printf("         receiver: %llu naks sent, %llu repairs received, %llu duplicates,"
            " %llu datagrams dropped\n",
            (unsigned long long)t.rx_st.naks_sent, (unsigned long long)t.rx_st.repairs_received,
