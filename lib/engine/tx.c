@@ -742,28 +742,6 @@ static smart_ssize tx_send(struct smart__engine *e, uint8_t *out, size_t outlen,
   return 0;
 }
 
-/* Waiting for tokens to send queued data: until a few datagrams' worth is
- * there (what the rate earns in DATA_WAIT_NS, at most DATA_WAIT_DGRAMS
- * datagrams and the bucket's depth, at least one datagram, at most what is
- * queued), so that a rate-limited sender wakes once per few datagrams and
- * hands them to the system together rather than one per wake-up. */
-#define DATA_WAIT_NS 250000u
-#define DATA_WAIT_DGRAMS 8u
-static size_t data_wait(const struct smart__engine *e) {
-  const struct smart__tx *tx = e->tx;
-  size_t big = e->cfg.max_dgram;
-  uint64_t rate = e->tb.rate, want = rate / (SMART__NS_PER_S / DATA_WAIT_NS);
-  if (!rate)
-    return big;
-  if (want > (uint64_t)DATA_WAIT_DGRAMS * big)
-    want = (uint64_t)DATA_WAIT_DGRAMS * big;
-  if (want > e->tb.burst)
-    want = e->tb.burst;
-  if (want > tx->qbytes)
-    want = tx->qbytes;
-  return want > big ? (size_t)want : big;
-}
-
 uint64_t smart__tx_expiry(struct smart__engine *e) {
   struct smart__tx *tx = e->tx;
   size_t big = e->cfg.max_dgram;
@@ -774,7 +752,7 @@ uint64_t smart__tx_expiry(struct smart__engine *e) {
     if (tx->hb_first)
       return smart__ratelim_when(&e->tb, big);
     if (tx->lead - tx->trail < e->cfg.window) {
-      t = smart__ratelim_when(&e->tb, data_wait(e));
+      t = smart__ratelim_when(&e->tb, big);
     } else {
       struct smart__tx_slot *sl = &tx->slots[tx->trail & (tx->cap - 1)];
       uint64_t r = sl->pending ? smart__ratelim_when(&e->tb, big)
