@@ -248,6 +248,18 @@ struct smart__dst {
  * SMART_ENOMEM. Call it until it returns 0 after every recv, submit,
  * command and handle_expiry.
  */
+/*
+ * The same, but a new DATA datagram (not a repair, heartbeat or anything
+ * else) may be handed over by reference: *ref points to the window's copy
+ * instead of the datagram being copied to out. It stays unchanged while
+ * fewer than SMART__ENGINE_REF_SPAN more datagrams are produced and the
+ * engine lives. *ref is NULL when the datagram is in out. Only with a
+ * window of at least 2 x SMART__ENGINE_REF_SPAN datagrams; with a smaller
+ * one every datagram is copied.
+ */
+#define SMART__ENGINE_REF_SPAN 64u
+smart_ssize smart__engine_send_ref(struct smart__engine *e, uint8_t *out, size_t outlen,
+                                   struct smart__dst *dst, uint64_t now, uint8_t **ref);
 smart_ssize smart__engine_send(struct smart__engine *e, uint8_t *out,
                                size_t outlen, struct smart__dst *dst,
                                uint64_t now);

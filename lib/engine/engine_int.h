@@ -334,6 +334,9 @@ struct smart__engine {
   /* The datagram being produced goes by unicast to out_src. */
   uint8_t out_unicast;
   uint32_t out_src;
+  /* smart__engine_send_ref: where a new DATA datagram's window copy is
+   * pointed to instead of copied to `out` (NULL: copy). */
+  uint8_t **out_ref;
 
   uint32_t cc_tag; /* receivers: our congestion-control tag (0: not drawn) */
 };

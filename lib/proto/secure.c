@@ -309,10 +309,28 @@ static void env_hdr(struct smart__sec *s, uint8_t *p, uint8_t flags) {
   smart__put32(p + 4, s->my_id);
 }
 
+static smart_ssize seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap, uint64_t now,
+                        int shifted);
+
 smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
                             uint64_t now) {
+  return seal(s, buf, len, cap, now, 0);
+}
+
+smart_ssize smart__sec_seal_shifted(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
+                                    uint64_t now) {
+  if (!s || !buf || len < SMART__DATA_HDR_LEN || cap < SMART__SEC_HDR + SMART__SEC_NONCE + len ||
+      (buf[SMART__SEC_HDR + SMART__SEC_NONCE + 1] >> 6) != SMART__TYP_DATA)
+    return SMART_EINVAL;
+  return seal(s, buf, len, cap, now, 1);
+}
+
+static smart_ssize seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap, uint64_t now,
+                        int shifted) {
   if (!s || !buf || len < SMART__HDR_LEN)
     return SMART_EINVAL;
+  if (shifted) /* the DATA header down to its place; the body is at its own */
+    memmove(buf, buf + SMART__SEC_HDR + SMART__SEC_NONCE, SMART__DATA_HDR_LEN);
   if (cap < len + SMART__SEC_OVERHEAD || len + SMART__SEC_OVERHEAD > SMART__MAX_DGRAM)
     return SMART_ENOBUF;
   if (s->suite == SMART__SEC_SUITE_AESGCM && s->counter - s->salt_from >= SMART__GCM_SALT_LIFE) {
@@ -335,8 +353,9 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
     size_t body = len - SMART__DATA_HDR_LEN;
     size_t total = len + SMART__SEC_DATA_OVERHEAD;
     int enc = !s->cfg.auth_only || ((buf[1] >> 4) & 3) >= 2; /* control always sealed */
-    memmove(buf + SMART__DATA_HDR_LEN + SMART__SEC_HDR + SMART__SEC_NONCE,
-            buf + SMART__DATA_HDR_LEN, body);
+    if (!shifted)
+      memmove(buf + SMART__DATA_HDR_LEN + SMART__SEC_HDR + SMART__SEC_NONCE,
+              buf + SMART__DATA_HDR_LEN, body);
     smart__put16(buf + 2, (uint16_t)total);
     buf[6] |= 0x20; /* D = 1 */
     uint8_t *env = buf + SMART__DATA_HDR_LEN;

@@ -70,6 +70,11 @@ void smart__sec_del(struct smart__sec *s);
  */
 smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
                             uint64_t now);
+/* The same for a DATA packet of len bytes that lies at buf + SMART__SEC_HDR +
+ * SMART__SEC_NONCE (its body already where the envelope puts it: nothing
+ * but the 8-byte header moves); the sealed packet starts at buf. */
+smart_ssize smart__sec_seal_shifted(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
+                                    uint64_t now);
 
 /*
  * Authenticate and open in[0..len) into out (cap >= len). On success returns

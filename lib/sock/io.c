@@ -93,12 +93,18 @@ static smart_ssize fill_batch(smart_sock *s, uint64_t now, unsigned max, int *en
   *end = 0;
   while (s->nout < max && !*end) {
     struct smart__dgram *d = &s->out[s->nout];
-    d->buf = s->obuf + (size_t)s->nout * SMART__SLOT;
-    smart_ssize n = smart__session_send(s->ss, d->buf, SMART__SLOT, &d->peer, end, now);
+    /* A plain session's data may come by reference to the sender's
+     * window (no copy); it stays as it is while fewer than
+     * SMART__SESSION_REF_SPAN more datagrams are produced, and none are
+     * while these wait for the kernel (tx_pending first). */
+    uint8_t *data;
+    smart_ssize n = smart__session_send_ref(s->ss, s->obuf + (size_t)s->nout * SMART__SLOT,
+                                            SMART__SLOT, &d->peer, end, now, &data);
     if (n < 0)
       return n;
     if (n == 0)
       break;
+    d->buf = data;
     d->len = (size_t)n;
     s->nout++;
   }
