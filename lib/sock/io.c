@@ -65,23 +65,26 @@ static int tx_pending(smart_sock *s) {
       bytes += s->out[s->out_head + (unsigned)i].len;
     smart__session_sent(s->ss, bytes, t1);
     s->out_head += (unsigned)n;
-    /* Per-datagram cost of the send path, for autocork: what a call takes
-     * when nothing else gets in its way. A sample is wall time and
-     * includes any preemption during the call (on one host, often by the
-     * receiver the datagram just woke), so the estimate follows the fast
-     * samples (a quarter of the way down) and rises only slowly (by a
-     * thirty-second at most per call): slow calls, however many, do not
-     * make a sender at a moderate rate look backlogged. */
-    uint64_t per = (t1 - t0) / (uint64_t)n;
-    if (!s->tx_cost) {
-      s->tx_cost = per ? per : 1;
-    } else if (per < s->tx_cost) {
-      s->tx_cost -= (s->tx_cost - per) / 4;
-    } else {
-      uint64_t up = per - s->tx_cost, most = s->tx_cost / 32 + 1;
-      s->tx_cost += up < most ? up : most;
+    /* The send-path time, for autocork: what a system call for one
+     * datagram takes when nothing else gets in its way (a message sent
+     * alone costs that; corked ones share a call). Measured on calls of
+     * one datagram only. A sample is wall time and includes any
+     * preemption during the call (on one host, often by the receiver the
+     * datagram just woke), so the estimate follows the fast samples (a
+     * quarter of the way down) and rises only slowly (by a thirty-second
+     * at most per call): slow calls, however many, do not make a sender
+     * at a moderate rate look backlogged. */
+    if (n == 1) {
+      uint64_t per = t1 - t0;
+      if (!s->tx_cost) {
+        s->tx_cost = per ? per : 1;
+      } else if (per < s->tx_cost) {
+        s->tx_cost -= (s->tx_cost - per) / 4;
+      } else {
+        uint64_t up = per - s->tx_cost, most = s->tx_cost / 32 + 1;
+        s->tx_cost += up < most ? up : most;
+      }
     }
-    s->last_tx = t1;
   }
   s->nout = s->out_head = 0;
   return 0;

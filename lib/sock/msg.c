@@ -42,12 +42,12 @@ static int submit(smart_sock *s, const void *buf, size_t len, int nonblock, uint
   }
 }
 
-/* Autocork. A call is "busy" when the previous datagram is still in the
- * kernel's hands (it left less than one send-path time ago), when messages
- * queued earlier are still waiting (the rate or the window held them: the
- * new one would wait behind them anyway), or when messages are corked and
- * the application calls again within one send-path time: it is
- * backlogged, and datagrams then leave a batch per system call.
+/* Autocork. A call is "busy" when the application comes back less than
+ * one send-path time (what sending one datagram alone takes) after the
+ * previous smart_send() returned, or when messages queued earlier are
+ * still waiting (the rate or the window held them: the new one would wait
+ * behind them anyway): it is backlogged, and datagrams then leave a batch
+ * per system call.
  * Corking starts only after CORK_AFTER busy calls in a row: one busy call,
  * or a few, are a burst, not a backlog, and every message of a burst goes
  * at once (were one held, it would wait for the application's next call).
@@ -56,9 +56,7 @@ static int submit(smart_sock *s, const void *buf, size_t len, int nonblock, uint
 #define CORK_AFTER 16u
 static int cork(smart_sock *s, size_t len, uint64_t now) {
   uint64_t cost = s->tx_cost;
-  int busy = (s->last_tx && now - s->last_tx < cost) || s->backlog ||
-             (s->corked_bytes && now - s->last_call < cost);
-  s->last_call = now;
+  int busy = (s->last_ret && now - s->last_ret < cost) || s->backlog;
   if (!busy) {
     s->busy_calls = 0;
     return 0;
@@ -102,8 +100,10 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
   if ((rc = submit(s, buf, len, s->o.nonblock || (flags & SMART_MSG_DONTWAIT), &now)) != 0)
     return rc;
   int lone = !s->corked_bytes && !s->backlog;
-  if (cork(s, len, now))
+  if (cork(s, len, now)) {
+    s->last_ret = now; /* corked: the call is about over */
     return (smart_ssize)len;
+  }
   /* The message first (alone, its datagram before anything else is
    * looked at), then whatever came in (requests are answered on this same
    * call, right after). The message is queued: an error from transmitting
@@ -112,6 +112,7 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
   if (rc == 0)
     rc = smart__io_pump(s);
   s->tx_error = rc;
+  s->last_ret = smart__now();
   return (smart_ssize)len;
 }
 

@@ -56,7 +56,8 @@ struct smart_sock {
   struct smart__dgram in[SMART__BATCH];
 
   /* autocork (msg.c) */
-  uint64_t last_tx, tx_cost, corked_since, last_call;
+  uint64_t tx_cost, corked_since;
+  uint64_t last_ret; /* when the last smart_send() returned */
   size_t corked_bytes;
   size_t cork_fill;     /* bytes in the corked datagram being filled */
   unsigned cork_dgrams; /* corked datagrams already full */
