@@ -298,9 +298,11 @@ int smart__io_pump_out(smart_sock *s, uint64_t now) {
 }
 
 int smart__io_pump_ready(smart_sock *s, int ready) {
-  uint64_t now = smart__now();
-  int rc = smart__io_pump_in(s, ready, now);
-  return rc ? rc : smart__io_pump_out(s, now);
+  int rc = smart__io_pump_in(s, ready, smart__now());
+  /* The clock again: reading a batch can take long (a preempted thread,
+   * hundreds of datagrams), and a report sent now says how long it held
+   * the heartbeat it echoes (its round trip must not count our delay). */
+  return rc ? rc : smart__io_pump_out(s, smart__now());
 }
 
 int smart__io_pump(smart_sock *s) { return smart__io_pump_ready(s, SMART__READY_UNKNOWN); }

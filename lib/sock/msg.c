@@ -203,7 +203,7 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len, struct sm
       s->out_deferred = 1;
       return hand_over(&d, buf, len, info);
     }
-    if ((rc = smart__io_pump_out(s, now)) != 0)
+    if ((rc = smart__io_pump_out(s, smart__now())) != 0) /* see smart__io_pump_ready */
       return rc;
     pumped = 1;
   }
