@@ -156,9 +156,10 @@ static void print_ext(FILE *o, const struct smart__pkt *pkt) {
     case SMART__EXT_POSITION:
       if (n < SMART__POS_LEN)
         goto other;
-      fprintf(o, " position=%" PRIu64 " echo=%" PRIu32 " delay_us=%" PRIu32 "%s%s", be64(v),
+      fprintf(o, " position=%" PRIu64 " echo=%" PRIu32 " delay_us=%" PRIu32 "%s%s%s", be64(v),
               be32(v + 8), be32(v + 12), (v[16] & SMART__POS_LEAVING) ? " leaving" : "",
-              (v[16] & SMART__POS_EVICTED) ? " evicted" : "");
+              (v[16] & SMART__POS_EVICTED) ? " evicted" : "",
+              (v[16] & SMART__POS_GCM) ? " gcm" : "");
       break;
     case SMART__EXT_CCFB: {
       struct smart__ccfb f;

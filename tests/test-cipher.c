@@ -816,6 +816,70 @@ START_TEST(receiver_without_aes256gcm_session) {
 }
 END_TEST
 
+/* The default, SMART_CIPHER_AUTO, where AES-256-GCM is available: the
+ * sender starts in XChaCha20-Poly1305 and seals its data with AES-256-GCM
+ * once every receiver that reports has said it opens it (POSITION flag
+ * GCM); heartbeats stay in XChaCha20-Poly1305. With one receiver that
+ * cannot open AES-256-GCM (a provider of the 0.1 layout) among them, the
+ * data stays in XChaCha20-Poly1305 (or comes back to it) and every
+ * receiver delivers every message. */
+static void auto_session(int with_old) {
+  char group[64], ip[32];
+  unsigned port;
+  group_name(group, sizeof(group), 4 + with_old, ip, &port);
+  n_seal = n_open = n_gseal = n_gopen = 0;
+  smart_sock *tx = mk(group, counting_ops(), SMART_CIPHER_AUTO);
+  smart_sock *rx[2] = {mk(group, NULL, SMART_CIPHER_AUTO),
+                       with_old ? mk(group, old_layout(smart_crypto_sodium(), &old_sodium),
+                                     SMART_CIPHER_AUTO)
+                                : mk(group, NULL, SMART_CIPHER_XCHACHA20POLY1305)};
+  smart_sock *all[3] = {tx, rx[0], rx[1]};
+  enum { N = 600 };
+  unsigned next[2] = {0, 0};
+  /* A first part, then time for every receiver's first report, then the
+   * rest. */
+  send_msgs(tx, 0, 100);
+  uint64_t deadline = now_ms() + 20000;
+  while ((next[0] < 100 || next[1] < 100) && now_ms() < deadline) {
+    turn(all, 3, 5);
+    drain(rx[0], &next[0]);
+    drain(rx[1], &next[1]);
+  }
+  for (int k = 0; k < 10; k++) {
+    turn(all, 3, 5);
+    drain(rx[0], &next[0]);
+    drain(rx[1], &next[1]);
+  }
+  unsigned long gseal_before = n_gseal;
+  send_msgs(tx, 100, N);
+  while ((next[0] < N || next[1] < N) && now_ms() < deadline) {
+    turn(all, 3, 5);
+    drain(rx[0], &next[0]);
+    drain(rx[1], &next[1]);
+  }
+  ck_assert_uint_eq(next[0], N);
+  ck_assert_uint_eq(next[1], N);
+  for (int i = 0; i < 2; i++) {
+    struct smart_stats st = {.size = sizeof(st)};
+    ck_assert_int_eq(smart_stats(rx[i], &st), 0);
+    ck_assert_uint_eq(st.msgs_received, N);
+  }
+  ck_assert_uint_gt(n_seal, 0); /* heartbeats (and the start) in XChaCha20-Poly1305 */
+  if (with_old) {
+    ck_assert_uint_eq(n_gseal - gseal_before, 0); /* no data it could not open */
+  } else {
+    ck_assert_uint_gt(n_gseal - gseal_before, (unsigned long)(N - 100) / 2);
+  }
+  for (int i = 0; i < 3; i++)
+    smart_close(all[i]);
+}
+
+START_TEST(auto_picks_aes256gcm_when_every_receiver_opens_it) { auto_session(0); }
+END_TEST
+
+START_TEST(auto_stays_xchacha_for_a_receiver_without_aes256gcm) { auto_session(1); }
+END_TEST
+
 /* SMART_OPT_CIPHER: default 0, range, and SMART_ENOTSUP for a provider
  * without AES-256-GCM, whichever is set first. */
 START_TEST(cipher_option) {
@@ -887,6 +951,8 @@ int main(int argc, char **argv) {
     tcase_add_test(t, group_key_session_aes256gcm);
     tcase_add_test(t, receiver_without_aes256gcm_session);
     tcase_add_test(t, cipher_option);
+    tcase_add_test(t, auto_picks_aes256gcm_when_every_receiver_opens_it);
+    tcase_add_test(t, auto_stays_xchacha_for_a_receiver_without_aes256gcm);
   } else {
     tcase_add_test(t, provider_tables_and_sizes);
     tcase_add_test(t, round_trip_xchacha20poly1305);

@@ -530,6 +530,69 @@ START_TEST(sndbuf_bounds_the_send_queue) {
 }
 END_TEST
 
+/* Autocork holds a message only while the application is backlogged: the
+ * messages of a short burst (fewer calls than corking waits for, however
+ * fast they come) are all in the kernel when the last smart_send()
+ * returns. Nothing drives the sender after the burst, and the receiver
+ * still gets every message. Congestion control is off: its rate, not
+ * corking, would otherwise decide when the burst leaves. */
+static smart_sock *mk_nocc(const char *group, uint64_t seed) {
+  smart_sock *s;
+  uint32_t off = SMART_CC_OFF, zero = 0;
+  ck_assert_int_eq(smart_open(&s, SMART_OPEN_NONBLOCK), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_CC, &off, sizeof(off)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_DROP_PPM, &zero, sizeof(zero)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SEED, &seed, sizeof(seed)), 0);
+  int rc = smart_join(s, group, iface(), NULL, 0);
+  ck_assert_msg(rc == 0, "join %s on %s: %s", group, iface(), smart_strerror(rc));
+  return s;
+}
+
+START_TEST(short_burst_leaves_at_once) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 7);
+  smart_sock *tx = mk_nocc(group, 11), *rx = mk_nocc(group, 12);
+  smart_sock *both[2] = {tx, rx};
+  char buf[512], m[64];
+  memset(m, 0, sizeof(m));
+  /* The stream starts: one message, both sides driven until it arrives. */
+  ck_assert_int_eq(smart_send(tx, "start", 5, 0), 5);
+  uint64_t deadline = now_ms() + 10000;
+  int got = 0;
+  while (!got && now_ms() < deadline) {
+    turn(both, 2, 5);
+    got = smart_recv(rx, buf, sizeof(buf), NULL, SMART_MSG_DONTWAIT) == 5;
+  }
+  ck_assert(got);
+  for (int burst = 0; burst < 5; burst++) {
+    enum { N = 12 };
+    for (unsigned i = 0; i < N; i++) {
+      snprintf(m, sizeof(m), "burst %d msg %u", burst, i);
+      ck_assert_int_eq(smart_send(tx, m, sizeof(m), 0), (smart_ssize)sizeof(m));
+    }
+    /* Only the receiver is driven now. */
+    unsigned next = 0;
+    deadline = now_ms() + 10000;
+    while (next < N && now_ms() < deadline) {
+      turn(&rx, 1, 5);
+      smart_ssize n;
+      while ((n = smart_recv(rx, buf, sizeof(buf), NULL, SMART_MSG_DONTWAIT)) >= 0) {
+        char exp[64];
+        snprintf(exp, sizeof(exp), "burst %d msg %u", burst, next);
+        ck_assert_int_eq(n, (smart_ssize)sizeof(m));
+        ck_assert_str_eq(buf, exp);
+        next++;
+      }
+    }
+    ck_assert_uint_eq(next, N);
+    for (int k = 0; k < 4; k++) /* a pause: the sender's turn too */
+      turn(both, 2, 5);
+  }
+  smart_close(tx);
+  smart_close(rx);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("net");
   TCase *t = tcase_create(getenv("SMART_TEST_IFACE") ? "ipv6" : "ipv4");
@@ -543,6 +606,7 @@ int main(void) {
     tcase_add_test(t, nak_flood_is_bounded);
     tcase_add_test(t, slow_receiver_slows_sender);
     tcase_add_test(t, sndbuf_bounds_the_send_queue);
+    tcase_add_test(t, short_burst_leaves_at_once);
   }
   suite_add_tcase(su, t);
   SRunner *sr = srunner_create(su);

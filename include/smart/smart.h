@@ -276,7 +276,8 @@ enum smart_option {
   SMART_OPT_SNDBUF = 39, /**< uint64: bytes the send queue may hold, 16 per message included
                            (default 128 MiB); when full smart_send() waits or SMART_EAGAIN */
   SMART_OPT_CIPHER = 40, /**< uint32: the AEAD this socket seals with, SMART_CIPHER_* (default
-                           0, auto: XChaCha20-Poly1305); it opens every suite it can */
+                           0, auto: AES-256-GCM for data while every receiver that reports
+                           opens it, else XChaCha20-Poly1305); it opens every suite it can */
   SMART_OPT_CC = 41, /**< uint32: congestion control, SMART_CC_ON (default) or SMART_CC_OFF
                        (SMART_OPT_RATE is then the rate); with it SMART_OPT_RATE is its upper
                        bound (@since 0.2) */
@@ -300,7 +301,10 @@ enum smart_option {
 #define SMART_JOIN_WINDOW 1u  /**< also ask for what the sender still holds */
 
 /** AEAD suites: the values of SMART_OPT_CIPHER, and the bits of a provider's ciphers(). */
-#define SMART_CIPHER_AUTO 0u              /**< the default: XChaCha20-Poly1305 */
+#define SMART_CIPHER_AUTO 0u              /**< the default: AES-256-GCM for data and repairs
+                                               where the provider offers it and every receiver
+                                               that reports opens it; else XChaCha20-Poly1305
+                                               (smart-security(7)) */
 #define SMART_CIPHER_XCHACHA20POLY1305 1u /**< any processor */
 #define SMART_CIPHER_AES256GCM 2u         /**< AES-256-GCM: the provider must offer it
                                                (libsodium's needs AES-NI), else SMART_ENOTSUP */

@@ -39,6 +39,17 @@
 
 #define RT_DEFAULT_HORIZON SMART__MS(1000)
 #define SWEEP SMART__MS(100)
+/* After its first STATUS to a sender a receiver sends EARLY_STATUS more at
+ * 2, 4, 8 and 16 GRTT from the one before (the last about 30 GRTT after
+ * the first), so that the loss of a few reports does not leave it unknown;
+ * a sender holds by the time rule as well only while a receiver that heard
+ * its first data may still be unknown: EARLY_SPAN GRTT, EARLY_MIN at
+ * least (a loaded host delays a receiver's first reads and reports by
+ * that much: one that was not scheduled for 100 ms must not find the
+ * start of the stream released), or 1.5 report intervals if shorter. */
+#define EARLY_STATUS 4u
+#define EARLY_SPAN 40u
+#define EARLY_MIN SMART__MS(250)
 
 /* ---- Receiver side ------------------------------------------------------- */
 
@@ -158,7 +169,9 @@ smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, u
   size_t el = 0;
   uint8_t sv[4], pv[SMART__POS_LEN], fv[SMART__CCFB_LEN];
   smart__put32(sv, r->session);
-  struct smart__pos ps = {.position = r->next, .flags = r->leaving ? SMART__POS_LEAVING : 0};
+  struct smart__pos ps = {.position = r->next,
+                          .flags = (uint8_t)((r->leaving ? SMART__POS_LEAVING : 0) |
+                                             (e->cfg.pos_flags & SMART__POS_GCM))};
   if (r->echo) {
     ps.echo = r->echo;
     uint64_t d = (now - r->echo_at) / SMART__NS_PER_US;
@@ -193,8 +206,11 @@ smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, u
     r->final_sent = 1;
   if (r->leaving) {
     r->status_due = SMART__NEVER;
-  } else if (first) {
-    r->status_due = now + 2 * grtt_of(r); /* the first once more */
+  } else if (first || r->early + 1u < EARLY_STATUS) {
+    /* the first once more, and again, at 2, 4, 8, 16 GRTT from the last */
+    if (!first)
+      r->early++;
+    r->status_due = now + ((uint64_t)2 << r->early) * grtt_of(r);
   } else {
     uint64_t t = status_ivl(e, r->gsize);
     r->status_due = now + t / 2 + smart__rng_between(&e->rng, 0, t + 1);
@@ -335,6 +351,7 @@ int smart__acks_on_status(struct smart__engine *e, uint32_t src, const struct sm
     rev_push(e, SMART__RCV_NEW, rc, 0);
   }
   rc->last = now;
+  rc->pos_flags = ps.flags & SMART__POS_GCM;
   if (ps.position > rc->pos) {
     rc->pos = ps.position;
     rc->progress = now;
@@ -394,12 +411,18 @@ static int by_reports(const struct smart__engine *e) {
 
 /* Under reports, the shortest hold: a receiver that heard a datagram has
  * had time to make itself known (its first STATUS comes within GRTT of the
- * first packet it hears, and again 2 GRTT later); in the sender's first
- * report interval, when a receiver's first reports may all be lost, the
- * time rule as well. */
+ * first packet it hears, and again 2 GRTT later); at the start of the
+ * stream, while a receiver that heard the first data may still be unknown
+ * (its first reports all lost: the early ones end about 30 GRTT after the
+ * first), the time rule as well. */
 static uint64_t report_hold(const struct smart__engine *e) {
   uint64_t h = 3 * e->grtt_ns;
-  if (e->tx->first_at + 3 * status_ivl(e, e->cfg.gsize) / 2 > e->last_now) {
+  uint64_t start = 3 * status_ivl(e, e->cfg.gsize) / 2, early = EARLY_SPAN * e->grtt_ns;
+  if (early < EARLY_MIN)
+    early = EARLY_MIN;
+  if (early < start)
+    start = early;
+  if (e->tx->first_at + start > e->last_now) {
     uint64_t t = smart__tx_release_hold(e);
     if (t > h)
       h = t;
@@ -579,6 +602,16 @@ int smart__engine_flush_state(struct smart__engine *e, uint32_t *pending) {
   if (pending)
     *pending = n;
   return rc;
+}
+
+int smart__engine_rcv_all(const struct smart__engine *e, uint8_t flag) {
+  if (!e || !e->tx || !e->tx->nlive)
+    return 0;
+  const struct smart__tx *tx = e->tx;
+  for (uint32_t i = 0; i < tx->nrcv; i++)
+    if (!tx->rcv[i].evicted && !(tx->rcv[i].pos_flags & flag))
+      return 0;
+  return 1;
 }
 
 void smart__engine_flush_end(struct smart__engine *e) {

@@ -239,6 +239,17 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
   }
 }
 
+smart_ssize smart__engine_send_ref(struct smart__engine *e, uint8_t *out, size_t outlen,
+                                   struct smart__dst *dst, uint64_t now, uint8_t **ref) {
+  if (!e || !out || !dst || !ref)
+    return SMART_EINVAL;
+  *ref = NULL;
+  e->out_ref = e->tx && e->tx->cap >= 2 * SMART__ENGINE_REF_SPAN ? ref : NULL;
+  smart_ssize n = smart__engine_send(e, out, outlen, dst, now);
+  e->out_ref = NULL;
+  return n;
+}
+
 smart_ssize smart__engine_send(struct smart__engine *e, uint8_t *out,
                                size_t outlen, struct smart__dst *dst,
                                uint64_t now) {

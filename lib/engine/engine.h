@@ -200,6 +200,9 @@ struct smart__engine_config {
   uint64_t cc_min_rate;   /* its lower bound, bytes/s */
   uint64_t cc_floor;      /* a receiver whose rate stays below this is
                              slow (0: cc_min_rate) */
+  /* Appended in 0.2 (what receivers tell senders they can open). */
+  uint8_t pos_flags;      /* receivers: capability bits (SMART__POS_GCM) put
+                             in every STATUS */
 };
 
 /* Fill `cfg` with defaults (and cfg->size). */
@@ -250,6 +253,18 @@ struct smart__dst {
  * SMART_ENOMEM. Call it until it returns 0 after every recv, submit,
  * command and handle_expiry.
  */
+/*
+ * The same, but a new DATA datagram (not a repair, heartbeat or anything
+ * else) may be handed over by reference: *ref points to the window's copy
+ * instead of the datagram being copied to out. It stays unchanged while
+ * fewer than SMART__ENGINE_REF_SPAN more datagrams are produced and the
+ * engine lives. *ref is NULL when the datagram is in out. Only with a
+ * window of at least 2 x SMART__ENGINE_REF_SPAN datagrams; with a smaller
+ * one every datagram is copied.
+ */
+#define SMART__ENGINE_REF_SPAN 64u
+smart_ssize smart__engine_send_ref(struct smart__engine *e, uint8_t *out, size_t outlen,
+                                   struct smart__dst *dst, uint64_t now, uint8_t **ref);
 smart_ssize smart__engine_send(struct smart__engine *e, uint8_t *out,
                                size_t outlen, struct smart__dst *dst,
                                uint64_t now);
@@ -428,6 +443,10 @@ void smart__engine_leave(struct smart__engine *e, uint64_t now);
 
 /* The local sender's next sequence, or 0 if it has no sender role yet. */
 uint64_t smart__engine_tx_lead(const struct smart__engine *e);
+/* 1 when the local sender has at least one live receiver that reports and
+ * every one of them set capability bit `flag` (SMART__POS_*) in its last
+ * STATUS; else 0. */
+int smart__engine_rcv_all(const struct smart__engine *e, uint8_t flag);
 /* Messages the local sender has queued and not yet put in a datagram. */
 uint32_t smart__engine_tx_queued(const struct smart__engine *e);
 /* The local sender's oldest repairable sequence. */

@@ -179,6 +179,7 @@ struct smart__rcv {
   uint64_t cc_recv;     /* the receive rate it reported */
   uint64_t cc_rtt, cc_rtt_at; /* its mean round trip, for the equation */
   double cc_damp;       /* that mean over its last sample, 1 at most */
+  uint8_t pos_flags;    /* capability bits of its last STATUS (SMART__POS_GCM) */
 };
 
 /* ---- Receiver (one per remote sender) ---------------------------------- */
@@ -250,6 +251,7 @@ struct smart__rxs {
   uint64_t last_heard;   /* last packet from this sender */
   uint64_t status_due;   /* next STATUS (NEVER: none) */
   uint64_t status_pos;   /* position last reported (UINT64_MAX: none) */
+  uint8_t early;         /* early STATUS sent after the first (acks.c) */
   uint64_t want_wm;      /* the sender asked for a report at this point */
   uint64_t echo_at;      /* when the last ACKREQ was heard */
   uint32_t echo;         /* its Timestamp */
@@ -333,6 +335,9 @@ struct smart__engine {
   /* The datagram being produced goes by unicast to out_src. */
   uint8_t out_unicast;
   uint32_t out_src;
+  /* smart__engine_send_ref: where a new DATA datagram's window copy is
+   * pointed to instead of copied to `out` (NULL: copy). */
+  uint8_t **out_ref;
 
   uint32_t cc_tag; /* receivers: our congestion-control tag (0: not drawn) */
 };

@@ -951,6 +951,7 @@ int smart__rx_gone(struct smart__engine *e, struct smart__rxs *r, int ended) {
   r->inactive = r->ended = r->leaving = r->final_sent = 0;
   r->status_due = SMART__NEVER;
   r->status_pos = UINT64_MAX;
+  r->early = 0;
   r->want_wm = UINT64_MAX;
   r->echo = 0;
   r->quiet_until = 0;

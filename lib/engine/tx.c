@@ -598,7 +598,10 @@ static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) 
   tx->last_data = now;
   tx->hb_count = 0;
   tx->hb_due = now + hb_base(e);
-  memcpy(out, b, len);
+  if (e->out_ref)
+    *e->out_ref = b; /* smart__engine_send_ref: the window's copy goes */
+  else
+    memcpy(out, b, len);
   e->st.data_sent++;
   return (smart_ssize)len;
 }

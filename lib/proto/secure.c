@@ -108,6 +108,7 @@ struct smart__sec {
   uint32_t my_id;
   uint8_t tx_epoch;
   uint8_t tx_key_valid;
+  uint8_t tx_gkey_valid; /* tx_gkey is of tx_key and the salt */
   uint8_t salt[16];
   uint64_t counter;
   uint64_t last_rekey, bytes;
@@ -123,7 +124,9 @@ struct smart__sec {
   uint64_t tx_switched_at;
   uint64_t adopted; /* newer epochs adopted from others */
   uint8_t fresh;    /* group-key mode: nothing sealed or accepted yet */
-  uint8_t suite;    /* SMART__SEC_SUITE_* this socket seals with */
+  uint8_t suite;    /* SMART__SEC_SUITE_* this socket seals with (next) */
+  uint8_t chooses;  /* SMART_CIPHER_AUTO with AES-256-GCM here: the session
+                       picks the suite of each datagram (smart__sec_choose) */
   uint8_t gcm_ok;   /* the provider offers AES-256-GCM here */
   uint64_t salt_from;    /* the counter when the salt was drawn */
   uint64_t cipher_drops; /* refused: a suite this socket cannot open */
@@ -184,14 +187,17 @@ static void gcm_nonce(uint8_t n12[12], uint32_t id, const uint8_t nonce[24]) {
 }
 
 static int tx_prepare(struct smart__sec *s) {
-  if (s->tx_key_valid)
-    return 0;
-  if (sender_key(s, s->tx_epoch, s->my_id, s->sk->tx_key) != 0)
-    return SMART_ESTATE;
-  if (s->suite == SMART__SEC_SUITE_AESGCM &&
-      gcm_key(s->cfg.ops, s->sk->tx_key, s->salt, s->sk->tx_gkey) != 0)
-    return SMART_ESTATE;
-  s->tx_key_valid = 1;
+  if (!s->tx_key_valid) {
+    if (sender_key(s, s->tx_epoch, s->my_id, s->sk->tx_key) != 0)
+      return SMART_ESTATE;
+    s->tx_key_valid = 1;
+    s->tx_gkey_valid = 0;
+  }
+  if (s->suite == SMART__SEC_SUITE_AESGCM && !s->tx_gkey_valid) {
+    if (gcm_key(s->cfg.ops, s->sk->tx_key, s->salt, s->sk->tx_gkey) != 0)
+      return SMART_ESTATE;
+    s->tx_gkey_valid = 1;
+  }
   return 0;
 }
 
@@ -251,6 +257,7 @@ int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
   s->gcm_ok = (uint8_t)gcm_ok;
   s->suite = cfg->cipher == SMART_CIPHER_AES256GCM ? SMART__SEC_SUITE_AESGCM
                                                    : SMART__SEC_SUITE_XCHACHA;
+  s->chooses = (uint8_t)(cfg->cipher == SMART_CIPHER_AUTO && gcm_ok);
   if (cfg->group_key)
     memcpy(s->sk->group_key, cfg->group_key, 32);
   if (cfg->identity)
@@ -302,10 +309,28 @@ static void env_hdr(struct smart__sec *s, uint8_t *p, uint8_t flags) {
   smart__put32(p + 4, s->my_id);
 }
 
+static smart_ssize seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap, uint64_t now,
+                        int shifted);
+
 smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
                             uint64_t now) {
+  return seal(s, buf, len, cap, now, 0);
+}
+
+smart_ssize smart__sec_seal_shifted(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
+                                    uint64_t now) {
+  if (!s || !buf || len < SMART__DATA_HDR_LEN || cap < SMART__SEC_HDR + SMART__SEC_NONCE + len ||
+      (buf[SMART__SEC_HDR + SMART__SEC_NONCE + 1] >> 6) != SMART__TYP_DATA)
+    return SMART_EINVAL;
+  return seal(s, buf, len, cap, now, 1);
+}
+
+static smart_ssize seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap, uint64_t now,
+                        int shifted) {
   if (!s || !buf || len < SMART__HDR_LEN)
     return SMART_EINVAL;
+  if (shifted) /* the DATA header down to its place; the body is at its own */
+    memmove(buf, buf + SMART__SEC_HDR + SMART__SEC_NONCE, SMART__DATA_HDR_LEN);
   if (cap < len + SMART__SEC_OVERHEAD || len + SMART__SEC_OVERHEAD > SMART__MAX_DGRAM)
     return SMART_ENOBUF;
   if (s->suite == SMART__SEC_SUITE_AESGCM && s->counter - s->salt_from >= SMART__GCM_SALT_LIFE) {
@@ -313,7 +338,7 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
     if (s->cfg.ops->random(s->salt, sizeof(s->salt), s->cfg.ops->user_data) != 0)
       return SMART_ESYS;
     s->salt_from = s->counter;
-    s->tx_key_valid = 0;
+    s->tx_gkey_valid = 0;
   }
   int rc = tx_prepare(s);
   if (rc)
@@ -328,8 +353,9 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
     size_t body = len - SMART__DATA_HDR_LEN;
     size_t total = len + SMART__SEC_DATA_OVERHEAD;
     int enc = !s->cfg.auth_only || ((buf[1] >> 4) & 3) >= 2; /* control always sealed */
-    memmove(buf + SMART__DATA_HDR_LEN + SMART__SEC_HDR + SMART__SEC_NONCE,
-            buf + SMART__DATA_HDR_LEN, body);
+    if (!shifted)
+      memmove(buf + SMART__DATA_HDR_LEN + SMART__SEC_HDR + SMART__SEC_NONCE,
+              buf + SMART__DATA_HDR_LEN, body);
     smart__put16(buf + 2, (uint16_t)total);
     buf[6] |= 0x20; /* D = 1 */
     uint8_t *env = buf + SMART__DATA_HDR_LEN;
@@ -868,3 +894,12 @@ uint64_t smart__sec_evicted(const struct smart__sec *s) { return s->evicted; }
 uint32_t smart__sec_senders(const struct smart__sec *s) { return s->nremotes; }
 
 unsigned smart__sec_suite(const struct smart__sec *s) { return s->suite; }
+
+int smart__sec_opens_gcm(const struct smart__sec *s) { return s && s->gcm_ok; }
+
+int smart__sec_chooses(const struct smart__sec *s) { return s && s->chooses; }
+
+void smart__sec_choose(struct smart__sec *s, int gcm) {
+  if (s && s->chooses)
+    s->suite = gcm ? SMART__SEC_SUITE_AESGCM : SMART__SEC_SUITE_XCHACHA;
+}

@@ -70,6 +70,11 @@ void smart__sec_del(struct smart__sec *s);
  */
 smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
                             uint64_t now);
+/* The same for a DATA packet of len bytes that lies at buf + SMART__SEC_HDR +
+ * SMART__SEC_NONCE (its body already where the envelope puts it: nothing
+ * but the 8-byte header moves); the sealed packet starts at buf. */
+smart_ssize smart__sec_seal_shifted(struct smart__sec *s, uint8_t *buf, size_t len, size_t cap,
+                                    uint64_t now);
 
 /*
  * Authenticate and open in[0..len) into out (cap >= len). On success returns
@@ -133,8 +138,18 @@ uint64_t smart__sec_counter_of(const uint8_t *sealed, size_t len);
 /* Datagrams refused with SMART_ENOTSUP: an unassigned suite, or one the
  * provider does not offer here (AES-256-GCM without AES-NI). */
 uint64_t smart__sec_cipher_drops(const struct smart__sec *s);
-/* The suite this socket seals with (SMART__SEC_SUITE_*). */
+/* The suite this socket seals with next (SMART__SEC_SUITE_*). */
 unsigned smart__sec_suite(const struct smart__sec *s);
+/* 1 when this socket can open AES-256-GCM (its provider offers it). */
+int smart__sec_opens_gcm(const struct smart__sec *s);
+/* 1 when the suite is chosen per datagram: SMART_CIPHER_AUTO where the
+ * provider offers AES-256-GCM (smart-security(7) "AEAD"). */
+int smart__sec_chooses(const struct smart__sec *s);
+/* When it is: seal the next datagrams with AES-256-GCM (gcm 1) or
+ * XChaCha20-Poly1305 (gcm 0). Nonces stay unique whatever the mix: one
+ * counter numbers every datagram of both suites, under different keys.
+ * Otherwise nothing. */
+void smart__sec_choose(struct smart__sec *s, int gcm);
 
 /* The sender-ID table (at most 4096 entries): the engine took DATA from
  * sender `id`, whose datagram was just opened. A full table gives a

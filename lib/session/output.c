@@ -64,12 +64,23 @@ static smart_ssize own_next(struct smart__session *ss, uint8_t *buf, size_t cap,
                                ss->group4, &c, ss->leaving, now);
 }
 
-/* The engine's datagrams: to the group, or by unicast to a peer we know. */
+/* The engine's datagrams: to the group, or by unicast to a peer we know.
+ * A plain session's new data may come by reference (ss->ref, set by
+ * smart__session_send_ref); a secure session's go SHIFT bytes into buf,
+ * where a DATA packet's body already sits where its envelope puts it
+ * (smart__sec_seal_shifted): no move of the body before sealing. */
+#define SHIFT (SMART__SEC_HDR + SMART__SEC_NONCE)
 static smart_ssize engine_next(struct smart__session *ss, uint8_t *buf, size_t cap,
                                struct smart__sockaddr *to, uint64_t now) {
   for (;;) {
     struct smart__dst dst;
-    smart_ssize n = smart__engine_send(ss->eng, buf, cap - SMART__SEC_OVERHEAD, &dst, now);
+    smart_ssize n;
+    if (ss->sec)
+      n = smart__engine_send(ss->eng, buf + SHIFT, cap - SHIFT - SMART__SEC_OVERHEAD, &dst, now);
+    else if (ss->ref)
+      n = smart__engine_send_ref(ss->eng, buf, cap - SMART__SEC_OVERHEAD, &dst, now, ss->ref);
+    else
+      n = smart__engine_send(ss->eng, buf, cap - SMART__SEC_OVERHEAD, &dst, now);
     if (n <= 0)
       return n;
     if (dst.kind != SMART__DST_UNICAST) {
@@ -104,10 +115,38 @@ static const struct producer {
     [ROW_ENGINE] = {engine_next, 1, 1, 1},
 };
 
-/* Seal (and note) a datagram of `row`: its new length, or an error. */
+/* SMART_CIPHER_AUTO where AES-256-GCM is available: the engine's data
+ * and repairs are sealed with AES-256-GCM once every receiver that reports
+ * has said it opens it (POSITION flag GCM), everything else, and all of it
+ * while some receiver has not said so, with XChaCha20-Poly1305, which every
+ * receiver opens: a receiver that cannot open AES-256-GCM still hears the
+ * heartbeats, reports, and the sender falls back (smart-security(7)).
+ * Looked at once a millisecond at most: a scan of the receivers. */
+#define GCM_LOOK_NS 1000000u
+static void choose_suite(struct smart__session *ss, int row, const uint8_t *buf, size_t n,
+                         uint64_t now) {
+  int data = row == ROW_ENGINE && n >= SMART__DATA_HDR_LEN && (buf[1] >> 6) == SMART__TYP_DATA &&
+             ((buf[1] >> 4) & 3) <= SMART__DCMD_REPAIR;
+  if (data && (now - ss->gcm_looked >= GCM_LOOK_NS || now < ss->gcm_looked)) {
+    ss->all_gcm = (uint8_t)smart__engine_rcv_all(ss->eng, SMART__POS_GCM);
+    ss->gcm_looked = now;
+  }
+  smart__sec_choose(ss->sec, data && ss->all_gcm);
+}
+
+/* Seal (and note) a datagram of `row`: its new length, or an error. The
+ * engine's datagrams are SHIFT bytes into buf (engine_next). */
 static smart_ssize seal(struct smart__session *ss, const struct producer *pr, uint8_t *buf,
                         size_t n, size_t cap, int *end_batch, uint64_t now) {
-  smart_ssize m = smart__sec_seal(ss->sec, buf, n, cap, now);
+  int shifted = pr == &producers[ROW_ENGINE];
+  if (shifted && (n < SMART__DATA_HDR_LEN || (buf[SHIFT + 1] >> 6) != SMART__TYP_DATA)) {
+    memmove(buf, buf + SHIFT, n); /* not DATA: sealed as it stands */
+    shifted = 0;
+  }
+  if (smart__sec_chooses(ss->sec))
+    choose_suite(ss, (int)(pr - producers), shifted ? buf + SHIFT : buf, n, now);
+  smart_ssize m = shifted ? smart__sec_seal_shifted(ss->sec, buf, n, cap, now)
+                          : smart__sec_seal(ss->sec, buf, n, cap, now);
   if (m < 0 || !pr->note || !ss->sauth)
     return m;
   if (smart__sauth_note(ss->sauth, smart__sec_id(ss->sec), smart__sec_last_counter(ss->sec), buf,
@@ -140,4 +179,16 @@ smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t 
     }
   }
   return 0;
+}
+
+smart_ssize smart__session_send_ref(struct smart__session *ss, uint8_t *buf, size_t cap,
+                                    struct smart__sockaddr *to, int *end_batch, uint64_t now,
+                                    uint8_t **data) {
+  *data = NULL;
+  ss->ref = data;
+  smart_ssize n = smart__session_send(ss, buf, cap, to, end_batch, now);
+  ss->ref = NULL;
+  if (!*data)
+    *data = buf;
+  return n;
 }

@@ -144,6 +144,8 @@ int smart__session_new(struct smart__session **out, const struct smart__opts *o,
   int rc = 0;
   if (o->have_group_key || o->have_identity)
     rc = security_setup(ss, now);
+  if (rc == 0 && ss->sec && smart__sec_opens_gcm(ss->sec))
+    ss->cfg.pos_flags |= SMART__POS_GCM; /* receivers say so in every STATUS */
   ss->cfg.rate = o->rate;
   if (ss->cfg.burst < o->mtu)
     ss->cfg.burst = o->mtu * 16;
@@ -563,6 +565,10 @@ int smart__session_poll(struct smart__session *ss, struct smart__delivery *d) {
     return 1;
   }
   return 0;
+}
+
+uint32_t smart__session_tx_queued(const struct smart__session *ss) {
+  return smart__engine_tx_queued(ss->eng);
 }
 
 int smart__session_tx_busy(const struct smart__session *ss) {

@@ -122,6 +122,14 @@ void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t s
  * 0 when nothing is due, or an error. */
 smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t cap,
                                 struct smart__sockaddr *to, int *end_batch, uint64_t now);
+/* The same, but a plain session's new data datagram may come by reference:
+ * *data is then the datagram (the sender's window copy, unchanged while
+ * fewer than SMART__SESSION_REF_SPAN more datagrams are asked for and the
+ * session lives) and buf is untouched; else *data is buf. */
+#define SMART__SESSION_REF_SPAN 64u
+smart_ssize smart__session_send_ref(struct smart__session *ss, uint8_t *buf, size_t cap,
+                                    struct smart__sockaddr *to, int *end_batch, uint64_t now,
+                                    uint8_t **data);
 /* The kernel took `bytes` (flow control measures the send rate). */
 void smart__session_sent(struct smart__session *ss, uint64_t bytes, uint64_t now);
 
@@ -143,6 +151,8 @@ int smart__session_poll(struct smart__session *ss, struct smart__delivery *d);
 uint32_t smart__session_max_dgram(const struct smart__session *ss);
 /* Data queued or sent but not yet quiet (linger and flush). */
 int smart__session_tx_busy(const struct smart__session *ss);
+/* Messages the local sender has queued and not yet put in a datagram. */
+uint32_t smart__session_tx_queued(const struct smart__session *ss);
 /* Flush: the repair interval max(4 x (K + 2) x GRTT, 1 s) of silence after
  * the last data, request, confirmation or repair, once nothing is queued. */
 void smart__session_flush_start(struct smart__session *ss, uint64_t now);

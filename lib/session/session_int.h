@@ -49,6 +49,11 @@ struct smart__session {
   struct smart__rng rng;
   uint64_t now; /* the time of the last input or tick */
   uint64_t rx_at; /* kernel arrival of the datagram about to be read (0: now) */
+  /* SMART_CIPHER_AUTO (smart__sec_chooses): whether every receiver that
+   * reports opens AES-256-GCM, as last looked at (output.c). */
+  uint8_t all_gcm;
+  uint64_t gcm_looked;
+  uint8_t **ref; /* smart__session_send_ref's out-parameter while it runs (output.c) */
   /* counters the engine does not keep */
   uint64_t dgrams_received, drops_injected, drops_other, drops_auth, drops_replay;
   uint64_t joins_refused, naks_limited, rekeys, senders, msgs_delivered, bytes_delivered;

@@ -65,54 +65,72 @@ static int tx_pending(smart_sock *s) {
       bytes += s->out[s->out_head + (unsigned)i].len;
     smart__session_sent(s->ss, bytes, t1);
     s->out_head += (unsigned)n;
-    /* Per-datagram cost of the send path, smoothed (1/8), for autocork. A
-     * sample is wall time and includes any preemption during the call (on
-     * one host, often by the receiver the datagram just woke): it counts
-     * for at most twice the estimate, so that one slow call does not make a
-     * sender at a moderate rate look backlogged. */
-    uint64_t per = (t1 - t0) / (uint64_t)n;
-    if (s->tx_cost && per > 2 * s->tx_cost)
-      per = 2 * s->tx_cost;
-    s->tx_cost = s->tx_cost ? s->tx_cost - s->tx_cost / 8 + per / 8 : per;
-    s->last_tx = t1;
+    /* The send-path time, for autocork: what a system call for one
+     * datagram takes when nothing else gets in its way (a message sent
+     * alone costs that; corked ones share a call). Measured on calls of
+     * one datagram only. A sample is wall time and includes any
+     * preemption during the call (on one host, often by the receiver the
+     * datagram just woke), so the estimate follows the fast samples (a
+     * quarter of the way down) and rises only slowly (by a thirty-second
+     * at most per call): slow calls, however many, do not make a sender
+     * at a moderate rate look backlogged. */
+    if (n == 1) {
+      uint64_t per = t1 - t0;
+      if (!s->tx_cost) {
+        s->tx_cost = per ? per : 1;
+      } else if (per < s->tx_cost) {
+        s->tx_cost -= (s->tx_cost - per) / 4;
+      } else {
+        uint64_t up = per - s->tx_cost, most = s->tx_cost / 32 + 1;
+        s->tx_cost += up < most ? up : most;
+      }
+    }
   }
   s->nout = s->out_head = 0;
   return 0;
 }
 
-/* Fill the batch from the session; 1 when it should go now, though not full. */
-static smart_ssize fill_batch(smart_sock *s, uint64_t now, int *end) {
+/* Fill the batch (up to `max` datagrams) from the session; *end 1 when it
+ * should go now, though not full. */
+static smart_ssize fill_batch(smart_sock *s, uint64_t now, unsigned max, int *end) {
   *end = 0;
-  while (s->nout < SMART__BATCH && !*end) {
+  while (s->nout < max && !*end) {
     struct smart__dgram *d = &s->out[s->nout];
-    d->buf = s->obuf + (size_t)s->nout * SMART__SLOT;
-    smart_ssize n = smart__session_send(s->ss, d->buf, SMART__SLOT, &d->peer, end, now);
+    /* A plain session's data may come by reference to the sender's
+     * window (no copy); it stays as it is while fewer than
+     * SMART__SESSION_REF_SPAN more datagrams are produced, and none are
+     * while these wait for the kernel (tx_pending first). */
+    uint8_t *data;
+    smart_ssize n = smart__session_send_ref(s->ss, s->obuf + (size_t)s->nout * SMART__SLOT,
+                                            SMART__SLOT, &d->peer, end, now, &data);
     if (n < 0)
       return n;
     if (n == 0)
       break;
+    d->buf = data;
     d->len = (size_t)n;
     s->nout++;
   }
   return 0;
 }
 
-/* Pull everything due from the session and transmit it in batches. */
-int smart__io_tx(smart_sock *s, uint64_t now) {
+/* Pull everything due from the session and transmit it in batches; the
+ * first batch of at most `first` datagrams. */
+static int tx_all(smart_sock *s, uint64_t now, unsigned first) {
   int rc = tx_pending(s);
   if (rc)
-    return rc == SMART_EAGAIN ? 0 : rc;
-  for (;;) {
+    return rc;
+  for (unsigned max = first;; max = SMART__BATCH) {
     int end;
-    smart_ssize n = fill_batch(s, now, &end);
+    smart_ssize n = fill_batch(s, now, max, &end);
     if (n < 0)
       return (int)n;
     if (s->nout == 0)
       break;
-    int again = s->nout == SMART__BATCH || end;
+    int again = s->nout == max || end;
     rc = tx_pending(s);
     if (rc)
-      return rc == SMART_EAGAIN ? 0 : rc;
+      return rc;
     if (!again)
       break;
   }
@@ -122,6 +140,21 @@ int smart__io_tx(smart_sock *s, uint64_t now) {
   s->cork_dgrams = 0;
   return 0;
 }
+
+static int io_tx(smart_sock *s, uint64_t now, unsigned first) {
+  int rc = tx_all(s, now, first);
+  /* What still waits (for the rate, the window or room in the kernel):
+   * autocork's backlog. */
+  s->backlog = smart__session_tx_queued(s->ss) + (s->nout - s->out_head);
+  return rc == SMART_EAGAIN ? 0 : rc;
+}
+
+int smart__io_tx(smart_sock *s, uint64_t now) { return io_tx(s, now, SMART__BATCH); }
+
+/* A message that goes alone: its datagram to the kernel first, before the
+ * session is asked for anything else (that second look costs time the
+ * message would wait). */
+int smart__io_tx_lone(smart_sock *s, uint64_t now) { return io_tx(s, now, 1); }
 
 /* ---- input --------------------------------------------------------------- */
 
@@ -262,24 +295,39 @@ static int ready_now(smart_sock *s) {
   return ready;
 }
 
-int smart__io_pump_ready(smart_sock *s, int ready) {
-  uint64_t now = smart__now();
-  int rc;
+int smart__io_pump_in(smart_sock *s, int ready, uint64_t now) {
+  int rc = 0;
   if (ready == SMART__READY_UNKNOWN && (ready = ready_now(s)) < 0)
     return ready;
   if (((ready & SMART__READY_GROUP) && (rc = smart__io_rx(s, s->gfd, 1, now)) != 0) ||
       ((ready & SMART__READY_SEND) && (rc = smart__io_rx(s, s->sfd, 0, now)) != 0) ||
       ((ready & SMART__READY_OLD) && (rc = smart__io_rx(s, s->old_gfd, 1, now)) != 0))
     return rc;
+  return 0;
+}
+
+int smart__io_pump_out(smart_sock *s, uint64_t now) {
+  int rc;
+  s->out_deferred = 0;
   if ((rc = smart__session_tick(s->ss, now)) != 0)
     return rc;
   (void)smart__io_commands(s, now); /* a receiver that cannot follow stays */
   return smart__io_tx(s, now);
 }
 
+int smart__io_pump_ready(smart_sock *s, int ready) {
+  int rc = smart__io_pump_in(s, ready, smart__now());
+  /* The clock again: reading a batch can take long (a preempted thread,
+   * hundreds of datagrams), and a report sent now says how long it held
+   * the heartbeat it echoes (its round trip must not count our delay). */
+  return rc ? rc : smart__io_pump_out(s, smart__now());
+}
+
 int smart__io_pump(smart_sock *s) { return smart__io_pump_ready(s, SMART__READY_UNKNOWN); }
 
 uint64_t smart__io_deadline(smart_sock *s) {
+  if (s->out_deferred)
+    return 0; /* a delivery went first: the rest of its pump is due now */
   uint64_t t = smart__session_expiry(s->ss);
   if (s->corked_bytes)
     t = smart__min_deadline(t, s->corked_since + SMART__CORK_MAX_NS);

@@ -1,14 +1,18 @@
 /*
  * smart_send (with autocork), smart_recv, smart_flush.
  *
- * Autocorking (small-message packing): a message is handed to the kernel at
- * once unless the previous datagram left less than one send-syscall time
- * ago (the application is sending faster than the socket drains). Then
- * messages gather in the engine's queue and leave packed (FMT 2) when a
- * datagram's worth is queued, on the next call, or when smart_timeout()
- * expires (at most about a millisecond later). At moderate rates every
- * message leaves alone, at once. It times system calls, so it lives in the
- * shell, not in the session.
+ * Autocorking (small-message packing), in the manner of TCP's autocork: a
+ * message is held back only while the application is backlogged, that is
+ * while it keeps calling faster than the send path drains (each call comes
+ * less than one send-syscall time after the previous datagram left), and
+ * only once it has done so for CORK_AFTER calls in a row. Then messages
+ * gather in the engine's queue and leave packed (FMT 2) when a batch of
+ * datagrams is full, on a call that comes after a pause, on any call that
+ * processes the socket, or when smart_timeout() expires (at most
+ * SMART__CORK_MAX_NS later). A message sent at a moderate rate, or one of
+ * a short burst (a paced sender catching up after its thread was held up,
+ * a few replies at once), never waits for a later one: it leaves at once.
+ * It times system calls, so it lives in the shell, not in the session.
  */
 #include <string.h>
 
@@ -38,19 +42,29 @@ static int submit(smart_sock *s, const void *buf, size_t len, int nonblock, uint
   }
 }
 
-/* Autocork. Cork when the previous datagram is still "in the kernel's
- * hands" (it left less than one send-path time ago), and keep corking
- * while the application calls faster than one send-path time apart: it is
- * backlogged, and datagrams then leave a batch per system call. A call
- * that finds the send path idle, or that comes after a pause, sends at
- * once, with whatever is corked. Returns 1 to hold the message. */
+/* Autocork. A call is "busy" when the application comes back less than
+ * one send-path time (what sending one datagram alone takes) after the
+ * previous smart_send() returned, or when messages queued earlier are
+ * still waiting (the rate or the window held them: the new one would wait
+ * behind them anyway): it is backlogged, and datagrams then leave a batch
+ * per system call.
+ * Corking starts only after CORK_AFTER busy calls in a row: one busy call,
+ * or a few, are a burst, not a backlog, and every message of a burst goes
+ * at once (were one held, it would wait for the application's next call).
+ * A call that finds the send path idle, or that comes after a pause, sends
+ * at once, with whatever is corked. Returns 1 to hold the message. */
+#define CORK_AFTER 16u
 static int cork(smart_sock *s, size_t len, uint64_t now) {
   uint64_t cost = s->tx_cost;
-  int busy = (s->last_tx && now - s->last_tx < cost) ||
-             (s->corked_bytes && now - s->last_call < cost);
-  s->last_call = now;
-  if (!busy)
+  int busy = (s->last_ret && now - s->last_ret < cost) || s->backlog;
+  if (!busy) {
+    s->busy_calls = 0;
     return 0;
+  }
+  if (s->busy_calls < CORK_AFTER) {
+    s->busy_calls++;
+    return 0;
+  }
   size_t room = smart__session_max_dgram(s->ss) - DATA_HDR, entry = len + 2;
   if (!s->corked_bytes) {
     s->corked_since = now;
@@ -85,15 +99,20 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
   uint64_t now;
   if ((rc = submit(s, buf, len, s->o.nonblock || (flags & SMART_MSG_DONTWAIT), &now)) != 0)
     return rc;
-  if (cork(s, len, now))
+  int lone = !s->corked_bytes && !s->backlog;
+  if (cork(s, len, now)) {
+    s->last_ret = now; /* corked: the call is about over */
     return (smart_ssize)len;
-  /* The message first, then whatever came in (requests are answered on
-   * this same call, right after). The message is queued: an error from
-   * transmitting it is the next call's to return. */
-  rc = smart__io_tx(s, now);
+  }
+  /* The message first (alone, its datagram before anything else is
+   * looked at), then whatever came in (requests are answered on this same
+   * call, right after). The message is queued: an error from transmitting
+   * it is the next call's to return. */
+  rc = lone ? smart__io_tx_lone(s, now) : smart__io_tx(s, now);
   if (rc == 0)
     rc = smart__io_pump(s);
   s->tx_error = rc;
+  s->last_ret = smart__now();
   return (smart_ssize)len;
 }
 
@@ -150,9 +169,15 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len, struct sm
   /* The receive timeout runs from the first time the call has to wait: a
    * message already queued costs no clock read. */
   uint64_t deadline = 0;
-  int pumped = 0, ready = SMART__READY_UNKNOWN;
+  int pumped = 0, ready = SMART__READY_UNKNOWN, rc;
   for (;;) {
     struct smart__delivery d;
+    if (smart__session_poll(s->ss, &d))
+      return hand_over(&d, buf, len, info);
+    /* The rest of the pump that delivered the last message: timers,
+     * reports, requests (before any wait). */
+    if (s->out_deferred && (rc = smart__io_pump_out(s, smart__now())) != 0)
+      return rc;
     if (smart__session_poll(s->ss, &d))
       return hand_over(&d, buf, len, info);
     if (nonblock && pumped)
@@ -167,8 +192,18 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len, struct sm
       if (ready < 0)
         return ready;
     }
-    int rc = smart__io_pump_ready(s, ready);
-    if (rc)
+    /* Input first; a message it completes is handed over at once, and
+     * the rest of the pump (timers, what to send) waits for the next call
+     * (or smart_timeout() says 0): the message does not wait for a
+     * report or a request to go out before it. */
+    uint64_t now = smart__now();
+    if ((rc = smart__io_pump_in(s, ready, now)) != 0)
+      return rc;
+    if (smart__session_poll(s->ss, &d)) {
+      s->out_deferred = 1;
+      return hand_over(&d, buf, len, info);
+    }
+    if ((rc = smart__io_pump_out(s, smart__now())) != 0) /* see smart__io_pump_ready */
       return rc;
     pumped = 1;
   }

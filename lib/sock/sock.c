@@ -46,6 +46,7 @@ static int session_start(smart_sock *s, const struct smart__sockaddr *g,
   if (!o.ops && (o.have_group_key || o.have_identity))
     o.ops = smart_crypto_sodium();
   struct smart__session_addrs a = {.group = *g, .self = s->self, .relay = relay};
+  s->nout = s->out_head = 0; /* what the old session left unsent (by reference, too) */
   smart__session_del(s->ss); /* joined again after a leave: a new session */
   s->ss = NULL;
   int rc = smart__session_new(&s->ss, &o, &a, smart__now());

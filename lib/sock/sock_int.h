@@ -56,13 +56,18 @@ struct smart_sock {
   struct smart__dgram in[SMART__BATCH];
 
   /* autocork (msg.c) */
-  uint64_t last_tx, tx_cost, corked_since, last_call;
+  uint64_t tx_cost, corked_since;
+  uint64_t last_ret; /* when the last smart_send() returned */
   size_t corked_bytes;
   size_t cork_fill;     /* bytes in the corked datagram being filled */
   unsigned cork_dgrams; /* corked datagrams already full */
+  unsigned busy_calls;  /* smart_send() calls in a row that found the send path busy */
+  uint32_t backlog;     /* messages still queued after the last transmit (the rate or
+                           the window held them) */
 
   uint64_t dgrams_sent, drops_other, tx_refused;
   int tx_error; /* from transmitting what smart_send() had queued: the next call's */
+  int out_deferred; /* smart_recv() delivered before the second half of its pump */
 };
 
 /* Which sockets have input: READY_GROUP | READY_SEND | READY_OLD, as
@@ -80,6 +85,12 @@ int smart__io_err(smart_sock *s, int code);
 /* The transmit error an earlier smart_send() left, once (0: none). */
 int smart__io_take_error(smart_sock *s);
 int smart__io_tx(smart_sock *s, uint64_t now);
+int smart__io_tx_lone(smart_sock *s, uint64_t now);
+/* A pump in two halves: input (READY_ bits, or READY_UNKNOWN to look),
+ * then timers, commands and output. smart_recv() hands a message over
+ * between the two and leaves the second for its next call (out_deferred). */
+int smart__io_pump_in(smart_sock *s, int ready, uint64_t now);
+int smart__io_pump_out(smart_sock *s, uint64_t now);
 int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now);
 int smart__io_pump_ready(smart_sock *s, int ready);
 int smart__io_pump(smart_sock *s);

@@ -289,8 +289,10 @@ static inline size_t smart__hb_len(const struct smart__hb *hb) {
  * Flags (8) | Reserved (24). */
 #define SMART__POS_LEN 20u
 /* LEAVING: a receiver's last report. EVICTED: from a sender to one receiver,
- * unicast: it was evicted; Position is the sender's oldest datagram then. */
-enum { SMART__POS_LEAVING = 0x01, SMART__POS_EVICTED = 0x02 };
+ * unicast: it was evicted; Position is the sender's oldest datagram then.
+ * GCM: the receiver opens envelopes of Suite 1, AES-256-GCM (a sender at
+ * SMART_CIPHER_AUTO seals its data with it once every receiver says so). */
+enum { SMART__POS_LEAVING = 0x01, SMART__POS_EVICTED = 0x02, SMART__POS_GCM = 0x04 };
 struct smart__pos {
   uint64_t position; /* every sequence below was delivered or reported lost */
   uint32_t echo;     /* Timestamp of the last ACKREQ heartbeat heard, or 0 */
