@@ -42,6 +42,7 @@ void smart__opts_init(struct smart__opts *o) {
   o->report_ms = 5000;
   o->member_timeout_ms = 20000;
   o->sauth_ms = 10;
+  o->sauth_early = 50;
 }
 
 void smart__opts_free(struct smart__opts *o) {
@@ -83,6 +84,7 @@ static int sauth_setup(struct smart__session *ss, const struct smart_crypto_ops 
       .sk = identity_key(o),
       .every = o->have_identity ? o->sauth_every : 0,
       .interval_ns = SMART__MS(o->sauth_ms),
+      .early_pct = o->sauth_early,
       .require = o->npins > 0,
       .hold_ns = SAUTH_HOLD,
       .max_len = o->mtu,
@@ -417,10 +419,24 @@ void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t s
 
 void smart__session_sent(struct smart__session *ss, uint64_t bytes, uint64_t now) {
   smart__flow_sent(&ss->flow, bytes, now);
+  ss->unsent = 0;
+  if (ss->sauth) /* idle from now on when nothing is queued (early manifests) */
+    smart__sauth_idle(ss->sauth, smart__engine_tx_queued(ss->eng) == 0, now);
 }
 
 int smart__session_submit(struct smart__session *ss, const void *buf, size_t len, uint64_t now) {
+  if (ss->sauth)
+    smart__sauth_idle(ss->sauth, 0, now);
   return smart__engine_submit(ss->eng, buf, len, now);
+}
+
+int smart__session_sign_probe(struct smart__session *ss) {
+  return ss->sauth ? smart__sauth_sign_probe(ss->sauth) : SMART_ESTATE;
+}
+
+void smart__session_sign_cost(struct smart__session *ss, uint64_t ns) {
+  if (ss->sauth)
+    smart__sauth_set_sign_cost(ss->sauth, ns);
 }
 
 /* ---- timers -------------------------------------------------------------- */

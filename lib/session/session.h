@@ -51,7 +51,7 @@ struct smart__opts {
   int32_t auth_only;
   uint32_t rekey_ms, grace_ms;
   uint64_t rekey_bytes;
-  uint32_t sauth_every, sauth_ms;
+  uint32_t sauth_every, sauth_ms, sauth_early;
   uint8_t pins[SMART__PINS_MAX][32]; /* pinned sender keys */
   uint32_t npins;
   uint8_t (*allowed)[32]; /* a sender's allow-list, until the join */
@@ -116,8 +116,14 @@ void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t s
  * 0 when nothing is due, or an error. */
 smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t cap,
                                 struct smart__sockaddr *to, int *end_batch, uint64_t now);
-/* The kernel took `bytes` (flow control measures the send rate). */
+/* The kernel took `bytes` (flow control measures the send rate), at `now`
+ * (after the system call: from then on the sender may be idle). */
 void smart__session_sent(struct smart__session *ss, uint64_t bytes, uint64_t now);
+/* Source authentication's sender: one signature over a dummy buffer, for
+ * the shell to time (0, or SMART_ESTATE when the session does not sign),
+ * and the cost it measured (early manifests budget by it). */
+int smart__session_sign_probe(struct smart__session *ss);
+void smart__session_sign_cost(struct smart__session *ss, uint64_t ns);
 
 /* Timers: handle what is due; the next deadline (UINT64_MAX: none). */
 int smart__session_tick(struct smart__session *ss, uint64_t now);

@@ -34,6 +34,10 @@ struct smart__session {
   struct smart__members *mem;
   struct smart__tunnel *tunnel;
   uint8_t *scratch;
+  /* datagrams produced since the last batch went (session_sent); an early
+   * manifest waits for them to leave first */
+  uint32_t unsent;
+  int early_wait;
   int leaving; /* send USAGE_REPORT_LEAVE */
   /* the previous group socket: open until old_close_at */
   int have_old;
