@@ -14,6 +14,9 @@
  * the simulator (tests/sim.c) as it runs on sockets.
  *
  * How the shell drives it:
+ *   - its receive buffer lent (smart__session_rx_lend) while datagrams read
+ *     into it are handed on, and taken back (rx_unlend) before reading
+ *     into it again;
  *   - every datagram read: smart__session_recv(); on the group socket also
  *     the bytes read (smart__session_rx_read) and, after a full batch when
  *     smart__session_rx_look_due(), the buffer's fill (smart__session_rx_fill);
@@ -106,6 +109,14 @@ void smart__session_del(struct smart__session *ss);
 /* Input. */
 void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
                          const struct smart__sockaddr *from, uint64_t now);
+/* The shell's receive buffer: datagrams given to recv() from inside it stay
+ * unchanged until rx_unlend(), so the messages of a plain session are
+ * handed to poll() from it without a copy (smart__engine_lend). Call
+ * rx_unlend() before the buffer is read into again: the messages not yet
+ * polled are copied then. rx_lent(): how many pending messages are in it. */
+void smart__session_rx_lend(struct smart__session *ss, const uint8_t *buf, size_t len);
+void smart__session_rx_unlend(struct smart__session *ss);
+uint32_t smart__session_rx_lent(const struct smart__session *ss);
 void smart__session_rx_read(struct smart__session *ss, uint64_t bytes, uint64_t now);
 int smart__session_rx_look_due(const struct smart__session *ss, uint64_t now);
 void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t size, uint64_t now);

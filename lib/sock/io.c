@@ -152,11 +152,17 @@ static void rx_gauge(smart_sock *s, int fd, int n, uint64_t now) {
 
 /* Read what is waiting on `fd` and hand it on: a few batches, about
  * RX_DRAIN_MAX datagrams at most, so that the application gets them soon
- * (one entry may hold many datagrams of a segmentation-offload send). */
+ * (one entry may hold many datagrams of a segmentation-offload send).
+ * The buffer is lent to the session while what was read into it is
+ * handed on: in-order messages of a plain session are delivered from it,
+ * without a copy (a GRO train's datagrams are slices of one entry), until
+ * it is taken back before the next read. So once a batch left messages
+ * there, the application takes them before more is read. */
 #define RX_DRAIN_MAX 256u
 int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
   unsigned got = 0;
   for (int rounds = 0; rounds < 8 && got < RX_DRAIN_MAX; rounds++) {
+    smart__session_rx_unlend(s->ss); /* what was not taken is copied now */
     for (unsigned i = 0; i < SMART__BATCH; i++) {
       s->in[i].buf = s->ibuf + (size_t)i * SMART__RECV_BUF;
       s->in[i].len = SMART__RECV_BUF;
@@ -164,6 +170,7 @@ int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
     int n = smart__udp_recv_batch(fd, s->in, SMART__BATCH);
     if (n < 0)
       return smart__io_err(s, n);
+    smart__session_rx_lend(s->ss, s->ibuf, (size_t)SMART__BATCH * SMART__RECV_BUF);
     if (is_group)
       rx_gauge(s, fd, n, now);
     for (int i = 0; i < n; i++) {
@@ -173,7 +180,7 @@ int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
       got += d->seg && d->len != (size_t)-1 ? (unsigned)((d->len + d->seg - 1) / d->seg) : 1;
       rx_one(s, d, now);
     }
-    if (n < SMART__BATCH)
+    if (n < SMART__BATCH || smart__session_rx_lent(s->ss))
       break;
   }
   return 0;
