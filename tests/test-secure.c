@@ -967,6 +967,93 @@ static unsigned delivered(struct smart__session *rx, unsigned *next) {
   return k;
 }
 
+/* Source authentication between two sessions: a lone message is released
+ * as soon as the sender has nothing more to send (an early manifest), not
+ * after the interval; with early manifests off, only after the interval. */
+/* pump2, with the shell's side of the contract: a batch ends where the
+ * session says (end_batch) and what went is reported (session_sent). */
+static void pump_sent(struct smart__session *tx, const struct smart__sockaddr *from,
+                      struct smart__session *rx, const struct smart__sockaddr *back,
+                      uint64_t now) {
+  static uint8_t buf[65536];
+  struct smart__sockaddr to;
+  int end, moved;
+  smart_ssize n;
+  do {
+    moved = 0;
+    smart__session_tick(tx, now);
+    do {
+      uint64_t bytes = 0;
+      while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0) {
+        smart__session_recv(rx, buf, (size_t)n, from, now);
+        bytes += (uint64_t)n;
+        moved = 1;
+        if (end)
+          break;
+      }
+      ck_assert_int_ge(n, 0);
+      if (bytes)
+        smart__session_sent(tx, bytes, now);
+    } while (end);
+    smart__session_tick(rx, now);
+    while ((n = smart__session_send(rx, buf, sizeof(buf), &to, &end, now)) > 0) {
+      smart__session_recv(tx, buf, (size_t)n, back, now);
+      moved = 1;
+    }
+    ck_assert_int_ge(n, 0);
+  } while (moved);
+}
+
+START_TEST(session_source_auth_lone_message_early) {
+  for (uint32_t early = 0; early <= 50; early += 50) {
+    uint8_t pk[32], sk[64];
+    ck_assert_int_eq(smart_identity_keypair(pk, sk), 0);
+    struct smart__opts ro, so;
+    opts_group(&ro, 11);
+    opts_group(&so, 12);
+    memcpy(so.keys + 32, sk, 64);
+    so.have_identity = 1;
+    so.sauth_every = ro.sauth_every = 64;
+    so.sauth_early = early;
+    memcpy(ro.pins[0], pk, 32);
+    ro.npins = 1;
+    struct smart__sockaddr g = v4(0xEFFF0405u, 5000);
+    struct smart__session_addrs ra = {.group = g, .self = v4(HOST(1), 4001)};
+    struct smart__session_addrs sa = {.group = g, .self = v4(HOST(2), 4002)};
+    struct smart__session *rx, *tx;
+    uint64_t now = SMART__SEC(1);
+    ck_assert_int_eq(smart__session_new(&rx, &ro, &ra, now), 0);
+    ck_assert_int_eq(smart__session_new(&tx, &so, &sa, now), 0);
+    unsigned next = 0;
+    for (unsigned i = 0; i < 20; i++) {
+      char msg[32];
+      int n = snprintf(msg, sizeof(msg), "m %u", i);
+      ck_assert_int_eq(smart__session_submit(tx, msg, (size_t)n, now), 0);
+      pump_sent(tx, &sa.self, rx, &ra.self, now);
+      unsigned got = delivered(rx, &next);
+      if (early) {
+        ck_assert_uint_eq(got, 1); /* at once */
+      } else {
+        ck_assert_uint_eq(got, 0); /* held until the manifest */
+        pump_sent(tx, &sa.self, rx, &ra.self, now + SMART__MS(10));
+        ck_assert_uint_eq(delivered(rx, &next), 1);
+      }
+      now += SMART__MS(20); /* idle in between: credit for the next */
+    }
+    ck_assert_uint_eq(next, 20);
+    struct smart_stats st;
+    memset(&st, 0, sizeof(st));
+    smart__session_stats(rx, &st);
+    ck_assert_uint_eq(st.drops_unsigned, 0);
+    ck_assert_uint_ge(st.manifests_verified, 20);
+    smart__session_del(rx);
+    smart__session_del(tx);
+    smart__opts_free(&ro);
+    smart__opts_free(&so);
+  }
+}
+END_TEST
+
 /* The same through a receiver session: a member's 4,100 made-up sender
  * IDs, then a real sender's 300 messages, all delivered (0 of 300 before). */
 START_TEST(session_made_up_ids_do_not_lock_out_a_sender) {
@@ -1166,6 +1253,7 @@ int main(void) {
   tcase_add_test(b, revoked_member_in_grace_does_not_lock_out_a_receiver);
   tcase_add_test(b, table_of_active_data_senders_refuses_then_expires);
   tcase_add_test(b, session_made_up_ids_do_not_lock_out_a_sender);
+  tcase_add_test(b, session_source_auth_lone_message_early);
   tcase_add_test(b, forged_heartbeat_does_not_end_the_stream);
   tcase_add_test(b, sealed_requests_do_not_storm);
   suite_add_tcase(su, b);
