@@ -102,6 +102,68 @@ START_TEST(tamper_every_bit_rejected) {
 }
 END_TEST
 
+/* Opening in place gives the very plaintext opening into another buffer
+ * gives (data encrypted, data authenticated only, a message), refuses
+ * what that refuses, and leaves AES-256-GCM to the copying path. */
+START_TEST(open_in_place_same_as_open) {
+  for (int auth_only = 0; auth_only < 2; auth_only++) {
+    uint32_t ida, idb;
+    struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
+                               .group_key = gkey, .grace_ns = 2000000000u,
+                               .auth_only = auth_only};
+    struct smart__sec *tx, *rx = sec_group(gkey, &idb);
+    ck_assert_int_eq(smart__sec_new(&tx, &c, &ida), 0);
+    ck_assert(smart__sec_opens_in_place(rx));
+    uint8_t plain[3][1500], sealed[3][1600];
+    size_t pl[3] = {make_data(plain[0], 7, 1400), make_data(plain[1], 8, 3),
+                    make_nak(plain[2], 9)};
+    for (int k = 0; k < 3; k++) {
+      memcpy(sealed[k], plain[k], pl[k]);
+      smart_ssize n = smart__sec_seal(tx, sealed[k], pl[k], sizeof(sealed[k]), 1);
+      ck_assert_int_gt(n, (smart_ssize)pl[k]);
+      uint8_t bad[1600], again[1600];
+      memcpy(bad, sealed[k], (size_t)n);
+      memcpy(again, sealed[k], (size_t)n);
+      bad[n - 1] ^= 1;
+      const uint8_t *pt = NULL;
+      uint32_t sender = 0;
+      ck_assert_int_lt(smart__sec_open_in_place(rx, bad, (size_t)n, &pt, &sender, 2), 0);
+      smart_ssize r = smart__sec_open_in_place(rx, sealed[k], (size_t)n, &pt, &sender, 2);
+      ck_assert_int_eq(r, (smart_ssize)pl[k]);
+      ck_assert((uintptr_t)pt >= (uintptr_t)sealed[k] &&
+                (uintptr_t)pt + pl[k] <= (uintptr_t)sealed[k] + (size_t)n);
+      ck_assert_mem_eq(pt, plain[k], pl[k]);
+      ck_assert_uint_eq(sender, ida);
+      ck_assert_int_eq(smart__sec_open_in_place(rx, again, (size_t)n, &pt, &sender, 3),
+                       SMART_ERANGE); /* once only */
+    }
+    smart__sec_del(tx);
+    smart__sec_del(rx);
+  }
+  /* AES-256-GCM where the provider has it: not in place, untouched. */
+  uint32_t ida, idb;
+  struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
+                             .group_key = gkey, .grace_ns = 2000000000u,
+                             .cipher = SMART_CIPHER_AES256GCM};
+  struct smart__sec *tx, *rx = sec_group(gkey, &idb);
+  if (smart__sec_new(&tx, &c, &ida) == 0) {
+    uint8_t plain[64], sealed[256], copy[256];
+    size_t pl = make_data(plain, 1, 20);
+    memcpy(sealed, plain, pl);
+    smart_ssize n = smart__sec_seal(tx, sealed, pl, sizeof(sealed), 1);
+    ck_assert_int_gt(n, 0);
+    memcpy(copy, sealed, (size_t)n);
+    const uint8_t *pt;
+    uint32_t sender;
+    ck_assert_int_eq(smart__sec_open_in_place(rx, sealed, (size_t)n, &pt, &sender, 2),
+                     SMART_ENOTSUP);
+    ck_assert_mem_eq(sealed, copy, (size_t)n);
+    smart__sec_del(tx);
+  }
+  smart__sec_del(rx);
+}
+END_TEST
+
 START_TEST(wrong_key_and_plain_rejected) {
   uint8_t other[32];
   memcpy(other, gkey, 32);
@@ -1239,6 +1301,7 @@ END_TEST
 int main(void) {
   Suite *su = suite_create("secure");
   TCase *u = tcase_create("layer");
+  tcase_add_test(u, open_in_place_same_as_open);
   tcase_set_timeout(u, 300);
   tcase_add_test(u, tamper_every_bit_rejected);
   tcase_add_test(u, wrong_key_and_plain_rejected);

@@ -80,6 +80,15 @@ smart_ssize smart__sec_seal(struct smart__sec *s, uint8_t *buf, size_t len, size
  */
 smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
                             uint8_t *out, size_t cap, uint32_t *sender, uint64_t now);
+/* The same, in place: buf[0..len) is overwritten with the plaintext, which
+ * starts at *pt (inside buf: a DATA packet's body is opened where it lies
+ * and its header moved up to it). Only where the provider opens in place
+ * (smart__sec_opens_in_place: the built-in libsodium one, XChaCha20-
+ * Poly1305); otherwise SMART_ENOTSUP and buf is untouched. On an error
+ * buf's contents are undefined. */
+int smart__sec_opens_in_place(const struct smart__sec *s);
+smart_ssize smart__sec_open_in_place(struct smart__sec *s, uint8_t *buf, size_t len,
+                                     const uint8_t **pt, uint32_t *sender, uint64_t now);
 
 /* Sender: start a new epoch now (group mode: the next derived key;
  * identity mode: a fresh random key). Returns 0 or an error. */

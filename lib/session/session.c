@@ -319,10 +319,22 @@ static void sauth_release(struct smart__session *ss, uint64_t now) {
   }
 }
 
-/* Open the envelope (secure session): 0 and the plaintext, or -1 (counted). */
-static int open_sealed(struct smart__session *ss, const uint8_t *dg, size_t len,
+/* Open the envelope (secure session): 0 and the plaintext, or -1 (counted).
+ * In the caller's buffer (`mut`, the datagram itself, writable) where the
+ * provider opens in place and source authentication does not need the
+ * sealed bytes afterwards (their digest): then the engine gets it where
+ * it lies, in the shell's lent buffer, without a copy. Else in scratch. */
+static int open_sealed(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
                        const uint8_t **pt, size_t *plen, uint32_t *sid, uint64_t now) {
-  smart_ssize n = smart__sec_open(ss->sec, dg, len, ss->scratch, SMART__SCRATCH, sid, now);
+  smart_ssize n = SMART_ENOTSUP;
+  if (mut && !ss->sauth)
+    n = smart__sec_open_in_place(ss->sec, mut, len, pt, sid, now);
+  if (n >= 0) {
+    *plen = (size_t)n;
+    return 0;
+  }
+  if (n == SMART_ENOTSUP)
+    n = smart__sec_open(ss->sec, dg, len, ss->scratch, SMART__SCRATCH, sid, now);
   if (n < 0) {
     if (n == SMART_ERANGE)
       ss->drops_replay++;
@@ -349,8 +361,21 @@ static int open_sealed(struct smart__session *ss, const uint8_t *dg, size_t len,
  *      wait for the manifest that vouches for them;
  *   7. deliver(): moves only from a data sender, reports, the engine.
  */
+static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
+                    const struct smart__sockaddr *from, uint64_t now);
+
 void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
                          const struct smart__sockaddr *from, uint64_t now) {
+  recv_dg(ss, dg, NULL, len, from, now);
+}
+
+void smart__session_recv_writable(struct smart__session *ss, uint8_t *dg, size_t len,
+                                  const struct smart__sockaddr *from, uint64_t now) {
+  recv_dg(ss, dg, dg, len, from, now);
+}
+
+static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
+                    const struct smart__sockaddr *from, uint64_t now) {
   ss->now = now;
   ss->dgrams_received++;
   if (len > SMART__MAX_DGRAM) { /* truncated by the kernel: larger than any SMART datagram */
@@ -370,7 +395,7 @@ void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t le
   const uint8_t *pt = dg;
   size_t plen = len;
   uint32_t sid = 0;
-  if (ss->sec && open_sealed(ss, dg, len, &pt, &plen, &sid, now) != 0)
+  if (ss->sec && open_sealed(ss, dg, mut, len, &pt, &plen, &sid, now) != 0)
     return;
   if (ss->tunnel && smart__addr_equal(from, &ss->relay) &&
       smart__tunnel_input(ss->tunnel, pt, plen, now))

@@ -109,6 +109,10 @@ void smart__session_del(struct smart__session *ss);
 /* Input. */
 void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
                          const struct smart__sockaddr *from, uint64_t now);
+/* The same, and the session may overwrite dg[0..len) (a secure session
+ * opens it in place: with the buffer lent, no copy at all). */
+void smart__session_recv_writable(struct smart__session *ss, uint8_t *dg, size_t len,
+                                  const struct smart__sockaddr *from, uint64_t now);
 /* The shell's receive buffer: datagrams given to recv() from inside it stay
  * unchanged until rx_unlend(), so the messages of a plain session are
  * handed to poll() from it without a copy (smart__engine_lend). Call

@@ -127,14 +127,14 @@ int smart__io_tx(smart_sock *s, uint64_t now) {
 
 static void rx_one(smart_sock *s, const struct smart__dgram *d, uint64_t now) {
   if (!d->seg) {
-    smart__session_recv(s->ss, d->buf, d->len, &d->peer, now);
+    smart__session_recv_writable(s->ss, d->buf, d->len, &d->peer, now);
     return;
   }
   /* Datagrams of one segmentation-offload send, delivered together: each
-   * is a datagram of its own. */
+   * is a datagram of its own, a slice of the entry (not copied). */
   for (size_t off = 0; off < d->len; off += d->seg)
-    smart__session_recv(s->ss, d->buf + off, d->len - off < d->seg ? d->len - off : d->seg,
-                        &d->peer, now);
+    smart__session_recv_writable(s->ss, d->buf + off,
+                                 d->len - off < d->seg ? d->len - off : d->seg, &d->peer, now);
 }
 
 /* What the group socket told flow control: bytes read and, after a full
