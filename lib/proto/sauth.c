@@ -264,10 +264,10 @@ smart_ssize smart__sauth_output_early(struct smart__sauth *sa, uint8_t *buf, siz
     return 0;
   uint64_t c = credit_at(sa, now);
   smart_ssize n = build(sa, buf, cap, sync, group_v4);
-  if (n <= 0)
-    return n;
-  sa->credit = c - sa->sign_ns;
   sa->tat = (sa->tat > now ? sa->tat : now) + EARLY_GAP * sa->sign_ns;
+  if (n <= 0)
+    return n; /* the bucket is charged: a failing signature is not retried at once */
+  sa->credit = c - sa->sign_ns;
   sa->idle = 0; /* signing is not idle time: it starts again once sent */
   sa->idle_since = now;
   sa->st.manifests_early++;
