@@ -111,9 +111,13 @@ START_TEST(open_in_place_same_as_open) {
     struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
                                .group_key = gkey, .grace_ns = 2000000000u,
                                .auth_only = auth_only};
-    struct smart__sec *tx, *rx = sec_group(gkey, &idb);
+    struct smart__sec *tx, *rx;
     ck_assert_int_eq(smart__sec_new(&tx, &c, &ida), 0);
+    c.auth_only = 0;
+    c.open_in_place = 1;
+    ck_assert_int_eq(smart__sec_new(&rx, &c, &idb), 0);
     ck_assert(smart__sec_opens_in_place(rx));
+    ck_assert(!smart__sec_opens_in_place(tx)); /* not unless the caller says */
     uint8_t plain[3][1500], sealed[3][1600];
     size_t pl[3] = {make_data(plain[0], 7, 1400), make_data(plain[1], 8, 3),
                     make_nak(plain[2], 9)};
@@ -145,7 +149,10 @@ START_TEST(open_in_place_same_as_open) {
   struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
                              .group_key = gkey, .grace_ns = 2000000000u,
                              .cipher = SMART_CIPHER_AES256GCM};
-  struct smart__sec *tx, *rx = sec_group(gkey, &idb);
+  struct smart__sec_cfg rc = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
+                              .group_key = gkey, .grace_ns = 2000000000u, .open_in_place = 1};
+  struct smart__sec *tx, *rx;
+  ck_assert_int_eq(smart__sec_new(&rx, &rc, &idb), 0);
   if (smart__sec_new(&tx, &c, &ida) == 0) {
     uint8_t plain[64], sealed[256], copy[256];
     size_t pl = make_data(plain, 1, 20);

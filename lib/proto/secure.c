@@ -125,6 +125,7 @@ struct smart__sec {
   uint8_t fresh;    /* group-key mode: nothing sealed or accepted yet */
   uint8_t suite;    /* SMART__SEC_SUITE_* this socket seals with */
   uint8_t gcm_ok;   /* the provider offers AES-256-GCM here */
+  uint8_t in_place; /* the provider opens in place (cfg.open_in_place) */
   uint64_t salt_from;    /* the counter when the salt was drawn */
   uint64_t cipher_drops; /* refused: a suite this socket cannot open */
 };
@@ -249,6 +250,7 @@ int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
   s->cfg = *cfg;
   s->cfg.group_key = s->cfg.identity = NULL;
   s->gcm_ok = (uint8_t)gcm_ok;
+  s->in_place = cfg->open_in_place != 0;
   s->suite = cfg->cipher == SMART_CIPHER_AES256GCM ? SMART__SEC_SUITE_AESGCM
                                                    : SMART__SEC_SUITE_XCHACHA;
   if (cfg->group_key)
@@ -667,11 +669,7 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
   return sec_open(s, in, len, out, sender, now, 0, &start);
 }
 
-int smart__sec_opens_in_place(const struct smart__sec *s) {
-  /* libsodium's AEAD verifies, then decrypts with the output at the
-   * input's own address; a third-party provider promises no such thing. */
-  return s && s->cfg.ops == smart_crypto_sodium();
-}
+int smart__sec_opens_in_place(const struct smart__sec *s) { return s && s->in_place; }
 
 smart_ssize smart__sec_open_in_place(struct smart__sec *s, uint8_t *buf, size_t len,
                                      const uint8_t **pt, uint32_t *sender, uint64_t now) {

@@ -107,6 +107,7 @@ static int security_setup(struct smart__session *ss, uint64_t now) {
       .rekey_ns = SMART__MS(o->rekey_ms),
       .rekey_bytes = o->rekey_bytes,
       .cipher = o->cipher,
+      .open_in_place = o->ops_in_place,
   };
   uint32_t id;
   int rc = smart__sec_new(&ss->sec, &sc, &id);

@@ -63,6 +63,8 @@ struct smart__opts {
   uint32_t report_ms, member_timeout_ms;
   /* security: SMART_OPT_CIPHER */
   uint32_t cipher;
+  /* the provider is the built-in one, which opens in place (the shell says) */
+  int ops_in_place;
 };
 
 /* Addresses the shell resolved at the join. */

@@ -60,6 +60,9 @@ static int session_start(smart_sock *s, const struct smart__sockaddr *g,
   struct smart__opts o = s->o;
   if (!o.ops && (o.have_group_key || o.have_identity))
     o.ops = smart_crypto_sodium();
+  /* libsodium's AEAD verifies, then decrypts with the output at the
+   * input's own address; a third-party provider promises no such thing. */
+  o.ops_in_place = o.ops && o.ops == smart_crypto_sodium();
   struct smart__session_addrs a = {.group = *g, .self = s->self, .relay = relay};
   smart__session_del(s->ss); /* joined again after a leave: a new session */
   s->ss = NULL;
