@@ -154,10 +154,12 @@ static void rx_gauge(smart_sock *s, int fd, int n, uint64_t now) {
  * RX_DRAIN_MAX datagrams at most, so that the application gets them soon
  * (one entry may hold many datagrams of a segmentation-offload send).
  * The buffer is lent to the session while what was read into it is
- * handed on: in-order messages of a plain session are delivered from it,
- * without a copy (a GRO train's datagrams are slices of one entry), until
- * it is taken back before the next read. So once a batch left messages
- * there, the application takes them before more is read. */
+ * handed on: in-order messages are delivered from it, without a copy (a
+ * GRO train's datagrams are slices of one entry, and a secure session
+ * opens them in place), until it is taken back before the next read: what
+ * the application has not taken by then is copied. One batch of GRO
+ * trains usually reaches RX_DRAIN_MAX; single datagrams take more rounds,
+ * and the messages of all but the last are copied, as they always were. */
 #define RX_DRAIN_MAX 256u
 int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
   unsigned got = 0;
@@ -180,7 +182,7 @@ int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
       got += d->seg && d->len != (size_t)-1 ? (unsigned)((d->len + d->seg - 1) / d->seg) : 1;
       rx_one(s, d, now);
     }
-    if (n < SMART__BATCH || smart__session_rx_lent(s->ss))
+    if (n < SMART__BATCH)
       break;
   }
   return 0;
