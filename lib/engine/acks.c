@@ -83,7 +83,8 @@ void smart__acks_on_hb(struct smart__engine *e, struct smart__rxs *r, const stru
     return;
   if ((hb->flags & (SMART__HB_ACKREQ | SMART__HB_CC)) && hb->stamp) {
     r->echo = hb->stamp; /* echoed by every STATUS: the sender's RTT sample */
-    r->echo_at = now;
+    /* Held by the caller since it arrived: the hold is our delay. */
+    r->echo_at = e->rx_arrived && e->rx_arrived < now ? e->rx_arrived : now;
   }
   if (hb->flags & SMART__HB_CC)
     smart__cc_rx_hb(e, r, hb, now);

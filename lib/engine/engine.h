@@ -315,6 +315,15 @@ int smart__engine_poll(struct smart__engine *e, struct smart__event *ev);
  * nothing. lent_pending() says how many pending events point into it.
  */
 void smart__engine_lend(struct smart__engine *e, const uint8_t *buf, size_t len);
+
+/*
+ * The datagrams the next recv() calls get arrived at `at` (<= now) and were
+ * held since by the caller (source authentication waits for a manifest):
+ * a heartbeat's timestamp is then echoed with the hold counted in the Echo
+ * Delay, so that the sender's round trip is the network's, not the hold's.
+ * 0 (after them): they arrive now.
+ */
+void smart__engine_arrived(struct smart__engine *e, uint64_t at);
 int smart__engine_unlend(struct smart__engine *e);
 uint32_t smart__engine_lent_pending(const struct smart__engine *e);
 

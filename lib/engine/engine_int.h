@@ -296,6 +296,7 @@ struct smart__engine {
   uint8_t sync;
   uint32_t nrx;
   uint64_t last_now;
+  uint64_t rx_arrived; /* the datagram being received arrived then (0: now) */
   struct smart__rxs *rx_last; /* lookup cache */
   struct smart__rxs **rx;     /* receiver states */
   struct smart__tx *tx;       /* NULL until the first submit */

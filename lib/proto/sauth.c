@@ -61,6 +61,7 @@ struct smart__sauth {
   uint16_t *ready;       /* FIFO of released slots */
   unsigned ready_head, ready_n;
   unsigned waiting;      /* held and not yet released */
+  uint64_t taken_at;     /* the arrival of what take() returned last */
   uint64_t next_scan;
   size_t slot_bytes;
   uint32_t signers[16]; /* sender IDs a verified manifest has named */
@@ -426,10 +427,13 @@ size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint
       continue;
     memcpy(out, x->bytes, x->len);
     *sender = x->sender;
+    sa->taken_at = x->at;
     return x->len;
   }
   return 0;
 }
+
+uint64_t smart__sauth_taken_at(const struct smart__sauth *sa) { return sa->taken_at; }
 
 void smart__sauth_expire(struct smart__sauth *sa, uint64_t now) {
   if (!sa->held || !sa->waiting || now < sa->next_scan)

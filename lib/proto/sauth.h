@@ -91,6 +91,8 @@ int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t 
 /* Receiver: the next released datagram: its length (copied into out) and
  * sender ID, or 0 when none is ready. */
 size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint32_t *sender);
+/* The time the datagram take() returned last arrived (was held from). */
+uint64_t smart__sauth_taken_at(const struct smart__sauth *sa);
 /* Receiver: drop what waited too long; when output or expiry is next due. */
 void smart__sauth_expire(struct smart__sauth *sa, uint64_t now);
 uint64_t smart__sauth_expiry(const struct smart__sauth *sa);
