@@ -51,9 +51,6 @@ struct snd {
   int hash_err;
   uint32_t hash_err_file;
   size_t P;          /* payload of one datagram */
-  int64_t q_dgrams, base;
-  uint64_t last_sent;
-  double last_move;
   uint64_t data_bytes, data_msgs;
   uint32_t pass, round;
   uint8_t *out, *in;
@@ -62,7 +59,6 @@ struct snd {
   double t_start, t_xfer, t_xfer_end;
 };
 
-#define QUEUE_CAP (8u << 20) /* bytes we let the library hold untransmitted */
 
 /* ---- the hash thread: chunk hashes and file hashes, in list order ---- */
 
@@ -144,10 +140,6 @@ static void *hash_thread(void *arg) {
 
 /* ---- sending, with the library's queue kept short ---- */
 
-static int64_t dgrams_for(const struct snd *S, size_t len) {
-  return len <= S->P ? 1 : (int64_t)((len + S->P - 9) / (S->P - 8));
-}
-
 static void handle(struct snd *S, uint8_t *m, size_t len, const struct smart_msginfo *info);
 
 static void drain(struct snd *S) {
@@ -178,41 +170,21 @@ static void drain(struct snd *S) {
     }
 }
 
-/* Wait, working the socket, until the library holds less than QUEUE_CAP
- * bytes not yet transmitted. The library does not say how much it holds:
- * it is estimated from the datagrams it has handed to the system. */
-static void wait_room(struct snd *S) {
+/* The library's send queue holds at most CP_QUEUE_CAP bytes
+ * (SMART_OPT_SNDBUF, cp_open): when it is full, work the socket (the receivers'
+ * status messages, its timers) until there is room. */
+static void send_msg(struct snd *S, const uint8_t *m, size_t len) {
   for (;;) {
-    struct smart_stats st = {.size = sizeof(st)};
-    smart_stats(S->s, &st);
-    uint64_t sent = st.dgrams_sent - st.repairs_sent;
-    double t = cp_now();
-    if (sent != S->last_sent) {
-      S->last_sent = sent;
-      S->last_move = t;
-    }
-    int64_t pending = S->q_dgrams - ((int64_t)sent - S->base);
-    if (pending * (int64_t)S->P <= (int64_t)QUEUE_CAP)
+    smart_ssize n = smart_send(S->s, m, len, SMART_MSG_DONTWAIT);
+    if (n >= 0)
       return;
-    /* Flow control or a full window can hold the queue for a while; only a
-     * long stop means the estimate is off (small messages packed). */
-    if (t - S->last_move > 5.0) {
-      S->base = (int64_t)sent - S->q_dgrams;
-      return;
-    }
+    if (n != SMART_EAGAIN)
+      cli_die(1, "send: %s", smart_strerror((int)n));
     struct pollfd p = {.fd = smart_fd(S->s), .events = POLLIN};
     int32_t to = smart_timeout(S->s);
     poll(&p, 1, to < 0 || to > 5 ? 5 : to);
     drain(S);
   }
-}
-
-static void send_msg(struct snd *S, const uint8_t *m, size_t len) {
-  wait_room(S);
-  smart_ssize n = smart_send(S->s, m, len, 0);
-  if (n < 0)
-    cli_die(1, "send: %s", smart_strerror((int)n));
-  S->q_dgrams += dgrams_for(S, len);
 }
 
 static struct cp_buf out_buf(struct snd *S, uint8_t type) {
@@ -474,9 +446,6 @@ static void status_round(struct snd *S) {
     if (!waiting)
       break;
   }
-  struct smart_stats st = {.size = sizeof(st)};
-  smart_stats(S->s, &st); /* everything before the request was delivered */
-  S->base = (int64_t)(st.dgrams_sent - st.repairs_sent) - S->q_dgrams;
 }
 
 static void check_hash_thread(struct snd *S) {

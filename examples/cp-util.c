@@ -348,6 +348,10 @@ smart_sock *cp_open(const struct cp_opts *o, int sender, const char *group, cons
   int32_t ttl = o->ttl;
   cli_setopt(s, SMART_OPT_SYNC, &o->sync, sizeof(o->sync), "--sync");
   cli_setopt(s, SMART_OPT_TTL, &ttl, sizeof(ttl), "--ttl");
+  if (sender) {
+    uint64_t q = CP_QUEUE_CAP; /* what is read ahead of the wire, at most */
+    cli_setopt(s, SMART_OPT_SNDBUF, &q, sizeof(q), "send queue");
+  }
   cli_setopt(s, SMART_OPT_GRTT_US, &grtt, sizeof(grtt), "grtt");
   cli_setopt(s, SMART_OPT_WINDOW, &window, sizeof(window), "window");
   if (sender)

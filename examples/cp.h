@@ -126,6 +126,8 @@ int cp_send_main(const struct cp_opts *o, char **paths, int npaths);
 int cp_recv_main(const struct cp_opts *o);
 /* Open and join a socket; dies on failure. On the session's group it takes
  * the security options; elsewhere it is in the clear, or keyed with `key`. */
+/* Bytes a sender's library queue may hold untransmitted (SMART_OPT_SNDBUF). */
+#define CP_QUEUE_CAP (8u << 20)
 smart_sock *cp_open(const struct cp_opts *o, int sender, const char *group, const uint8_t *key);
 /* Side channels: the group's port + 1 carries refusal notices in the clear;
  * port + 2 the receivers' status in identity mode, under a key the sender

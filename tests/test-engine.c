@@ -1977,6 +1977,87 @@ static void amp_request(struct smart__engine *s, struct amp *a, uint32_t src, ui
 /* An idle sender holding a full window: 19 requests for all of it, 10 ms
  * apart, from one requester and then from 19 made-up ones (spoofed
  * addresses, or made-up sender IDs), then one a second for a minute. */
+/* Round trips count from when a datagram reached the host
+ * (smart__engine_arrival), not from when the reader got to it: a
+ * heartbeat and a STATUS that each waited 3 ms behind a backlog (read 4 ms
+ * after the path delivered them in 1 ms) make a round trip of about 2 ms,
+ * not 8 ms. Without arrival times, the same run measures 8 ms. */
+struct inflight {
+  uint8_t b[1408];
+  size_t n;
+  uint64_t at; /* read then */
+};
+
+/* Hand `e` what of q[0..n) is due by `now` (from `src`), each as arrived
+ * `shift` after it was due (0: arrival unknown); returns what is left. */
+static int deliver_due(struct smart__engine *e, uint32_t src, struct inflight *q, int n,
+                       uint64_t now, int64_t shift) {
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (q[i].at > now) {
+      q[k++] = q[i];
+      continue;
+    }
+    smart__engine_arrival(e, shift ? (uint64_t)((int64_t)q[i].at + shift) : 0);
+    (void)smart__engine_recv(e, src, q[i].b, q[i].n, now);
+    smart__engine_arrival(e, 0);
+  }
+  return k;
+}
+
+static uint64_t rtt_with_backlog(int stamped) {
+  struct smart__engine_config c;
+  smart__engine_config_init(&c);
+  c.sync = SYNC;
+  c.session = SESSION;
+  c.grtt_us = 10000;
+  c.window = 64;
+  c.gsize = 1;
+  c.cc = 1;
+  c.sender_timeout_ms = 3600000;
+  struct smart__engine *s = NULL, *r = NULL;
+  ck_assert_int_eq(smart__engine_new(&s, &c), 0);
+  ck_assert_int_eq(smart__engine_new(&r, &c), 0);
+  static struct inflight down[256], up[256];
+  int nd = 0, nu = 0;
+  const int64_t path = 1 * (int64_t)MS, lag = 4 * (int64_t)MS;
+  for (uint64_t now = 0; now < 300 * MS; now += MS / 4) {
+    if (now % (20 * MS) == 0)
+      ck_assert_int_eq(smart__engine_submit(s, "tick", 4, now), 0);
+    struct smart__dst dst;
+    uint8_t tmp[1408];
+    smart_ssize n;
+    while ((n = smart__engine_send(s, tmp, sizeof(tmp), &dst, now)) > 0)
+      if (nd < 256) {
+        memcpy(down[nd].b, tmp, (size_t)n);
+        down[nd].n = (size_t)n;
+        down[nd++].at = now + (uint64_t)lag;
+      }
+    while ((n = smart__engine_send(r, tmp, sizeof(tmp), &dst, now)) > 0)
+      if (dst.kind == SMART__DST_UNICAST && nu < 256) {
+        memcpy(up[nu].b, tmp, (size_t)n);
+        up[nu].n = (size_t)n;
+        up[nu++].at = now + (uint64_t)lag;
+      }
+    nd = deliver_due(r, 1, down, nd, now, stamped ? path - lag : 0);
+    nu = deliver_due(s, 7, up, nu, now, stamped ? path - lag : 0);
+  }
+  struct smart__rcv_info ri[2];
+  ck_assert_uint_eq(smart__engine_rcv_list(s, ri, 2), 1);
+  smart__engine_del(s);
+  smart__engine_del(r);
+  return ri[0].rtt_ns;
+}
+
+START_TEST(round_trip_counts_from_arrival) {
+  uint64_t with = rtt_with_backlog(1), without = rtt_with_backlog(0);
+  ck_assert_uint_ge(with, 3 * MS / 2);
+  ck_assert_uint_le(with, 3 * MS);
+  ck_assert_uint_ge(without, 7 * MS);
+  ck_assert_uint_le(without, 9 * MS);
+}
+END_TEST
+
 START_TEST(repair_amplification_bounded) {
   for (int spoof = 0; spoof < 2; spoof++) {
     struct smart__engine *s = amp_sender(20 + (uint64_t)spoof, 4096);
@@ -2514,6 +2595,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, forged_position_does_not_end_the_stream);
   tcase_add_test(u, tail_loss_beyond_the_slack_recovered);
   tcase_add_test(u, repair_amplification_bounded);
+  tcase_add_test(u, round_trip_counts_from_arrival);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
   tcase_set_timeout(m, 600);

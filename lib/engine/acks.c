@@ -83,8 +83,7 @@ void smart__acks_on_hb(struct smart__engine *e, struct smart__rxs *r, const stru
     return;
   if ((hb->flags & (SMART__HB_ACKREQ | SMART__HB_CC)) && hb->stamp) {
     r->echo = hb->stamp; /* echoed by every STATUS: the sender's RTT sample */
-    /* Held by the caller since it arrived: the hold is our delay. */
-    r->echo_at = e->rx_arrived && e->rx_arrived < now ? e->rx_arrived : now;
+    r->echo_at = smart__rx_time(e, now); /* the delay we add counts from its arrival */
   }
   if (hb->flags & SMART__HB_CC)
     smart__cc_rx_hb(e, r, hb, now);
@@ -359,7 +358,8 @@ int smart__acks_on_status(struct smart__engine *e, uint32_t src, const struct sm
   }
   uint64_t sample = 0;
   if (ps.echo) {
-    uint32_t now_us = (uint32_t)(now / SMART__NS_PER_US);
+    /* From when the STATUS arrived, not when we got to it. */
+    uint32_t now_us = (uint32_t)(smart__rx_time(e, now) / SMART__NS_PER_US);
     uint32_t rtt = now_us - ps.echo - ps.delay_us;
     if (rtt < 60000000u) {
       uint64_t s = SMART__US(rtt);

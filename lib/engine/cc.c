@@ -76,6 +76,10 @@
 /* GRTT: the peak of each second. */
 #define GRTT_PROBE SMART__SEC(1)
 #define RTT_FLOOR SMART__US(100)
+/* Round trips below this are one to the damping: under a millisecond the
+ * difference is the hosts' scheduling, not a queue (one of 1 ms is 6 KB
+ * at 50 Mbit/s; a bottleneck's queue that matters is longer). */
+#define DAMP_FLOOR SMART__MS(1)
 /* The mean round trip of a receiver, for the equation: over 0.5 s. */
 #define CC_RTT_TAU SMART__MS(500)
 
@@ -932,8 +936,9 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
       rc->cc_rtt = (uint64_t)((double)rc->cc_rtt + a * ((double)sample - (double)rc->cc_rtt));
     }
     rc->cc_rtt_at = now;
-    uint64_t fl = sample < RTT_FLOOR ? RTT_FLOOR : sample;
-    rc->cc_damp = rc->cc_rtt < fl ? (double)rc->cc_rtt / (double)fl : 1;
+    uint64_t fl = sample < DAMP_FLOOR ? DAMP_FLOOR : sample;
+    uint64_t mean = rc->cc_rtt < DAMP_FLOOR ? DAMP_FLOOR : rc->cc_rtt;
+    rc->cc_damp = mean < fl ? (double)mean / (double)fl : 1;
   } else if (!(rc->cc_damp > 0)) {
     rc->cc_damp = 1;
   }

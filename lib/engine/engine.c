@@ -376,10 +376,6 @@ int smart__engine_unlend(struct smart__engine *e) {
 
 uint32_t smart__engine_lent_pending(const struct smart__engine *e) { return e ? e->nlent : 0; }
 
-void smart__engine_arrived(struct smart__engine *e, uint64_t at) {
-  if (e)
-    e->rx_arrived = at;
-}
 
 uint64_t smart__engine_tx_lead(const struct smart__engine *e) {
   return e && e->tx ? e->tx->lead : 0;

@@ -230,6 +230,11 @@ void smart__engine_del(struct smart__engine *e);
  */
 int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
                        const uint8_t *dgram, size_t len, uint64_t now);
+/* When the datagrams handed to smart__engine_recv from now on reached the
+ * host (at <= now; 0: at `now`). Round-trip echoes are measured from it:
+ * the time a heartbeat or a STATUS waited behind the reader's backlog is
+ * the reader's, not the path's. */
+void smart__engine_arrival(struct smart__engine *e, uint64_t at);
 
 /* Destination of a datagram produced by smart__engine_send(). */
 enum { SMART__DST_GROUP = 0, SMART__DST_UNICAST = 1 };
@@ -315,15 +320,6 @@ int smart__engine_poll(struct smart__engine *e, struct smart__event *ev);
  * nothing. lent_pending() says how many pending events point into it.
  */
 void smart__engine_lend(struct smart__engine *e, const uint8_t *buf, size_t len);
-
-/*
- * The datagrams the next recv() calls get arrived at `at` (<= now) and were
- * held since by the caller (source authentication waits for a manifest):
- * a heartbeat's timestamp is then echoed with the hold counted in the Echo
- * Delay, so that the sender's round trip is the network's, not the hold's.
- * 0 (after them): they arrive now.
- */
-void smart__engine_arrived(struct smart__engine *e, uint64_t at);
 int smart__engine_unlend(struct smart__engine *e);
 uint32_t smart__engine_lent_pending(const struct smart__engine *e);
 

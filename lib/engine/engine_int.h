@@ -296,7 +296,7 @@ struct smart__engine {
   uint8_t sync;
   uint32_t nrx;
   uint64_t last_now;
-  uint64_t rx_arrived; /* the datagram being received arrived then (0: now) */
+  uint64_t rx_at;             /* arrival of what is being read (0: now) */
   struct smart__rxs *rx_last; /* lookup cache */
   struct smart__rxs **rx;     /* receiver states */
   struct smart__tx *tx;       /* NULL until the first submit */
@@ -551,5 +551,12 @@ int smart__nak_expire(struct smart__engine *e, struct smart__rxs *r,
 uint64_t smart__rx_expiry(struct smart__engine *e);
 smart_ssize smart__rx_send(struct smart__engine *e, uint8_t *out,
                            size_t outlen, uint64_t now);
+
+/* When the datagram being read arrived (smart__engine_arrival), within
+ * [now - 1 s, now]. */
+static inline uint64_t smart__rx_time(const struct smart__engine *e, uint64_t now) {
+  uint64_t a = e->rx_at;
+  return a && a <= now && now - a < SMART__SEC(1) ? a : now;
+}
 
 #endif /* SMART_ENGINE_INT_H */

@@ -373,6 +373,17 @@ int smart__udp_rx_fill(int fd, uint32_t *used, uint32_t *size) {
 #endif
 }
 
+int smart__udp_timestamps(int fd) {
+  int one = 1;
+  return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) == 0 ? 0 : SMART_ENOTSUP;
+}
+
+uint64_t smart__realtime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int smart__udp_gro(int fd) {
   int one = 1;
   return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0 ? 0 : SMART_ENOTSUP;
@@ -382,7 +393,7 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
   struct mmsghdr m[SMART__BATCH_MAX];
   struct iovec iov[SMART__BATCH_MAX];
   union {
-    char buf[CMSG_SPACE(sizeof(int))];
+    char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct timespec))];
     size_t align; /* as struct cmsghdr */
   } ctl[SMART__BATCH_MAX];
   if (n > SMART__BATCH_MAX)
@@ -408,6 +419,7 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
     struct msghdr *h = &m[i].msg_hdr;
     d[i].len = m[i].msg_len;
     d[i].seg = 0;
+    d[i].stamp = 0;
     d[i].peer.len = h->msg_namelen;
     if (h->msg_flags & MSG_TRUNC)
       d[i].len = (size_t)-1; /* larger than the buffer: the caller drops it */
@@ -418,6 +430,12 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
         memcpy(&seg, CMSG_DATA(c), sizeof(seg));
         if (seg > 0 && d[i].len != (size_t)-1 && (size_t)seg < d[i].len)
           d[i].seg = (size_t)seg;
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+                 c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+        if (ts.tv_sec > 0)
+          d[i].stamp = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
       }
     }
   }

@@ -61,6 +61,8 @@ struct smart__dgram {
   uint8_t *buf;
   size_t len; /* in: bytes to send / capacity; out: bytes received */
   size_t seg; /* out: 0, or the segment size of coalesced datagrams (GRO) */
+  uint64_t stamp; /* out: when the kernel received it, CLOCK_REALTIME ns
+                     (smart__udp_timestamps); 0 when not known */
   struct smart__sockaddr peer;
 };
 /* Send up to n datagrams; returns how many went, or a SMART_E* error
@@ -75,6 +77,12 @@ int smart__udp_send_batch(int fd, struct smart__dgram *d, unsigned n);
  * entry may hold several datagrams of `seg` bytes each (the last may be
  * shorter): the buffers should hold 64 KiB. */
 int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n);
+/* Ask the kernel to stamp what it receives on `fd` (SO_TIMESTAMPNS): the
+ * time a datagram waited in the socket is then known, and a round trip
+ * measured from it is the path's, not the reader's backlog. */
+int smart__udp_timestamps(int fd);
+/* The real-time clock, ns, to compare with a dgram's stamp. */
+uint64_t smart__realtime(void);
 /* Best effort: let the kernel hand datagrams of one UDP segmentation-
  * offload send (or coalesced by GRO) to recv_batch as one entry
  * (UDP_GRO). Returns 0 or SMART_ENOTSUP. */

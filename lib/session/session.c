@@ -318,9 +318,9 @@ static void sauth_release(struct smart__session *ss, uint64_t now) {
     if (!id)
       continue;
     /* The round trip a heartbeat measures leaves out its wait here. */
-    smart__engine_arrived(ss->eng, smart__sauth_taken_at(ss->sauth));
+    smart__engine_arrival(ss->eng, smart__sauth_taken_at(ss->sauth));
     deliver(ss, id, kind_of(ss->scratch, n), ss->scratch, n, now);
-    smart__engine_arrived(ss->eng, 0);
+    smart__engine_arrival(ss->eng, ss->rx_cur);
   }
 }
 
@@ -369,14 +369,28 @@ static int open_sealed(struct smart__session *ss, const uint8_t *dg, uint8_t *mu
 static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
                     const struct smart__sockaddr *from, uint64_t now);
 
+void smart__session_arrival(struct smart__session *ss, uint64_t at) { ss->rx_at = at; }
+
+/* Every datagram: the engine learns when it arrived (smart__session_arrival)
+ * for as long as it is handled. */
+static void recv_at(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
+                    const struct smart__sockaddr *from, uint64_t now) {
+  ss->rx_cur = ss->rx_at;
+  ss->rx_at = 0;
+  smart__engine_arrival(ss->eng, ss->rx_cur);
+  recv_dg(ss, dg, mut, len, from, now);
+  smart__engine_arrival(ss->eng, 0);
+  ss->rx_cur = 0;
+}
+
 void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
                          const struct smart__sockaddr *from, uint64_t now) {
-  recv_dg(ss, dg, NULL, len, from, now);
+  recv_at(ss, dg, NULL, len, from, now);
 }
 
 void smart__session_recv_writable(struct smart__session *ss, uint8_t *dg, size_t len,
                                   const struct smart__sockaddr *from, uint64_t now) {
-  recv_dg(ss, dg, dg, len, from, now);
+  recv_at(ss, dg, dg, len, from, now);
 }
 
 static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
@@ -424,7 +438,9 @@ static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, 
     return;
   }
   if (ss->sauth && smart__sauth_holds(ss->sauth, pt, plen)) {
-    smart__sauth_hold(ss->sauth, sid, smart__sec_counter_of(dg, len), dg, len, pt, plen, now);
+    /* Held from its arrival: its round trip leaves the hold out. */
+    uint64_t at = ss->rx_cur && ss->rx_cur <= now ? ss->rx_cur : now;
+    smart__sauth_hold(ss->sauth, sid, smart__sec_counter_of(dg, len), dg, len, pt, plen, at);
     sauth_release(ss, now); /* its manifest may have come first */
     return;
   }

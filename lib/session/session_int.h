@@ -52,6 +52,8 @@ struct smart__session {
   uint64_t flush_activity, flush_count;
   struct smart__rng rng;
   uint64_t now; /* the time of the last input or tick */
+  uint64_t rx_at;  /* kernel arrival of the datagram about to be read (0: now) */
+  uint64_t rx_cur; /* ... and of the one being handled */
   /* counters the engine does not keep */
   uint64_t dgrams_received, drops_injected, drops_other, drops_auth, drops_replay;
   uint64_t joins_refused, naks_limited, rekeys, senders, msgs_delivered, bytes_delivered;

@@ -125,16 +125,32 @@ int smart__io_tx(smart_sock *s, uint64_t now) {
 
 /* ---- input --------------------------------------------------------------- */
 
-static void rx_one(smart_sock *s, const struct smart__dgram *d, uint64_t now) {
+/* When the datagram reached the socket, on the monotonic clock: `now`
+ * less the time it waited there (its kernel stamp against `rt`, the
+ * real-time clock read after the batch), at most 1 s. */
+static uint64_t arrived(const struct smart__dgram *d, uint64_t now, uint64_t rt) {
+  if (!d->stamp || d->stamp >= rt)
+    return now;
+  uint64_t waited = rt - d->stamp;
+  if (waited > SMART__SEC(1) || waited >= now)
+    return now;
+  return now - waited;
+}
+
+static void rx_one(smart_sock *s, const struct smart__dgram *d, uint64_t now, uint64_t rt) {
+  smart__session_arrival(s->ss, arrived(d, now, rt));
   if (!d->seg) {
     smart__session_recv_writable(s->ss, d->buf, d->len, &d->peer, now);
     return;
   }
   /* Datagrams of one segmentation-offload send, delivered together: each
    * is a datagram of its own, a slice of the entry (not copied). */
-  for (size_t off = 0; off < d->len; off += d->seg)
+  for (size_t off = 0; off < d->len; off += d->seg) {
+    if (off)
+      smart__session_arrival(s->ss, arrived(d, now, rt));
     smart__session_recv_writable(s->ss, d->buf + off,
                                  d->len - off < d->seg ? d->len - off : d->seg, &d->peer, now);
+  }
 }
 
 /* What the group socket told flow control: bytes read and, after a full
@@ -175,12 +191,13 @@ int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
     smart__session_rx_lend(s->ss, s->ibuf, (size_t)SMART__BATCH * SMART__RECV_BUF);
     if (is_group)
       rx_gauge(s, fd, n, now);
+    uint64_t rt = n ? smart__realtime() : 0;
     for (int i = 0; i < n; i++) {
       struct smart__dgram *d = &s->in[i];
       if (is_group && smart__addr_equal(&d->peer, &s->self))
         continue; /* our own multicast, looped back */
       got += d->seg && d->len != (size_t)-1 ? (unsigned)((d->len + d->seg - 1) / d->seg) : 1;
-      rx_one(s, d, now);
+      rx_one(s, d, now, rt);
     }
     if (n < SMART__BATCH)
       break;
@@ -205,6 +222,7 @@ static int open_group_fd(smart_sock *s, const struct smart__sockaddr *g) {
   }
   (void)smart__udp_ignore_source(fd, &s->self);
   (void)smart__udp_gro(fd);
+  (void)smart__udp_timestamps(fd);
   return fd;
 }
 
