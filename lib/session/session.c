@@ -453,10 +453,6 @@ void smart__session_rx_lend(struct smart__session *ss, const uint8_t *buf, size_
 
 void smart__session_rx_unlend(struct smart__session *ss) { (void)smart__engine_unlend(ss->eng); }
 
-uint32_t smart__session_rx_lent(const struct smart__session *ss) {
-  return smart__engine_lent_pending(ss->eng);
-}
-
 void smart__session_rx_read(struct smart__session *ss, uint64_t bytes, uint64_t now) {
   smart__flow_read(&ss->flow, bytes, now);
 }

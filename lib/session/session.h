@@ -116,13 +116,12 @@ void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t le
 void smart__session_recv_writable(struct smart__session *ss, uint8_t *dg, size_t len,
                                   const struct smart__sockaddr *from, uint64_t now);
 /* The shell's receive buffer: datagrams given to recv() from inside it stay
- * unchanged until rx_unlend(), so the messages of a plain session are
- * handed to poll() from it without a copy (smart__engine_lend). Call
- * rx_unlend() before the buffer is read into again: the messages not yet
- * polled are copied then. rx_lent(): how many pending messages are in it. */
+ * unchanged (but for what recv_writable() opens in place) until
+ * rx_unlend(), so their in-order messages are handed to poll() from it
+ * without a copy (smart__engine_lend). Call rx_unlend() before the buffer
+ * is read into again: the messages not yet polled are copied then. */
 void smart__session_rx_lend(struct smart__session *ss, const uint8_t *buf, size_t len);
 void smart__session_rx_unlend(struct smart__session *ss);
-uint32_t smart__session_rx_lent(const struct smart__session *ss);
 /* Before smart__session_recv: when that datagram reached the socket (the
  * kernel's stamp, on `now`'s clock; 0 or `now` when not known). Round
  * trips are measured from it, so that time spent queued behind the
