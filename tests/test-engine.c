@@ -344,6 +344,59 @@ static int poll_all(struct smart__engine *e, struct smart__event *ev,
 
 /* A sender forgotten (its peer slot went to another): nothing of it is
  * held or asked for, and its id starts over as a new sender. */
+/* A lent buffer: in-order messages are handed out from it, not copied;
+ * what waits for ordering is copied; unlend() moves what is not polled
+ * yet to the arena, so the buffer may then change. */
+static int inside(const uint8_t *p, size_t n, const uint8_t *buf, size_t len) {
+  return (uintptr_t)p >= (uintptr_t)buf && (uintptr_t)p + n <= (uintptr_t)buf + len;
+}
+
+START_TEST(lent_messages_are_not_copied_until_unlend) {
+  struct dgram d[4];
+  struct smart__engine *s = sender3(d);
+  struct smart__engine *r = mk(79, 0);
+  static uint8_t buf[4 * 1408];
+  for (int i = 0; i < 4; i++)
+    memcpy(buf + i * 1408, d[i].b, d[i].n);
+  smart__engine_lend(r, buf, sizeof(buf));
+  uint64_t t0 = 100 * MS;
+  ck_assert_int_eq(smart__engine_recv(r, 0, buf, d[0].n, t0), 0);
+  ck_assert_int_eq(smart__engine_recv(r, 0, buf + 1408, d[1].n, t0), 0);
+  ck_assert_int_eq(smart__engine_recv(r, 0, buf + 3 * 1408, d[3].n, t0), 0); /* seq 1 missing */
+  ck_assert_uint_eq(smart__engine_lent_pending(r), 1);
+  struct smart__event ev;
+  ck_assert(smart__engine_poll(r, &ev));
+  ck_assert_uint_eq(ev.type, SMART__EV_NEW_SENDER);
+  ck_assert(smart__engine_poll(r, &ev));
+  ck_assert_uint_eq(ev.type, SMART__EV_MSG);
+  ck_assert_uint_eq(ev.len, 4);
+  ck_assert_mem_eq(ev.data, "zero", 4);
+  ck_assert(inside(ev.data, ev.len, buf + 1408, d[1].n)); /* not copied */
+  ck_assert(!smart__engine_poll(r, &ev));
+  ck_assert_uint_eq(smart__engine_lent_pending(r), 0);
+  /* seq 1 fills the gap: it is lent, seq 2 (kept for ordering) is not. */
+  ck_assert_int_eq(smart__engine_recv(r, 0, buf + 2 * 1408, d[2].n, t0 + MS), 0);
+  ck_assert_uint_eq(smart__engine_lent_pending(r), 1);
+  ck_assert_int_eq(smart__engine_unlend(r), 0);
+  ck_assert_uint_eq(smart__engine_lent_pending(r), 0);
+  memset(buf, 0xEE, sizeof(buf)); /* the caller reads into it again */
+  const char *want[2] = {"one", "two"};
+  for (int i = 0; i < 2; i++) {
+    ck_assert(smart__engine_poll(r, &ev));
+    ck_assert_uint_eq(ev.type, SMART__EV_MSG);
+    ck_assert_uint_eq(ev.seq, (uint64_t)i + 1);
+    ck_assert_uint_eq(ev.len, strlen(want[i]));
+    ck_assert_mem_eq(ev.data, want[i], ev.len);
+    ck_assert(!inside(ev.data, ev.len, buf, sizeof(buf)));
+  }
+  ck_assert(!smart__engine_poll(r, &ev));
+  /* Nothing lent: copied as before. */
+  ck_assert_int_eq(smart__engine_unlend(r), 0);
+  smart__engine_del(s);
+  smart__engine_del(r);
+}
+END_TEST
+
 START_TEST(forget_drops_a_sender) {
   struct dgram d[4], out[8];
   struct smart__engine *s = sender3(d);
@@ -2526,6 +2579,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, sender_rate_limit);
   tcase_add_test(u, receiver_suppression_backoff_and_repair);
   tcase_add_test(u, forget_drops_a_sender);
+  tcase_add_test(u, lent_messages_are_not_copied_until_unlend);
   tcase_add_test(u, receiver_sender_confirm_suppresses);
   tcase_add_test(u, receiver_retry_limit_reports_loss);
   tcase_add_test(u, receiver_timer_distribution);

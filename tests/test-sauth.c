@@ -57,6 +57,14 @@ static struct smart__sauth *tx_make(const uint8_t sk[64], uint32_t every) {
   return sa;
 }
 
+static struct smart__sauth *tx_make_early(const uint8_t sk[64], uint32_t every, uint32_t pct) {
+  struct smart__sauth_cfg c = {.ops = smart_crypto_sodium(), .sk = sk, .every = every,
+                               .interval_ns = IVL, .early_pct = pct};
+  struct smart__sauth *sa;
+  ck_assert_int_eq(smart__sauth_new(&sa, &c), 0);
+  return sa;
+}
+
 static struct smart__sauth *rx_make(const uint8_t *pin) {
   struct smart__sauth_cfg c = {.ops = smart_crypto_sodium(), .interval_ns = IVL, .require = 1,
                                .hold_ns = HOLD, .max_len = 1500};
@@ -542,6 +550,124 @@ START_TEST(a_gap_in_the_counters_leaves_nothing_uncovered) {
 }
 END_TEST
 
+/* Early manifests: an idle sender signs what is pending at once, within
+ * its budgets (idle credit; one per 4 signature times, two in a row). */
+#define SIGN SMART__US(20)
+START_TEST(an_idle_sender_signs_early_within_its_budgets) {
+  struct rig r;
+  rig_make(&r, 64);
+  smart__sauth_del(r.tx);
+  r.tx = tx_make_early(r.sk, 64, 50);
+  smart__sauth_set_sign_cost(r.tx, SIGN);
+  struct dg d[8];
+  uint8_t m[4096];
+  unsigned got[8];
+  uint64_t now = T0;
+  /* A new sender has credit for two: the first datagram is signed at once
+   * and released on its manifest. */
+  ck_assert_int_eq(send_data(&r, &d[0], 0, now), 0);
+  ck_assert_uint_eq(manifest(r.tx, m, now), 0); /* not by N or the interval */
+  ck_assert(smart__sauth_early(r.tx, now));
+  smart_ssize n = smart__sauth_output_early(r.tx, m, sizeof(m), SYNC, GROUP4, now);
+  ck_assert_int_gt(n, 0);
+  hold(&r, &d[0], now);
+  ck_assert_uint_eq(take_all(&r, got, 8), 0);
+  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, (size_t)n, now), 1);
+  ck_assert_uint_eq(take_all(&r, got, 8), 1);
+  ck_assert_uint_eq(got[0], 0);
+  ck_assert(!smart__sauth_early(r.tx, now)); /* nothing pending */
+  /* The second in a row too (a burst of two, credit for one more). */
+  ck_assert_int_eq(send_data(&r, &d[1], 1, now + 1), 0);
+  ck_assert_int_gt(smart__sauth_output_early(r.tx, m, sizeof(m), SYNC, GROUP4, now + 1), 0);
+  /* The third waits: no credit left and the sender is busy (no timer but
+   * the interval's). */
+  ck_assert_int_eq(send_data(&r, &d[2], 2, now + 2), 0);
+  ck_assert(!smart__sauth_early(r.tx, now + 2));
+  ck_assert_int_eq(smart__sauth_output_early(r.tx, m, sizeof(m), SYNC, GROUP4, now + 2), 0);
+  ck_assert_uint_eq(smart__sauth_expiry(r.tx), now + 2 + IVL);
+  /* Idle from now + 10: half its idle time is credit (a signature's worth
+   * after 40 us), and the bucket allows the next one 4 x 20 us after the
+   * first: the later of the two is the timer. */
+  smart__sauth_idle(r.tx, 1, now + 10);
+  uint64_t at = smart__sauth_expiry(r.tx);
+  ck_assert_uint_eq(at, now + 4 * SIGN);
+  ck_assert(!smart__sauth_early(r.tx, at - 1));
+  ck_assert(smart__sauth_early(r.tx, at));
+  ck_assert_int_gt(smart__sauth_output_early(r.tx, m, sizeof(m), SYNC, GROUP4, at), 0);
+  ck_assert_uint_eq(stats(r.tx).manifests_sent, 3);
+  ck_assert_uint_eq(stats(r.tx).manifests_early, 3);
+  ck_assert_uint_eq(smart__sauth_expiry(r.tx), UINT64_MAX);
+  /* Long after, idle again: the bucket is full, the credit (what was left
+   * after the third, just under a signature) decides. */
+  uint64_t t = at + SMART__MS(1);
+  ck_assert_int_eq(send_data(&r, &d[3], 3, t), 0);
+  smart__sauth_idle(r.tx, 1, t + 1);
+  at = smart__sauth_expiry(r.tx);
+  ck_assert_uint_gt(at, t + 1);
+  ck_assert_uint_le(at, t + 1 + 2 * SIGN + 1);
+  ck_assert(smart__sauth_early(r.tx, at));
+  rig_del(&r);
+}
+END_TEST
+
+/* However often it goes idle, a sender makes at most one early manifest
+ * per 4 signature times (plus the burst of two), and never spends more
+ * than its share of the time it was idle signing them. */
+START_TEST(early_manifests_are_bounded) {
+  static const uint64_t gaps[] = {SMART__US(5), SMART__US(30), SMART__US(100), SMART__MS(1)};
+  for (unsigned g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++) {
+    struct rig r;
+    rig_make(&r, 64);
+    smart__sauth_del(r.tx);
+    r.tx = tx_make_early(r.sk, 64, 50);
+    smart__sauth_set_sign_cost(r.tx, SIGN);
+    uint8_t m[4096];
+    struct dg d;
+    uint64_t now = T0, idle = 0, span = SMART__MS(100);
+    unsigned early = 0, sent = 0, k = 0;
+    while (now < T0 + span) {
+      smart__sauth_idle(r.tx, 0, now); /* a message */
+      send_data(&r, &d, k++, now);
+      manifest(r.tx, m, now); /* by N or the interval */
+      if (smart__sauth_output_early(r.tx, m, sizeof(m), SYNC, GROUP4, now) > 0)
+        early++;
+      now += SMART__US(2); /* sent */
+      smart__sauth_idle(r.tx, 1, now);
+      idle += gaps[g];
+      now += gaps[g];
+      sent++;
+    }
+    ck_assert_uint_le(early, span / (4 * SIGN) + 2);
+    ck_assert_uint_le(early * SIGN, idle / 2 + 2 * SIGN);
+    if (gaps[g] >= SMART__US(100))
+      ck_assert_uint_eq(early, sent); /* every message signed alone */
+    else
+      ck_assert_uint_lt(early, sent / 2);
+    ck_assert_uint_gt(early, 0);
+    rig_del(&r);
+  }
+}
+END_TEST
+
+/* Off (0), or N = 1: never early. */
+START_TEST(no_early_manifests_when_off_or_n_is_1) {
+  for (unsigned c = 0; c < 2; c++) {
+    struct rig r;
+    rig_make(&r, 64);
+    smart__sauth_del(r.tx);
+    r.tx = tx_make_early(r.sk, c == 0 ? 64 : 1, c == 0 ? 0 : 50);
+    struct dg d;
+    uint8_t m[4096];
+    send_data(&r, &d, 0, T0);
+    smart__sauth_idle(r.tx, 1, T0 + 1);
+    ck_assert(!smart__sauth_early(r.tx, T0 + SMART__MS(1)));
+    ck_assert_int_eq(smart__sauth_output_early(r.tx, m, sizeof(m), SYNC, GROUP4, T0 + 5), 0);
+    ck_assert_uint_eq(smart__sauth_expiry(r.tx), T0 + IVL);
+    rig_del(&r);
+  }
+}
+END_TEST
+
 static void add(TCase *t) {
   tcase_add_test(t, a_manifest_when_full_or_after_the_interval);
   tcase_add_test(t, held_until_the_manifest_then_released_in_order);
@@ -550,6 +676,9 @@ static void add(TCase *t) {
   tcase_add_test(t, a_manifest_from_an_unpinned_key_is_refused);
   tcase_add_test(t, what_is_held);
   tcase_add_test(t, a_gap_in_the_counters_leaves_nothing_uncovered);
+  tcase_add_test(t, an_idle_sender_signs_early_within_its_budgets);
+  tcase_add_test(t, early_manifests_are_bounded);
+  tcase_add_test(t, no_early_manifests_when_off_or_n_is_1);
 }
 
 int main(void) { return unit_main("sauth", add); }

@@ -102,6 +102,75 @@ START_TEST(tamper_every_bit_rejected) {
 }
 END_TEST
 
+/* Opening in place gives the very plaintext opening into another buffer
+ * gives (data encrypted, data authenticated only, a message), refuses
+ * what that refuses, and leaves AES-256-GCM to the copying path. */
+START_TEST(open_in_place_same_as_open) {
+  for (int auth_only = 0; auth_only < 2; auth_only++) {
+    uint32_t ida, idb;
+    struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
+                               .group_key = gkey, .grace_ns = 2000000000u,
+                               .auth_only = auth_only};
+    struct smart__sec *tx, *rx;
+    ck_assert_int_eq(smart__sec_new(&tx, &c, &ida), 0);
+    c.auth_only = 0;
+    c.open_in_place = 1;
+    ck_assert_int_eq(smart__sec_new(&rx, &c, &idb), 0);
+    ck_assert(smart__sec_opens_in_place(rx));
+    ck_assert(!smart__sec_opens_in_place(tx)); /* not unless the caller says */
+    uint8_t plain[3][1500], sealed[3][1600];
+    size_t pl[3] = {make_data(plain[0], 7, 1400), make_data(plain[1], 8, 3),
+                    make_nak(plain[2], 9)};
+    for (int k = 0; k < 3; k++) {
+      memcpy(sealed[k], plain[k], pl[k]);
+      smart_ssize n = smart__sec_seal(tx, sealed[k], pl[k], sizeof(sealed[k]), 1);
+      ck_assert_int_gt(n, (smart_ssize)pl[k]);
+      uint8_t bad[1600], again[1600];
+      memcpy(bad, sealed[k], (size_t)n);
+      memcpy(again, sealed[k], (size_t)n);
+      bad[n - 1] ^= 1;
+      const uint8_t *pt = NULL;
+      uint32_t sender = 0;
+      ck_assert_int_lt(smart__sec_open_in_place(rx, bad, (size_t)n, &pt, &sender, 2), 0);
+      smart_ssize r = smart__sec_open_in_place(rx, sealed[k], (size_t)n, &pt, &sender, 2);
+      ck_assert_int_eq(r, (smart_ssize)pl[k]);
+      ck_assert((uintptr_t)pt >= (uintptr_t)sealed[k] &&
+                (uintptr_t)pt + pl[k] <= (uintptr_t)sealed[k] + (size_t)n);
+      ck_assert_mem_eq(pt, plain[k], pl[k]);
+      ck_assert_uint_eq(sender, ida);
+      ck_assert_int_eq(smart__sec_open_in_place(rx, again, (size_t)n, &pt, &sender, 3),
+                       SMART_ERANGE); /* once only */
+    }
+    smart__sec_del(tx);
+    smart__sec_del(rx);
+  }
+  /* AES-256-GCM where the provider has it: not in place, untouched. */
+  uint32_t ida, idb;
+  struct smart__sec_cfg c = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
+                             .group_key = gkey, .grace_ns = 2000000000u,
+                             .cipher = SMART_CIPHER_AES256GCM};
+  struct smart__sec_cfg rc = {.ops = smart_crypto_sodium(), .mode = SMART__SEC_GROUP,
+                              .group_key = gkey, .grace_ns = 2000000000u, .open_in_place = 1};
+  struct smart__sec *tx, *rx;
+  ck_assert_int_eq(smart__sec_new(&rx, &rc, &idb), 0);
+  if (smart__sec_new(&tx, &c, &ida) == 0) {
+    uint8_t plain[64], sealed[256], copy[256];
+    size_t pl = make_data(plain, 1, 20);
+    memcpy(sealed, plain, pl);
+    smart_ssize n = smart__sec_seal(tx, sealed, pl, sizeof(sealed), 1);
+    ck_assert_int_gt(n, 0);
+    memcpy(copy, sealed, (size_t)n);
+    const uint8_t *pt;
+    uint32_t sender;
+    ck_assert_int_eq(smart__sec_open_in_place(rx, sealed, (size_t)n, &pt, &sender, 2),
+                     SMART_ENOTSUP);
+    ck_assert_mem_eq(sealed, copy, (size_t)n);
+    smart__sec_del(tx);
+  }
+  smart__sec_del(rx);
+}
+END_TEST
+
 START_TEST(wrong_key_and_plain_rejected) {
   uint8_t other[32];
   memcpy(other, gkey, 32);
@@ -967,6 +1036,93 @@ static unsigned delivered(struct smart__session *rx, unsigned *next) {
   return k;
 }
 
+/* Source authentication between two sessions: a lone message is released
+ * as soon as the sender has nothing more to send (an early manifest), not
+ * after the interval; with early manifests off, only after the interval. */
+/* pump2, with the shell's side of the contract: a batch ends where the
+ * session says (end_batch) and what went is reported (session_sent). */
+static void pump_sent(struct smart__session *tx, const struct smart__sockaddr *from,
+                      struct smart__session *rx, const struct smart__sockaddr *back,
+                      uint64_t now) {
+  static uint8_t buf[65536];
+  struct smart__sockaddr to;
+  int end, moved;
+  smart_ssize n;
+  do {
+    moved = 0;
+    smart__session_tick(tx, now);
+    do {
+      uint64_t bytes = 0;
+      while ((n = smart__session_send(tx, buf, sizeof(buf), &to, &end, now)) > 0) {
+        smart__session_recv(rx, buf, (size_t)n, from, now);
+        bytes += (uint64_t)n;
+        moved = 1;
+        if (end)
+          break;
+      }
+      ck_assert_int_ge(n, 0);
+      if (bytes)
+        smart__session_sent(tx, bytes, now);
+    } while (end);
+    smart__session_tick(rx, now);
+    while ((n = smart__session_send(rx, buf, sizeof(buf), &to, &end, now)) > 0) {
+      smart__session_recv(tx, buf, (size_t)n, back, now);
+      moved = 1;
+    }
+    ck_assert_int_ge(n, 0);
+  } while (moved);
+}
+
+START_TEST(session_source_auth_lone_message_early) {
+  for (uint32_t early = 0; early <= 50; early += 50) {
+    uint8_t pk[32], sk[64];
+    ck_assert_int_eq(smart_identity_keypair(pk, sk), 0);
+    struct smart__opts ro, so;
+    opts_group(&ro, 11);
+    opts_group(&so, 12);
+    memcpy(so.keys + 32, sk, 64);
+    so.have_identity = 1;
+    so.sauth_every = ro.sauth_every = 64;
+    so.sauth_early = early;
+    memcpy(ro.pins[0], pk, 32);
+    ro.npins = 1;
+    struct smart__sockaddr g = v4(0xEFFF0405u, 5000);
+    struct smart__session_addrs ra = {.group = g, .self = v4(HOST(1), 4001)};
+    struct smart__session_addrs sa = {.group = g, .self = v4(HOST(2), 4002)};
+    struct smart__session *rx, *tx;
+    uint64_t now = SMART__SEC(1);
+    ck_assert_int_eq(smart__session_new(&rx, &ro, &ra, now), 0);
+    ck_assert_int_eq(smart__session_new(&tx, &so, &sa, now), 0);
+    unsigned next = 0;
+    for (unsigned i = 0; i < 20; i++) {
+      char msg[32];
+      int n = snprintf(msg, sizeof(msg), "m %u", i);
+      ck_assert_int_eq(smart__session_submit(tx, msg, (size_t)n, now), 0);
+      pump_sent(tx, &sa.self, rx, &ra.self, now);
+      unsigned got = delivered(rx, &next);
+      if (early) {
+        ck_assert_uint_eq(got, 1); /* at once */
+      } else {
+        ck_assert_uint_eq(got, 0); /* held until the manifest */
+        pump_sent(tx, &sa.self, rx, &ra.self, now + SMART__MS(10));
+        ck_assert_uint_eq(delivered(rx, &next), 1);
+      }
+      now += SMART__MS(20); /* idle in between: credit for the next */
+    }
+    ck_assert_uint_eq(next, 20);
+    struct smart_stats st;
+    memset(&st, 0, sizeof(st));
+    smart__session_stats(rx, &st);
+    ck_assert_uint_eq(st.drops_unsigned, 0);
+    ck_assert_uint_ge(st.manifests_verified, 20);
+    smart__session_del(rx);
+    smart__session_del(tx);
+    smart__opts_free(&ro);
+    smart__opts_free(&so);
+  }
+}
+END_TEST
+
 /* The same through a receiver session: a member's 4,100 made-up sender
  * IDs, then a real sender's 300 messages, all delivered (0 of 300 before). */
 START_TEST(session_made_up_ids_do_not_lock_out_a_sender) {
@@ -1152,6 +1308,7 @@ END_TEST
 int main(void) {
   Suite *su = suite_create("secure");
   TCase *u = tcase_create("layer");
+  tcase_add_test(u, open_in_place_same_as_open);
   tcase_set_timeout(u, 300);
   tcase_add_test(u, tamper_every_bit_rejected);
   tcase_add_test(u, wrong_key_and_plain_rejected);
@@ -1166,6 +1323,7 @@ int main(void) {
   tcase_add_test(b, revoked_member_in_grace_does_not_lock_out_a_receiver);
   tcase_add_test(b, table_of_active_data_senders_refuses_then_expires);
   tcase_add_test(b, session_made_up_ids_do_not_lock_out_a_sender);
+  tcase_add_test(b, session_source_auth_lone_message_early);
   tcase_add_test(b, forged_heartbeat_does_not_end_the_stream);
   tcase_add_test(b, sealed_requests_do_not_storm);
   suite_add_tcase(su, b);

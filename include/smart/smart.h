@@ -259,7 +259,8 @@ enum smart_option {
   SMART_OPT_EPOCH_GRACE_MS = 26, /**< uint32: an old epoch is accepted this long (default 2000) */
   SMART_OPT_SOURCE_AUTH = 27,    /**< uint32: source authentication: 0 off, 1 a signature on every
                                       datagram, N >= 2 a signed manifest every N datagrams */
-  SMART_OPT_SOURCE_AUTH_MS = 28, /**< uint32: a manifest at least this often (default 10) */
+  SMART_OPT_SOURCE_AUTH_MS = 28, /**< uint32: a manifest at least this often (default 10); an
+                                      idle sender signs sooner: SMART_OPT_SOURCE_AUTH_EARLY */
   SMART_OPT_REPORT_MS = 29,      /**< uint32: receivers' base usage-report interval (default 5000) */
   SMART_OPT_MEMBER_TIMEOUT_MS = 30, /**< uint32: a silent member leaves after (default 20000) */
   SMART_OPT_NO_PACK = 31, /**< int32 0/1: never pack messages into one datagram (FMT 2), for
@@ -283,9 +284,14 @@ enum smart_option {
                        bound (@since 0.2) */
   SMART_OPT_CC_MIN_RATE = 42, /**< uint64: congestion control's lower bound, bytes/s (default
                                 16384, at least 1024) (@since 0.2) */
-  SMART_OPT_CC_FLOOR = 43 /**< uint64: a receiver whose rate stays below this, bytes/s, is
+  SMART_OPT_CC_FLOOR = 43, /**< uint64: a receiver whose rate stays below this, bytes/s, is
                             reported slow (SMART_EVENT_RECEIVER_SLOW) and, under the reliable
                             policy, evicted; 0 (default): SMART_OPT_CC_MIN_RATE (@since 0.2) */
+  SMART_OPT_SOURCE_AUTH_EARLY = 48 /**< uint32: source authentication with N >= 2: a sender
+                            with nothing more to send signs its pending manifest at once,
+                            spending at most this percentage of its idle time signing and at
+                            most a quarter of a CPU (default 50; 0: manifests only by N and
+                            SMART_OPT_SOURCE_AUTH_MS) (@since 0.2) */
 };
 
 /** SMART_OPT_CC values: see smart(7) "CONGESTION CONTROL". */

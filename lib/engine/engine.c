@@ -371,6 +371,23 @@ void smart__engine_get_stats(const struct smart__engine *e,
   st->size = keep;
 }
 
+void smart__engine_lend(struct smart__engine *e, const uint8_t *buf, size_t len) {
+  if (!e)
+    return;
+  e->lend_lo = len ? (uintptr_t)buf : 0;
+  e->lend_hi = len ? (uintptr_t)buf + len : 0;
+}
+
+int smart__engine_unlend(struct smart__engine *e) {
+  if (!e)
+    return 0;
+  e->lend_lo = e->lend_hi = 0;
+  return e->nlent ? smart__evq_unlend(e) : 0;
+}
+
+uint32_t smart__engine_lent_pending(const struct smart__engine *e) { return e ? e->nlent : 0; }
+
+
 uint64_t smart__engine_tx_lead(const struct smart__engine *e) {
   return e && e->tx ? e->tx->lead : 0;
 }

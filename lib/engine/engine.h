@@ -322,6 +322,22 @@ struct smart__event {
  */
 int smart__engine_poll(struct smart__engine *e, struct smart__event *ev);
 
+/*
+ * Lending (the receive path without a copy). The caller promises that the
+ * bytes of [buf, buf + len) do not change until smart__engine_unlend():
+ * an in-order message recv() finds inside a datagram that lies there is
+ * then handed out by poll() from it, not copied into the event arena.
+ * What must outlive the buffer is still copied: out-of-order datagrams
+ * (kept for ordering) and fragments (reassembly). unlend() moves the
+ * messages not yet polled to the arena; call it before the buffer changes.
+ * It returns 0, or SMART_ENOMEM when some could not be kept (each is then
+ * a loss event: the application learns of it). lend() with len 0 lends
+ * nothing. lent_pending() says how many pending events point into it.
+ */
+void smart__engine_lend(struct smart__engine *e, const uint8_t *buf, size_t len);
+int smart__engine_unlend(struct smart__engine *e);
+uint32_t smart__engine_lent_pending(const struct smart__engine *e);
+
 /* Drop reasons counted in the stats. */
 enum {
   SMART__DROP_DECODE = 0, /* the codec rejected it */

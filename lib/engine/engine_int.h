@@ -281,8 +281,9 @@ struct smart__ev_int {
   uint64_t seq;
   uint64_t count;
   uint32_t session;
-  uint64_t off;  /* into the delivery arena, when owned == NULL */
+  uint64_t off;  /* into the delivery arena, when owned == NULL and lent == NULL */
   uint8_t *owned; /* a reassembled message buffer, freed after polling */
+  const uint8_t *lent; /* in the caller's lent buffer (smart__engine_lend) */
   size_t len;
 };
 
@@ -307,6 +308,11 @@ struct smart__engine {
   uint8_t *arena;             /* arena_inline or allocated */
   uint64_t arena_len, arena_cap;
   uint64_t msgs_received, bytes_received; /* folded into st on read */
+  /* The buffer the caller lends (smart__engine_lend): in-order messages
+   * that lie in it are handed out from it, not copied; nlent of the
+   * pending events point into it. */
+  uintptr_t lend_lo, lend_hi;
+  uint32_t nlent;
   struct smart__ev_int ev_inline[SMART__EV_INLINE];
   uint8_t arena_inline[SMART__ARENA_INLINE];
   struct smart__rxs rx_inline; /* the first remote sender */
@@ -376,6 +382,8 @@ void smart__evq_begin(struct smart__engine *e);
 void smart__evq_free(struct smart__engine *e);
 int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
                   const uint8_t *p, size_t len);
+/* Move the pending events that point into the lent buffer to the arena. */
+int smart__evq_unlend(struct smart__engine *e);
 int smart__ev_msg_owned(struct smart__engine *e, uint32_t src, uint64_t seq,
                         uint8_t *buf, size_t len);
 int smart__ev_loss(struct smart__engine *e, uint32_t src, uint64_t seq,

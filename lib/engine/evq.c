@@ -1,8 +1,10 @@
 /*
  * Engine events and the delivery arena: what smart__engine_poll() hands
  * out. Messages are copied into one arena that is reset when the queue
- * runs empty; reassembled messages keep their own buffer, freed at the next
- * engine call after poll (the contract in engine.h).
+ * runs empty, unless they lie in the buffer the caller lent (then they are
+ * handed out from there until unlend moves them); reassembled messages
+ * keep their own buffer, freed at the next engine call after poll (the
+ * contract in engine.h).
  */
 #include "engine_int.h"
 
@@ -99,6 +101,15 @@ static int ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
 
 int smart__ev_msg(struct smart__engine *e, uint32_t src, uint64_t seq,
                   const uint8_t *p, size_t len) {
+  uintptr_t a = (uintptr_t)p;
+  if (len && a >= e->lend_lo && a < e->lend_hi && len <= e->lend_hi - a) {
+    int rc = ev_msg(e, src, seq, 0, NULL, len);
+    if (rc)
+      return rc;
+    ev_last(e)->lent = p;
+    e->nlent++;
+    return 0;
+  }
   if (arena_room(e, len))
     return SMART_ENOMEM;
   int rc = ev_msg(e, src, seq, e->arena_len, NULL, len);
@@ -140,6 +151,32 @@ int smart__ev_new_sender(struct smart__engine *e, uint32_t src,
   return 0;
 }
 
+int smart__evq_unlend(struct smart__engine *e) {
+  int rc = 0;
+  for (uint32_t i = 0; i < e->evn && e->nlent; i++) {
+    struct smart__ev_int *ev = &e->ev[(e->evhead + i) & (e->evcap - 1)];
+    if (!ev->lent)
+      continue;
+    e->nlent--;
+    if (arena_room(e, ev->len) == 0) {
+      memcpy(e->arena + e->arena_len, ev->lent, ev->len);
+      ev->off = e->arena_len;
+      e->arena_len += ev->len;
+    } else { /* not kept: reported, never silently gone */
+      ev->type = SMART__EV_LOSS;
+      ev->count = 1;
+      e->msgs_received--;
+      e->bytes_received -= ev->len;
+      ev->len = 0;
+      e->st.losses_unrecoverable++;
+      rc = SMART_ENOMEM;
+    }
+    ev->lent = NULL;
+  }
+  e->nlent = 0;
+  return rc;
+}
+
 /* A reassembled buffer handed out: kept until the next engine call. */
 static int retire(struct smart__engine *e, uint8_t *buf) {
   if (smart__grow(e, (void **)&e->retired, &e->retiredcap, e->nretired + 1,
@@ -164,7 +201,10 @@ int smart__engine_poll(struct smart__engine *e, struct smart__event *out) {
   out->data = NULL;
   if (ev->type != SMART__EV_MSG)
     return 1;
-  if (!ev->owned) {
+  if (ev->lent) {
+    out->data = ev->lent;
+    e->nlent--;
+  } else if (!ev->owned) {
     out->data = e->arena + ev->off;
   } else if (retire(e, ev->owned) == 0) {
     out->data = ev->owned; /* freed at the next engine call */

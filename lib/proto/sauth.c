@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "util/bytes.h"
+#include "util/time.h"
 #include "wire/wire.h"
 
 #define MAN_MAX 64u   /* digests per manifest */
@@ -12,6 +14,13 @@
 #define SEEN_MAX 4096u /* verified digests remembered */
 #define MAN_FIXED (4u + 8u + 2u + 2u) /* sender, first counter, count, reserved */
 #define SIG 64u
+/* Early manifests: at most one per EARLY_GAP signature times on average, up
+ * to EARLY_BURST in a row; idle credit kept up to CREDIT_MAX signatures. */
+#define EARLY_GAP 4u
+#define EARLY_BURST 2u
+#define CREDIT_MAX 2u
+#define SIGN_NS_MIN 1000u
+#define SIGN_NS_MAX 10000000u
 
 struct held {
   uint8_t used, released;
@@ -37,6 +46,12 @@ struct smart__sauth {
   uint64_t first, first_at;
   unsigned count;
   uint8_t digests[MAN_MAX][16];
+  /* sender: early manifests (see sauth.h) */
+  uint64_t sign_ns;    /* one signature's cost */
+  uint64_t tat;        /* the rate bucket's theoretical arrival time */
+  uint64_t credit;     /* idle credit, ns of signing, as of idle_since */
+  uint64_t idle_since; /* idle from then on (when idle) */
+  int idle;
   /* receiver */
   uint8_t pins[16][32];
   unsigned npins;
@@ -46,6 +61,7 @@ struct smart__sauth {
   uint16_t *ready;       /* FIFO of released slots */
   unsigned ready_head, ready_n;
   unsigned waiting;      /* held and not yet released */
+  uint64_t taken_at;     /* the arrival of what take() returned last */
   uint64_t next_scan;
   size_t slot_bytes;
   uint32_t signers[16]; /* sender IDs a verified manifest has named */
@@ -76,6 +92,10 @@ int smart__sauth_new(struct smart__sauth **out, const struct smart__sauth_cfg *c
   if (cfg->sk)
     memcpy(sa->sk, cfg->sk, 64);
   sa->cfg.sk = NULL;
+  if (sa->cfg.early_pct > 100)
+    sa->cfg.early_pct = 100;
+  sa->sign_ns = SMART__SAUTH_SIGN_NS;
+  sa->credit = CREDIT_MAX * sa->sign_ns; /* a new sender has been idle */
   if (cfg->require) {
     sa->slot_bytes = cfg->max_len ? cfg->max_len : 1500;
     sa->held = calloc(HOLD_MAX, sizeof(*sa->held));
@@ -139,12 +159,9 @@ int smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter
   return sa->count >= sa->cfg.every;
 }
 
-smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t cap,
-                                uint8_t sync, uint32_t group_v4, uint64_t now) {
-  if (!sa->cfg.every || sa->count == 0)
-    return 0;
-  if (sa->count < sa->cfg.every && now - sa->first_at < sa->cfg.interval_ns)
-    return 0;
+/* Sign what is pending into a MANIFEST; its length, or 0. */
+static smart_ssize build(struct smart__sauth *sa, uint8_t *buf, size_t cap, uint8_t sync,
+                         uint32_t group_v4) {
   size_t vlen = MAN_FIXED + 16u * sa->count + SIG;
   size_t len = SMART__ADDR_MSG_LEN + SMART__EXT_HDR_LEN + vlen;
   if (cap < len)
@@ -168,6 +185,94 @@ smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t ca
   sa->count = 0;
   sa->st.manifests_sent++;
   return (smart_ssize)len;
+}
+
+smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t cap,
+                                uint8_t sync, uint32_t group_v4, uint64_t now) {
+  if (!sa->cfg.every || sa->count == 0)
+    return 0;
+  if (sa->count < sa->cfg.every && now - sa->first_at < sa->cfg.interval_ns)
+    return 0;
+  return build(sa, buf, cap, sync, group_v4);
+}
+
+/* ---- sender: early manifests -------------------------------------------- */
+
+void smart__sauth_set_sign_cost(struct smart__sauth *sa, uint64_t ns) {
+  sa->sign_ns = ns < SIGN_NS_MIN ? SIGN_NS_MIN : ns > SIGN_NS_MAX ? SIGN_NS_MAX : ns;
+}
+
+int smart__sauth_sign_probe(struct smart__sauth *sa) {
+  if (!sa->cfg.every)
+    return SMART_ESTATE;
+  /* As long as a full manifest; all zero, so no manifest (its type byte)
+   * and nothing a receiver would take. */
+  uint8_t m[SMART__ADDR_MSG_LEN + SMART__EXT_HDR_LEN + MAN_FIXED + 16u * MAN_MAX], sig[SIG];
+  memset(m, 0, sizeof(m));
+  int rc = sa->cfg.ops->sign(sig, m, sizeof(m), sa->sk, sa->cfg.ops->user_data);
+  smart__memzero(sig, sizeof(sig));
+  return rc ? SMART_ESYS : 0;
+}
+
+static int early_on(const struct smart__sauth *sa) {
+  return sa->cfg.every >= 2 && sa->cfg.early_pct;
+}
+
+/* Idle credit as of `now`. */
+static uint64_t credit_at(const struct smart__sauth *sa, uint64_t now) {
+  uint64_t c = sa->credit, cap = CREDIT_MAX * sa->sign_ns;
+  if (sa->idle && now > sa->idle_since) {
+    uint64_t d = now - sa->idle_since;
+    if (d > SMART__SEC(1))
+      d = SMART__SEC(1);
+    c += d * sa->cfg.early_pct / 100u;
+  }
+  return c < cap ? c : cap;
+}
+
+void smart__sauth_idle(struct smart__sauth *sa, int idle, uint64_t now) {
+  if (!early_on(sa))
+    return;
+  sa->credit = credit_at(sa, now);
+  sa->idle = idle;
+  sa->idle_since = now;
+}
+
+/* From when an early manifest may go, by both budgets (ignoring whether
+ * one is pending); SMART__NEVER when credit cannot come (not idle). */
+static uint64_t early_at(const struct smart__sauth *sa, uint64_t now) {
+  uint64_t gap = EARLY_GAP * sa->sign_ns, slack = (EARLY_BURST - 1) * gap;
+  uint64_t t = sa->tat > slack ? sa->tat - slack : 0;
+  uint64_t c = credit_at(sa, now);
+  if (c < sa->sign_ns) {
+    if (!sa->idle)
+      return SMART__NEVER;
+    uint64_t from = now > sa->idle_since ? now : sa->idle_since;
+    uint64_t need = (sa->sign_ns - c) * 100u / sa->cfg.early_pct + 1;
+    if (from + need > t)
+      t = from + need;
+  }
+  return t;
+}
+
+int smart__sauth_early(const struct smart__sauth *sa, uint64_t now) {
+  return early_on(sa) && sa->count && early_at(sa, now) <= now;
+}
+
+smart_ssize smart__sauth_output_early(struct smart__sauth *sa, uint8_t *buf, size_t cap,
+                                      uint8_t sync, uint32_t group_v4, uint64_t now) {
+  if (!smart__sauth_early(sa, now))
+    return 0;
+  uint64_t c = credit_at(sa, now);
+  smart_ssize n = build(sa, buf, cap, sync, group_v4);
+  sa->tat = (sa->tat > now ? sa->tat : now) + EARLY_GAP * sa->sign_ns;
+  if (n <= 0)
+    return n; /* the bucket is charged: a failing signature is not retried at once */
+  sa->credit = c - sa->sign_ns;
+  sa->idle = 0; /* signing is not idle time: it starts again once sent */
+  sa->idle_since = now;
+  sa->st.manifests_early++;
+  return n;
 }
 
 /* ---- receiver --------------------------------------------------------- */
@@ -322,10 +427,13 @@ size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint
       continue;
     memcpy(out, x->bytes, x->len);
     *sender = x->sender;
+    sa->taken_at = x->at;
     return x->len;
   }
   return 0;
 }
+
+uint64_t smart__sauth_taken_at(const struct smart__sauth *sa) { return sa->taken_at; }
 
 void smart__sauth_expire(struct smart__sauth *sa, uint64_t now) {
   if (!sa->held || !sa->waiting || now < sa->next_scan)
@@ -346,6 +454,12 @@ uint64_t smart__sauth_expiry(const struct smart__sauth *sa) {
   uint64_t t = UINT64_MAX;
   if (sa->cfg.every && sa->count)
     t = sa->first_at + sa->cfg.interval_ns;
+  /* An idle sender's early manifest, once the budgets allow it. */
+  if (sa->cfg.every && sa->count && early_on(sa) && sa->idle) {
+    uint64_t e = early_at(sa, sa->idle_since);
+    if (e < t)
+      t = e;
+  }
   if (sa->held && sa->waiting && sa->next_scan < t)
     t = sa->next_scan;
   if (sa->ready && sa->ready_n)

@@ -13,6 +13,15 @@
  * the held datagrams expire, the engine requests the data again, and the
  * repair (sealed afresh) is covered by a later manifest. N = 1 signs every
  * datagram (a manifest right after each one), for low rates.
+ *
+ * Early manifests (N >= 2): a sender that has nothing more to send signs
+ * what is pending at once instead of waiting for the N-th datagram or the
+ * interval, so a lone message waits one signature and one verification.
+ * Two budgets bound them: a signing credit that grows by a share
+ * (early_pct) of the time the sender spent idle, so a sender kept busy
+ * makes none; and at most one per 4 signature times on average (a bucket
+ * of two), so a sender spends at most a quarter of a CPU on them and a
+ * receiver of the same speed under 60%.
  * Cost and latency: smart-security(7) "SOURCE AUTHENTICATION".
  */
 #ifndef SMART_SAUTH_H
@@ -30,6 +39,7 @@ struct smart__sauth_cfg {
   const uint8_t *sk;    /* sender: 64-byte identity secret key, or NULL */
   uint32_t every;       /* sender: datagrams per manifest (>= 1), 0 = not signing */
   uint64_t interval_ns; /* sender: a pending manifest waits at most this long */
+  uint32_t early_pct;   /* sender: share of idle time early manifests may sign in (0: none) */
   int require;          /* receiver: hold datagrams until signed */
   uint64_t hold_ns;     /* receiver: how long an unsigned datagram is held */
   size_t max_len;       /* receiver: the largest datagram held */
@@ -48,6 +58,22 @@ int smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter
 smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t cap,
                                 uint8_t sync, uint32_t group_v4, uint64_t now);
 
+/* Sender: what one signature costs, measured by the caller (the default
+ * until then: SMART__SAUTH_SIGN_NS). */
+#define SMART__SAUTH_SIGN_NS 24000u
+void smart__sauth_set_sign_cost(struct smart__sauth *sa, uint64_t ns);
+/* Sender: one signature over a dummy buffer, for the caller to time.
+ * 0, or SMART_ESTATE when this room does not sign. */
+int smart__sauth_sign_probe(struct smart__sauth *sa);
+/* Sender: whether it is idle from `now` (nothing queued, everything sent)
+ * or busy again (a message submitted). */
+void smart__sauth_idle(struct smart__sauth *sa, int idle, uint64_t now);
+/* Sender, idle: 1 when an early manifest may be signed now. */
+int smart__sauth_early(const struct smart__sauth *sa, uint64_t now);
+/* Sender: the pending manifest now (early()), or 0. */
+smart_ssize smart__sauth_output_early(struct smart__sauth *sa, uint8_t *buf, size_t cap,
+                                      uint8_t sync, uint32_t group_v4, uint64_t now);
+
 /* Receiver: must a datagram of this type be held? (Data and sender commands
  * are; peers' requests and reports are not.) */
 int smart__sauth_holds(const struct smart__sauth *sa, const uint8_t *plain, size_t len);
@@ -65,12 +91,15 @@ int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t 
 /* Receiver: the next released datagram: its length (copied into out) and
  * sender ID, or 0 when none is ready. */
 size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint32_t *sender);
+/* The time the datagram take() returned last arrived (was held from). */
+uint64_t smart__sauth_taken_at(const struct smart__sauth *sa);
 /* Receiver: drop what waited too long; when output or expiry is next due. */
 void smart__sauth_expire(struct smart__sauth *sa, uint64_t now);
 uint64_t smart__sauth_expiry(const struct smart__sauth *sa);
 
 struct smart__sauth_stats {
   uint64_t manifests_sent, manifests_verified, drops_unsigned;
+  uint64_t manifests_early; /* of manifests_sent: signed early */
 };
 void smart__sauth_stats(const struct smart__sauth *sa, struct smart__sauth_stats *st);
 

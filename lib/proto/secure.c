@@ -128,6 +128,7 @@ struct smart__sec {
   uint8_t chooses;  /* SMART_CIPHER_AUTO with AES-256-GCM here: the session
                        picks the suite of each datagram (smart__sec_choose) */
   uint8_t gcm_ok;   /* the provider offers AES-256-GCM here */
+  uint8_t in_place; /* the provider opens in place (cfg.open_in_place) */
   uint64_t salt_from;    /* the counter when the salt was drawn */
   uint64_t cipher_drops; /* refused: a suite this socket cannot open */
 };
@@ -255,6 +256,7 @@ int smart__sec_new(struct smart__sec **out, const struct smart__sec_cfg *cfg,
   s->cfg = *cfg;
   s->cfg.group_key = s->cfg.identity = NULL;
   s->gcm_ok = (uint8_t)gcm_ok;
+  s->in_place = cfg->open_in_place != 0;
   s->suite = cfg->cipher == SMART_CIPHER_AES256GCM ? SMART__SEC_SUITE_AESGCM
                                                    : SMART__SEC_SUITE_XCHACHA;
   s->chooses = (uint8_t)(cfg->cipher == SMART_CIPHER_AUTO && gcm_ok);
@@ -645,39 +647,73 @@ static int rx_open(const struct rx_aead *a, uint8_t *out, const uint8_t *ct, siz
                       o->user_data);
 }
 
-/* Verify (and decrypt) into `out`: the plaintext's length, or SMART_EAUTH. */
+/* Verify (and decrypt) into `out`: the plaintext's length, or SMART_EAUTH.
+ * In place (inplace: out is `in` itself, writable): a message stays where
+ * it is; a DATA packet's body is opened where it lies and the plaintext
+ * starts 8 bytes before it (*start), where the header is moved. */
 static smart_ssize aead_open(const struct rx_aead *a, const uint8_t *in, size_t len,
-                             uint8_t *out, int data, uint8_t flags, const uint8_t *nonce) {
+                             uint8_t *out, int data, uint8_t flags, const uint8_t *nonce,
+                             int inplace, uint8_t **start) {
   const uint8_t *tag = in + len - SMART__SEC_TAG;
   uint8_t dummy[1];
+  *start = out;
   if (!data) {
     if (rx_open(a, dummy, tag, SMART__SEC_TAG, in, (size_t)(tag - in)))
       return SMART_EAUTH;
     size_t plain = len - SMART__SEC_MSG_OVERHEAD;
-    memmove(out, in, plain);
+    if (!inplace)
+      memmove(out, in, plain);
     return (smart_ssize)plain;
   }
   const uint8_t *b = nonce + SMART__SEC_NONCE;
   size_t body = len - SMART__DATA_HDR_LEN - SMART__SEC_DATA_OVERHEAD, adlen = (size_t)(b - in);
+  if (inplace) /* the body's own place: b - 8 is inside the envelope */
+    *start = out = out + adlen - SMART__DATA_HDR_LEN;
   int rc;
   if (flags & SMART__SEC_F_ENCRYPTED) {
     rc = rx_open(a, out + SMART__DATA_HDR_LEN, b, body + SMART__SEC_TAG, in, adlen);
   } else {
     rc = rx_open(a, dummy, tag, SMART__SEC_TAG, in, adlen + body);
-    if (rc == 0)
+    if (rc == 0 && !inplace)
       memmove(out + SMART__DATA_HDR_LEN, b, body);
   }
   if (rc)
     return SMART_EAUTH;
-  memcpy(out, in, SMART__DATA_HDR_LEN);
+  memcpy(out, in, SMART__DATA_HDR_LEN); /* in place: 8 bytes apart at least */
   out[6] &= (uint8_t)~0x20; /* D = 0 for the engine */
   return (smart_ssize)(SMART__DATA_HDR_LEN + body);
 }
+
+static smart_ssize sec_open(struct smart__sec *s, const uint8_t *in, size_t len, uint8_t *out,
+                            uint32_t *sender, uint64_t now, int inplace, uint8_t **start);
 
 smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
                             uint8_t *out, size_t cap, uint32_t *sender, uint64_t now) {
   if (!s || !in || !out || cap < len)
     return SMART_EINVAL;
+  uint8_t *start;
+  return sec_open(s, in, len, out, sender, now, 0, &start);
+}
+
+int smart__sec_opens_in_place(const struct smart__sec *s) { return s && s->in_place; }
+
+smart_ssize smart__sec_open_in_place(struct smart__sec *s, uint8_t *buf, size_t len,
+                                     const uint8_t **pt, uint32_t *sender, uint64_t now) {
+  if (!s || !buf || !pt)
+    return SMART_EINVAL;
+  if (!smart__sec_opens_in_place(s) || len < SMART__HDR_LEN ||
+      ((buf[1] >> 6) == SMART__TYP_DATA && len >= SMART__DATA_HDR_LEN + SMART__SEC_HDR &&
+       (buf[SMART__DATA_HDR_LEN + 1] & SMART__SEC_F_SUITE) != SMART__SEC_SUITE_XCHACHA))
+    return SMART_ENOTSUP;
+  uint8_t *start;
+  smart_ssize n = sec_open(s, buf, len, buf, sender, now, 1, &start);
+  if (n >= 0)
+    *pt = start;
+  return n;
+}
+
+static smart_ssize sec_open(struct smart__sec *s, const uint8_t *in, size_t len, uint8_t *out,
+                            uint32_t *sender, uint64_t now, int inplace, uint8_t **start) {
   if (len < SMART__HDR_LEN || smart__get16(in + 2) != len)
     return SMART_EAUTH;
   int data = in[1] >> 6 == SMART__TYP_DATA;
@@ -726,9 +762,9 @@ smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
     gcm_nonce(n12, id, nonce);
     a.nonce = n12;
   }
-  smart_ssize plain = aead_open(&a, in, len, out, data, flags, nonce);
+  smart_ssize plain = aead_open(&a, in, len, out, data, flags, nonce, inplace, start);
   if (plain >= 0) {
-    smart__put16(out + 2, (uint16_t)plain);
+    smart__put16(*start + 2, (uint16_t)plain);
     if (!r && !(r = remote_add(s, id, now))) {
       plain = SMART_EAUTH; /* active data senders only: refuse rather than forget */
     } else {

@@ -53,6 +53,9 @@ struct smart__sec_cfg {
   uint64_t rekey_ns;        /* sender: new epoch this often (0 never) */
   uint64_t rekey_bytes;     /* sender: ... or after this many bytes (0 never) */
   uint32_t cipher;          /* SMART_CIPHER_* this socket seals with (0: XChaCha20) */
+  int open_in_place;        /* the provider opens XChaCha20-Poly1305 with the output at
+                               the input's address (libsodium's AEAD: it verifies, then
+                               decrypts), so smart__sec_open_in_place() may be used */
 };
 
 /* Create the layer; *my_id receives this socket's random sender ID (use it
@@ -85,6 +88,14 @@ smart_ssize smart__sec_seal_shifted(struct smart__sec *s, uint8_t *buf, size_t l
  */
 smart_ssize smart__sec_open(struct smart__sec *s, const uint8_t *in, size_t len,
                             uint8_t *out, size_t cap, uint32_t *sender, uint64_t now);
+/* The same, in place: buf[0..len) is overwritten with the plaintext, which
+ * starts at *pt (inside buf: a DATA packet's body is opened where it lies
+ * and its header moved up to it). Only where the provider opens in place
+ * (cfg.open_in_place) and for XChaCha20-Poly1305; otherwise SMART_ENOTSUP
+ * and buf is untouched. On an error buf's contents are undefined. */
+int smart__sec_opens_in_place(const struct smart__sec *s);
+smart_ssize smart__sec_open_in_place(struct smart__sec *s, uint8_t *buf, size_t len,
+                                     const uint8_t **pt, uint32_t *sender, uint64_t now);
 
 /* Sender: start a new epoch now (group mode: the next derived key;
  * identity mode: a fresh random key). Returns 0 or an error. */

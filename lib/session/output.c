@@ -156,9 +156,8 @@ static smart_ssize seal(struct smart__session *ss, const struct producer *pr, ui
   return m;
 }
 
-smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t cap,
-                                struct smart__sockaddr *to, int *end_batch, uint64_t now) {
-  *end_batch = 0;
+static smart_ssize produce(struct smart__session *ss, uint8_t *buf, size_t cap,
+                           struct smart__sockaddr *to, int *end_batch, uint64_t now) {
   for (int r = 0; r < ROWS; r++) {
     const struct producer *pr = &producers[r];
     for (;;) {
@@ -179,6 +178,41 @@ smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t 
     }
   }
   return 0;
+}
+
+/* Nothing more is due and nothing is queued: the sender is idle, and what
+ * the pending manifest covers need not wait for more datagrams (sauth.h,
+ * smart-protocol(7) "Early manifests"). The datagrams produced since the
+ * last batch went out leave first (end_batch), then it is signed: the
+ * receivers open them while the sender signs. */
+static smart_ssize early_manifest(struct smart__session *ss, uint8_t *buf, size_t cap,
+                                  struct smart__sockaddr *to, int *end_batch, uint64_t now) {
+  if (!ss->sec || smart__engine_tx_queued(ss->eng) || !smart__sauth_early(ss->sauth, now))
+    return 0;
+  if (ss->unsent && !ss->early_wait) {
+    ss->early_wait = 1;
+    *end_batch = 1;
+    return 0;
+  }
+  ss->early_wait = 0;
+  smart_ssize n = smart__sauth_output_early(ss->sauth, buf, cap - SMART__SEC_OVERHEAD,
+                                            ss->cfg.sync, ss->group4, now);
+  if (n <= 0)
+    return 0;
+  *to = *smart__session_dest(ss);
+  smart_ssize m = seal(ss, &producers[ROW_SAUTH], buf, (size_t)n, cap, end_batch, now);
+  return m > 0 ? m : 0;
+}
+
+smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t cap,
+                                struct smart__sockaddr *to, int *end_batch, uint64_t now) {
+  *end_batch = 0;
+  smart_ssize n = produce(ss, buf, cap, to, end_batch, now);
+  if (n == 0 && ss->sauth)
+    n = early_manifest(ss, buf, cap, to, end_batch, now);
+  if (n > 0)
+    ss->unsent++;
+  return n;
 }
 
 smart_ssize smart__session_send_ref(struct smart__session *ss, uint8_t *buf, size_t cap,

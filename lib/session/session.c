@@ -42,6 +42,7 @@ void smart__opts_init(struct smart__opts *o) {
   o->report_ms = 5000;
   o->member_timeout_ms = 20000;
   o->sauth_ms = 10;
+  o->sauth_early = 50;
 }
 
 void smart__opts_free(struct smart__opts *o) {
@@ -83,6 +84,7 @@ static int sauth_setup(struct smart__session *ss, const struct smart_crypto_ops 
       .sk = identity_key(o),
       .every = o->have_identity ? o->sauth_every : 0,
       .interval_ns = SMART__MS(o->sauth_ms),
+      .early_pct = o->sauth_early,
       .require = o->npins > 0,
       .hold_ns = SAUTH_HOLD,
       .max_len = o->mtu,
@@ -105,6 +107,7 @@ static int security_setup(struct smart__session *ss, uint64_t now) {
       .rekey_ns = SMART__MS(o->rekey_ms),
       .rekey_bytes = o->rekey_bytes,
       .cipher = o->cipher,
+      .open_in_place = o->ops_in_place,
   };
   uint32_t id;
   int rc = smart__sec_new(&ss->sec, &sc, &id);
@@ -314,15 +317,31 @@ static void sauth_release(struct smart__session *ss, uint64_t now) {
   size_t n;
   while ((n = smart__sauth_take(ss->sauth, ss->scratch, SMART__SCRATCH, &sid)) > 0) {
     uint32_t id = smart__peers_by_sid(&ss->peers, sid);
-    if (id)
-      deliver(ss, id, kind_of(ss->scratch, n), ss->scratch, n, now);
+    if (!id)
+      continue;
+    /* The round trip a heartbeat measures leaves out its wait here. */
+    smart__engine_arrival(ss->eng, smart__sauth_taken_at(ss->sauth));
+    deliver(ss, id, kind_of(ss->scratch, n), ss->scratch, n, now);
+    smart__engine_arrival(ss->eng, ss->rx_cur);
   }
 }
 
-/* Open the envelope (secure session): 0 and the plaintext, or -1 (counted). */
-static int open_sealed(struct smart__session *ss, const uint8_t *dg, size_t len,
+/* Open the envelope (secure session): 0 and the plaintext, or -1 (counted).
+ * In the caller's buffer (`mut`, the datagram itself, writable) where the
+ * provider opens in place and source authentication does not need the
+ * sealed bytes afterwards (their digest): then the engine gets it where
+ * it lies, in the shell's lent buffer, without a copy. Else in scratch. */
+static int open_sealed(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
                        const uint8_t **pt, size_t *plen, uint32_t *sid, uint64_t now) {
-  smart_ssize n = smart__sec_open(ss->sec, dg, len, ss->scratch, SMART__SCRATCH, sid, now);
+  smart_ssize n = SMART_ENOTSUP;
+  if (mut && !ss->sauth)
+    n = smart__sec_open_in_place(ss->sec, mut, len, pt, sid, now);
+  if (n >= 0) {
+    *plen = (size_t)n;
+    return 0;
+  }
+  if (n == SMART_ENOTSUP)
+    n = smart__sec_open(ss->sec, dg, len, ss->scratch, SMART__SCRATCH, sid, now);
   if (n < 0) {
     if (n == SMART_ERANGE)
       ss->drops_replay++;
@@ -349,21 +368,35 @@ static int open_sealed(struct smart__session *ss, const uint8_t *dg, size_t len,
  *      wait for the manifest that vouches for them;
  *   7. deliver(): moves only from a data sender, reports, the engine.
  */
-static void recv_one(struct smart__session *ss, const uint8_t *dg, size_t len,
-                     const struct smart__sockaddr *from, uint64_t now);
+static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
+                    const struct smart__sockaddr *from, uint64_t now);
 
 void smart__session_arrival(struct smart__session *ss, uint64_t at) { ss->rx_at = at; }
 
-void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
-                         const struct smart__sockaddr *from, uint64_t now) {
-  smart__engine_arrival(ss->eng, ss->rx_at);
+/* Every datagram: the engine learns when it arrived (smart__session_arrival)
+ * for as long as it is handled. */
+static void recv_at(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
+                    const struct smart__sockaddr *from, uint64_t now) {
+  ss->rx_cur = ss->rx_at;
   ss->rx_at = 0;
-  recv_one(ss, dg, len, from, now);
+  smart__engine_arrival(ss->eng, ss->rx_cur);
+  recv_dg(ss, dg, mut, len, from, now);
   smart__engine_arrival(ss->eng, 0);
+  ss->rx_cur = 0;
 }
 
-static void recv_one(struct smart__session *ss, const uint8_t *dg, size_t len,
-                     const struct smart__sockaddr *from, uint64_t now) {
+void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
+                         const struct smart__sockaddr *from, uint64_t now) {
+  recv_at(ss, dg, NULL, len, from, now);
+}
+
+void smart__session_recv_writable(struct smart__session *ss, uint8_t *dg, size_t len,
+                                  const struct smart__sockaddr *from, uint64_t now) {
+  recv_at(ss, dg, dg, len, from, now);
+}
+
+static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
+                    const struct smart__sockaddr *from, uint64_t now) {
   ss->now = now;
   ss->dgrams_received++;
   if (len > SMART__MAX_DGRAM) { /* truncated by the kernel: larger than any SMART datagram */
@@ -383,7 +416,7 @@ static void recv_one(struct smart__session *ss, const uint8_t *dg, size_t len,
   const uint8_t *pt = dg;
   size_t plen = len;
   uint32_t sid = 0;
-  if (ss->sec && open_sealed(ss, dg, len, &pt, &plen, &sid, now) != 0)
+  if (ss->sec && open_sealed(ss, dg, mut, len, &pt, &plen, &sid, now) != 0)
     return;
   if (ss->tunnel && smart__addr_equal(from, &ss->relay) &&
       smart__tunnel_input(ss->tunnel, pt, plen, now))
@@ -407,12 +440,20 @@ static void recv_one(struct smart__session *ss, const uint8_t *dg, size_t len,
     return;
   }
   if (ss->sauth && smart__sauth_holds(ss->sauth, pt, plen)) {
-    smart__sauth_hold(ss->sauth, sid, smart__sec_counter_of(dg, len), dg, len, pt, plen, now);
+    /* Held from its arrival: its round trip leaves the hold out. */
+    uint64_t at = ss->rx_cur && ss->rx_cur <= now ? ss->rx_cur : now;
+    smart__sauth_hold(ss->sauth, sid, smart__sec_counter_of(dg, len), dg, len, pt, plen, at);
     sauth_release(ss, now); /* its manifest may have come first */
     return;
   }
   deliver(ss, id, kind, pt, plen, now);
 }
+
+void smart__session_rx_lend(struct smart__session *ss, const uint8_t *buf, size_t len) {
+  smart__engine_lend(ss->eng, buf, len);
+}
+
+void smart__session_rx_unlend(struct smart__session *ss) { (void)smart__engine_unlend(ss->eng); }
 
 void smart__session_rx_read(struct smart__session *ss, uint64_t bytes, uint64_t now) {
   smart__flow_read(&ss->flow, bytes, now);
@@ -432,10 +473,24 @@ void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t s
 
 void smart__session_sent(struct smart__session *ss, uint64_t bytes, uint64_t now) {
   smart__flow_sent(&ss->flow, bytes, now);
+  ss->unsent = 0;
+  if (ss->sauth) /* idle from now on when nothing is queued (early manifests) */
+    smart__sauth_idle(ss->sauth, smart__engine_tx_queued(ss->eng) == 0, now);
 }
 
 int smart__session_submit(struct smart__session *ss, const void *buf, size_t len, uint64_t now) {
+  if (ss->sauth)
+    smart__sauth_idle(ss->sauth, 0, now);
   return smart__engine_submit(ss->eng, buf, len, now);
+}
+
+int smart__session_sign_probe(struct smart__session *ss) {
+  return ss->sauth ? smart__sauth_sign_probe(ss->sauth) : SMART_ESTATE;
+}
+
+void smart__session_sign_cost(struct smart__session *ss, uint64_t ns) {
+  if (ss->sauth)
+    smart__sauth_set_sign_cost(ss->sauth, ns);
 }
 
 /* ---- timers -------------------------------------------------------------- */

@@ -14,6 +14,9 @@
  * the simulator (tests/sim.c) as it runs on sockets.
  *
  * How the shell drives it:
+ *   - its receive buffer lent (smart__session_rx_lend) while datagrams read
+ *     into it are handed on, and taken back (rx_unlend) before reading
+ *     into it again;
  *   - every datagram read: smart__session_recv(); on the group socket also
  *     the bytes read (smart__session_rx_read) and, after a full batch when
  *     smart__session_rx_look_due(), the buffer's fill (smart__session_rx_fill);
@@ -51,7 +54,7 @@ struct smart__opts {
   int32_t auth_only;
   uint32_t rekey_ms, grace_ms;
   uint64_t rekey_bytes;
-  uint32_t sauth_every, sauth_ms;
+  uint32_t sauth_every, sauth_ms, sauth_early;
   uint8_t pins[SMART__PINS_MAX][32]; /* pinned sender keys */
   uint32_t npins;
   uint8_t (*allowed)[32]; /* a sender's allow-list, until the join */
@@ -60,6 +63,8 @@ struct smart__opts {
   uint32_t report_ms, member_timeout_ms;
   /* security: SMART_OPT_CIPHER */
   uint32_t cipher;
+  /* the provider is the built-in one, which opens in place (the shell says) */
+  int ops_in_place;
 };
 
 /* Addresses the shell resolved at the join. */
@@ -106,11 +111,22 @@ void smart__session_del(struct smart__session *ss);
 /* Input. */
 void smart__session_recv(struct smart__session *ss, const uint8_t *dg, size_t len,
                          const struct smart__sockaddr *from, uint64_t now);
+/* The same, and the session may overwrite dg[0..len) (a secure session
+ * opens it in place: with the buffer lent, no copy at all). */
+void smart__session_recv_writable(struct smart__session *ss, uint8_t *dg, size_t len,
+                                  const struct smart__sockaddr *from, uint64_t now);
+/* The shell's receive buffer: datagrams given to recv() from inside it stay
+ * unchanged (but for what recv_writable() opens in place) until
+ * rx_unlend(), so their in-order messages are handed to poll() from it
+ * without a copy (smart__engine_lend). Call rx_unlend() before the buffer
+ * is read into again: the messages not yet polled are copied then. */
+void smart__session_rx_lend(struct smart__session *ss, const uint8_t *buf, size_t len);
+void smart__session_rx_unlend(struct smart__session *ss);
 /* Before smart__session_recv: when that datagram reached the socket (the
  * kernel's stamp, on `now`'s clock; 0 or `now` when not known). Round
  * trips are measured from it, so that time spent queued behind the
  * reader's backlog does not count as path. Applies to the next
- * smart__session_recv only. */
+ * smart__session_recv or smart__session_recv_writable only. */
 void smart__session_arrival(struct smart__session *ss, uint64_t at);
 void smart__session_rx_read(struct smart__session *ss, uint64_t bytes, uint64_t now);
 int smart__session_rx_look_due(const struct smart__session *ss, uint64_t now);
@@ -130,8 +146,14 @@ smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t 
 smart_ssize smart__session_send_ref(struct smart__session *ss, uint8_t *buf, size_t cap,
                                     struct smart__sockaddr *to, int *end_batch, uint64_t now,
                                     uint8_t **data);
-/* The kernel took `bytes` (flow control measures the send rate). */
+/* The kernel took `bytes` (flow control measures the send rate), at `now`
+ * (after the system call: from then on the sender may be idle). */
 void smart__session_sent(struct smart__session *ss, uint64_t bytes, uint64_t now);
+/* Source authentication's sender: one signature over a dummy buffer, for
+ * the shell to time (0, or SMART_ESTATE when the session does not sign),
+ * and the cost it measured (early manifests budget by it). */
+int smart__session_sign_probe(struct smart__session *ss);
+void smart__session_sign_cost(struct smart__session *ss, uint64_t ns);
 
 /* Timers: handle what is due; the next deadline (UINT64_MAX: none). */
 int smart__session_tick(struct smart__session *ss, uint64_t now);

@@ -34,6 +34,10 @@ struct smart__session {
   struct smart__members *mem;
   struct smart__tunnel *tunnel;
   uint8_t *scratch;
+  /* datagrams produced since the last batch went (session_sent); an early
+   * manifest waits for them to leave first */
+  uint32_t unsent;
+  int early_wait;
   int leaving; /* send USAGE_REPORT_LEAVE */
   /* the previous group socket: open until old_close_at */
   int have_old;
@@ -48,7 +52,8 @@ struct smart__session {
   uint64_t flush_activity, flush_count;
   struct smart__rng rng;
   uint64_t now; /* the time of the last input or tick */
-  uint64_t rx_at; /* kernel arrival of the datagram about to be read (0: now) */
+  uint64_t rx_at;  /* kernel arrival of the datagram about to be read (0: now) */
+  uint64_t rx_cur; /* ... and of the one being handled */
   /* SMART_CIPHER_AUTO (smart__sec_chooses): whether every receiver that
    * reports opens AES-256-GCM, as last looked at (output.c). */
   uint8_t all_gcm;

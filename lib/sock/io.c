@@ -173,16 +173,16 @@ static uint64_t arrived(const struct smart__dgram *d, uint64_t now, uint64_t rt)
 static void rx_one(smart_sock *s, const struct smart__dgram *d, uint64_t now, uint64_t rt) {
   smart__session_arrival(s->ss, arrived(d, now, rt));
   if (!d->seg) {
-    smart__session_recv(s->ss, d->buf, d->len, &d->peer, now);
+    smart__session_recv_writable(s->ss, d->buf, d->len, &d->peer, now);
     return;
   }
   /* Datagrams of one segmentation-offload send, delivered together: each
-   * is a datagram of its own. */
+   * is a datagram of its own, a slice of the entry (not copied). */
   for (size_t off = 0; off < d->len; off += d->seg) {
     if (off)
       smart__session_arrival(s->ss, arrived(d, now, rt));
-    smart__session_recv(s->ss, d->buf + off, d->len - off < d->seg ? d->len - off : d->seg,
-                        &d->peer, now);
+    smart__session_recv_writable(s->ss, d->buf + off,
+                                 d->len - off < d->seg ? d->len - off : d->seg, &d->peer, now);
   }
 }
 
@@ -201,11 +201,19 @@ static void rx_gauge(smart_sock *s, int fd, int n, uint64_t now) {
 
 /* Read what is waiting on `fd` and hand it on: a few batches, about
  * RX_DRAIN_MAX datagrams at most, so that the application gets them soon
- * (one entry may hold many datagrams of a segmentation-offload send). */
+ * (one entry may hold many datagrams of a segmentation-offload send).
+ * The buffer is lent to the session while what was read into it is
+ * handed on: in-order messages are delivered from it, without a copy (a
+ * GRO train's datagrams are slices of one entry, and a secure session
+ * opens them in place), until it is taken back before the next read: what
+ * the application has not taken by then is copied. One batch of GRO
+ * trains usually reaches RX_DRAIN_MAX; single datagrams take more rounds,
+ * and the messages of all but the last are copied, as they always were. */
 #define RX_DRAIN_MAX 256u
 int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
   unsigned got = 0;
   for (int rounds = 0; rounds < 8 && got < RX_DRAIN_MAX; rounds++) {
+    smart__session_rx_unlend(s->ss); /* what was not taken is copied now */
     for (unsigned i = 0; i < SMART__BATCH; i++) {
       s->in[i].buf = s->ibuf + (size_t)i * SMART__RECV_BUF;
       s->in[i].len = SMART__RECV_BUF;
@@ -213,6 +221,7 @@ int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
     int n = smart__udp_recv_batch(fd, s->in, SMART__BATCH);
     if (n < 0)
       return smart__io_err(s, n);
+    smart__session_rx_lend(s->ss, s->ibuf, (size_t)SMART__BATCH * SMART__RECV_BUF);
     if (is_group)
       rx_gauge(s, fd, n, now);
     uint64_t rt = n ? smart__realtime() : 0;

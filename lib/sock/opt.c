@@ -55,6 +55,7 @@ static const struct opt_row rows[] = {
     {SMART_OPT_EPOCH_GRACE_MS, T_U32, BEFORE_JOIN, O(grace_ms), 0, U32MAX},
     {SMART_OPT_SOURCE_AUTH, T_U32, BEFORE_JOIN, O(sauth_every), 0, 64},
     {SMART_OPT_SOURCE_AUTH_MS, T_U32, BEFORE_JOIN, O(sauth_ms), 1, 60000},
+    {SMART_OPT_SOURCE_AUTH_EARLY, T_U32, BEFORE_JOIN, O(sauth_early), 0, 100},
     {SMART_OPT_REPORT_MS, T_U32, BEFORE_JOIN, O(report_ms), 10, U32MAX},
     {SMART_OPT_MEMBER_TIMEOUT_MS, T_U32, BEFORE_JOIN, O(member_timeout_ms), 10, U32MAX},
     {SMART_OPT_NO_PACK, T_I32, BEFORE_JOIN, E(no_pack), 0, 1},
