@@ -23,7 +23,8 @@
 # the bottleneck for those seconds) that none ends inside the window while
 # it has no more than its share. The figures are printed either way: per
 # second, each flow's share, and the totals. Every process runs under a
-# timeout; the namespaces are deleted on exit. Skips (77) without root,
+# timeout; the namespaces are deleted on exit (SMART_CC_LOGS=DIR keeps the
+# processes' standard error and the samples there). Skips (77) without root,
 # ip, tc or nft. Not in the default run (suite "cc").
 #
 #   netns-cc-tcp.sh tcp|two SMART_SEND SMART_RECV SMART_TCPFLOW
@@ -43,6 +44,7 @@ cleanup() {
   [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null
   for pid in $pids; do kill "$pid" 2>/dev/null; done
   for h in br s s2 r; do ip netns del "$p-$h" 2>/dev/null; done
+  [ -n "${SMART_CC_LOGS:-}" ] && mkdir -p "$SMART_CC_LOGS" && cp "$tmp"/*.err "$tmp"/rx "$tmp"/tcp*.out "$SMART_CC_LOGS" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -53,8 +55,10 @@ netns_attach s2 br eth0 198.51.100.2
 netns_attach r br eth0 198.51.100.11
 ip netns exec "$p-br" tc qdisc add dev preth0 root tbf rate "${mbit}mbit" burst 32kb latency 50ms ||
   { echo "SKIP: cannot add a tbf qdisc"; exit 77; }
+# The TCP sender asks for its algorithm on its socket (TCP_CONGESTION: a
+# namespace's default may only be set to one of the allowed ones).
 if [ "$phase" = tcp ]; then
-  ip netns exec "$p-s" sysctl -q -w net.ipv4.tcp_congestion_control="$alg" 2>/dev/null ||
+  grep -qw "$alg" /proc/sys/net/ipv4/tcp_available_congestion_control ||
     { echo "SKIP: TCP congestion control $alg is not available"; exit 77; }
 fi
 g1=239.255.81.$(( $$ % 250 + 1 )) port1=5081
@@ -109,7 +113,7 @@ s1=$!
 pids="$pids $s1"
 if [ "$phase" = tcp ]; then
   timeout "$lim" ip netns exec "$p-s" "$tcpflow" --connect "198.51.100.11:$tport" \
-    --seconds "$secs" --timeout 30 >"$tmp/tcpsend.out" 2>"$tmp/tcpsend.err" &
+    --seconds "$secs" --cc "$alg" --timeout 30 >"$tmp/tcpsend.out" 2>"$tmp/tcpsend.err" &
 else
   timeout "$lim" ip netns exec "$p-s2" "$send" --group "$g2:$port2" --iface 198.51.100.2 \
     --linger 10 --verbose <"$tmp/expected" 2>"$tmp/send2.err" &
