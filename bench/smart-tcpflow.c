@@ -12,6 +12,10 @@
  *
  *   tcpflow: interval T0-T1 BYTES bytes
  *   tcpflow: total BYTES bytes in T s (R bytes/s) cc CONGESTION-ALGORITHM
+ *            [rtt MS ms cwnd SEGMENTS retransmitted SEGMENTS]
+ *
+ * (the last three the sender's, from TCP_INFO as the flow ends: its
+ * smoothed round trip, its window and the segments it sent again).
  *
  * The congestion control algorithm is the kernel's for that connection
  * (TCP_CONGESTION), reno, cubic or another; --cc NAME asks for one on the
@@ -110,8 +114,15 @@ static void meter_end(struct meter *m, int fd, double t) {
   if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, alg, &len) == 0)
     alg[len < sizeof(alg) ? len : sizeof(alg) - 1] = 0;
   double dt = m->started ? t - m->t0 : 0;
-  printf("tcpflow: total %llu bytes in %.2f s (%.0f bytes/s) cc %s\n", m->total, dt,
+  printf("tcpflow: total %llu bytes in %.2f s (%.0f bytes/s) cc %s", m->total, dt,
          dt > 0 ? (double)m->total / dt : 0, alg);
+  struct tcp_info ti;
+  len = sizeof(ti);
+  memset(&ti, 0, sizeof(ti));
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_snd_cwnd > 1)
+    printf(" rtt %.1f ms cwnd %u retransmitted %u", (double)ti.tcpi_rtt / 1e3, ti.tcpi_snd_cwnd,
+           ti.tcpi_total_retrans); /* the sender's view, at the end */
+  printf("\n");
   fflush(stdout);
 }
 
