@@ -336,6 +336,17 @@ void sim_set_link(struct sim *s, uint32_t which, const struct sim_link *l) {
     s->clink[which - 1].l = *l;
 }
 
+int sim_link_offer(struct sim *s, uint32_t which, size_t len, uint64_t now, uint64_t *depart) {
+  struct link_state *L = which == 0               ? &s->up
+                         : which <= s->c.nlinked ? &s->clink[which - 1]
+                                                 : NULL;
+  if (!L) {
+    *depart = now;
+    return 1;
+  }
+  return link_admit(L, len, now, depart);
+}
+
 void sim_link_stats(const struct sim *s, uint32_t which, uint64_t *drops, uint64_t *bytes) {
   const struct link_state *L = which == 0               ? &s->up
                                : which <= s->c.nlinked ? &s->clink[which - 1]

@@ -154,6 +154,12 @@ int sim_quiet(struct sim *s, uint32_t ms);
 void sim_set_link(struct sim *s, uint32_t which, const struct sim_link *l);
 /* Datagrams a link dropped for want of room, and bytes it carried. */
 void sim_link_stats(const struct sim *s, uint32_t which, uint64_t *drops, uint64_t *bytes);
+/* Cross traffic (a TCP flow modelled by the caller, from on_time): `len`
+ * bytes enter link `which` (0 the upstream, 1..nlinked a receiver's) at
+ * `now`, competing with the senders' datagrams for its queue. 1 and the
+ * time they leave it, or 0 when the queue had no room (dropped). They
+ * count in sim_link_stats() and go nowhere after the link. */
+int sim_link_offer(struct sim *s, uint32_t which, size_t len, uint64_t now, uint64_t *depart);
 /* The node of sender i (0 or 1). */
 uint32_t sim_sender(const struct sim *s, uint32_t i);
 /* Receiver rcv's view of sender i's stream (sim_receiver() is sender 0's). */

@@ -614,8 +614,15 @@ static uint64_t clr_allows(const struct smart__engine *e, uint64_t now) {
       x = probe;
   }
   /* The damping says how the CLR's queue stood at its last report: as
-   * that grows old (two mean round trips), it counts less. */
-  double d = cc->clr_damp > 0 && cc->clr_damp < 1 ? cc->clr_damp : 1;
+   * that grows old (two mean round trips), it counts less. Not in slow
+   * start: there the rate is held to twice what the CLR receives, and
+   * slow start ends at the first loss; damped by a mean round trip that
+   * is still the path's base (a fraction of a millisecond on a LAN,
+   * where a host's scheduling alone delays a sample by several), two
+   * senders sharing a bottleneck cut each other's rate by 80-90% at every
+   * queue they built, never filled it, never lost anything and never
+   * left slow start. */
+  double d = !cc->ss && cc->clr_damp > 0 && cc->clr_damp < 1 ? cc->clr_damp : 1;
   if (d < 1 && now > cc->clr_at) {
     double age = (double)(now - cc->clr_at) / (2.0 * (double)(cc->clr_rtt ? cc->clr_rtt : 1));
     d += (1 - d) * (age < 1 ? age : 1);
