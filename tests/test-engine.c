@@ -34,19 +34,24 @@ struct dgram {
   size_t n;
 };
 
+/* The tests' session: GRTT 10 ms, a window of 64, no sender timeout over
+ * the minutes they simulate. */
+static void cfg_base(struct smart__engine_config *c) {
+  smart__engine_config_init(c);
+  c->sync = SYNC;
+  c->session = SESSION;
+  c->grtt_us = 10000;
+  c->window = 64;
+  c->sender_timeout_ms = 3600000;
+}
+
 static struct smart__engine *mk(uint64_t seed, uint8_t retries) {
   struct smart__engine_config c;
-  smart__engine_config_init(&c);
-  c.sync = SYNC;
-  c.session = SESSION;
-  c.grtt_us = 10000;
-  c.window = 64;
+  cfg_base(&c);
   c.gsize = 1000;
   c.seed = seed;
-  /* These tests watch the request timers alone: no STATUS reports, and no
-   * sender timeout over the minutes they simulate. */
+  /* These tests watch the request timers alone: no STATUS reports. */
   c.status_ms = 0;
-  c.sender_timeout_ms = 3600000;
   if (retries)
     c.nak_retries = retries;
   struct smart__engine *e = NULL;
@@ -2008,14 +2013,9 @@ static int deliver_due(struct smart__engine *e, uint32_t src, struct inflight *q
 
 static uint64_t rtt_with_backlog(int stamped) {
   struct smart__engine_config c;
-  smart__engine_config_init(&c);
-  c.sync = SYNC;
-  c.session = SESSION;
-  c.grtt_us = 10000;
-  c.window = 64;
+  cfg_base(&c);
   c.gsize = 1;
   c.cc = 1;
-  c.sender_timeout_ms = 3600000;
   struct smart__engine *s = NULL, *r = NULL;
   ck_assert_int_eq(smart__engine_new(&s, &c), 0);
   ck_assert_int_eq(smart__engine_new(&r, &c), 0);
