@@ -160,27 +160,26 @@ int smart__io_tx_lone(smart_sock *s, uint64_t now) { return io_tx(s, now, 1); }
 
 /* When the datagram reached the socket, on the monotonic clock: `now`
  * less the time it waited there (its kernel stamp against `rt`, the
- * real-time clock read after the batch), at most 1 s. */
+ * real-time clock read after the batch); the engine ignores an arrival
+ * more than 1 s old (smart__rx_time). */
 static uint64_t arrived(const struct smart__dgram *d, uint64_t now, uint64_t rt) {
-  if (!d->stamp || d->stamp >= rt)
+  if (!d->stamp || d->stamp >= rt || rt - d->stamp >= now)
     return now;
-  uint64_t waited = rt - d->stamp;
-  if (waited > SMART__SEC(1) || waited >= now)
-    return now;
-  return now - waited;
+  return now - (rt - d->stamp);
 }
 
 static void rx_one(smart_sock *s, const struct smart__dgram *d, uint64_t now, uint64_t rt) {
-  smart__session_arrival(s->ss, arrived(d, now, rt));
+  uint64_t at = arrived(d, now, rt);
   if (!d->seg) {
+    smart__session_arrival(s->ss, at);
     smart__session_recv_writable(s->ss, d->buf, d->len, &d->peer, now);
     return;
   }
   /* Datagrams of one segmentation-offload send, delivered together: each
-   * is a datagram of its own, a slice of the entry (not copied). */
+   * is a datagram of its own, a slice of the entry (not copied), all of
+   * one arrival. */
   for (size_t off = 0; off < d->len; off += d->seg) {
-    if (off)
-      smart__session_arrival(s->ss, arrived(d, now, rt));
+    smart__session_arrival(s->ss, at);
     smart__session_recv_writable(s->ss, d->buf + off,
                                  d->len - off < d->seg ? d->len - off : d->seg, &d->peer, now);
   }
