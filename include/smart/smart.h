@@ -407,6 +407,10 @@ struct smart_stats {
   uint64_t cc_loss_ppm;      /**< its loss event rate, parts per million */
   uint64_t cc_rtt_us;        /**< its round-trip estimate, microseconds */
   uint64_t cc_calc_rate;     /**< the rate the TCP equation gives it, bytes/s (0: no loss yet) */
+  /* Receiver (@since 0.2): */
+  uint64_t drops_socket;     /**< datagrams the host dropped at this socket, its receive buffer
+                                  full (SO_RXQ_OVFL); repaired like any loss */
+  uint64_t cc_losses_local;  /**< gaps those drops explain, left out of the loss event rate */
 };
 
 /**

@@ -181,7 +181,9 @@ static uint64_t clr_keep(uint64_t rtt, uint64_t rate, double seg, int ss) {
 }
 
 static void cc_reset(struct smart__ccr *c, uint32_t session) {
+  uint64_t local = c->local; /* a counter, for the statistics */
   memset(c, 0, sizeof(*c));
+  c->local = local;
   c->session = session;
   c->fb_due = c->clr_due = SMART__NEVER;
 }
@@ -281,16 +283,39 @@ static void lost(struct smart__engine *e, struct smart__rxs *r, uint64_t q, uint
     consider(e, r, now);
 }
 
+/* A candidate judged lost: a loss event, unless our own socket dropped it. */
+static void judged(struct smart__engine *e, struct smart__rxs *r, const struct smart__cc_cand *k,
+                   uint64_t now) {
+  if (k->local)
+    r->cc.local++;
+  else
+    lost(e, r, k->lo, k->at, now);
+}
+
 static void cand_add(struct smart__engine *e, struct smart__rxs *r, uint64_t lo, uint64_t hi,
-                     uint64_t at, uint64_t now) {
+                     uint64_t at, int local, uint64_t now) {
   struct smart__ccr *c = &r->cc;
   if (c->ncand == SMART__CC_CAND) { /* full: the oldest is judged lost */
     struct smart__cc_cand old = c->cand[0];
     memmove(c->cand, c->cand + 1, (SMART__CC_CAND - 1) * sizeof(c->cand[0]));
     c->ncand--;
-    lost(e, r, old.lo, old.at, now);
+    judged(e, r, &old, now);
   }
-  c->cand[c->ncand++] = (struct smart__cc_cand){lo, hi, at};
+  c->cand[c->ncand++] = (struct smart__cc_cand){lo, hi, at, (uint8_t)(local != 0)};
+}
+
+/* A new gap [lo, hi): ours, when the host's socket dropped at least that
+ * many datagrams just before the one that showed it (the drops are
+ * matched to one gap each; a gap larger than them is a loss event, as a
+ * drop elsewhere in the path would be). */
+static void gap_add(struct smart__engine *e, struct smart__rxs *r, uint64_t lo, uint64_t hi,
+                    uint64_t now) {
+  int local = 0;
+  if (e->rx_drops && hi - lo <= e->rx_drops) {
+    e->rx_drops -= (uint32_t)(hi - lo);
+    local = 1;
+  }
+  cand_add(e, r, lo, hi, now, local, now);
 }
 
 static void cand_drop(struct smart__ccr *c, unsigned i) {
@@ -309,9 +334,9 @@ static void cand_check(struct smart__engine *e, struct smart__rxs *r, uint64_t n
   for (unsigned i = 0; i < c->ncand;) {
     struct smart__cc_cand *k = &c->cand[i];
     if ((c->hi >= k->hi + 3 && now >= k->at + SMART__MS(1)) || now >= k->at + age) {
-      uint64_t lo = k->lo, at = k->at;
+      struct smart__cc_cand old = *k;
       cand_drop(c, i);
-      lost(e, r, lo, at, now);
+      judged(e, r, &old, now);
       continue;
     }
     i++;
@@ -354,7 +379,7 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
   if (p->cmd == SMART__DCMD_DATA) {
     if (s >= c->hi) {
       if (s > c->hi)
-        cand_add(e, r, c->hi, s, now, now);
+        gap_add(e, r, c->hi, s, now);
       c->hi = s + 1;
     } else {
       /* Late, not lost: out of its range (split in two if inside). */
@@ -368,8 +393,9 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
           k->hi--;
         } else {
           uint64_t hi = k->hi, at = k->at;
+          int local = k->local;
           k->hi = s;
-          cand_add(e, r, s + 1, hi, at, now); /* may move the others */
+          cand_add(e, r, s + 1, hi, at, local, now); /* may move the others */
           break;
         }
         if (k->lo == k->hi)
@@ -382,9 +408,9 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
     for (unsigned i = 0; i < c->ncand; i++) {
       struct smart__cc_cand *k = &c->cand[i];
       if (s >= k->lo && s < k->hi) {
-        uint64_t lo = k->lo, at = k->at;
+        struct smart__cc_cand old = *k;
         cand_drop(c, i);
-        lost(e, r, lo, at, now);
+        judged(e, r, &old, now);
         break;
       }
     }
@@ -433,7 +459,7 @@ void smart__cc_rx_hb(struct smart__engine *e, struct smart__rxs *r, const struct
   }
   /* Data the sender sent that never came (tail loss). */
   if (c->hi && hb->lead > c->hi && hb->lead - c->hi <= SMART__MAX_SPAN) {
-    cand_add(e, r, c->hi, hb->lead, now, now);
+    gap_add(e, r, c->hi, hb->lead, now);
     c->hi = hb->lead;
   }
   if (c->ncand)

@@ -353,6 +353,7 @@ void smart__engine_get_stats(const struct smart__engine *e,
   uint64_t low = UINT64_MAX;
   for (uint32_t i = 0; i < e->nrx; i++) {
     const struct smart__rxs *r = e->rx[i];
+    all.cc_losses_local += r->cc.local;
     if (!r->cc.on)
       continue;
     uint64_t x = smart__cc_rx_rate(r);

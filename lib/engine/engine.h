@@ -238,6 +238,13 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
  * the time a heartbeat or a STATUS waited behind the reader's backlog is
  * the reader's, not the path's. */
 void smart__engine_arrival(struct smart__engine *e, uint64_t at);
+/* The host dropped `n` datagrams, its socket buffer full, just before the
+ * datagram handed to smart__engine_recv next (the socket's drop counter,
+ * SO_RXQ_OVFL, grew by n when that one was queued); 0 after it. Congestion
+ * control leaves a gap this explains out of the loss event rate: the
+ * reader, not the path, was too slow, and flow control answers that. The
+ * gap is still repaired. */
+void smart__engine_local_drops(struct smart__engine *e, uint32_t n);
 
 /* Destination of a datagram produced by smart__engine_send(). */
 enum { SMART__DST_GROUP = 0, SMART__DST_UNICAST = 1 };
@@ -381,6 +388,7 @@ struct smart__stats {
    * sender it hears that limits it most, its loss event rate (ppm), round
    * trip estimate, and the rate the equation gives (0: no loss yet). */
   uint64_t cc_reports_sent, cc_loss_ppm, cc_rtt_us, cc_calc_rate;
+  uint64_t cc_losses_local; /* gaps left out of it: the host's socket dropped them */
 };
 
 /* Change the token bucket (cfg.rate, cfg.burst) from `now` on: what the

@@ -55,6 +55,7 @@ struct smart__cct {
 #define SMART__CC_CAND 16u
 struct smart__cc_cand {
   uint64_t lo, hi, at;
+  uint8_t local; /* dropped by our own socket (its buffer full): not congestion */
 };
 struct smart__ccr {
   uint32_t session;    /* of the sender whose CC heartbeats we follow */
@@ -80,6 +81,7 @@ struct smart__ccr {
   uint32_t hist[SMART__CC_HIST]; /* closed loss intervals, newest first */
   struct smart__cc_cand cand[SMART__CC_CAND];
   uint64_t win_at, win_bytes, x_recv; /* receive rate */
+  uint64_t local;      /* losses left out: our own socket dropped them */
 };
 
 /* ---- Sender ------------------------------------------------------------ */
@@ -299,6 +301,8 @@ struct smart__engine {
   uint32_t nrx;
   uint64_t last_now;
   uint64_t rx_at;             /* arrival of what is being read (0: now) */
+  uint32_t rx_drops;          /* datagrams the host dropped just before it
+                                 (smart__engine_local_drops), not yet matched to a gap */
   struct smart__rxs *rx_last; /* lookup cache */
   struct smart__rxs **rx;     /* receiver states */
   struct smart__tx *tx;       /* NULL until the first submit */

@@ -378,6 +378,16 @@ int smart__udp_timestamps(int fd) {
   return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) == 0 ? 0 : SMART_ENOTSUP;
 }
 
+int smart__udp_drop_count(int fd) {
+#ifdef SO_RXQ_OVFL
+  int one = 1;
+  return setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) == 0 ? 0 : SMART_ENOTSUP;
+#else
+  (void)fd;
+  return SMART_ENOTSUP;
+#endif
+}
+
 uint64_t smart__realtime(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -393,7 +403,8 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
   struct mmsghdr m[SMART__BATCH_MAX];
   struct iovec iov[SMART__BATCH_MAX];
   union {
-    char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct timespec))];
+    char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct timespec)) +
+             CMSG_SPACE(sizeof(uint32_t))];
     size_t align; /* as struct cmsghdr */
   } ctl[SMART__BATCH_MAX];
   if (n > SMART__BATCH_MAX)
@@ -420,6 +431,7 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
     d[i].len = m[i].msg_len;
     d[i].seg = 0;
     d[i].stamp = 0;
+    d[i].drops = 0;
     d[i].peer.len = h->msg_namelen;
     if (h->msg_flags & MSG_TRUNC)
       d[i].len = (size_t)-1; /* larger than the buffer: the caller drops it */
@@ -437,6 +449,12 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n) {
         if (ts.tv_sec > 0)
           d[i].stamp = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
       }
+#ifdef SO_RXQ_OVFL
+      else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+               c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+        memcpy(&d[i].drops, CMSG_DATA(c), sizeof(d[i].drops));
+      }
+#endif
     }
   }
   return r;

@@ -371,7 +371,10 @@ static int open_sealed(struct smart__session *ss, const uint8_t *dg, uint8_t *mu
 static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, size_t len,
                     const struct smart__sockaddr *from, uint64_t now);
 
-void smart__session_arrival(struct smart__session *ss, uint64_t at) { ss->rx_at = at; }
+void smart__session_arrival(struct smart__session *ss, uint64_t at, uint32_t drops) {
+  ss->rx_at = at;
+  ss->rx_drops = drops;
+}
 
 /* Every datagram: the engine learns when it arrived (smart__session_arrival)
  * for as long as it is handled. */
@@ -380,7 +383,10 @@ static void recv_at(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, 
   ss->rx_cur = ss->rx_at;
   ss->rx_at = 0;
   smart__engine_arrival(ss->eng, ss->rx_cur);
+  smart__engine_local_drops(ss->eng, ss->rx_drops);
+  ss->rx_drops = 0;
   recv_dg(ss, dg, mut, len, from, now);
+  smart__engine_local_drops(ss->eng, 0);
   smart__engine_arrival(ss->eng, 0);
   ss->rx_cur = 0;
 }
@@ -866,6 +872,7 @@ static void engine_stats(const struct smart__session *ss, struct smart_stats *v)
   v->cc_loss_ppm = e.cc_loss_ppm;
   v->cc_rtt_us = e.cc_rtt_us;
   v->cc_calc_rate = e.cc_calc_rate;
+  v->cc_losses_local = e.cc_losses_local;
 }
 
 void smart__session_stats(const struct smart__session *ss, struct smart_stats *v) {

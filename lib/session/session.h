@@ -125,9 +125,11 @@ void smart__session_rx_unlend(struct smart__session *ss);
 /* Before smart__session_recv: when that datagram reached the socket (the
  * kernel's stamp, on `now`'s clock; 0 or `now` when not known). Round
  * trips are measured from it, so that time spent queued behind the
- * reader's backlog does not count as path. Applies to the next
- * smart__session_recv or smart__session_recv_writable only. */
-void smart__session_arrival(struct smart__session *ss, uint64_t at);
+ * reader's backlog does not count as path. `drops`: how many datagrams
+ * the host dropped at that socket, its buffer full, just before this one
+ * (smart__engine_local_drops). Applies to the next smart__session_recv or
+ * smart__session_recv_writable only. */
+void smart__session_arrival(struct smart__session *ss, uint64_t at, uint32_t drops);
 void smart__session_rx_read(struct smart__session *ss, uint64_t bytes, uint64_t now);
 int smart__session_rx_look_due(const struct smart__session *ss, uint64_t now);
 void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t size, uint64_t now);

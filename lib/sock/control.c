@@ -19,6 +19,7 @@ SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
   v.dgrams_sent = s->dgrams_sent;
   v.drops_other += s->drops_other;
   v.tx_refused = s->tx_refused;
+  v.drops_socket = s->drops_socket;
   size_t n = st->size < sizeof(v) ? st->size : sizeof(v);
   v.size = st->size;
   memcpy(st, &v, n);

@@ -168,10 +168,11 @@ static uint64_t arrived(const struct smart__dgram *d, uint64_t now, uint64_t rt)
   return now - (rt - d->stamp);
 }
 
-static void rx_one(smart_sock *s, const struct smart__dgram *d, uint64_t now, uint64_t rt) {
+static void rx_one(smart_sock *s, const struct smart__dgram *d, uint32_t drops, uint64_t now,
+                   uint64_t rt) {
   uint64_t at = arrived(d, now, rt);
   if (!d->seg) {
-    smart__session_arrival(s->ss, at);
+    smart__session_arrival(s->ss, at, drops);
     smart__session_recv_writable(s->ss, d->buf, d->len, &d->peer, now);
     return;
   }
@@ -179,7 +180,7 @@ static void rx_one(smart_sock *s, const struct smart__dgram *d, uint64_t now, ui
    * is a datagram of its own, a slice of the entry (not copied), all of
    * one arrival. */
   for (size_t off = 0; off < d->len; off += d->seg) {
-    smart__session_arrival(s->ss, at);
+    smart__session_arrival(s->ss, at, off ? 0 : drops);
     smart__session_recv_writable(s->ss, d->buf + off,
                                  d->len - off < d->seg ? d->len - off : d->seg, &d->peer, now);
   }
@@ -211,6 +212,9 @@ static void rx_gauge(smart_sock *s, int fd, int n, uint64_t now) {
 #define RX_DRAIN_MAX 256u
 int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
   unsigned got = 0;
+  /* The socket's drop counter, as each datagram found it when queued: a
+   * rise is what the kernel dropped just before that one. */
+  uint32_t *ovfl = fd == s->sfd ? &s->ovfl_s : fd == s->gfd ? &s->ovfl_g : &s->ovfl_old;
   for (int rounds = 0; rounds < 8 && got < RX_DRAIN_MAX; rounds++) {
     smart__session_rx_unlend(s->ss); /* what was not taken is copied now */
     for (unsigned i = 0; i < SMART__BATCH; i++) {
@@ -226,10 +230,17 @@ int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
     uint64_t rt = n ? smart__realtime() : 0;
     for (int i = 0; i < n; i++) {
       struct smart__dgram *d = &s->in[i];
+      uint32_t drops = d->drops - *ovfl; /* wraps, as the kernel's counter does */
+      if (d->drops && drops < 0x80000000u) {
+        *ovfl = d->drops;
+        s->drops_socket += drops;
+      } else {
+        drops = 0; /* none since the last (or not told) */
+      }
       if (is_group && smart__addr_equal(&d->peer, &s->self))
         continue; /* our own multicast, looped back */
       got += d->seg && d->len != (size_t)-1 ? (unsigned)((d->len + d->seg - 1) / d->seg) : 1;
-      rx_one(s, d, now, rt);
+      rx_one(s, d, drops, now, rt);
     }
     if (n < SMART__BATCH)
       break;
@@ -255,6 +266,7 @@ static int open_group_fd(smart_sock *s, const struct smart__sockaddr *g) {
   (void)smart__udp_ignore_source(fd, &s->self);
   (void)smart__udp_gro(fd);
   (void)smart__udp_timestamps(fd);
+  (void)smart__udp_drop_count(fd);
   return fd;
 }
 
@@ -274,6 +286,8 @@ int smart__io_commands(smart_sock *s, uint64_t now) {
         if (s->old_gfd >= 0)
           close(s->old_gfd);
         s->old_gfd = s->gfd;
+        s->ovfl_old = s->ovfl_g;
+        s->ovfl_g = 0;
         s->gfd = fd;
       } else {
         rc = SMART_ESYS;

@@ -124,6 +124,7 @@ static int open_send(smart_sock *s, int fam) {
     return SMART_ESYS;
   (void)smart__udp_gro(s->sfd);
   (void)smart__udp_timestamps(s->sfd);
+  (void)smart__udp_drop_count(s->sfd);
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.fd = s->sfd;
   return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sfd, &ev) != 0 ? SMART_ESYS : 0;
@@ -162,6 +163,7 @@ static int open_group(smart_sock *s, const struct smart__sockaddr *g, const char
   (void)smart__udp_ignore_source(s->gfd, &s->self);
   (void)smart__udp_gro(s->gfd);
   (void)smart__udp_timestamps(s->gfd);
+  (void)smart__udp_drop_count(s->gfd);
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.fd = s->gfd;
   return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->gfd, &ev) != 0 ? SMART_ESYS : 0;
