@@ -109,11 +109,13 @@ void cli_cc_line(smart_sock *s, int sender) {
   else
     fprintf(stderr,
             "%s: loss %.4f%%, rtt %.1f ms, equation rate %.1f KiB/s, %llu reports sent, %llu "
-            "datagrams, %llu recovered, %llu lost\n",
+            "datagrams, %llu recovered, %llu lost, %llu dropped by our socket (%llu gaps left "
+            "out of the loss rate)\n",
             cli_prog, (double)st.cc_loss_ppm / 1e4, (double)st.cc_rtt_us / 1e3,
             (double)st.cc_calc_rate / 1024, (unsigned long long)st.cc_reports,
             (unsigned long long)st.dgrams_received, (unsigned long long)st.losses_recovered,
-            (unsigned long long)st.losses_unrecoverable);
+            (unsigned long long)st.losses_unrecoverable, (unsigned long long)st.drops_socket,
+            (unsigned long long)st.cc_losses_local);
 }
 
 void cli_cc_events(smart_sock *s) {
