@@ -304,17 +304,18 @@ static void cand_add(struct smart__engine *e, struct smart__rxs *r, uint64_t lo,
   c->cand[c->ncand++] = (struct smart__cc_cand){lo, hi, at, (uint8_t)(local != 0)};
 }
 
-/* A new gap [lo, hi): ours, when the host's socket dropped at least that
- * many datagrams just before the one that showed it (the drops are
- * matched to one gap each; a gap larger than them is a loss event, as a
- * drop elsewhere in the path would be). */
+/* A new gap [lo, hi): ours, when the host's socket dropped entries since
+ * the last original that came in order, as many as the gap can fill (an
+ * entry is a datagram or a segmentation-offload train of up to
+ * SMART__DROP_ENTRY_MAX); a larger gap is a loss event, as a drop
+ * elsewhere in the path would be. The drops explain this one gap. (The
+ * datagram that tells of them may be a repair or a heartbeat that shows
+ * no gap: they wait for the gap, but not past an original in order, which
+ * says they were not ours.) */
 static void gap_add(struct smart__engine *e, struct smart__rxs *r, uint64_t lo, uint64_t hi,
                     uint64_t now) {
-  int local = 0;
-  if (e->rx_drops && hi - lo <= e->rx_drops) {
-    e->rx_drops -= (uint32_t)(hi - lo);
-    local = 1;
-  }
+  int local = e->rx_drops && hi - lo <= (uint64_t)e->rx_drops * SMART__DROP_ENTRY_MAX;
+  e->rx_drops = 0;
   cand_add(e, r, lo, hi, now, local, now);
 }
 
@@ -380,6 +381,8 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
     if (s >= c->hi) {
       if (s > c->hi)
         gap_add(e, r, c->hi, s, now);
+      else
+        e->rx_drops = 0; /* in order: what the host dropped was not ours */
       c->hi = s + 1;
     } else {
       /* Late, not lost: out of its range (split in two if inside). */

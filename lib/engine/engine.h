@@ -238,12 +238,16 @@ int smart__engine_recv(struct smart__engine *e, uint32_t src_id,
  * the time a heartbeat or a STATUS waited behind the reader's backlog is
  * the reader's, not the path's. */
 void smart__engine_arrival(struct smart__engine *e, uint64_t at);
-/* The host dropped `n` datagrams, its socket buffer full, just before the
+/* The host dropped `n` entries, its socket buffer full, just before the
  * datagram handed to smart__engine_recv next (the socket's drop counter,
- * SO_RXQ_OVFL, grew by n when that one was queued); 0 after it. Congestion
- * control leaves a gap this explains out of the loss event rate: the
- * reader, not the path, was too slow, and flow control answers that. The
- * gap is still repaired. */
+ * SO_RXQ_OVFL, grew by n when that one was queued). They add up until a
+ * gap they explain, or an original in order, uses them up. An entry
+ * is a datagram or a train of them (segmentation offload: up to
+ * SMART__DROP_ENTRY_MAX, Linux's UDP_MAX_SEGMENTS since 6.8; 64 before).
+ * Congestion control leaves a gap this explains out of the loss event
+ * rate: the reader, not the path, was too slow, and flow control answers
+ * that. The gap is still repaired. */
+#define SMART__DROP_ENTRY_MAX 128u
 void smart__engine_local_drops(struct smart__engine *e, uint32_t n);
 
 /* Destination of a datagram produced by smart__engine_send(). */

@@ -301,7 +301,7 @@ struct smart__engine {
   uint32_t nrx;
   uint64_t last_now;
   uint64_t rx_at;             /* arrival of what is being read (0: now) */
-  uint32_t rx_drops;          /* datagrams the host dropped just before it
+  uint32_t rx_drops;          /* entries the host dropped just before it
                                  (smart__engine_local_drops), not yet matched to a gap */
   struct smart__rxs *rx_last; /* lookup cache */
   struct smart__rxs **rx;     /* receiver states */

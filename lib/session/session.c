@@ -383,10 +383,10 @@ static void recv_at(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, 
   ss->rx_cur = ss->rx_at;
   ss->rx_at = 0;
   smart__engine_arrival(ss->eng, ss->rx_cur);
-  smart__engine_local_drops(ss->eng, ss->rx_drops);
+  if (ss->rx_drops)
+    smart__engine_local_drops(ss->eng, ss->rx_drops);
   ss->rx_drops = 0;
   recv_dg(ss, dg, mut, len, from, now);
-  smart__engine_local_drops(ss->eng, 0);
   smart__engine_arrival(ss->eng, 0);
   ss->rx_cur = 0;
 }
