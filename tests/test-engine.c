@@ -29,6 +29,11 @@
 #define SYNC 0x5A
 #define SESSION 0x1234ABCDu
 
+/* 0 under a sanitizer (tests/meson.build sets SMART_TEST_SANITIZED): the
+ * long whole runs go at a smaller size there (fewer receivers or messages,
+ * the same checks); the plain builds run them at full size. Set in main. */
+static int heavy = 1;
+
 struct dgram {
   uint8_t b[1408];
   size_t n;
@@ -1132,7 +1137,7 @@ START_TEST(sim_1000_receivers_5pct) {
   struct sim_config c;
   sim_config_init(&c);
   c.receivers = 1000;
-  c.messages = 20000;
+  c.messages = heavy ? 20000 : 2000;
   c.loss = 0.05;
   c.seed = 101;
   run_ok(&c);
@@ -1142,7 +1147,7 @@ END_TEST
 START_TEST(sim_bursty) {
   struct sim_config c;
   sim_config_init(&c);
-  c.receivers = 1000;
+  c.receivers = heavy ? 1000 : 100;
   c.messages = 5000;
   c.loss = 0.05;
   c.burst_len = 12; /* Gilbert-Elliott, mean burst of 12 packets */
@@ -1165,11 +1170,12 @@ START_TEST(sim_20_receivers_50pct) {
 END_TEST
 
 /* Large datagrams at 140 MB/s with a window of 2^14, 10% loss at each of 20
- * receivers: everything recovered, and the repair budget never in the way. */
+ * receivers (5 under a sanitizer): everything recovered, and the repair
+ * budget never in the way. */
 START_TEST(sim_large_window_10pct) {
   struct sim_config c;
   sim_config_init(&c);
-  c.receivers = 20;
+  c.receivers = heavy ? 20 : 5;
   c.messages = 20000;
   c.msg_min = c.msg_max = 1400;
   c.interval_ns = 10000;
@@ -1183,7 +1189,7 @@ END_TEST
 START_TEST(sim_20pct) {
   struct sim_config c;
   sim_config_init(&c);
-  c.receivers = 1000;
+  c.receivers = heavy ? 1000 : 100;
   c.messages = 3000;
   c.loss = 0.20;
   c.seed = 103;
@@ -1220,7 +1226,7 @@ END_TEST
 START_TEST(sim_feedback_loss) {
   struct sim_config c;
   sim_config_init(&c);
-  c.receivers = 1000;
+  c.receivers = heavy ? 1000 : 100;
   c.messages = 3000;
   c.loss = 0.05;    /* also applies to requests heard from peers */
   c.fb_loss = 0.3;  /* requests lost on the way to the sender */
@@ -1300,7 +1306,7 @@ START_TEST(sim_sequence_wraps) {
   struct wrap_ctx w = {NULL, 210000, 0, 0, 0};
   w.seq_of = calloc(w.n, sizeof(*w.seq_of));
   ck_assert_ptr_nonnull(w.seq_of);
-  c.receivers = 20;
+  c.receivers = heavy ? 20 : 5;
   c.messages = (uint32_t)w.n; /* from 65000 on: four wraps */
   c.interval_ns = 100000;
   c.delay_min_ns = 1 * MS;
@@ -2481,8 +2487,9 @@ static void cc_fair_test(uint32_t n, uint64_t start2_ms, uint64_t from_ms, doubl
   free(x);
 }
 
-/* Together from the start, 200 receivers: within 30% over [5 s, 25 s). */
-START_TEST(sim_cc_two_senders_fair) { cc_fair_test(200, 0, 5000, 0.3); }
+/* Together from the start, 200 receivers (20 under a sanitizer): within 30%
+ * over [5 s, 25 s). */
+START_TEST(sim_cc_two_senders_fair) { cc_fair_test(heavy ? 200 : 20, 0, 5000, 0.3); }
 END_TEST
 
 /* cc-long: at 1,000 receivers, together, and the second 2 s late (the
@@ -3010,9 +3017,8 @@ static Suite *engine_suite(void) {
   suite_add_tcase(s, m);
   TCase *cc = tcase_create("cc");
   tcase_set_timeout(cc, 600);
-  /* Under a sanitizer (tests/meson.build sets SMART_TEST_SANITIZED) the
-   * 1,000-receiver runs move to the cc-long suite: minutes each there. */
-  int heavy = !getenv("SMART_TEST_SANITIZED");
+  /* Under a sanitizer the 1,000-receiver runs move to the cc-long suite:
+   * minutes each there. */
   if (heavy)
     tcase_add_test(cc, sim_cc_follows_bottleneck);
   tcase_add_test(cc, sim_cc_two_senders_fair);
@@ -3047,6 +3053,7 @@ static Suite *long_suite(void) {
 
 int main(int argc, char **argv) {
   int lng = argc > 1 && strcmp(argv[1], "long") == 0;
+  heavy = !getenv("SMART_TEST_SANITIZED");
   SRunner *sr = srunner_create(lng ? long_suite() : engine_suite());
   srunner_run_all(sr, CK_ENV);
   int failed = srunner_ntests_failed(sr);
