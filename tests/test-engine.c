@@ -2184,6 +2184,97 @@ START_TEST(own_socket_drops_are_not_congestion) {
 }
 END_TEST
 
+/* Reliable delivery does not give up on a sender that is still heard: a
+ * receiver (3 request rounds) loses original 20 of a 1,200-byte message
+ * a millisecond, and every repair of it for the first 900 ms (its socket
+ * overflowing, say), many more rounds than 3. The sender goes on sending
+ * and is heard all along, and still holds the datagram: the rounds past
+ * the limit do not count (naks_kept), and the message is delivered, with
+ * no loss reported. Under the real-time policy the receiver skips it
+ * after its 3 rounds, as before. */
+struct late_run {
+  uint64_t delivered, sent, lost, kept;
+};
+
+static struct late_run late_repairs_run(uint32_t policy) {
+  struct smart__engine_config c;
+  cfg_base(&c);
+  c.gsize = 1;
+  c.window = 4096;
+  struct smart__engine *s = NULL, *r = NULL;
+  ck_assert_int_eq(smart__engine_new(&s, &c), 0);
+  c.nak_retries = 3;
+  c.policy = policy;
+  ck_assert_int_eq(smart__engine_new(&r, &c), 0);
+  static struct inflight down[512], up[512];
+  int nd = 0, nu = 0;
+  uint32_t originals = 0;
+  struct late_run o = {0};
+  for (uint64_t now = 0; now < 2000 * MS; now += MS / 4) {
+    if (now % MS == 0 && now < 1500 * MS) {
+      static const uint8_t msg[1200];
+      ck_assert_int_eq(smart__engine_submit(s, msg, sizeof(msg), now), 0);
+      o.sent++;
+    }
+    ck_assert_int_eq(smart__engine_handle_expiry(s, now), 0);
+    ck_assert_int_eq(smart__engine_handle_expiry(r, now), 0);
+    struct smart__dst dst;
+    uint8_t tmp[1408];
+    smart_ssize n;
+    while ((n = smart__engine_send(s, tmp, sizeof(tmp), &dst, now)) > 0) {
+      struct smart__pkt p;
+      if (smart__pkt_decode(&p, tmp, (size_t)n) == 0 && p.kind == SMART__K_DATA) {
+        if (p.cmd == SMART__DCMD_DATA && originals++ == 20)
+          continue;
+        if (p.cmd == SMART__DCMD_REPAIR && now < 900 * MS)
+          continue;
+      }
+      ck_assert_int_lt(nd, 512);
+      memcpy(down[nd].b, tmp, (size_t)n);
+      down[nd].n = (size_t)n;
+      down[nd].at = now + MS;
+      nd++;
+    }
+    while ((n = smart__engine_send(r, tmp, sizeof(tmp), &dst, now)) > 0) {
+      ck_assert_int_lt(nu, 512);
+      memcpy(up[nu].b, tmp, (size_t)n);
+      up[nu].n = (size_t)n;
+      up[nu++].at = now + MS;
+    }
+    nd = deliver_due(r, 1, down, nd, now, 0);
+    nu = deliver_due(s, 7, up, nu, now, 0);
+    struct smart__event ev;
+    while (smart__engine_poll(r, &ev) == 1) {
+      o.delivered += ev.type == SMART__EV_MSG;
+      o.lost += ev.type == SMART__EV_LOSS;
+    }
+  }
+  struct smart__stats st;
+  st.size = sizeof(st);
+  smart__engine_get_stats(r, &st);
+  o.kept = st.naks_kept;
+  smart__engine_del(s);
+  smart__engine_del(r);
+  return o;
+}
+
+START_TEST(reliable_receiver_waits_for_a_sender_still_heard) {
+  struct late_run rel = late_repairs_run(SMART__POLICY_RELIABLE),
+                  rt = late_repairs_run(SMART__POLICY_REALTIME);
+  fprintf(stderr, "late repairs: reliable %llu of %llu, %llu rounds kept; real-time %llu of "
+          "%llu, %llu loss event(s)\n", (unsigned long long)rel.delivered,
+          (unsigned long long)rel.sent, (unsigned long long)rel.kept,
+          (unsigned long long)rt.delivered, (unsigned long long)rt.sent,
+          (unsigned long long)rt.lost);
+  ck_assert_uint_eq(rel.lost, 0);
+  ck_assert_uint_eq(rel.delivered, rel.sent);
+  ck_assert_uint_gt(rel.kept, 0);
+  ck_assert_uint_eq(rt.lost, 1);
+  ck_assert_uint_eq(rt.delivered, rt.sent - 1);
+  ck_assert_uint_eq(rt.kept, 0);
+}
+END_TEST
+
 START_TEST(repair_amplification_bounded) {
   for (int spoof = 0; spoof < 2; spoof++) {
     struct smart__engine *s = amp_sender(20 + (uint64_t)spoof, 4096);
@@ -2994,6 +3085,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, repair_amplification_bounded);
   tcase_add_test(u, round_trip_counts_from_arrival);
   tcase_add_test(u, own_socket_drops_are_not_congestion);
+  tcase_add_test(u, reliable_receiver_waits_for_a_sender_still_heard);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
   tcase_set_timeout(m, 600);

@@ -393,6 +393,7 @@ struct smart__stats {
    * trip estimate, and the rate the equation gives (0: no loss yet). */
   uint64_t cc_reports_sent, cc_loss_ppm, cc_rtt_us, cc_calc_rate;
   uint64_t cc_losses_local; /* gaps left out of it: the host's socket dropped them */
+  uint64_t naks_kept; /* reliable: request rounds past the limit, the sender still heard */
 };
 
 /* Change the token bucket (cfg.rate, cfg.burst) from `now` on: what the

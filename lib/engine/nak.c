@@ -132,6 +132,22 @@ static int fire(struct smart__engine *e, struct smart__rxs *r,
     return rc ? rc : 1;
   }
   if (++sl->rounds >= e->cfg.nak_retries) {
+    /* Reliable delivery: a sender heard since this round began is alive
+     * and, having said nothing of a release (no UNAVAILABLE, its trail
+     * still below s), still holds the sequence: the repairs are lost on
+     * our side (a socket that overflows drops them too) or held back by
+     * its per-requester budget. The round does not count; the requests go
+     * on at the backed-off pace. What bounds the wait is the sender: its
+     * trail passing s, its eviction of a receiver that holds the window,
+     * or its silence (a round with nothing heard counts, and the last
+     * one gives up). */
+    if (e->cfg.policy == SMART__POLICY_RELIABLE && r->last_heard &&
+        now - r->last_heard < T16_AGE(now, sl->t_nak)) {
+      sl->rounds = (uint8_t)(e->cfg.nak_retries - 1);
+      e->st.naks_kept++;
+      smart__nak_arm_wait(e, r, sl, now);
+      return 0;
+    }
     smart__rx_mark_lost(r, sl);
     return 2;
   }

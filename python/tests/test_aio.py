@@ -85,8 +85,9 @@ def test_async_loss_is_reported(group, smart_send):
     lines = [f"{i} " + "x" * 1000 for i in range(300)]
 
     async def main():
+        # real-time: a reliable receiver would go on asking while it hears the sender
         async with smart.aio.Socket(group, "127.0.0.1", linger_ms=0, drop_ppm=700_000,
-                                    nak_retries=1) as rx:
+                                    nak_retries=1, delivery=1) as rx:  # REALTIME
             tx = subprocess.Popen([smart_send, "--group", group, "--iface", "127.0.0.1",
                                    "--linger", "2"], stdin=subprocess.PIPE, env=CHILD_ENV)
             tx.stdin.write(("\n".join(lines) + "\n").encode())

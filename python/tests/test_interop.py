@@ -117,10 +117,13 @@ def test_drop_repaired(group, smart_send):
 
 
 def test_drop_unrecoverable_is_reported(group, smart_send):
-    """Most datagrams dropped and one request round: what cannot be repaired
-    comes back as Lost with the range; what arrives is in order."""
+    """Most datagrams dropped and one request round, under the real-time
+    delivery policy (a reliable receiver goes on asking while it hears the
+    sender): what cannot be repaired comes back as Lost with the range; what
+    arrives is in order."""
     lines, got, losses, st = python_from_smart_send(group, smart_send, pad=1000,
-                                                    drop_ppm=700_000, nak_retries=1)
+                                                    drop_ppm=700_000, nak_retries=1,
+                                                    delivery=1)  # SMART_DELIVERY_REALTIME
     assert losses, "expected an unrecoverable loss"
     assert len(got) + sum(l.count for l in losses) <= N
     for loss in losses:
