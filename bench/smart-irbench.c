@@ -1,7 +1,7 @@
 /*
  * smart-irbench: a sender and a receiver socket in one thread, both
  * non-blocking, on loopback multicast (127.0.0.1, TTL 0), congestion
- * control off, GRTT 1 ms, window 16,384: the sender queues BURST messages
+ * control off (unless IRBENCH_CC), GRTT 1 ms, window 16,384: the sender queues BURST messages
  * of SIZE bytes with smart_send() and processes its socket, the receiver
  * takes what has arrived, until COUNT messages were delivered. It prints
  * nothing but the counts: it is meant to run under valgrind --tool=callgrind,
@@ -10,7 +10,8 @@
  * machine runs.
  *
  *   smart-irbench [SIZE [COUNT]]     (defaults 1400 and 20000)
- *   env IRBENCH_BURST (64), IRBENCH_KEY=1: a group key (both ends)
+ *   env IRBENCH_BURST (64), IRBENCH_KEY=1: a group key (both ends),
+ *   IRBENCH_CC=1: congestion control on
  *
  *   valgrind --tool=callgrind --callgrind-out-file=cg.out bench/smart-irbench 1400 20000
  *   callgrind_annotate --inclusive=yes cg.out | grep -E 'smart_send |smart_recv '
@@ -25,7 +26,7 @@
 static smart_sock *mk(const char *group) {
   smart_sock *s;
   int32_t ttl = 0;
-  uint32_t grtt = 1000, window = 16384, cc = SMART_CC_OFF;
+  uint32_t grtt = 1000, window = 16384, cc = getenv("IRBENCH_CC") ? SMART_CC_ON : SMART_CC_OFF;
   if (smart_open(&s, SMART_OPEN_NONBLOCK) != 0)
     exit(1);
   smart_setopt(s, SMART_OPT_TTL, &ttl, sizeof(ttl));
