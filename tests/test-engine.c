@@ -2066,22 +2066,22 @@ START_TEST(round_trip_counts_from_arrival) {
 }
 END_TEST
 
-/* Congestion control leaves out what the receiver's own socket dropped
- * (smart__engine_local_drops, from SO_RXQ_OVFL): of a 1,200-byte message
- * every 1 ms for 1.8 s, `burst` originals in a row lost in every `period`
- * (of the first 1,600).
- * Everything the sender sends meanwhile is lost too (a full buffer drops
- * all). Told that the host dropped them (one entry each, or one for a
- * train of 100: an entry holds up to SMART__DROP_ENTRY_MAX), the receiver
- * sees no loss event and counts the gaps as local; not told, or told of
- * one entry for a gap of 130, more than one entry holds, it has a loss
- * event rate. Every message
- * arrives either way: the gaps are repaired all the same. */
-struct local_run {
-  uint64_t loss_ppm, local, delivered, sent;
+/* A sender and a receiver engine, 1 ms apart each way: a 1,200-byte
+ * message a millisecond until `send_ms`, run until `run_ms`. `lose` says
+ * which datagrams the receiver's socket loses on the way down; the drop
+ * counter then rises by one per datagram (told 1) or by one for all lost
+ * in a row (told 2: one entry, a segmentation-offload train), on the next
+ * datagram it gets, or says nothing (told 0). */
+struct duo {
+  int (*lose)(struct duo *x, const struct smart__pkt *p, uint64_t now);
+  int told;
+  uint32_t period, burst, originals; /* for lose() */
+  int in_burst;
+  uint64_t delivered, sent, lost, loss_ppm, local, kept; /* results */
 };
 
-static struct local_run local_drops_run(int told, uint32_t period, uint32_t burst) {
+static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t send_ms,
+                     uint64_t run_ms) {
   struct smart__engine_config c;
   cfg_base(&c);
   c.gsize = 1;
@@ -2089,17 +2089,18 @@ static struct local_run local_drops_run(int told, uint32_t period, uint32_t burs
   c.window = 4096;
   struct smart__engine *s = NULL, *r = NULL;
   ck_assert_int_eq(smart__engine_new(&s, &c), 0);
+  c.policy = policy;
+  if (retries)
+    c.nak_retries = retries;
   ck_assert_int_eq(smart__engine_new(&r, &c), 0);
   static struct inflight down[512], up[512];
   int nd = 0, nu = 0;
-  uint32_t originals = 0, pending = 0;
-  int in_burst = 0;
-  struct local_run o = {0};
-  for (uint64_t now = 0; now < 2000 * MS; now += MS / 4) {
-    if (now % MS == 0 && now < 1800 * MS) {
+  uint32_t pending = 0;
+  for (uint64_t now = 0; now < run_ms * MS; now += MS / 4) {
+    if (now % MS == 0 && now < send_ms * MS) {
       static const uint8_t msg[1200];
       ck_assert_int_eq(smart__engine_submit(s, msg, sizeof(msg), now), 0);
-      o.sent++;
+      x->sent++;
     }
     ck_assert_int_eq(smart__engine_handle_expiry(s, now), 0);
     ck_assert_int_eq(smart__engine_handle_expiry(r, now), 0);
@@ -2107,15 +2108,8 @@ static struct local_run local_drops_run(int told, uint32_t period, uint32_t burs
     uint8_t tmp[1408];
     smart_ssize n;
     while ((n = smart__engine_send(s, tmp, sizeof(tmp), &dst, now)) > 0) {
-      /* From the first original of a burst to the last, everything is
-       * lost (heartbeats and repairs too): the socket's buffer was full. */
       struct smart__pkt p;
-      if (smart__pkt_decode(&p, tmp, (size_t)n) == 0 && p.kind == SMART__K_DATA &&
-          p.cmd == SMART__DCMD_DATA) {
-        in_burst = originals < 1600 && originals % period >= period - burst;
-        originals++;
-      }
-      if (in_burst) {
+      if (smart__pkt_decode(&p, tmp, (size_t)n) == 0 && x->lose(x, &p, now)) {
         pending++;
         continue;
       }
@@ -2140,32 +2134,58 @@ static struct local_run local_drops_run(int told, uint32_t period, uint32_t burs
         down[k++] = down[i];
         continue;
       }
-      /* The drop counter rose by one per datagram, or by one for them all
-       * (one entry: a segmentation-offload train). */
-      if (told && down[i].drops)
-        smart__engine_local_drops(r, told == 1 ? down[i].drops : 1);
+      if (x->told && down[i].drops)
+        smart__engine_local_drops(r, x->told == 1 ? down[i].drops : 1);
       (void)smart__engine_recv(r, 1, down[i].b, down[i].n, now);
     }
     nd = k;
     nu = deliver_due(s, 7, up, nu, now, 0);
     struct smart__event ev;
-    while (smart__engine_poll(r, &ev) == 1)
-      if (ev.type == SMART__EV_MSG)
-        o.delivered++;
+    while (smart__engine_poll(r, &ev) == 1) {
+      x->delivered += ev.type == SMART__EV_MSG;
+      x->lost += ev.type == SMART__EV_LOSS;
+    }
   }
   struct smart__stats st;
   st.size = sizeof(st);
   smart__engine_get_stats(r, &st);
-  o.loss_ppm = st.cc_loss_ppm;
-  o.local = st.cc_losses_local;
+  x->loss_ppm = st.cc_loss_ppm;
+  x->local = st.cc_losses_local;
+  x->kept = st.naks_kept;
   smart__engine_del(s);
   smart__engine_del(r);
-  return o;
 }
 
+/* From the first original of a burst (`burst` in a row in every `period`
+ * of the first 1,600) to the last, everything is lost, heartbeats and
+ * repairs too: the socket's buffer was full. */
+static int lose_bursts(struct duo *x, const struct smart__pkt *p, uint64_t now) {
+  (void)now;
+  if (p->kind == SMART__K_DATA && p->cmd == SMART__DCMD_DATA) {
+    x->in_burst = x->originals < 1600 && x->originals % x->period >= x->period - x->burst;
+    x->originals++;
+  }
+  return x->in_burst;
+}
+
+static struct duo local_drops_run(int told, uint32_t period, uint32_t burst) {
+  struct duo x = {.lose = lose_bursts, .told = told, .period = period, .burst = burst};
+  duo_run(&x, SMART__POLICY_RELIABLE, 0, 1800, 2000);
+  return x;
+}
+
+/* Congestion control leaves out what the receiver's own socket dropped
+ * (smart__engine_local_drops, from SO_RXQ_OVFL), of the duo_run stream:
+ * `burst` originals in a row lost in every `period`, and what the sender
+ * sends meanwhile. Told that the host dropped them (one entry each, or
+ * one for a train of 100: an entry holds up to SMART__DROP_ENTRY_MAX),
+ * the receiver sees no loss event and counts the gaps as local; not told,
+ * or told of one entry for a gap of 130, more than one entry holds, it
+ * has a loss event rate. Every message arrives either way: the gaps are
+ * repaired all the same. */
 START_TEST(own_socket_drops_are_not_congestion) {
-  struct local_run told = local_drops_run(1, 40, 1), train = local_drops_run(2, 300, 100),
-                   not_told = local_drops_run(0, 40, 1), beyond = local_drops_run(2, 400, 130);
+  struct duo told = local_drops_run(1, 40, 1), train = local_drops_run(2, 300, 100),
+                  not_told = local_drops_run(0, 40, 1), beyond = local_drops_run(2, 400, 130);
   fprintf(stderr, "local drops: told %llu ppm (%llu local), a train %llu ppm (%llu local), not "
           "told %llu ppm, beyond an entry %llu ppm\n", (unsigned long long)told.loss_ppm,
           (unsigned long long)told.local, (unsigned long long)train.loss_ppm,
@@ -2178,89 +2198,34 @@ START_TEST(own_socket_drops_are_not_congestion) {
   ck_assert_uint_gt(not_told.loss_ppm, 0);
   ck_assert_uint_eq(not_told.local, 0);
   ck_assert_uint_gt(beyond.loss_ppm, 0);
-  const struct local_run *all[] = {&told, &train, &not_told, &beyond};
-  for (int i = 0; i < 4; i++)
+  const struct duo *all[] = {&told, &train, &not_told, &beyond};
+  for (int i = 0; i < 4; i++) {
     ck_assert_uint_eq(all[i]->delivered, all[i]->sent);
+    ck_assert_uint_eq(all[i]->lost, 0);
+  }
 }
 END_TEST
 
-/* Reliable delivery does not give up on a sender that is still heard: a
- * receiver (3 request rounds) loses original 20 of a 1,200-byte message
- * a millisecond, and every repair of it for the first 900 ms (its socket
- * overflowing, say), many more rounds than 3. The sender goes on sending
- * and is heard all along, and still holds the datagram: the rounds past
- * the limit do not count (naks_kept), and the message is delivered, with
- * no loss reported. Under the real-time policy the receiver skips it
- * after its 3 rounds, as before. */
-struct late_run {
-  uint64_t delivered, sent, lost, kept;
-};
-
-static struct late_run late_repairs_run(uint32_t policy) {
-  struct smart__engine_config c;
-  cfg_base(&c);
-  c.gsize = 1;
-  c.window = 4096;
-  struct smart__engine *s = NULL, *r = NULL;
-  ck_assert_int_eq(smart__engine_new(&s, &c), 0);
-  c.nak_retries = 3;
-  c.policy = policy;
-  ck_assert_int_eq(smart__engine_new(&r, &c), 0);
-  static struct inflight down[512], up[512];
-  int nd = 0, nu = 0;
-  uint32_t originals = 0;
-  struct late_run o = {0};
-  for (uint64_t now = 0; now < 2000 * MS; now += MS / 4) {
-    if (now % MS == 0 && now < 1500 * MS) {
-      static const uint8_t msg[1200];
-      ck_assert_int_eq(smart__engine_submit(s, msg, sizeof(msg), now), 0);
-      o.sent++;
-    }
-    ck_assert_int_eq(smart__engine_handle_expiry(s, now), 0);
-    ck_assert_int_eq(smart__engine_handle_expiry(r, now), 0);
-    struct smart__dst dst;
-    uint8_t tmp[1408];
-    smart_ssize n;
-    while ((n = smart__engine_send(s, tmp, sizeof(tmp), &dst, now)) > 0) {
-      struct smart__pkt p;
-      if (smart__pkt_decode(&p, tmp, (size_t)n) == 0 && p.kind == SMART__K_DATA) {
-        if (p.cmd == SMART__DCMD_DATA && originals++ == 20)
-          continue;
-        if (p.cmd == SMART__DCMD_REPAIR && now < 900 * MS)
-          continue;
-      }
-      ck_assert_int_lt(nd, 512);
-      memcpy(down[nd].b, tmp, (size_t)n);
-      down[nd].n = (size_t)n;
-      down[nd].at = now + MS;
-      nd++;
-    }
-    while ((n = smart__engine_send(r, tmp, sizeof(tmp), &dst, now)) > 0) {
-      ck_assert_int_lt(nu, 512);
-      memcpy(up[nu].b, tmp, (size_t)n);
-      up[nu].n = (size_t)n;
-      up[nu++].at = now + MS;
-    }
-    nd = deliver_due(r, 1, down, nd, now, 0);
-    nu = deliver_due(s, 7, up, nu, now, 0);
-    struct smart__event ev;
-    while (smart__engine_poll(r, &ev) == 1) {
-      o.delivered += ev.type == SMART__EV_MSG;
-      o.lost += ev.type == SMART__EV_LOSS;
-    }
-  }
-  struct smart__stats st;
-  st.size = sizeof(st);
-  smart__engine_get_stats(r, &st);
-  o.kept = st.naks_kept;
-  smart__engine_del(s);
-  smart__engine_del(r);
-  return o;
+/* Original 20 is lost, and every repair of it for the first 900 ms. */
+static int lose_repairs(struct duo *x, const struct smart__pkt *p, uint64_t now) {
+  if (p->kind != SMART__K_DATA)
+    return 0;
+  if (p->cmd == SMART__DCMD_DATA)
+    return x->originals++ == 20;
+  return p->cmd == SMART__DCMD_REPAIR && now < 900 * MS;
 }
 
+/* Reliable delivery does not give up on a sender that is still heard: a
+ * receiver with 3 request rounds loses original 20 of the duo_run stream
+ * and every repair of it for the first 900 ms (its socket overflowing,
+ * say), many more rounds than 3. The sender goes on sending, is heard all
+ * along and still holds the datagram: the rounds past the limit do not
+ * count (naks_kept), and the message is delivered, no loss reported.
+ * Under the real-time policy the receiver skips it after its 3 rounds. */
 START_TEST(reliable_receiver_waits_for_a_sender_still_heard) {
-  struct late_run rel = late_repairs_run(SMART__POLICY_RELIABLE),
-                  rt = late_repairs_run(SMART__POLICY_REALTIME);
+  struct duo rel = {.lose = lose_repairs}, rt = {.lose = lose_repairs};
+  duo_run(&rel, SMART__POLICY_RELIABLE, 3, 1500, 2000);
+  duo_run(&rt, SMART__POLICY_REALTIME, 3, 1500, 2000);
   fprintf(stderr, "late repairs: reliable %llu of %llu, %llu rounds kept; real-time %llu of "
           "%llu, %llu loss event(s)\n", (unsigned long long)rel.delivered,
           (unsigned long long)rel.sent, (unsigned long long)rel.kept,
