@@ -388,6 +388,12 @@ int smart__udp_drop_count(int fd) {
 #endif
 }
 
+void smart__udp_rx_options(int fd) {
+  (void)smart__udp_gro(fd);
+  (void)smart__udp_timestamps(fd);
+  (void)smart__udp_drop_count(fd);
+}
+
 uint64_t smart__realtime(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -63,9 +63,10 @@ struct smart__dgram {
   size_t seg; /* out: 0, or the segment size of coalesced datagrams (GRO) */
   uint64_t stamp; /* out: when the kernel received it, CLOCK_REALTIME ns
                      (smart__udp_timestamps); 0 when not known */
-  uint32_t drops; /* out: how many datagrams the socket had dropped, its
-                     buffer full, when this one was queued (SO_RXQ_OVFL,
-                     smart__udp_drop_count; wraps); 0 when none or not known */
+  uint32_t drops; /* out: how many entries (datagrams, or GRO trains) the
+                     socket had dropped, its buffer full, when this one was
+                     queued (SO_RXQ_OVFL, smart__udp_drop_count; wraps); 0
+                     when none or not known */
   struct smart__sockaddr peer;
 };
 /* Send up to n datagrams; returns how many went, or a SMART_E* error
@@ -84,9 +85,12 @@ int smart__udp_recv_batch(int fd, struct smart__dgram *d, unsigned n);
  * time a datagram waited in the socket is then known, and a round trip
  * measured from it is the path's, not the reader's backlog. */
 int smart__udp_timestamps(int fd);
-/* Ask the kernel to tell, with each datagram, how many the socket has
- * dropped so far for want of buffer space (SO_RXQ_OVFL: dgram.drops). */
+/* Ask the kernel to tell, with each datagram, how many entries the socket
+ * has dropped so far for want of buffer space (SO_RXQ_OVFL: dgram.drops). */
 int smart__udp_drop_count(int fd);
+/* Best effort, every receiving socket: smart__udp_gro, smart__udp_timestamps
+ * and smart__udp_drop_count (a kernel without one works without it). */
+void smart__udp_rx_options(int fd);
 /* The real-time clock, ns, to compare with a dgram's stamp. */
 uint64_t smart__realtime(void);
 /* Best effort: let the kernel hand datagrams of one UDP segmentation-

@@ -373,7 +373,8 @@ static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, 
 
 void smart__session_arrival(struct smart__session *ss, uint64_t at, uint32_t drops) {
   ss->rx_at = at;
-  ss->rx_drops = drops;
+  if (drops) /* the engine adds them up until a gap uses them */
+    smart__engine_local_drops(ss->eng, drops);
 }
 
 /* Every datagram: the engine learns when it arrived (smart__session_arrival)
@@ -383,9 +384,6 @@ static void recv_at(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, 
   ss->rx_cur = ss->rx_at;
   ss->rx_at = 0;
   smart__engine_arrival(ss->eng, ss->rx_cur);
-  if (ss->rx_drops)
-    smart__engine_local_drops(ss->eng, ss->rx_drops);
-  ss->rx_drops = 0;
   recv_dg(ss, dg, mut, len, from, now);
   smart__engine_arrival(ss->eng, 0);
   ss->rx_cur = 0;

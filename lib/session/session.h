@@ -125,7 +125,7 @@ void smart__session_rx_unlend(struct smart__session *ss);
 /* Before smart__session_recv: when that datagram reached the socket (the
  * kernel's stamp, on `now`'s clock; 0 or `now` when not known). Round
  * trips are measured from it, so that time spent queued behind the
- * reader's backlog does not count as path. `drops`: how many datagrams
+ * reader's backlog does not count as path. `drops`: how many entries
  * the host dropped at that socket, its buffer full, just before this one
  * (smart__engine_local_drops). Applies to the next smart__session_recv or
  * smart__session_recv_writable only. */

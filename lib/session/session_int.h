@@ -54,7 +54,6 @@ struct smart__session {
   uint64_t now; /* the time of the last input or tick */
   uint64_t rx_at;  /* kernel arrival of the datagram about to be read (0: now) */
   uint64_t rx_cur; /* ... and of the one being handled */
-  uint32_t rx_drops; /* what the host dropped just before the next one (smart__session_arrival) */
   /* SMART_CIPHER_AUTO (smart__sec_chooses): whether every receiver that
    * reports opens AES-256-GCM, as last looked at (output.c). */
   uint8_t all_gcm;

@@ -264,9 +264,7 @@ static int open_group_fd(smart_sock *s, const struct smart__sockaddr *g) {
     return -1;
   }
   (void)smart__udp_ignore_source(fd, &s->self);
-  (void)smart__udp_gro(fd);
-  (void)smart__udp_timestamps(fd);
-  (void)smart__udp_drop_count(fd);
+  smart__udp_rx_options(fd);
   return fd;
 }
 

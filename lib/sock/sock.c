@@ -122,9 +122,7 @@ static int open_send(smart_sock *s, int fam) {
   s->self.len = sizeof(s->self.u.ss);
   if (getsockname(s->sfd, &s->self.u.sa, &s->self.len) != 0)
     return SMART_ESYS;
-  (void)smart__udp_gro(s->sfd);
-  (void)smart__udp_timestamps(s->sfd);
-  (void)smart__udp_drop_count(s->sfd);
+  smart__udp_rx_options(s->sfd);
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.fd = s->sfd;
   return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sfd, &ev) != 0 ? SMART_ESYS : 0;
@@ -161,9 +159,7 @@ static int open_group(smart_sock *s, const struct smart__sockaddr *g, const char
   /* Our own multicast comes back to the group socket: let the kernel drop
    * it (the shell still skips anything that gets through). */
   (void)smart__udp_ignore_source(s->gfd, &s->self);
-  (void)smart__udp_gro(s->gfd);
-  (void)smart__udp_timestamps(s->gfd);
-  (void)smart__udp_drop_count(s->gfd);
+  smart__udp_rx_options(s->gfd);
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.fd = s->gfd;
   return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->gfd, &ev) != 0 ? SMART_ESYS : 0;
