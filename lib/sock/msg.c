@@ -182,7 +182,11 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len, struct sm
       return hand_over(&d, buf, len, info);
     if (nonblock && pumped)
       return SMART_EAGAIN;
-    if (!nonblock && pumped) {
+    /* A blocking call waits at once: the wait itself finds input already
+     * there (and a timer already due) without sleeping, so a separate
+     * look first would be one more system call per message. Only a zero
+     * timeout looks (once) without waiting. */
+    if (!nonblock && (pumped || s->o.rcvtimeo_ms != 0)) {
       uint64_t now = smart__now();
       if (!deadline)
         deadline = s->o.rcvtimeo_ms < 0 ? SMART__NEVER : now + SMART__MS(s->o.rcvtimeo_ms);
