@@ -353,18 +353,23 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
   /* Receive rate: every data byte, repairs too, over windows of a round
    * trip (10 ms at least), or of the gap to the next datagram when the
    * rate is lower than that (a low rate is a rate: the sender knows when
-   * it had little to send, RFC 5348 4.3). */
-  uint64_t win = smart__cc_rx_rtt(r);
+   * it had little to send, RFC 5348 4.3). By arrival (the kernel's stamp),
+   * not by when it was read: the path's rate, not the application's (a
+   * receiver held up for a few milliseconds reads the backlog at once;
+   * by read time that window would say a tenth of what the path carried,
+   * and the sender would cut its rate for a stall that was not the path's:
+   * a receiver slower than the sender is flow control's, flow.c). */
+  uint64_t win = smart__cc_rx_rtt(r), arr = smart__rx_time(e, now);
   if (win < SMART__MS(10))
     win = SMART__MS(10);
   c->win_bytes += p->size;
   if (!c->win_at) {
-    c->win_at = now;
+    c->win_at = arr;
     c->win_bytes = 0;
-  } else if (now - c->win_at >= win) {
-    uint64_t dt = now - c->win_at;
+  } else if (arr > c->win_at && arr - c->win_at >= win) {
+    uint64_t dt = arr - c->win_at;
     c->x_recv = c->win_bytes * SMART__NS_PER_S / dt;
-    c->win_at = now;
+    c->win_at = arr;
     c->win_bytes = 0;
   }
   if (!c->hi) {
@@ -779,17 +784,19 @@ void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
   double used = (double)(cc->actual > cc->actual_prev ? cc->actual : cc->actual_prev);
   double cap = 2 * used > (double)cc->x_init ? 2 * used : (double)cc->x_init;
   if (cc->have_clr && !cc->ss) {
-    /* Congestion avoidance: what the CLR allows, now. */
+    /* Congestion avoidance: what the CLR allows, now. The ceiling (the
+     * application's rate, flow control's) is not the path's: it bounds
+     * the bucket (smart__cc_tx_apply), not this rate, which the
+     * data-limited rule holds near what was sent meanwhile. Were it pulled
+     * down with a ceiling, a receiver's stall of a few milliseconds (flow
+     * control cuts to what it read) would cost the climb back from there
+     * once the ceiling lifts. */
     uint64_t t = clr_allows(e, now);
-    if (e->cfg.rate && e->cfg.rate < t)
-      t = e->cfg.rate;
     if ((double)t > cap && t > cc->x)
       t = cap > (double)cc->x ? (uint64_t)cap : cc->x;
     cc->x = t;
   } else {
     uint64_t target = cc->have_clr ? clr_allows(e, now) : UINT64_MAX;
-    if (e->cfg.rate && e->cfg.rate < target)
-      target = e->cfg.rate;
     if (cc->x < target && dt && !waiting && tx->mn) {
       double x = (double)cc->x, rs = (double)r / 1e9, ds = (double)dt / 1e9;
       double nx;
