@@ -358,7 +358,13 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
    * receiver held up for a few milliseconds reads the backlog at once;
    * by read time that window would say a tenth of what the path carried,
    * and the sender would cut its rate for a stall that was not the path's:
-   * a receiver slower than the sender is flow control's, flow.c). */
+   * a receiver slower than the sender is flow control's, flow.c). For
+   * the same reason a window in which this host's socket dropped
+   * datagrams (its buffer overflowed: the receiver could not keep up)
+   * says nothing of the path and leaves the rate as it was: the network
+   * delivered more than was counted, and flow control slows the sender
+   * for such a receiver (TCP's receive window, not its congestion
+   * window). */
   uint64_t win = smart__cc_rx_rtt(r), arr = smart__rx_time(e, now);
   if (win < SMART__MS(10))
     win = SMART__MS(10);
@@ -366,11 +372,14 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
   if (!c->win_at) {
     c->win_at = arr;
     c->win_bytes = 0;
+    c->win_drops = e->rx_drops_all;
   } else if (arr > c->win_at && arr - c->win_at >= win) {
     uint64_t dt = arr - c->win_at;
-    c->x_recv = c->win_bytes * SMART__NS_PER_S / dt;
+    if (c->win_drops == e->rx_drops_all || !c->x_recv)
+      c->x_recv = c->win_bytes * SMART__NS_PER_S / dt;
     c->win_at = arr;
     c->win_bytes = 0;
+    c->win_drops = e->rx_drops_all;
   }
   if (!c->hi) {
     /* Where we start counting: past what the receiver already knows of
@@ -616,13 +625,16 @@ static void set_grtt(struct smart__engine *e) {
 static int excluded(const struct smart__rcv *rc);
 
 /* The CLR's receive rate as a limit (RFC 5348 4.3): what it says, unless
- * we sent well below our rate since (the window was full, or the
- * application had little to send): then what it received says nothing of
- * its path, and the limit holds, halved on a new loss event. */
+ * we sent well below our rate since (the window was full, the application
+ * had little to send, or a ceiling held us: its rate, flow control's):
+ * then what it received says nothing of its path, and the limit holds,
+ * halved on a new loss event. Our rate is congestion control's, not the
+ * ceiling's: while flow control holds the sender for a slow receiver,
+ * what the CLR receives is what the ceiling let through. */
 static uint64_t recv_limit(const struct smart__engine *e, uint64_t held, uint64_t said, int loss) {
   const struct smart__cct *cc = &e->tx->cc;
   uint64_t sent = cc->actual > cc->actual_prev ? cc->actual : cc->actual_prev;
-  if (!held || !cc->applied || sent >= cc->applied - cc->applied / 4)
+  if (!held || !cc->x || sent >= cc->x - cc->x / 4)
     return said;
   if (loss)
     held /= 2;

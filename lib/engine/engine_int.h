@@ -81,6 +81,7 @@ struct smart__ccr {
   uint32_t hist[SMART__CC_HIST]; /* closed loss intervals, newest first */
   struct smart__cc_cand cand[SMART__CC_CAND];
   uint64_t win_at, win_bytes, x_recv; /* receive rate */
+  uint64_t win_drops;  /* rx_drops_all when the window began */
   uint64_t local;      /* losses left out: our own socket dropped them */
 };
 
@@ -303,6 +304,9 @@ struct smart__engine {
   uint64_t rx_at;             /* arrival of what is being read (0: now) */
   uint32_t rx_drops;          /* entries the host dropped just before it
                                  (smart__engine_local_drops), not yet matched to a gap */
+  uint64_t rx_drops_all;      /* every entry the host dropped, ever: a
+                                 receive-rate window they fall in (cc.c) is
+                                 not the path's */
   struct smart__rxs *rx_last; /* lookup cache */
   struct smart__rxs **rx;     /* receiver states */
   struct smart__tx *tx;       /* NULL until the first submit */

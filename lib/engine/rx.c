@@ -117,6 +117,7 @@ void smart__engine_arrival(struct smart__engine *e, uint64_t at) { e->rx_at = at
 
 void smart__engine_local_drops(struct smart__engine *e, uint32_t n) {
   e->rx_drops = n > UINT32_MAX - e->rx_drops ? UINT32_MAX : e->rx_drops + n;
+  e->rx_drops_all += n;
 }
 
 void smart__engine_forget(struct smart__engine *e, uint32_t src) {
