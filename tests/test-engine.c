@@ -2077,7 +2077,14 @@ struct duo {
   int told;
   uint32_t period, burst, originals; /* for lose() */
   int in_burst;
+  int stall;   /* the receiver reads nothing for 8 ms of every 20 */
+  int stamped; /* ... but knows when each datagram arrived */
   uint64_t delivered, sent, lost, loss_ppm, local, kept; /* results */
+  uint64_t recv_min, recv_max; /* receive rates it reported after 500 ms */
+  uint64_t ceil_rate, ceil_from, ceil_to; /* a ceiling on the sender (flow
+                                             control's), from/to in ms */
+  uint64_t rate_before, rate_after; /* its rate just before the ceiling, just
+                                       after it lifts */
 };
 
 static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t send_ms,
@@ -2102,6 +2109,14 @@ static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t s
       ck_assert_int_eq(smart__engine_submit(s, msg, sizeof(msg), now), 0);
       x->sent++;
     }
+    if (x->ceil_rate && (now == x->ceil_from * MS || now == (x->ceil_to + 1) * MS)) {
+      struct smart__stats st;
+      st.size = sizeof(st);
+      smart__engine_get_stats(s, &st);
+      *(now == x->ceil_from * MS ? &x->rate_before : &x->rate_after) = st.cc_rate;
+    }
+    if (x->ceil_rate && (now == x->ceil_from * MS || now == x->ceil_to * MS))
+      smart__engine_set_rate(s, now == x->ceil_from * MS ? x->ceil_rate : 0, 0, now);
     ck_assert_int_eq(smart__engine_handle_expiry(s, now), 0);
     ck_assert_int_eq(smart__engine_handle_expiry(r, now), 0);
     struct smart__dst dst;
@@ -2123,6 +2138,18 @@ static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t s
     }
     while ((n = smart__engine_send(r, tmp, sizeof(tmp), &dst, now)) > 0) {
       /* STATUS unicast, requests to the group: the sender hears both */
+      struct smart__pkt p;
+      const uint8_t *v;
+      size_t vl;
+      struct smart__ccfb f;
+      if (now >= 500 * MS && smart__pkt_decode(&p, tmp, (size_t)n) == 0 &&
+          p.kind == SMART__K_STATUS && smart__ext_find(p.ext, p.ext_len, SMART__EXT_CCFB, &v, &vl) &&
+          smart__ccfb_decode(&f, v, vl) == 0 && f.recv) {
+        if (!x->recv_min || f.recv < x->recv_min)
+          x->recv_min = f.recv;
+        if (f.recv > x->recv_max)
+          x->recv_max = f.recv;
+      }
       ck_assert_int_lt(nu, 512);
       memcpy(up[nu].b, tmp, (size_t)n);
       up[nu].n = (size_t)n;
@@ -2130,13 +2157,15 @@ static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t s
     }
     int k = 0;
     for (int i = 0; i < nd; i++) {
-      if (down[i].at > now) {
+      if (down[i].at > now || (x->stall && now % (20 * MS) < 8 * MS)) {
         down[k++] = down[i];
         continue;
       }
       if (x->told && down[i].drops)
         smart__engine_local_drops(r, x->told == 1 ? down[i].drops : 1);
+      smart__engine_arrival(r, x->stamped ? down[i].at : 0);
       (void)smart__engine_recv(r, 1, down[i].b, down[i].n, now);
+      smart__engine_arrival(r, 0);
     }
     nd = k;
     nu = deliver_due(s, 7, up, nu, now, 0);
@@ -2203,6 +2232,64 @@ START_TEST(own_socket_drops_are_not_congestion) {
     ck_assert_uint_eq(all[i]->delivered, all[i]->sent);
     ck_assert_uint_eq(all[i]->lost, 0);
   }
+}
+END_TEST
+
+/* The receive rate a receiver reports is the path's. The duo_run stream is
+ * about 1.2 MB/s (a 1,200-byte message a millisecond).
+ * - A receiver that reads nothing for 8 ms of every 20 (its thread held
+ *   up), then the backlog at once, reports the rate the datagrams arrived
+ *   at when it knows their arrival (the kernel's stamp): within a fifth of
+ *   the stream's. By read time its windows would say up to 1.8 times it.
+ * - A receiver whose socket dropped 30 originals of every 100 (its buffer
+ *   overflowed), and was told so, keeps the rate it had over the windows
+ *   the drops fall in: the path delivered them. Not told, those windows
+ *   say a fraction of the stream. */
+START_TEST(receive_rate_is_the_paths) {
+  struct duo stamped = {.lose = lose_bursts, .period = 1, .stall = 1, .stamped = 1};
+  struct duo by_read = {.lose = lose_bursts, .period = 1, .stall = 1};
+  duo_run(&stamped, SMART__POLICY_RELIABLE, 0, 1800, 2000);
+  duo_run(&by_read, SMART__POLICY_RELIABLE, 0, 1800, 2000);
+  struct duo told = {.lose = lose_bursts, .told = 1, .period = 100, .burst = 30};
+  struct duo not_told = {.lose = lose_bursts, .period = 100, .burst = 30};
+  duo_run(&told, SMART__POLICY_RELIABLE, 0, 1800, 2000);
+  duo_run(&not_told, SMART__POLICY_RELIABLE, 0, 1800, 2000);
+  fprintf(stderr, "receive rate reported, kB/s: a stalled reader stamped %llu-%llu, by read time "
+          "%llu-%llu; socket drops told %llu-%llu, not told %llu-%llu\n",
+          (unsigned long long)stamped.recv_min / 1000, (unsigned long long)stamped.recv_max / 1000,
+          (unsigned long long)by_read.recv_min / 1000, (unsigned long long)by_read.recv_max / 1000,
+          (unsigned long long)told.recv_min / 1000, (unsigned long long)told.recv_max / 1000,
+          (unsigned long long)not_told.recv_min / 1000, (unsigned long long)not_told.recv_max / 1000);
+  const uint64_t stream = 1200 * 1000; /* payload bytes a second */
+  ck_assert_uint_gt(stamped.recv_min, stream * 4 / 5);
+  ck_assert_uint_lt(stamped.recv_max, stream * 6 / 5 + stream / 10); /* headers: < 10% */
+  ck_assert_uint_gt(by_read.recv_max, stream * 3 / 2);
+  ck_assert_uint_gt(told.recv_min, stream * 4 / 5);
+  ck_assert_uint_lt(not_told.recv_min, stream / 2);
+  const struct duo *all[] = {&stamped, &by_read, &told, &not_told};
+  for (int i = 0; i < 4; i++) {
+    ck_assert_uint_eq(all[i]->delivered, all[i]->sent);
+    ck_assert_uint_eq(all[i]->lost, 0);
+  }
+}
+END_TEST
+
+/* A ceiling is not the path: flow control holds the duo_run sender at
+ * 300 kB/s from 600 ms to 900 ms (a receiver fell behind), then lifts.
+ * Congestion control's rate does not follow it down: right after the lift
+ * the sender may send as fast as before it (the receiver reported what
+ * the ceiling let through meanwhile, which says nothing of its path), not
+ * 300 kB/s and a climb back from there. */
+START_TEST(ceiling_does_not_pull_the_rate_down) {
+  struct duo x = {.lose = lose_bursts, .period = 1, .ceil_rate = 300000, .ceil_from = 600,
+                  .ceil_to = 900};
+  duo_run(&x, SMART__POLICY_RELIABLE, 0, 1800, 2200);
+  fprintf(stderr, "ceiling 300 kB/s for 300 ms: rate %llu kB/s before, %llu kB/s right after\n",
+          (unsigned long long)x.rate_before / 1000, (unsigned long long)x.rate_after / 1000);
+  ck_assert_uint_gt(x.rate_before, 3 * x.ceil_rate);
+  ck_assert_uint_ge(x.rate_after, x.rate_before - x.rate_before / 4);
+  ck_assert_uint_eq(x.delivered, x.sent);
+  ck_assert_uint_eq(x.lost, 0);
 }
 END_TEST
 
@@ -3050,6 +3137,8 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, repair_amplification_bounded);
   tcase_add_test(u, round_trip_counts_from_arrival);
   tcase_add_test(u, own_socket_drops_are_not_congestion);
+  tcase_add_test(u, receive_rate_is_the_paths);
+  tcase_add_test(u, ceiling_does_not_pull_the_rate_down);
   tcase_add_test(u, reliable_receiver_waits_for_a_sender_still_heard);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");
