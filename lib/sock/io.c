@@ -61,8 +61,12 @@ static int tx_pending(smart_sock *s) {
     }
     s->dgrams_sent += (uint64_t)n;
     uint64_t bytes = 0;
-    for (int i = 0; i < n; i++)
-      bytes += s->out[s->out_head + (unsigned)i].len;
+    for (int i = 0; i < n; i++) {
+      const struct smart__dgram *d = &s->out[s->out_head + (unsigned)i];
+      bytes += d->len;
+      if (s->o.loop && smart__addr_is_multicast(&d->peer))
+        s->own_echo++; /* looped back, the group socket's filter drops it */
+    }
     smart__session_sent(s->ss, bytes, t1);
     s->out_head += (unsigned)n;
     /* The send-path time, for autocork: what a system call for one
@@ -233,6 +237,20 @@ int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
       uint32_t drops = d->drops - *ovfl; /* wraps, as the kernel's counter does */
       if (d->drops && drops < 0x80000000u) {
         *ovfl = d->drops;
+        if (fd == s->gfd) {
+          /* The counter also counts what the filter dropped: our own
+           * multicast, looped back. What our sends can explain is theirs;
+           * a datagram sent after this one was queued is counted too early,
+           * so real drops may go uncounted, never the other way round.
+           * (A GRO socket counts a segmentation-offload train once: a
+           * sender's group socket then seldom tells anything, as if not
+           * told at all.) */
+          uint32_t own = s->own_echo < drops ? (uint32_t)s->own_echo : drops;
+          s->own_echo -= own;
+          drops -= own;
+        } else if (fd == s->old_gfd) {
+          drops = 0; /* the previous group: our echo is not counted there */
+        }
         s->drops_socket += drops;
       } else {
         drops = 0; /* none since the last (or not told) */
@@ -286,6 +304,7 @@ int smart__io_commands(smart_sock *s, uint64_t now) {
         s->old_gfd = s->gfd;
         s->ovfl_old = s->ovfl_g;
         s->ovfl_g = 0;
+        s->own_echo = 0;
         s->gfd = fd;
       } else {
         rc = SMART_ESYS;

@@ -68,6 +68,8 @@ struct smart_sock {
   uint64_t dgrams_sent, drops_other, tx_refused;
   uint64_t drops_socket; /* the kernel's, at our receive buffers (SO_RXQ_OVFL) */
   uint32_t ovfl_g, ovfl_s, ovfl_old; /* the drop counter last seen on gfd, sfd, old_gfd */
+  uint64_t own_echo; /* our multicast datagrams that the group socket's filter may
+                        yet count as drops (its echo, smart__udp_ignore_source) */
   int tx_error; /* from transmitting what smart_send() had queued: the next call's */
   int out_deferred; /* smart_recv() delivered before the second half of its pump */
 };
