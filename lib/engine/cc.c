@@ -76,6 +76,8 @@
 /* GRTT: the peak of each second. */
 #define GRTT_PROBE SMART__SEC(1)
 #define RTT_FLOOR SMART__US(100)
+/* The rate is updated at most this often without a report (cc_tx_update). */
+#define UPD_MIN SMART__US(50)
 /* Round trips below this are one to the damping: under a millisecond the
  * difference is the hosts' scheduling, not a queue (one of 1 ms is 6 KB
  * at 50 Mbit/s; a bottleneck's queue that matters is longer). */
@@ -610,6 +612,9 @@ void smart__cc_tx_apply(struct smart__engine *e, uint64_t now) {
     b = lo;
   smart__ratelim_set(&e->tb, r, b, now);
   cc->applied = r;
+  /* Heartbeats every 32 segments at the rate, 10 ms at least (hb_gap). */
+  uint64_t g = r ? (uint64_t)(HB_SEG * seg_tx(e) * 1e9 / (double)r) : HB_MIN;
+  cc->hb_gap_ns = g > HB_MIN ? g : HB_MIN;
 }
 
 static uint64_t effective(const struct smart__engine *e) {
@@ -691,6 +696,7 @@ static uint64_t clr_allows(const struct smart__engine *e, uint64_t now) {
 }
 
 void smart__cc_tx_rtt(struct smart__engine *e, const struct smart__rcv *rc, uint64_t sample) {
+  e->tx->cc.upd_force = 1; /* what the rate follows may change */
   struct smart__cct *cc = &e->tx->cc;
   if (excluded(rc))
     return; /* a slow or evicted receiver's queue is not the group's */
@@ -758,6 +764,12 @@ static void clr_lost(struct smart__engine *e, uint64_t now) {
 void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
   struct smart__tx *tx = e->tx;
   struct smart__cct *cc = &tx->cc;
+  /* Called for every datagram: within UPD_MIN of the last update, with no
+   * report since, nothing it follows has changed (growth counts the time
+   * since the last update, so nothing is lost by waiting). */
+  if (!cc->upd_force && now >= cc->upd_at && now - cc->upd_at < UPD_MIN)
+    return;
+  cc->upd_force = 0;
   uint64_t r = pace_rtt(e);
   /* GRTT: each second's peak, decaying by 1/10 without larger samples. */
   if (now >= cc->peak_at + GRTT_PROBE) {
@@ -840,9 +852,9 @@ void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
  * STATUS): every 10 ms or 32 segments at the rate, whichever is longer,
  * whatever GRTT is (the CLR's queue must be seen as it builds). */
 static uint64_t hb_gap(const struct smart__engine *e) {
-  uint64_t x = effective(e);
-  uint64_t s = x ? (uint64_t)(HB_SEG * seg_tx(e) * 1e9 / (double)x) : HB_MIN;
-  return s > HB_MIN ? s : HB_MIN;
+  /* At the rate the bucket runs at, as smart__cc_tx_apply set it. */
+  uint64_t g = e->tx->cc.hb_gap_ns;
+  return g ? g : HB_MIN;
 }
 
 int smart__cc_tx_urgent(const struct smart__engine *e, uint64_t now) {
@@ -957,6 +969,7 @@ static void echo_push(struct smart__cct *cc, uint32_t tag, uint64_t rtt) {
 void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
                          const struct smart__ccfb *f, uint64_t since_hb, uint64_t sample,
                          uint64_t now) {
+  e->tx->cc.upd_force = 1; /* what the rate follows may change */
   struct smart__cct *cc = &e->tx->cc;
   if (since_hb > SMART__CC_STALE_ECHO) {
     /* It has heard no heartbeat of ours for very long: whatever it says
@@ -1093,6 +1106,7 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
 }
 
 void smart__cc_tx_gone(struct smart__engine *e, const struct smart__rcv *rc, uint64_t now) {
+  e->tx->cc.upd_force = 1; /* what the rate follows may change */
   struct smart__cct *cc = &e->tx->cc;
   if (cc->have_clr && cc->clr == rc->src)
     clr_lost(e, now);
@@ -1101,6 +1115,7 @@ void smart__cc_tx_gone(struct smart__engine *e, const struct smart__rcv *rc, uin
 static uint32_t ppm(uint32_t loss) { return (uint32_t)(((uint64_t)loss * 1000000u) >> 32); }
 
 void smart__cc_tx_sweep(struct smart__engine *e, uint64_t now) {
+  e->tx->cc.upd_force = 1; /* what the rate follows may change */
   struct smart__tx *tx = e->tx;
   struct smart__cct *cc = &tx->cc;
   if (cc->have_clr) {

@@ -21,6 +21,8 @@ struct smart__cct {
   uint64_t x;          /* the rate allowed now, bytes/s (before the ceiling) */
   uint64_t x_init;     /* the initial rate */
   uint64_t upd_at;     /* the last increase step */
+  uint8_t upd_force;   /* a report changed what the rate follows: update at once */
+  uint64_t hb_gap_ns;  /* heartbeats' spacing at the applied rate (hb_gap) */
   uint64_t applied;    /* the rate the token bucket runs at */
   uint8_t ss;          /* slow start */
   uint8_t heard;       /* some receiver reported */
