@@ -2085,6 +2085,9 @@ struct duo {
                                              control's), from/to in ms */
   uint64_t rate_before, rate_after; /* its rate just before the ceiling, just
                                        after it lifts */
+  uint64_t step_ns;  /* the loop's time step (0: 250 us) */
+  uint32_t per_ms;   /* messages submitted each millisecond (0: 1) */
+  uint64_t hbs;      /* heartbeats the sender sent */
 };
 
 static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t send_ms,
@@ -2103,8 +2106,9 @@ static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t s
   static struct inflight down[512], up[512];
   int nd = 0, nu = 0;
   uint32_t pending = 0;
-  for (uint64_t now = 0; now < run_ms * MS; now += MS / 4) {
-    if (now % MS == 0 && now < send_ms * MS) {
+  for (uint64_t now = 0; now < run_ms * MS; now += x->step_ns ? x->step_ns : MS / 4) {
+    for (uint32_t k = 0; now % MS == 0 && now < send_ms * MS && k < (x->per_ms ? x->per_ms : 1);
+         k++) {
       static const uint8_t msg[1200];
       ck_assert_int_eq(smart__engine_submit(s, msg, sizeof(msg), now), 0);
       x->sent++;
@@ -2124,7 +2128,9 @@ static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t s
     smart_ssize n;
     while ((n = smart__engine_send(s, tmp, sizeof(tmp), &dst, now)) > 0) {
       struct smart__pkt p;
-      if (smart__pkt_decode(&p, tmp, (size_t)n) == 0 && x->lose(x, &p, now)) {
+      int ok = smart__pkt_decode(&p, tmp, (size_t)n) == 0;
+      x->hbs += ok && p.kind == SMART__K_DATA && p.cmd == SMART__DCMD_HEARTBEAT;
+      if (ok && x->lose(x, &p, now)) {
         pending++;
         continue;
       }
@@ -2271,6 +2277,25 @@ START_TEST(receive_rate_is_the_paths) {
     ck_assert_uint_eq(all[i]->delivered, all[i]->sent);
     ck_assert_uint_eq(all[i]->lost, 0);
   }
+}
+END_TEST
+
+/* The sender's heartbeats do not depend on how often it is called: the
+ * duo_run stream (here 20 messages a millisecond) with the sender called every
+ * 10 us makes about as many heartbeats as called every 250 us (its rate
+ * update, skipped within 50 us of the last, must not leave a round due
+ * that calls for a heartbeat at every call). */
+START_TEST(heartbeats_do_not_follow_the_call_rate) {
+  struct duo slow = {.lose = lose_bursts, .period = 1, .per_ms = 20};
+  struct duo fast = {.lose = lose_bursts, .period = 1, .per_ms = 20,
+                     .step_ns = 10 * SMART__NS_PER_US};
+  duo_run(&slow, SMART__POLICY_RELIABLE, 0, 1000, 1100);
+  duo_run(&fast, SMART__POLICY_RELIABLE, 0, 1000, 1100);
+  fprintf(stderr, "heartbeats in 1.1 s, 1 s of data: called every 250 us %llu, every 10 us %llu\n",
+          (unsigned long long)slow.hbs, (unsigned long long)fast.hbs);
+  ck_assert_uint_gt(slow.hbs, 10);
+  ck_assert_uint_le(fast.hbs, slow.hbs + slow.hbs / 2);
+  ck_assert_uint_eq(fast.delivered, fast.sent);
 }
 END_TEST
 
@@ -3139,6 +3164,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(u, own_socket_drops_are_not_congestion);
   tcase_add_test(u, receive_rate_is_the_paths);
   tcase_add_test(u, ceiling_does_not_pull_the_rate_down);
+  tcase_add_test(u, heartbeats_do_not_follow_the_call_rate);
   tcase_add_test(u, reliable_receiver_waits_for_a_sender_still_heard);
   suite_add_tcase(s, u);
   TCase *m = tcase_create("sim");

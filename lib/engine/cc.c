@@ -892,6 +892,9 @@ uint64_t smart__cc_tx_expiry(const struct smart__engine *e) {
 
 void smart__cc_tx_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_t now) {
   struct smart__cct *cc = &e->tx->cc;
+  /* In full, never skipped: it starts the round that is due (else the
+   * round, still due, would call for another heartbeat at once). */
+  cc->upd_force = 1;
   smart__cc_tx_update(e, now);
   hb->flags |= SMART__HB_CC;
   if (!hb->stamp) {
