@@ -602,6 +602,56 @@ START_TEST(short_burst_leaves_at_once) {
 }
 END_TEST
 
+static double mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A blocking smart_recv and its timeout (SMART_OPT_RCVTIMEO_MS): with
+ * nothing sent it returns SMART_EAGAIN, not before the timeout; with a
+ * timeout of 0 each call looks at the sockets once without waiting, and
+ * a message sent is had that way; with a timeout, a message already
+ * waiting in the socket is returned by the wait at once. */
+START_TEST(receive_timeouts) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 8);
+  smart_sock *rx, *tx;
+  ck_assert_int_eq(smart_open(&rx, 0), 0);
+  ck_assert_int_eq(smart_join(rx, group, iface(), NULL, 0), 0);
+  ck_assert_int_eq(smart_open(&tx, 0), 0);
+  ck_assert_int_eq(smart_join(tx, group, iface(), NULL, 0), 0);
+  char buf[64];
+  int32_t to = 200;
+  ck_assert_int_eq(smart_setopt(rx, SMART_OPT_RCVTIMEO_MS, &to, sizeof(to)), 0);
+  double t0 = mono_s();
+  ck_assert_int_eq(smart_recv(rx, buf, sizeof(buf), NULL, 0), SMART_EAGAIN);
+  ck_assert_msg(mono_s() - t0 >= 0.199, "returned after %.3f s of a 200 ms timeout",
+                mono_s() - t0);
+  to = 0;
+  ck_assert_int_eq(smart_setopt(rx, SMART_OPT_RCVTIMEO_MS, &to, sizeof(to)), 0);
+  ck_assert_int_eq(smart_send(tx, "first", 6, 0), 6);
+  smart_ssize n = SMART_EAGAIN;
+  for (int i = 0; i < 5000 && n == SMART_EAGAIN; i++) {
+    n = smart_recv(rx, buf, sizeof(buf), NULL, 0);
+    if (n == SMART_EAGAIN) {
+      (void)smart_process(tx, 0);
+      usleep(1000);
+    }
+  }
+  ck_assert_int_eq(n, 6);
+  ck_assert_str_eq(buf, "first");
+  to = 5000;
+  ck_assert_int_eq(smart_setopt(rx, SMART_OPT_RCVTIMEO_MS, &to, sizeof(to)), 0);
+  ck_assert_int_eq(smart_send(tx, "second", 7, 0), 7);
+  usleep(20000); /* in the receiver's socket before it calls */
+  ck_assert_int_eq(smart_recv(rx, buf, sizeof(buf), NULL, 0), 7);
+  ck_assert_str_eq(buf, "second");
+  smart_close(tx);
+  smart_close(rx);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("net");
   TCase *t = tcase_create(getenv("SMART_TEST_IFACE") ? "ipv6" : "ipv4");
@@ -616,6 +666,7 @@ int main(void) {
     tcase_add_test(t, slow_receiver_slows_sender);
     tcase_add_test(t, sndbuf_bounds_the_send_queue);
     tcase_add_test(t, short_burst_leaves_at_once);
+    tcase_add_test(t, receive_timeouts);
   }
   suite_add_tcase(su, t);
   SRunner *sr = srunner_create(su);
