@@ -696,8 +696,8 @@ static uint64_t clr_allows(const struct smart__engine *e, uint64_t now) {
 }
 
 void smart__cc_tx_rtt(struct smart__engine *e, const struct smart__rcv *rc, uint64_t sample) {
-  e->tx->cc.upd_force = 1; /* what the rate follows may change */
   struct smart__cct *cc = &e->tx->cc;
+  cc->upd_force = 1; /* what the rate follows may change */
   if (excluded(rc))
     return; /* a slow or evicted receiver's queue is not the group's */
   if (sample > cc->peak)
@@ -972,8 +972,8 @@ static void echo_push(struct smart__cct *cc, uint32_t tag, uint64_t rtt) {
 void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
                          const struct smart__ccfb *f, uint64_t since_hb, uint64_t sample,
                          uint64_t now) {
-  e->tx->cc.upd_force = 1; /* what the rate follows may change */
   struct smart__cct *cc = &e->tx->cc;
+  cc->upd_force = 1; /* what the rate follows may change */
   if (since_hb > SMART__CC_STALE_ECHO) {
     /* It has heard no heartbeat of ours for very long: whatever it says
      * of its loss is old. */
@@ -1109,8 +1109,8 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
 }
 
 void smart__cc_tx_gone(struct smart__engine *e, const struct smart__rcv *rc, uint64_t now) {
-  e->tx->cc.upd_force = 1; /* what the rate follows may change */
   struct smart__cct *cc = &e->tx->cc;
+  cc->upd_force = 1; /* what the rate follows may change */
   if (cc->have_clr && cc->clr == rc->src)
     clr_lost(e, now);
 }
@@ -1118,9 +1118,9 @@ void smart__cc_tx_gone(struct smart__engine *e, const struct smart__rcv *rc, uin
 static uint32_t ppm(uint32_t loss) { return (uint32_t)(((uint64_t)loss * 1000000u) >> 32); }
 
 void smart__cc_tx_sweep(struct smart__engine *e, uint64_t now) {
-  e->tx->cc.upd_force = 1; /* what the rate follows may change */
   struct smart__tx *tx = e->tx;
   struct smart__cct *cc = &tx->cc;
+  cc->upd_force = 1; /* what the rate follows may change */
   if (cc->have_clr) {
     uint64_t keep = clr_keep(cc->clr_rtt, effective(e), seg_tx(e), cc->ss);
     if (now > cc->clr_at + CLR_LOST * keep + cc->clr_rtt)

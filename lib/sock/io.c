@@ -214,6 +214,33 @@ static void rx_gauge(smart_sock *s, int fd, int n, uint64_t now) {
  * trains usually reaches RX_DRAIN_MAX; single datagrams take more rounds,
  * and the messages of all but the last are copied, as they always were. */
 #define RX_DRAIN_MAX 256u
+
+/* What the kernel dropped at `fd` just before a datagram that found its
+ * drop counter at `counter` (`*ovfl`: the value last seen; the counter
+ * wraps, and 0 is "not told"): counted, and told to the session. On the
+ * group socket the counter also counts what the filter dropped: our own
+ * multicast, looped back. What our sends can explain is theirs; a datagram
+ * sent after this one was queued is taken off too early, so real drops
+ * may go uncounted, never the other way round. (A GRO socket counts a
+ * segmentation-offload train once: a sender's group socket then seldom
+ * tells anything, as if not told at all.) The previous group's socket
+ * tells nothing: our echo is not counted there. */
+static uint32_t socket_drops(smart_sock *s, int fd, uint32_t *ovfl, uint32_t counter) {
+  uint32_t drops = counter - *ovfl;
+  if (!counter || drops >= 0x80000000u)
+    return 0; /* none since the last (or not told) */
+  *ovfl = counter;
+  if (fd == s->old_gfd)
+    return 0;
+  if (fd == s->gfd) {
+    uint32_t own = s->own_echo < drops ? (uint32_t)s->own_echo : drops;
+    s->own_echo -= own;
+    drops -= own;
+  }
+  s->drops_socket += drops;
+  return drops;
+}
+
 int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
   unsigned got = 0;
   /* The socket's drop counter, as each datagram found it when queued: a
@@ -234,27 +261,7 @@ int smart__io_rx(smart_sock *s, int fd, int is_group, uint64_t now) {
     uint64_t rt = n ? smart__realtime() : 0;
     for (int i = 0; i < n; i++) {
       struct smart__dgram *d = &s->in[i];
-      uint32_t drops = d->drops - *ovfl; /* wraps, as the kernel's counter does */
-      if (d->drops && drops < 0x80000000u) {
-        *ovfl = d->drops;
-        if (fd == s->gfd) {
-          /* The counter also counts what the filter dropped: our own
-           * multicast, looped back. What our sends can explain is theirs;
-           * a datagram sent after this one was queued is counted too early,
-           * so real drops may go uncounted, never the other way round.
-           * (A GRO socket counts a segmentation-offload train once: a
-           * sender's group socket then seldom tells anything, as if not
-           * told at all.) */
-          uint32_t own = s->own_echo < drops ? (uint32_t)s->own_echo : drops;
-          s->own_echo -= own;
-          drops -= own;
-        } else if (fd == s->old_gfd) {
-          drops = 0; /* the previous group: our echo is not counted there */
-        }
-        s->drops_socket += drops;
-      } else {
-        drops = 0; /* none since the last (or not told) */
-      }
+      uint32_t drops = socket_drops(s, fd, ovfl, d->drops);
       if (is_group && smart__addr_equal(&d->peer, &s->self))
         continue; /* our own multicast, looped back */
       got += d->seg && d->len != (size_t)-1 ? (unsigned)((d->len + d->seg - 1) / d->seg) : 1;
