@@ -627,7 +627,7 @@ static void check_event(struct sim *s, uint32_t r,
     s->ndone++;
 }
 
-static void submit_one(struct sim *s, int si);
+static int submit_one(struct sim *s, int si);
 
 static void after(struct sim *s, uint32_t node) {
   struct node *nd = &s->nodes[node];
@@ -640,7 +640,8 @@ static void after(struct sim *s, uint32_t node) {
       uint64_t *sub = si ? &s->submitted2 : &s->submitted;
       while (!s->failed && *sub < s->c.messages && (si == 0 || now >= s->c.start2_ns) &&
              smart__engine_tx_queued(nd->e) < s->c.greedy)
-        submit_one(s, si);
+        if (submit_one(s, si))
+          break; /* the queue is full: on the next call */
     }
     smart_ssize n =
         smart__engine_send(nd->e, s->out, s->c.max_dgram, &dst, now);
@@ -833,8 +834,10 @@ int sim_quiet(struct sim *s, uint32_t ms) {
 
 /* ---- Main loop ------------------------------------------------------------ */
 
-static void submit_one(struct sim *s, int si) {
-  uint64_t k = si ? s->submitted2++ : s->submitted++;
+/* 1 when the queue is full (SMART_EAGAIN: the same message goes again
+ * later, as an application's would), else 0. */
+static int submit_one(struct sim *s, int si) {
+  uint64_t *sub = si ? &s->submitted2 : &s->submitted, k = (*sub)++;
   size_t len = sim_msg_len(&s->c, k);
   if (len > s->msgcap) {
     free(s->msgbuf);
@@ -845,8 +848,13 @@ static void submit_one(struct sim *s, int si) {
   }
   sim_fill(k, s->msgbuf, len);
   int rc = smart__engine_submit(s->nodes[sim_sender(s, (uint32_t)si)].e, s->msgbuf, len, sim_now(s));
+  if (rc == SMART_EAGAIN) {
+    (*sub)--;
+    return 1;
+  }
   if (rc != 0)
     s->failed = 1;
+  return 0;
 }
 
 static void run_event(struct sim *s, uint32_t node, uint32_t pkt) {

@@ -539,6 +539,56 @@ START_TEST(sndbuf_bounds_the_send_queue) {
 }
 END_TEST
 
+/* A sender far ahead of the network waits once 8 MiB are queued, whatever
+ * SMART_OPT_SNDBUF (128 MiB by default) allows: 64 KiB messages to a
+ * rate-limited sender are refused with SMART_EAGAIN before 8 MiB and a
+ * message more are queued. A message larger than 8 MiB is still taken
+ * (into a queue below 8 MiB; up to SNDBUF), and the next one waits. */
+static smart_sock *slow_sender(int test) {
+  smart_sock *s;
+  ck_assert_int_eq(smart_open(&s, SMART_OPEN_NONBLOCK), 0);
+  uint64_t rate = 100000; /* bytes/s */
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_RATE, &rate, sizeof(rate)), 0);
+  uint32_t linger = 0;
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_LINGER_MS, &linger, sizeof(linger)), 0);
+  char group[64];
+  group_name(group, sizeof(group), 0, test);
+  ck_assert_int_eq(smart_join(s, group, iface(), NULL, 0), 0);
+  return s;
+}
+
+START_TEST(send_queue_leads_by_8_mib) {
+  const uint64_t lead = UINT64_C(8) << 20, big = UINT64_C(20) << 20;
+  uint8_t *m = malloc(big);
+  ck_assert_ptr_nonnull(m);
+  memset(m, 'q', big);
+  smart_sock *s = slow_sender(9);
+  uint64_t taken = 0;
+  int again = 0;
+  for (int i = 0; i < 1000 && !again; i++) {
+    smart_ssize n = smart_send(s, m, 65536, 0);
+    ck_assert(n == 65536 || n == SMART_EAGAIN);
+    again = n == SMART_EAGAIN;
+    taken += n == 65536 ? 65536 : 0;
+  }
+  ck_assert(again);
+  struct smart_stats st = {.size = sizeof(st)};
+  ck_assert_int_eq(smart_stats(s, &st), 0);
+  ck_assert_uint_ge(st.sndbuf_peak, lead);
+  ck_assert_uint_lt(st.sndbuf_peak, lead + 65536 + 16);
+  ck_assert_uint_lt(taken, lead + 65536 + 65536); /* the rate sent a little meanwhile */
+  smart_close(s);
+
+  s = slow_sender(10);
+  ck_assert_int_eq(smart_send(s, m, big, 0), (smart_ssize)big);
+  ck_assert_int_eq(smart_send(s, m, 1000, 0), SMART_EAGAIN);
+  ck_assert_int_eq(smart_stats(s, &st), 0);
+  ck_assert_uint_ge(st.sndbuf_peak, big);
+  smart_close(s);
+  free(m);
+}
+END_TEST
+
 /* Autocork holds a message only while the application is backlogged: the
  * messages of a short burst (fewer calls than corking waits for, however
  * fast they come) are all in the kernel when the last smart_send()
@@ -665,6 +715,7 @@ int main(void) {
     tcase_add_test(t, nak_flood_is_bounded);
     tcase_add_test(t, slow_receiver_slows_sender);
     tcase_add_test(t, sndbuf_bounds_the_send_queue);
+    tcase_add_test(t, send_queue_leads_by_8_mib);
     tcase_add_test(t, short_burst_leaves_at_once);
     tcase_add_test(t, receive_timeouts);
   }

@@ -275,7 +275,8 @@ enum smart_option {
   SMART_OPT_SENDER_TIMEOUT_MS = 36, /**< uint32: a silent sender is gone after this
                                       (default 4000; inactive after half) */
   SMART_OPT_SNDBUF = 39, /**< uint64: bytes the send queue may hold, 16 per message included
-                           (default 128 MiB); when full smart_send() waits or SMART_EAGAIN */
+                           (default 128 MiB); when full, or 8 MiB are queued already,
+                           smart_send() waits or SMART_EAGAIN */
   SMART_OPT_CIPHER = 40, /**< uint32: the AEAD this socket seals with, SMART_CIPHER_* (default
                            0, auto: AES-256-GCM for data while every receiver that reports
                            opens it, else XChaCha20-Poly1305); it opens every suite it can */

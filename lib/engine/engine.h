@@ -138,6 +138,13 @@
  * SMART__TX_MSG_COST bytes (its entry) against cfg.sndbuf. */
 #define SMART__TX_CHUNK 65536u
 #define SMART__TX_MSG_COST 16u
+/* A message is taken while less than this waits in the queue (and it fits
+ * under cfg.sndbuf): a sender far ahead of the network waits there, not
+ * 128 MiB ahead (every byte of fresh queue memory costs a page fault the
+ * first time, on the sender's own thread: a 200 MB file queued whole
+ * during slow start cost 20% of its transfer). A message larger than it,
+ * up to cfg.sndbuf, is still taken, once the queue is below it. */
+#define SMART__TX_LEAD (UINT64_C(8) << 20)
 
 /* Congestion control: the default lower bound of the rate, and the least
  * one accepted (bytes/s). */

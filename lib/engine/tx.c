@@ -173,7 +173,7 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
   uint64_t cost = (uint64_t)len + SMART__TX_MSG_COST;
   if (cost > e->cfg.sndbuf)
     return SMART_EMSGSIZE; /* would never fit: not an endless SMART_EAGAIN */
-  if (tx->qbytes + cost > e->cfg.sndbuf)
+  if (tx->qbytes + cost > e->cfg.sndbuf || tx->qbytes >= SMART__TX_LEAD)
     return SMART_EAGAIN;
   if (tx->mn == tx->mcap &&
       smart__mem_ring_grow(&e->mem, (void **)&tx->msgs, &tx->mcap, &tx->mhead,
