@@ -2865,6 +2865,44 @@ START_TEST(sim_cc_lan_token_bucket) {
 }
 END_TEST
 
+/* Slow start on a LAN (GRTT configured at 1 ms, as peerbench does; one-way
+ * delays 20-40 us; a 200 MB/s link to one of 3 receivers): the first round
+ * trip sets the rate to W_init / R, and the doubling is paced by the
+ * feedback round (5 GRTT), not by 10 ms windows: the first 100 ms carry
+ * 96% of what the link could (with 10 ms windows and W_init / GRTT, 30%).
+ * After it, at least 60%: the rate swings between 40% and 100% of the
+ * link from one 100 ms to the next. */
+START_TEST(sim_cc_lan_slow_start) {
+  struct cc_run *x = malloc(sizeof(*x));
+  ck_assert_ptr_nonnull(x);
+  struct sim_config c;
+  cc_config(&c, 3, 1, 212, x);
+  c.grtt_us = 1000;
+  c.max_dgram = 1472;
+  c.delay_min_ns = 20000;
+  c.delay_max_ns = 40000;
+  c.jitter_ns = 5000;
+  c.tick_ns = 5000;
+  c.nlinked = 1;
+  c.link = (struct sim_link){200000000, 1000000};
+  c.window = 16384;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  cc_check(s, 3, 1);
+  double first = cc_per_s(x->tx[0], 0, 100), next = cc_per_s(x->tx[0], 100, 1000);
+  fprintf(stderr, "cc LAN slow start: %.0f B/s in the first 100 ms, %.0f B/s after (of 200000000);"
+          " per 100 ms, MB/s:", first, next);
+  for (int b = 0; b < 10; b++)
+    fprintf(stderr, " %.0f", (double)x->tx[0][b] / 1e5);
+  fprintf(stderr, "\n");
+  ck_assert_msg(first > 0.75 * 200e6, "%.0f B/s", first);
+  ck_assert_msg(next > 0.6 * 200e6, "%.0f B/s", next);
+  sim_free(s);
+  free(x);
+}
+END_TEST
+
 /* A bulk TCP flow through receiver 1's link, modelled at its sender (the
  * competing traffic of tests/netns-cc-tcp.sh): segments of 1,472 bytes
  * (the simulator's unit, a datagram without IP and UDP headers) sent as
@@ -3206,6 +3244,7 @@ static Suite *engine_suite(void) {
     tcase_add_test(cc, sim_cc_1000_receivers_5pct);
   tcase_add_test(cc, sim_cc_quiet_after_data);
   tcase_add_test(cc, sim_cc_lan_token_bucket);
+  tcase_add_test(cc, sim_cc_lan_slow_start);
   tcase_add_test(cc, sim_cc_two_senders_lan);
   tcase_add_test(cc, sim_cc_tcp_cubic);
   tcase_add_test(cc, sim_cc_tcp_reno);
