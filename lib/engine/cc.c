@@ -647,15 +647,18 @@ static void set_grtt(struct smart__engine *e) {
 static int excluded(const struct smart__rcv *rc);
 
 /* The CLR's receive rate as a limit (RFC 5348 4.3): what it says, unless
- * we sent well below our rate since (the window was full, the application
- * had little to send, or a ceiling held us: its rate, flow control's):
- * then what it received says nothing of its path, and the limit holds,
- * halved on a new loss event. Our rate is congestion control's, not the
+ * we sent well below our rate in either of our last two windows (the
+ * window was full, the application had little to send, or a ceiling held
+ * us: its rate, flow control's; the CLR's window overlaps both, and a
+ * stall of ours in one of them, a repair that held the window's oldest
+ * for 10 ms, showed as a receive rate of a quarter and cost 100 ms of
+ * climbing back): then what it received says nothing of its path, and
+ * the limit holds, halved on a new loss event. Our rate is congestion control's, not the
  * ceiling's: while flow control holds the sender for a slow receiver,
  * what the CLR receives is what the ceiling let through. */
 static uint64_t recv_limit(const struct smart__engine *e, uint64_t held, uint64_t said, int loss) {
   const struct smart__cct *cc = &e->tx->cc;
-  uint64_t sent = cc->actual > cc->actual_prev ? cc->actual : cc->actual_prev;
+  uint64_t sent = cc->actual < cc->actual_prev ? cc->actual : cc->actual_prev;
   if (!held || !cc->x || sent >= cc->x - cc->x / 4)
     return said;
   if (loss)
