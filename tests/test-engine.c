@@ -2870,8 +2870,10 @@ END_TEST
  * trip sets the rate to W_init / R, and the doubling is paced by the
  * feedback round (5 GRTT), not by 10 ms windows: the first 100 ms carry
  * 96% of what the link could (with 10 ms windows and W_init / GRTT, 30%).
- * After it, at least 60%: the rate swings between 40% and 100% of the
- * link from one 100 ms to the next. */
+ * After it, at least 80% (89%): a stall of the sender's own, its window's
+ * oldest held for a repair, is not taken for the path's rate (recv_limit;
+ * taken, the rate swung between 40% and 100% of the link and averaged
+ * 72%). */
 START_TEST(sim_cc_lan_slow_start) {
   struct cc_run *x = malloc(sizeof(*x));
   ck_assert_ptr_nonnull(x);
@@ -2897,7 +2899,7 @@ START_TEST(sim_cc_lan_slow_start) {
     fprintf(stderr, " %.0f", (double)x->tx[0][b] / 1e5);
   fprintf(stderr, "\n");
   ck_assert_msg(first > 0.75 * 200e6, "%.0f B/s", first);
-  ck_assert_msg(next > 0.6 * 200e6, "%.0f B/s", next);
+  ck_assert_msg(next > 0.8 * 200e6, "%.0f B/s", next);
   sim_free(s);
   free(x);
 }
