@@ -576,7 +576,7 @@ START_TEST(send_queue_leads_by_8_mib) {
   ck_assert_int_eq(smart_stats(s, &st), 0);
   ck_assert_uint_ge(st.sndbuf_peak, lead);
   ck_assert_uint_lt(st.sndbuf_peak, lead + 65536 + 16);
-  ck_assert_uint_lt(taken, lead + 65536 + 65536); /* the rate sent a little meanwhile */
+  ck_assert_uint_ge(taken, lead); /* what left meanwhile, at 100 kB/s, is on top */
   smart_close(s);
 
   s = slow_sender(10);
