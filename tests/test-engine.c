@@ -2536,6 +2536,21 @@ static void cc_config(struct sim_config *c, uint32_t n, uint64_t secs, uint64_t 
   c->on_time = cc_time;
 }
 
+/* A LAN as tests/netns-cc*.sh build it: one-way delays 20-40 us (5 us of
+ * jitter, 5 us ticks), 1,472-byte datagrams, GRTT configured at grtt_us
+ * (the socket's default is 5 ms), receiver 1 behind a link of `rate`
+ * bytes/s with a drop-tail queue of `queue` bytes. */
+static void lan_config(struct sim_config *c, uint32_t grtt_us, uint64_t rate, uint64_t queue) {
+  c->grtt_us = grtt_us;
+  c->max_dgram = 1472;
+  c->delay_min_ns = 20000;
+  c->delay_max_ns = 40000;
+  c->jitter_ns = 5000;
+  c->tick_ns = 5000;
+  c->nlinked = 1;
+  c->link = (struct sim_link){rate, queue};
+}
+
 /* Nothing lost for good, nothing wrong, no duplicate, and data flowed. */
 static void cc_check(struct sim *s, uint32_t n, uint32_t lossy) {
   struct sim_totals t;
@@ -2831,14 +2846,7 @@ static void cc_lan_test(uint64_t queue, double repairs) {
   ck_assert_ptr_nonnull(x);
   struct sim_config c;
   cc_config(&c, 3, 20, 211, x);
-  c.grtt_us = 5000; /* the socket's default */
-  c.max_dgram = 1472;
-  c.delay_min_ns = 20000;
-  c.delay_max_ns = 40000;
-  c.jitter_ns = 5000;
-  c.tick_ns = 5000;
-  c.nlinked = 1;
-  c.link = (struct sim_link){6250000, queue};
+  lan_config(&c, 5000, 6250000, queue);
   struct sim *s = sim_new(&c);
   ck_assert_ptr_nonnull(s);
   ck_assert_int_eq(sim_run(s), 0);
@@ -2879,14 +2887,7 @@ START_TEST(sim_cc_lan_slow_start) {
   ck_assert_ptr_nonnull(x);
   struct sim_config c;
   cc_config(&c, 3, 1, 212, x);
-  c.grtt_us = 1000;
-  c.max_dgram = 1472;
-  c.delay_min_ns = 20000;
-  c.delay_max_ns = 40000;
-  c.jitter_ns = 5000;
-  c.tick_ns = 5000;
-  c.nlinked = 1;
-  c.link = (struct sim_link){200000000, 1000000};
+  lan_config(&c, 1000, 200000000, 1000000);
   c.window = 16384;
   struct sim *s = sim_new(&c);
   ck_assert_ptr_nonnull(s);
@@ -3081,14 +3082,7 @@ static void cc_tcp_test(int cubic, uint64_t seed, double *share) {
   ck_assert_ptr_nonnull(t);
   struct sim_config c;
   cc_config(&c, 1, 21, seed, &t->x);
-  c.grtt_us = 5000;
-  c.max_dgram = 1472;
-  c.delay_min_ns = 20000;
-  c.delay_max_ns = 40000;
-  c.jitter_ns = 5000;
-  c.tick_ns = 5000;
-  c.nlinked = 1;
-  c.link = (struct sim_link){6250000, 345000};
+  lan_config(&c, 5000, 6250000, 345000);
   c.on_time = cc_tcp_time;
   c.user = t;
   tcp_init(&t->f, cubic, 60000, 0, 20 * SEC);
@@ -3144,14 +3138,7 @@ START_TEST(sim_cc_two_senders_lan) {
   struct sim_config c;
   cc_config(&c, 1, 21, 231, x);
   c.senders = 2;
-  c.grtt_us = 5000;
-  c.max_dgram = 1472;
-  c.delay_min_ns = 20000;
-  c.delay_max_ns = 40000;
-  c.jitter_ns = 5000;
-  c.tick_ns = 5000;
-  c.nlinked = 1;
-  c.link = (struct sim_link){6250000, 345000};
+  lan_config(&c, 5000, 6250000, 345000);
   struct sim *s = sim_new(&c);
   ck_assert_ptr_nonnull(s);
   ck_assert_int_eq(sim_run(s), 0);
