@@ -2163,7 +2163,7 @@ static void duo_run(struct duo *x, uint32_t policy, uint32_t retries, uint64_t s
     }
     int k = 0;
     for (int i = 0; i < nd; i++) {
-      if (down[i].at > now || (x->stall && now % (20 * MS) < (uint64_t)x->stall * MS)) {
+      if (down[i].at > now || now % (20 * MS) < (uint64_t)x->stall * MS) {
         down[k++] = down[i];
         continue;
       }
@@ -2251,8 +2251,7 @@ END_TEST
  *   up), then the backlog at once, reports the rate the datagrams arrived
  *   at when it knows their arrival (the kernel's stamp): within a fifth of
  *   the stream's. By read time its windows say from a fifth of it to 1.8
- *   times it (a stall as long as the window would start and end every
- *   window at a backlog read, and by read time be right by chance).
+ *   times it.
  * - A receiver whose socket dropped 30 originals of every 100 (its buffer
  *   overflowed), and was told so, keeps the rate it had over the windows
  *   the drops fall in: the path delivered them. Not told, those windows
