@@ -234,7 +234,8 @@ enum smart_option {
   SMART_OPT_TTL = 1,             /**< int32: multicast TTL / hop limit (default 1) */
   SMART_OPT_LOOPBACK = 2,        /**< int32 0/1: deliver to this host too (default 1) */
   SMART_OPT_SYNC = 3,            /**< uint32 0..255: Access Synch code (default 0x53) */
-  SMART_OPT_RATE = 4,            /**< uint64: bytes/s for everything sent, 0 = unlimited */
+  SMART_OPT_RATE = 4,            /**< uint64: bytes/s, 0 = unlimited: what it sends as a sender,
+                                      and apart what it sends as a receiver (reports) */
   SMART_OPT_WINDOW = 5,          /**< uint32: datagrams kept for repair (<= 16384) */
   SMART_OPT_GRTT_US = 6,         /**< uint32: group round-trip time advertised, us */
   SMART_OPT_NAK_K = 7,           /**< uint32: requests spread over [0, K*GRTT] */

@@ -91,6 +91,7 @@ int smart__engine_new(struct smart__engine **pe,
   smart__rng_seed(&e->rng, c.seed);
   e->grtt_ns = SMART__US(c.grtt_us);
   smart__ratelim_init(&e->tb, c.rate, c.burst, 0);
+  smart__ratelim_init(&e->fb, c.rate, c.burst, 0);
   e->st.size = sizeof(e->st);
   *pe = e;
   return 0;
@@ -125,6 +126,7 @@ void smart__engine_set_rate(struct smart__engine *e, uint64_t rate, uint32_t bur
     burst = e->cfg.max_dgram;
   e->cfg.rate = rate;
   e->cfg.burst = burst;
+  smart__ratelim_set(&e->fb, rate, burst, now);
   if (e->cfg.cc && e->tx) {
     /* The ceiling of congestion control's rate (cc.c). */
     e->tx->cc.applied = 0;

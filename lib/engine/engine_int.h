@@ -340,9 +340,15 @@ struct smart__engine {
   uint8_t **retired;
   uint32_t retiredcap;
 
-  /* Everything the engine sends, requests included: cfg.rate bytes per
-   * second, cfg.burst bytes deep. */
+  /* What the engine sends as a sender: cfg.rate bytes per second,
+   * cfg.burst bytes deep, or congestion control's rate (cc.c). */
   struct smart__ratelim tb;
+  /* What it sends as a receiver (requests, reports): cfg.rate, never
+   * congestion control's, which is the rate of this socket's own stream.
+   * A socket that both sends and receives must not starve its own data
+   * for its reports of another sender's stream (reports every 1 to 10 ms
+   * took all of a 40 KB/s rate), nor those reports for its data. */
+  struct smart__ratelim fb;
   /* What requests may make the sender repair (rbudget.c); NULL until used. */
   struct smart__rbudget *rb;
 
@@ -375,6 +381,11 @@ static inline void smart__free(struct smart__engine *e, void *p) {
 static inline int smart__grow(struct smart__engine *e, void **arr,
                               uint32_t *cap, uint32_t need, size_t elem) {
   return smart__mem_grow(&e->mem, arr, cap, need, elem);
+}
+
+/* A receiver's request or report of `n` bytes: 1 if its bucket lets it go. */
+static inline int smart__fb_take(struct smart__engine *e, uint64_t n, uint64_t now) {
+  return smart__ratelim_take(&e->fb, n, now);
 }
 
 /* ---- Packets (engine.c) ---------------------------------------------------- */

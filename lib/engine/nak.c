@@ -221,12 +221,12 @@ uint64_t smart__rx_expiry(struct smart__engine *e) {
   for (uint32_t i = 0; i < e->nrx; i++) {
     struct smart__rxs *r = e->rx[i];
     if (r->nqn)
-      t = smart__min_deadline(t, smart__ratelim_when(&e->tb, e->cfg.max_dgram));
+      t = smart__min_deadline(t, smart__ratelim_when(&e->fb, e->cfg.max_dgram));
     t = smart__min_deadline(t, r->deadline);
     uint64_t a = smart__acks_rx_expiry(e, r);
     if (a < t) {
       /* A STATUS due waits for tokens like a request. */
-      uint64_t w = a == r->status_due ? smart__ratelim_when(&e->tb, 64) : 0;
+      uint64_t w = a == r->status_due ? smart__ratelim_when(&e->fb, 64) : 0;
       t = smart__min_deadline(t, a > w ? a : w);
     }
   }
@@ -295,7 +295,7 @@ static smart_ssize build_request(struct smart__engine *e, struct smart__rxs *r,
     np++;
   }
   size_t total = fixed - (np ? 0 : SMART__EXT_HDR_LEN) + 4 * np;
-  if (!smart__ratelim_take(&e->tb, total, now))
+  if (!smart__fb_take(e, total, now))
     return 0;
   /* Assemble the extension area in place: SESSION, then NAKLIST whose
    * value is already at its final offset. */
