@@ -2247,18 +2247,20 @@ END_TEST
 
 /* The receive rate a receiver reports is the path's. The duo_run stream is
  * about 1.2 MB/s (a 1,200-byte message a millisecond).
- * - A receiver that reads nothing for 8 ms of every 20 (its thread held
+ * - A receiver that reads nothing for 9 ms of every 20 (its thread held
  *   up), then the backlog at once, reports the rate the datagrams arrived
  *   at when it knows their arrival (the kernel's stamp): within a fifth of
- *   the stream's. By read time its windows say from a fifth of it to 1.8
- *   times it.
+ *   the stream's. By read time its windows say from a tenth of it to
+ *   several times it (9 ms, not 8: a stall as long as the slow-start
+ *   window, 4 round trips here, would start and end every window at a
+ *   backlog read, and by read time would be right by chance).
  * - A receiver whose socket dropped 30 originals of every 100 (its buffer
  *   overflowed), and was told so, keeps the rate it had over the windows
  *   the drops fall in: the path delivered them. Not told, those windows
  *   say a fraction of the stream. */
 START_TEST(receive_rate_is_the_paths) {
-  struct duo stamped = {.lose = lose_bursts, .period = 1, .stall = 8, .stamped = 1};
-  struct duo by_read = {.lose = lose_bursts, .period = 1, .stall = 8};
+  struct duo stamped = {.lose = lose_bursts, .period = 1, .stall = 9, .stamped = 1};
+  struct duo by_read = {.lose = lose_bursts, .period = 1, .stall = 9};
   duo_run(&stamped, SMART__POLICY_RELIABLE, 0, 1800, 2000);
   duo_run(&by_read, SMART__POLICY_RELIABLE, 0, 1800, 2000);
   struct duo told = {.lose = lose_bursts, .told = 1, .period = 100, .burst = 30};
@@ -2957,14 +2959,16 @@ START_TEST(sim_cc_lan_token_bucket) {
 }
 END_TEST
 
-/* A fast LAN link (GRTT configured at 1 ms, as peerbench does; one-way
- * delays 20-40 us; 200 MB/s to one of 3 receivers, a 5 ms queue): after
- * slow start the sender uses at least 60% of the link (76%; 74% while a
- * stall of the sender's own, its window's oldest held for a repair, was
- * taken for the path's rate by recv_limit), every message delivered. Slow
- * start itself doubles per 10 ms window here: 30% of the link in the
- * first 100 ms. */
-START_TEST(sim_cc_lan_fast_link) {
+/* Slow start on a LAN (GRTT configured at 1 ms, as peerbench does; one-way
+ * delays 20-40 us; a 200 MB/s link to one of 3 receivers): the first round
+ * trip sets the rate to W_init / R, and the doubling is paced by the
+ * feedback round (5 GRTT), not by 10 ms windows: the first 100 ms carry
+ * 96% of what the link could (with 10 ms windows and W_init / GRTT, 30%).
+ * After it, at least 80% (89%): a stall of the sender's own, its window's
+ * oldest held for a repair, is not taken for the path's rate (recv_limit;
+ * taken, the rate swung between 40% and 100% of the link and averaged
+ * 72%). */
+START_TEST(sim_cc_lan_slow_start) {
   struct cc_run *x = malloc(sizeof(*x));
   ck_assert_ptr_nonnull(x);
   struct sim_config c;
@@ -2976,13 +2980,13 @@ START_TEST(sim_cc_lan_fast_link) {
   ck_assert_int_eq(sim_run(s), 0);
   cc_check(s, 3, 1);
   double first = cc_per_s(x->tx[0], 0, 100), next = cc_per_s(x->tx[0], 100, 1000);
-  fprintf(stderr, "cc LAN fast link: %.0f B/s in the first 100 ms, %.0f B/s after (of 200000000);"
+  fprintf(stderr, "cc LAN slow start: %.0f B/s in the first 100 ms, %.0f B/s after (of 200000000);"
           " per 100 ms, MB/s:", first, next);
   for (int b = 0; b < 10; b++)
     fprintf(stderr, " %.0f", (double)x->tx[0][b] / 1e5);
   fprintf(stderr, "\n");
-  ck_assert_msg(first > 0.2 * 200e6, "%.0f B/s", first);
-  ck_assert_msg(next > 0.6 * 200e6, "%.0f B/s", next);
+  ck_assert_msg(first > 0.75 * 200e6, "%.0f B/s", first);
+  ck_assert_msg(next > 0.8 * 200e6, "%.0f B/s", next);
   sim_free(s);
   free(x);
 }
@@ -3316,7 +3320,7 @@ static Suite *engine_suite(void) {
     tcase_add_test(cc, sim_cc_1000_receivers_5pct);
   tcase_add_test(cc, sim_cc_quiet_after_data);
   tcase_add_test(cc, sim_cc_lan_token_bucket);
-  tcase_add_test(cc, sim_cc_lan_fast_link);
+  tcase_add_test(cc, sim_cc_lan_slow_start);
   tcase_add_test(cc, sim_cc_two_senders_lan);
   tcase_add_test(cc, sim_cc_tcp_cubic);
   tcase_add_test(cc, sim_cc_tcp_reno);

@@ -62,6 +62,13 @@
 #define CLR_LOST 3u
 /* The CLR's reports, whatever the round trip: at most one per 10 ms. */
 #define FB_GAP SMART__MS(10)
+/* In slow start, on a short path, four round trips (1 ms at least): the
+ * CLR's reports and the receive and send rates' windows, so that the
+ * doubling is paced by the feedback round (FB_T_SS + 1 GRTT), not by a
+ * 10 ms window that the rate outgrows (on a LAN, 10 ms is a hundred
+ * round trips: slow start to 1 GB/s took 120 ms). From a 2.5 ms round
+ * trip on, FB_GAP. */
+#define SS_GAP_MIN SMART__MS(1)
 /* Without any report since the first data, the rate waits this long. */
 #define NOFB_WAIT SMART__SEC(1)
 /* Idle (no data) this long: the rate decays and slow start restarts. */
@@ -171,9 +178,16 @@ static uint64_t limit_of(const struct smart__rxs *r) {
   return c->ss && c->x_recv ? 2 * c->x_recv : UINT64_MAX;
 }
 
+static uint64_t ss_gap(uint64_t rtt) {
+  uint64_t g = 4 * rtt;
+  return g < SS_GAP_MIN ? SS_GAP_MIN : g > FB_GAP ? FB_GAP : g;
+}
+
 static uint64_t clr_keep(uint64_t rtt, uint64_t rate, double seg, int ss) {
-  if (ss) /* slow start grows by the CLR's reports: one a round trip */
-    return rtt > FB_GAP ? rtt : FB_GAP;
+  if (ss) { /* slow start grows by the CLR's reports: one a round trip */
+    uint64_t g = ss_gap(rtt);
+    return rtt > g ? rtt : g;
+  }
   uint64_t a = CLR_KEEP_RTT * rtt;
   uint64_t b = rate ? (uint64_t)(CLR_KEEP_SEG * seg * 1e9 / (double)rate) : a;
   if (b > CLR_KEEP_MAX)
@@ -229,8 +243,8 @@ static void consider(struct smart__engine *e, struct smart__rxs *r, uint64_t now
 
 static void report_soon(struct smart__rxs *r, uint64_t now) {
   struct smart__ccr *c = &r->cc;
-  uint64_t g = smart__cc_rx_rtt(r) / 4;
-  uint64_t t = c->last_fb + (g > FB_GAP ? g : FB_GAP);
+  uint64_t rtt = smart__cc_rx_rtt(r), g = rtt / 4, least = c->ss ? ss_gap(rtt) : FB_GAP;
+  uint64_t t = c->last_fb + (g > least ? g : least);
   if (t < now)
     t = now;
   if (t < c->clr_due)
@@ -368,8 +382,9 @@ void smart__cc_rx_data(struct smart__engine *e, struct smart__rxs *r, const stru
    * for such a receiver (TCP's receive window, not its congestion
    * window). */
   uint64_t win = smart__cc_rx_rtt(r), arr = smart__rx_time(e, now);
-  if (win < SMART__MS(10))
-    win = SMART__MS(10);
+  uint64_t least = c->ss ? ss_gap(win) : FB_GAP;
+  if (win < least)
+    win = least;
   c->win_bytes += p->size;
   if (!c->win_at) {
     c->win_at = arr;
@@ -571,15 +586,17 @@ static uint64_t round_len(const struct smart__engine *e) { return (FB_T + 1) * e
 static uint64_t idle_after(const struct smart__engine *e);
 static uint64_t hb_gap(const struct smart__engine *e);
 
+/* RFC 5348 §4.2: min(4 s, max(2 s, 4380 bytes)) per round trip. */
+static double w_init(const struct smart__engine *e) {
+  double s = seg_tx(e), w = 4 * s;
+  double m = 2 * s > 4380 ? 2 * s : 4380;
+  return m < w ? m : w;
+}
+
 void smart__cc_tx_init(struct smart__engine *e, uint64_t now) {
   struct smart__cct *cc = &e->tx->cc;
   memset(cc, 0, sizeof(*cc));
-  /* RFC 5348 §4.2: min(4 s, max(2 s, 4380 bytes)) per round trip. */
-  double s = seg_tx(e), w = 4 * s;
-  double m = 2 * s > 4380 ? 2 * s : 4380;
-  if (m < w)
-    w = m;
-  uint64_t x = (uint64_t)(w * 1e9 / (double)e->grtt_ns);
+  uint64_t x = (uint64_t)(w_init(e) * 1e9 / (double)e->grtt_ns);
   if (x < e->cfg.cc_min_rate)
     x = e->cfg.cc_min_rate;
   cc->x = cc->x_init = x;
@@ -703,6 +720,15 @@ void smart__cc_tx_rtt(struct smart__engine *e, const struct smart__rcv *rc, uint
   cc->upd_force = 1; /* what the rate follows may change */
   if (excluded(rc))
     return; /* a slow or evicted receiver's queue is not the group's */
+  if (!cc->rtt_init) {
+    /* RFC 5348 §4.2: at the first feedback the rate becomes W_init / R,
+     * R measured (before it, GRTT's configured floor stood for R). */
+    cc->rtt_init = 1;
+    uint64_t r = sample < RTT_FLOOR ? RTT_FLOOR : sample;
+    uint64_t x = (uint64_t)(w_init(e) * 1e9 / (double)r);
+    if (cc->ss && !cc->dec_at && x > cc->x)
+      cc->x = x;
+  }
   if (sample > cc->peak)
     cc->peak = sample;
   if (sample > cc->grtt) {
@@ -941,8 +967,9 @@ void smart__cc_tx_sent(struct smart__engine *e, size_t len, int data, uint64_t n
     cc->drained = e->tx->mn == 0; /* idle is an empty queue, not a blocked one */
   }
   uint64_t w = pace_rtt(e);
-  if (w < SMART__MS(10))
-    w = SMART__MS(10);
+  uint64_t least = cc->ss ? ss_gap(cc->grtt ? cc->grtt : e->grtt_ns) : FB_GAP;
+  if (w < least)
+    w = least;
   cc->win_bytes += len;
   if (!cc->win_at) {
     cc->win_at = now;

@@ -32,6 +32,7 @@ struct smart__cct {
   uint8_t ev_due;      /* a CLR event waits for its second */
   uint8_t idle;        /* the idle decay was applied (until data goes) */
   uint8_t drained;     /* the queue was empty after the last data */
+  uint8_t rtt_init;    /* the initial rate was set by a measured round trip */
   uint32_t clr, clr_tag, clr_p;   /* its src id, tag, loss (x 2^32) */
   uint64_t clr_rate, clr_rtt, clr_at; /* its rate, round trip, last report */
   uint64_t clr_recv;   /* the receive rate it reported */
