@@ -69,6 +69,8 @@
  * round trips: slow start to 1 GB/s took 120 ms). From a 2.5 ms round
  * trip on, FB_GAP. */
 #define SS_GAP_MIN SMART__MS(1)
+/* The token bucket's depth at most (smart__cc_tx_apply). */
+#define CC_BURST_MAX (1u << 20)
 /* Without any report since the first data, the rate waits this long. */
 #define NOFB_WAIT SMART__SEC(1)
 /* Idle (no data) this long: the rate decays and slow start restarts. */
@@ -620,11 +622,20 @@ void smart__cc_tx_apply(struct smart__engine *e, uint64_t now) {
   /* Small increases wait (every call would reset the bucket's clock). */
   if (cc->applied && r > cc->applied && (r - cc->applied) * 64 < cc->applied)
     return;
-  /* A burst of 4 ms at the rate, two datagrams at least, the configured
-   * depth at most. */
-  uint64_t b = r / 250, lo = 2 * (uint64_t)e->cfg.max_dgram;
+  /* A depth of 4 ms at the rate, the configured depth (16 datagrams) at
+   * most, but 250 us at the rate at least (1 MiB at most), and two
+   * datagrams: at 700 MB/s 16 datagrams are 33 us of tokens, less than a
+   * sender's wake-up takes (a timer's slack alone is 50 us), and a late
+   * wake-up lost what the bucket could not hold. Deeper still, the bursts
+   * overflow a LAN switch's queue (sim_cc_lan_slow_start: 4 ms made 76%
+   * of the link of 89%). */
+  uint64_t b = r / 250, lo = 2 * (uint64_t)e->cfg.max_dgram, wake = r / 4000;
   if (b > e->cfg.burst)
     b = e->cfg.burst;
+  if (wake > CC_BURST_MAX)
+    wake = CC_BURST_MAX;
+  if (b < wake)
+    b = wake;
   if (b < lo)
     b = lo;
   smart__ratelim_set(&e->tb, r, b, now);
