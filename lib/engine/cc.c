@@ -865,10 +865,15 @@ void smart__cc_tx_update(struct smart__engine *e, uint64_t now) {
       double x = (double)cc->x, rs = (double)r / 1e9, ds = (double)dt / 1e9;
       double nx;
       if (cc->ss) {
-        /* Doubling once per slow-start feedback round (FB_T_SS + 1 GRTT,
-         * as TFMCC): a receiver that cannot take more is heard before the
-         * rate has doubled again. */
-        nx = x * smart__exp(0.6931471805599453 * (ds / (rs * (FB_T_SS + 1))));
+        /* Doubling once per slow-start feedback round (FB_T_SS + 1 round
+         * trips, as TFMCC), the CLR's round trip once measured (below a
+         * configured GRTT: 0.2 ms on a LAN configured at 1 ms): a
+         * receiver that cannot take more is heard before the rate has
+         * doubled again. */
+        double rss = rs;
+        if (cc->have_clr && cc->clr_rtt && cc->clr_rtt < r)
+          rss = (double)(cc->clr_rtt < RTT_FLOOR ? RTT_FLOOR : cc->clr_rtt) / 1e9;
+        nx = x * smart__exp(0.6931471805599453 * (ds / (rss * (FB_T_SS + 1))));
       } else {
         /* Nobody limits us: up by a segment or an eighth per round trip. */
         double a1 = seg_tx(e) / rs, b1 = x / 8;
