@@ -195,7 +195,7 @@ smart_ssize smart__acks_rx_send(struct smart__engine *e, struct smart__rxs *r, u
   p.u.repl.seq = (uint16_t)r->next;
   p.ext = ext;
   p.ext_len = el;
-  if (!smart__fb_take(e, SMART__REQ_MSG_LEN + el, now))
+  if (!smart__ratelim_take(&e->fb, SMART__REQ_MSG_LEN + el, now))
     return 0;
   smart_ssize n = smart__pkt_encode(out, outlen, &p);
   if (n < 0)

@@ -64,8 +64,8 @@
 #define FB_GAP SMART__MS(10)
 /* In slow start, on a short path, four round trips (1 ms at least): the
  * CLR's reports and the receive and send rates' windows, so that the
- * doubling is paced by the feedback round (FB_T_SS + 1 GRTT), not by a
- * 10 ms window that the rate outgrows (on a LAN, 10 ms is a hundred
+ * doubling is paced by the feedback round (FB_T_SS + 1 round trips), not
+ * by a 10 ms window that the rate outgrows (on a LAN, 10 ms is a hundred
  * round trips: slow start to 1 GB/s took 120 ms). From a 2.5 ms round
  * trip on, FB_GAP. */
 #define SS_GAP_MIN SMART__MS(1)

@@ -384,11 +384,6 @@ static inline int smart__grow(struct smart__engine *e, void **arr,
   return smart__mem_grow(&e->mem, arr, cap, need, elem);
 }
 
-/* A receiver's request or report of `n` bytes: 1 if its bucket lets it go. */
-static inline int smart__fb_take(struct smart__engine *e, uint64_t n, uint64_t now) {
-  return smart__ratelim_take(&e->fb, n, now);
-}
-
 /* ---- Packets (engine.c) ---------------------------------------------------- */
 /* The SESSION extension of a request: 1 and `*sess`, or 0 (absent = any). */
 int smart__pkt_session(const struct smart__pkt *p, uint32_t *sess);

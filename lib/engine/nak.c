@@ -295,7 +295,7 @@ static smart_ssize build_request(struct smart__engine *e, struct smart__rxs *r,
     np++;
   }
   size_t total = fixed - (np ? 0 : SMART__EXT_HDR_LEN) + 4 * np;
-  if (!smart__fb_take(e, total, now))
+  if (!smart__ratelim_take(&e->fb, total, now))
     return 0;
   /* Assemble the extension area in place: SESSION, then NAKLIST whose
    * value is already at its final offset. */
