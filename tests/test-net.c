@@ -662,7 +662,10 @@ static double mono_s(void) {
  * nothing sent it returns SMART_EAGAIN, not before the timeout; with a
  * timeout of 0 each call looks at the sockets once without waiting, and
  * a message sent is had that way; with a timeout, a message already
- * waiting in the socket is returned by the wait at once. */
+ * waiting in the socket is returned by the wait at once; and a shorter
+ * timeout after that is kept, though the long wait's timer may still be
+ * armed (a wait keeps its timer from one call to the next while the
+ * expiry does not come earlier: smart__io_wait). */
 START_TEST(receive_timeouts) {
   char group[64];
   group_name(group, sizeof(group), 0, 8);
@@ -697,6 +700,14 @@ START_TEST(receive_timeouts) {
   usleep(20000); /* in the receiver's socket before it calls */
   ck_assert_int_eq(smart_recv(rx, buf, sizeof(buf), NULL, 0), 7);
   ck_assert_str_eq(buf, "second");
+  to = 300;
+  ck_assert_int_eq(smart_setopt(rx, SMART_OPT_RCVTIMEO_MS, &to, sizeof(to)), 0);
+  t0 = mono_s();
+  ck_assert_int_eq(smart_recv(rx, buf, sizeof(buf), NULL, 0), SMART_EAGAIN);
+  double waited = mono_s() - t0;
+  /* Not before its own timeout, and not at the 5 s one's: the bound is
+   * 13 times the timeout, which no scheduling delay comes near. */
+  ck_assert_msg(waited >= 0.299 && waited < 4.0, "a 300 ms timeout returned after %.3f s", waited);
   smart_close(tx);
   smart_close(rx);
 }

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -382,27 +383,60 @@ uint64_t smart__io_deadline(smart_sock *s) {
   return t;
 }
 
+/* A wait of at least this long keeps its timer in the timerfd. */
+#define SMART__TFD_MIN SMART__US(100)
+
+/* Arm the timerfd for `t` unless it is armed for `t` or earlier already
+ * (it then wakes the wait early, once, which costs less than arming and
+ * cancelling a timer on every wait). Returns 1 when the wait may rely on
+ * it, 0 when it cannot be had (the wait then keeps its own timeout). */
+static int tfd_arm(smart_sock *s, uint64_t t) {
+  if (s->tfd < 0) {
+    s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->tfd < 0)
+      return 0;
+    s->tfd_at = SMART__NEVER;
+  }
+  if (s->tfd_at <= t)
+    return 1;
+  struct itimerspec its = {{0, 0}, {(time_t)(t / SMART__NS_PER_S), (long)(t % SMART__NS_PER_S)}};
+  if (timerfd_settime(s->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+    return 0;
+  s->tfd_at = t;
+  return 1;
+}
+
 /* Wait for input or the next timer, at most until `deadline` (UINT64_MAX:
  * no limit). Returns the READY_ bits of the sockets with input (0 when the
- * time came first), for smart__io_pump_ready(), or an error. */
+ * time came first, or a timer armed for an earlier deadline), for
+ * smart__io_pump_ready(), or an error.
+ * A wait's own timeout is a timer armed when the thread sleeps and
+ * cancelled when input wakes it; on a virtual machine each costs a trap
+ * to the hypervisor when it is the processor's next timer, several µs a
+ * message for a receiver whose next timer is a millisecond away (measured:
+ * p50 one-way 17.6 µs with a 50 ms timeout, 22.8 with 1 ms, 25.8 with
+ * 300 µs, on loopback). A wait of SMART__TFD_MIN or more leaves its timer
+ * in a timerfd, which stays armed from one wait to the next while the
+ * expiry does not come earlier. A shorter one (a sender waiting for
+ * tokens) keeps its own timeout, to the nanosecond. */
 int smart__io_wait(smart_sock *s, uint64_t deadline) {
   uint64_t now = smart__now();
   uint64_t t = smart__min_deadline(smart__io_deadline(s), deadline);
-  /* To the nanosecond: a rate-limited sender waits for tokens, often far
-   * less than a millisecond. */
   struct timespec ts, *tp = NULL;
   if (t != SMART__NEVER) {
     uint64_t d = t > now ? t - now : 0;
     if (d > SMART__SEC(60))
       d = SMART__SEC(60);
-    ts.tv_sec = (time_t)(d / SMART__NS_PER_S);
-    ts.tv_nsec = (long)(d % SMART__NS_PER_S);
-    tp = &ts;
+    if (d < SMART__TFD_MIN || !tfd_arm(s, now + d)) {
+      ts.tv_sec = (time_t)(d / SMART__NS_PER_S);
+      ts.tv_nsec = (long)(d % SMART__NS_PER_S);
+      tp = &ts;
+    }
   }
   /* The sockets themselves rather than the epoll descriptor: one wake-up
    * instead of two, and it says which socket has input. */
-  struct pollfd p[3];
-  int bit[3], np = 0;
+  struct pollfd p[4];
+  int bit[4], np = 0;
   if (s->gfd >= 0) {
     p[np] = (struct pollfd){.fd = s->gfd, .events = POLLIN};
     bit[np++] = SMART__READY_GROUP;
@@ -415,13 +449,28 @@ int smart__io_wait(smart_sock *s, uint64_t deadline) {
     p[np] = (struct pollfd){.fd = s->old_gfd, .events = POLLIN};
     bit[np++] = SMART__READY_OLD;
   }
+  /* An armed timerfd is watched on every wait (a short wait too): one
+   * left armed early must be read when it fires, or every wait after it
+   * would return at once. */
+  if (s->tfd >= 0 && s->tfd_at != SMART__NEVER) {
+    p[np] = (struct pollfd){.fd = s->tfd, .events = POLLIN};
+    bit[np++] = 0;
+  }
   int r = ppoll(p, (nfds_t)np, tp, NULL);
   if (r < 0)
     return errno == EINTR ? 0 : smart__io_err(s, SMART_ESYS);
   int ready = 0;
-  for (int i = 0; r > 0 && i < np; i++)
-    if (p[i].revents & (POLLIN | POLLERR | POLLHUP))
+  for (int i = 0; r > 0 && i < np; i++) {
+    if (!(p[i].revents & (POLLIN | POLLERR | POLLHUP)))
+      continue;
+    if (p[i].fd == s->tfd) {
+      uint64_t n;
+      if (read(s->tfd, &n, sizeof(n)) == (ssize_t)sizeof(n) || errno == EAGAIN)
+        s->tfd_at = SMART__NEVER; /* fired (or re-armed since, and not yet due) */
+    } else {
       ready |= bit[i];
+    }
+  }
   return ready;
 }
 
@@ -461,6 +510,8 @@ void smart__io_close_fds(smart_sock *s) {
     close(s->sfd);
   if (s->old_gfd >= 0)
     close(s->old_gfd);
-  s->epfd = s->gfd = s->sfd = s->old_gfd = -1;
+  if (s->tfd >= 0)
+    close(s->tfd);
+  s->epfd = s->gfd = s->sfd = s->old_gfd = s->tfd = -1;
   s->joined = 0;
 }

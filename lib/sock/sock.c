@@ -25,7 +25,7 @@ SMART_API int smart_open(smart_sock **out, uint32_t flags) {
   s->open_flags = flags;
   smart__opts_init(&s->o);
   s->o.nonblock = (flags & SMART_OPEN_NONBLOCK) != 0;
-  s->gfd = s->sfd = s->epfd = s->old_gfd = -1;
+  s->gfd = s->sfd = s->epfd = s->old_gfd = s->tfd = -1;
   /* Seeds differ per socket; SMART_OPT_SEED makes a run reproducible. */
   uint64_t x = smart__now() ^ (uint64_t)(uintptr_t)s ^ ((uint64_t)getpid() << 32);
   s->o.eng.seed = smart__splitmix64(&x);

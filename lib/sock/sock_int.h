@@ -38,6 +38,8 @@ struct smart_sock {
   uint32_t open_flags;
   int joined;
   int gfd, sfd, epfd, old_gfd;
+  int tfd;        /* timerfd of the blocking waits (smart__io_wait), opened on first use */
+  uint64_t tfd_at; /* the expiry it is armed at (monotonic ns), SMART__NEVER if none */
   struct smart__sockaddr source, self;
   int have_source;
   struct smart__iface ifc;
