@@ -40,6 +40,10 @@ START_TEST(peers_ids_text_and_sender_ids) {
   /* Secure sessions: by sender ID, and the address follows the sender. */
   uint32_t is = smart__peers_id(&t, &a, 77, 13);
   ck_assert_uint_eq(is, 3);
+  /* asked twice, the second answer the remembered one; and after the
+   * move, the new address (the text follows every change) */
+  ck_assert_str_eq(smart__peers_text(&t, is), "198.51.100.1:4000");
+  ck_assert_str_eq(smart__peers_text(&t, is), "198.51.100.1:4000");
   ck_assert_uint_eq(smart__peers_id(&t, &b, 77, 14), is);
   ck_assert_str_eq(smart__peers_text(&t, is), "198.51.100.2:4000");
   ck_assert_uint_eq(smart__peers_by_sid(&t, 77), is);
@@ -123,6 +127,7 @@ START_TEST(peers_full_of_data_senders_expires_the_idle) {
     smart__peers_id(&t, &j, 0, later);
   }
   struct smart__sockaddr real = v4(HOST(2), 4000);
+  ck_assert_str_eq(smart__peers_text(&t, 1), "198.51.100.9:10000");
   ck_assert_uint_eq(smart__peers_id(&t, &real, 0, later), 0); /* silent for 59 s only */
   ck_assert_uint_eq(t.forgot, 0);
   uint32_t id = smart__peers_id(&t, &real, 0, now + SMART__PEER_IDLE);

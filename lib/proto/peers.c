@@ -41,6 +41,7 @@ static uint32_t evict(struct smart__peers *t, const struct smart__sockaddr *a, u
   if (!victim)
     return 0;
   peer_init(victim, victim->id, a, sid, now);
+  t->gen++;
   t->evicted++;
   t->last = victim->id - 1;
   return victim->id;
@@ -57,8 +58,10 @@ uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a
     struct smart__peer *p = &t->v[i];
     if (sid ? p->sid == sid : smart__addr_equal(&p->addr, a)) {
       p->last_heard = now;
-      if (sid && !smart__addr_equal(&p->addr, a)) /* it moved (secure mode) */
+      if (sid && !smart__addr_equal(&p->addr, a)) { /* it moved (secure mode) */
         p->addr = *a;
+        t->gen++;
+      }
       t->last = i;
       return p->id;
     }
@@ -69,6 +72,7 @@ uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a
   if (smart__mem_grow(smart__mem_libc(), &v, &t->cap, t->n + 1, sizeof(*t->v)) != 0)
     return 0;
   t->v = v;
+  t->gen++; /* the table may have moved */
   peer_init(&t->v[t->n], t->n + 1, a, sid, now);
   t->last = t->n;
   return ++t->n;
@@ -85,7 +89,7 @@ uint32_t smart__peers_by_sid(const struct smart__peers *t, uint32_t sid) {
   return 0;
 }
 
-const char *smart__peers_text(struct smart__peers *t, uint32_t id) {
+const char *smart__peers_text_find(struct smart__peers *t, uint32_t id) {
   struct smart__peer *p = smart__peers_get(t, id);
   if (!p)
     return "";
@@ -93,6 +97,8 @@ const char *smart__peers_text(struct smart__peers *t, uint32_t id) {
     smart__addr_format(&p->addr, p->text, sizeof(p->text));
     p->text_of = p->addr;
   }
+  t->text_id = id;
+  t->text_gen = t->gen;
   return p->text;
 }
 

@@ -44,6 +44,10 @@ struct smart__peers {
   uint64_t evicted; /* slots taken over when full */
   uint32_t forgot;  /* the id of a data sender whose slot was just given to a
                        newcomer: its engine state must go (0: none) */
+  /* smart__peers_text's last answer, good while `gen` is what it was:
+   * `gen` counts every change of a peer's address and of the table (one
+   * look per message instead of a comparison of addresses) */
+  uint32_t gen, text_id, text_gen;
 };
 
 /* The id of the peer at `a` (or with sender ID `sid`, when non-zero), added
@@ -60,7 +64,12 @@ struct smart__peer *smart__peers_get(struct smart__peers *t, uint32_t id);
 /* The id of the peer with sender ID `sid`, or 0. */
 uint32_t smart__peers_by_sid(const struct smart__peers *t, uint32_t sid);
 /* Its address as text ("" for an unknown id). */
-const char *smart__peers_text(struct smart__peers *t, uint32_t id);
+const char *smart__peers_text_find(struct smart__peers *t, uint32_t id);
+static inline const char *smart__peers_text(struct smart__peers *t, uint32_t id) {
+  if (id && id == t->text_id && t->gen == t->text_gen)
+    return t->v[id - 1].text; /* the common case: every message from one sender */
+  return smart__peers_text_find(t, id);
+}
 /* May this peer's request be served now? 1: yes (a token taken). */
 int smart__peers_nak_allowed(struct smart__peers *t, uint32_t id, uint64_t now);
 void smart__peers_free(struct smart__peers *t);
