@@ -1667,6 +1667,57 @@ START_TEST(sim_sender_gone_reported_with_tail) {
 }
 END_TEST
 
+/* Receiver 1 hears nothing from 1 s to 6.5 s, longer than its sender
+ * timeout (4 s): it reports the sender gone. When it hears the sender
+ * again, in the same session, the stream goes on from where it was left:
+ * a reliable sender, which never evicted it, still holds everything it
+ * missed, and it gets all of it, whatever its join policy (it used to
+ * start again: at the lead, skipping what the sender still held for it,
+ * or at the trail, asking again for what it had delivered before, which
+ * on a network comes twice; the simulator skips the repair of a sequence
+ * a receiver once had, so here that showed as a wait); with the real-time
+ * policy the sender moved on, and what it no longer holds is reported
+ * lost. Never a message twice. */
+START_TEST(sim_sender_heard_again_after_gone_no_duplicates) {
+  for (int v = 0; v < 3; v++) {
+    struct sim_config c;
+    sim_config_init(&c);
+    struct gone_ctx g = {.cut = 0};
+    c.receivers = 2;
+    c.messages = v < 2 ? 3000 : 6000;
+    c.window = v < 2 ? 4096 : 256;
+    c.seed = 121 + (uint64_t)v;
+    c.max_sim_ns = 30000 * MS;
+    c.join_policy = v == 0 ? SMART__JOIN_CURRENT : SMART__JOIN_WINDOW;
+    /* The third: real-time, the sender's window moves on meanwhile. */
+    c.delivery = v < 2 ? SMART__POLICY_RELIABLE : SMART__POLICY_REALTIME;
+    c.user = &g;
+    c.on_event = gone_event;
+    struct sim *s = sim_new(&c);
+    ck_assert_ptr_nonnull(s);
+    sim_receiver(s, 1)->down_from = 1000 * MS;
+    sim_receiver(s, 1)->down_until = 6500 * MS;
+    ck_assert_int_eq(sim_run(s), 0);
+    struct sim_rcv *rv = sim_receiver(s, 1);
+    ck_assert_uint_eq(g.gone[1], 1);
+    ck_assert_msg(rv->dups == 0, "variant %d: %llu messages delivered twice", v,
+                  (unsigned long long)rv->dups);
+    ck_assert_uint_eq(rv->errors, 0); /* nothing skipped without a loss event */
+    if (v < 2) { /* the sender held it all: nothing lost */
+      ck_assert_uint_eq(rv->delivered, c.messages);
+      ck_assert_uint_eq(rv->loss_events, 0);
+    } else { /* what it no longer held is reported, the rest delivered */
+      ck_assert_uint_gt(rv->lost_seqs, 0);
+      ck_assert_uint_eq(rv->next_msg, c.messages);
+      ck_assert_uint_gt(rv->delivered, 1000);
+    }
+    ck_assert_uint_eq(sim_receiver(s, 2)->delivered, c.messages);
+    ck_assert_uint_eq(sim_receiver(s, 2)->dups, 0);
+    sim_free(s);
+  }
+}
+END_TEST
+
 /* Stream start at 50% loss (everything, heartbeats included): receivers
  * listening before the sender starts must get its first message or a loss
  * event naming it, never start silently later (the checker counts an error
@@ -3301,6 +3352,7 @@ static Suite *engine_suite(void) {
   tcase_add_test(m, sim_cut_receiver_with_loss_within_budget);
   tcase_add_test(m, sim_reliable_evicts_stalled_receiver);
   tcase_add_test(m, sim_sender_gone_reported_with_tail);
+  tcase_add_test(m, sim_sender_heard_again_after_gone_no_duplicates);
   tcase_add_test(m, sim_stream_start_50pct);
   tcase_add_test(m, sim_quiet_honoured);
   tcase_add_test(m, sim_reassembly_1_byte_to_16_mib);

@@ -266,6 +266,14 @@ struct smart__rxs {
   uint8_t leaving;       /* our last STATUS says we leave */
   uint8_t final_sent;    /* ended: our last STATUS went out */
   uint8_t gone;          /* reported gone; the next packet is a new start */
+  /* Reported gone while its session was known: heard again in the same
+   * session, its stream goes on from resume_next (everything before was
+   * delivered or reported lost), not from where a new receiver would
+   * start; until a heartbeat or confirm names the session, data held. */
+  uint8_t resume;
+  uint8_t hold_window;   /* hold is for a window join (or R), not only the resume */
+  uint32_t resume_session;
+  uint64_t resume_next;  /* in the sender's numbering */
   uint8_t hb_start;      /* the heartbeat being read has START */
   uint8_t evicted_told;  /* SMART__EV_EVICTED reported, for evicted_seq */
   uint64_t evicted_seq;  /* the sender's trail in its notice */

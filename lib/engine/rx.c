@@ -379,6 +379,24 @@ static int advance(struct smart__engine *e, struct smart__rxs *r) {
 
 /* ---- Position from the sender (heartbeat / confirm) ---------------------- */
 
+/* Heard again after it was reported gone, in the session it had: where
+ * its stream goes on (at the trail at the earliest, and then what lies
+ * before the trail, [resume_next, trail), is reported lost here), or
+ * UINT64_MAX when this is a new start. Decided once. */
+static uint64_t resume_from(struct smart__engine *e, struct smart__rxs *r, uint64_t lead,
+                            uint64_t trail, int *rc) {
+  *rc = 0;
+  if (!r->resume)
+    return UINT64_MAX;
+  r->resume = 0;
+  if (!r->have_session || r->session != r->resume_session || r->resume_next > lead)
+    return UINT64_MAX;
+  if (r->resume_next >= trail)
+    return r->resume_next;
+  *rc = smart__ev_loss(e, r->src, r->resume_next, trail - r->resume_next);
+  return trail;
+}
+
 static int learn_position(struct smart__engine *e, struct smart__rxs *r,
                           uint64_t lead, uint64_t trail, uint64_t now) {
   int rc;
@@ -388,15 +406,30 @@ static int learn_position(struct smart__engine *e, struct smart__rxs *r,
     r->synced = 1;
     /* A stream that has released nothing yet (START) is taken from its
      * first sequence: a receiver listening when it began gets all of it. */
-    r->next = r->hi = e->cfg.join_policy == SMART__JOIN_WINDOW || r->hb_start ? trail : lead;
+    uint64_t from = resume_from(e, r, lead, trail, &rc);
+    if (rc)
+      return rc;
+    if (from == UINT64_MAX)
+      from = e->cfg.join_policy == SMART__JOIN_WINDOW || r->hb_start ? trail : lead;
+    else
+      r->asm_skip = 1; /* a message cut by the loss reported is not ours */
+    r->next = r->hi = from;
     r->hold = 0;
     return add_missing(e, r, lead, now, 0);
   }
   if (r->hold) {
-    /* Window join: data heard first; now reach back to the trail. */
+    /* Window join: data heard first; now reach back to the trail. A
+     * stream that goes on after it was reported gone reaches back to
+     * where it was left instead; one that is heard first past there is a
+     * new start (older data came late: not asked for again). */
     r->hold = 0;
-    if (trail < r->next && r->hi - trail <= RING_MAX)
-      if ((rc = reach_back(e, r, trail, now)))
+    uint64_t lo = resume_from(e, r, lead, trail, &rc);
+    if (rc)
+      return rc;
+    if (lo == UINT64_MAX)
+      lo = r->hold_window ? trail : r->next;
+    if (lo < r->next && r->hi - lo <= RING_MAX)
+      if ((rc = reach_back(e, r, lo, now)))
         return rc;
   }
   if (trail > r->next) {
@@ -702,7 +735,10 @@ static int sync_on_data(struct smart__engine *e, struct smart__rxs *r,
    * have missed its beginning: hold delivery until a heartbeat (or a
    * confirm) gives the trail, then ask for everything from there, as the
    * window join does. */
-  r->hold = e->cfg.join_policy == SMART__JOIN_WINDOW || p->u.data.r;
+  r->hold_window = e->cfg.join_policy == SMART__JOIN_WINDOW || p->u.data.r;
+  /* A sender heard again after it was reported gone: held until its
+   * session is known (the same one goes on from where it was left). */
+  r->hold = r->hold_window || r->resume;
   /* Joining in the middle of a fragmented message: its tail is not ours. */
   r->asm_skip = 1;
   return 0;
@@ -949,6 +985,11 @@ int smart__rx_gone(struct smart__engine *e, struct smart__rxs *r, int ended) {
   if (!ev)
     return SMART_ENOMEM;
   ev->session = r->session;
+  /* After the first heartbeat our numbering is the sender's: the position
+   * can be compared with its heartbeats should it be heard again. */
+  r->resume = r->synced && r->have_session && !ended;
+  r->resume_session = r->session;
+  r->resume_next = r->next;
   e->st.senders_gone++;
   rx_clear(e, r);
   r->synced = r->have_session = 0;
