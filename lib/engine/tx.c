@@ -166,6 +166,21 @@ static void chunk_put(struct smart__engine *e, struct smart__qchunk *c) {
   tx->nspare++;
 }
 
+/* The entry of a message just written at the end of the queue. */
+static int q_entered(struct smart__engine *e, size_t len, uint64_t cost) {
+  struct smart__tx *tx = e->tx;
+  tx->qbytes += cost;
+  if (tx->qbytes > e->st.queued_peak)
+    e->st.queued_peak = tx->qbytes;
+  struct smart__qmsg *m = &tx->msgs[(tx->mhead + tx->mn) & (tx->mcap - 1)];
+  m->len = len;
+  m->done = 0;
+  tx->mn++;
+  e->st.msgs_sent++;
+  e->st.bytes_sent += len;
+  return 0;
+}
+
 int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
                      uint64_t now) {
   struct smart__tx *tx = e->tx;
@@ -175,6 +190,12 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
     return SMART_EMSGSIZE; /* would never fit: not an endless SMART_EAGAIN */
   if (tx->qbytes + cost > e->cfg.sndbuf || tx->qbytes >= SMART__TX_LEAD)
     return SMART_EAGAIN;
+  if (tx->mn < tx->mcap && tx->qlast && len <= SMART__TX_CHUNK - tx->qwr) {
+    /* The common case: room in the last chunk and in the entry ring. */
+    memcpy(tx->qlast->data + tx->qwr, msg, len);
+    tx->qwr += (uint32_t)len;
+    return q_entered(e, len, cost);
+  }
   if (tx->mn == tx->mcap &&
       smart__mem_ring_grow(&e->mem, (void **)&tx->msgs, &tx->mcap, &tx->mhead,
                            tx->mn, sizeof(*tx->msgs), 64, NULL))
@@ -220,16 +241,7 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
   }
   tx->qlast = c;
   tx->qwr = (uint32_t)w;
-  tx->qbytes += cost;
-  if (tx->qbytes > e->st.queued_peak)
-    e->st.queued_peak = tx->qbytes;
-  struct smart__qmsg *m = &tx->msgs[(tx->mhead + tx->mn) & (tx->mcap - 1)];
-  m->len = len;
-  m->done = 0;
-  tx->mn++;
-  e->st.msgs_sent++;
-  e->st.bytes_sent += len;
-  return 0;
+  return q_entered(e, len, cost);
 }
 
 static struct smart__qmsg *q_at(struct smart__tx *tx, uint32_t i) {
