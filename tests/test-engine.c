@@ -2970,6 +2970,50 @@ START_TEST(sim_cc_1000_receivers_5pct) {
 }
 END_TEST
 
+/* An application-limited sender (10,000 messages a second, far below what
+ * the path carries) stays in slow start, at twice what its receivers get.
+ * Congestion feedback must not grow with the group: the reports that ask
+ * for a hearing (REPORT) from 300 receivers at most three times those of
+ * one (the CLR's keepalives are most of them). Comparing with twice the
+ * round's first report, and a report at the rate not heard as one, had
+ * every receiver report in every round: 146 a second each. */
+static uint64_t cc_reports_of(uint32_t receivers, uint64_t *delivered) {
+  struct sim_config c;
+  sim_config_init(&c);
+  c.receivers = receivers;
+  c.messages = 10000;
+  c.interval_ns = 100 * SMART__NS_PER_US;
+  c.grtt_us = 1000;
+  c.window = 16384; /* the sockets' default: positions come 1,000 a second */
+  c.delay_min_ns = 20 * SMART__NS_PER_US;
+  c.delay_max_ns = 40 * SMART__NS_PER_US;
+  c.jitter_ns = SMART__NS_PER_US;
+  c.seed = 231;
+  c.cc = 1;
+  c.max_sim_ns = 5000 * MS;
+  struct sim *s = sim_new(&c);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(sim_run(s), 0);
+  struct smart__stats st = {.size = sizeof(st)};
+  smart__engine_get_stats(sim_engine(s, 0), &st);
+  *delivered = 0;
+  for (uint32_t r = 1; r <= receivers; r++)
+    *delivered += sim_receiver(s, r)->delivered;
+  sim_free(s);
+  return st.cc_triggered_received;
+}
+
+START_TEST(sim_cc_feedback_flat_when_app_limited) {
+  uint64_t d1, d300;
+  uint64_t one = cc_reports_of(1, &d1), many = cc_reports_of(300, &d300);
+  ck_assert_uint_eq(d1, 10000);
+  ck_assert_uint_eq(d300, 300u * 10000u);
+  ck_assert_uint_gt(one, 0);
+  ck_assert_msg(many <= 3 * one, "%llu reports from 300 receivers, %llu from one",
+                (unsigned long long)many, (unsigned long long)one);
+}
+END_TEST
+
 /* A token bucket on a LAN, as tests/netns-cc.sh builds with tc tbf: three
  * receivers 20-40 us away, receiver 1 behind 50 Mbit/s (6.25 MB/s) with a
  * drop-tail queue of `queue` bytes (tbf's limit: 50 ms at the rate and its
@@ -3371,6 +3415,7 @@ static Suite *engine_suite(void) {
   if (heavy)
     tcase_add_test(cc, sim_cc_1000_receivers_5pct);
   tcase_add_test(cc, sim_cc_quiet_after_data);
+  tcase_add_test(cc, sim_cc_feedback_flat_when_app_limited);
   tcase_add_test(cc, sim_cc_lan_token_bucket);
   tcase_add_test(cc, sim_cc_lan_slow_start);
   tcase_add_test(cc, sim_cc_two_senders_lan);

@@ -206,15 +206,22 @@ static void cc_reset(struct smart__ccr *c, uint32_t session) {
   c->fb_due = c->clr_due = SMART__NEVER;
 }
 
-/* What our rate is compared with: the lowest the sender heard in this
- * round, or its rate if lower; in slow start twice that, the rate it will
- * have reached by the next round (the rate it says is one our queue held
- * back: behind a queue that fills, we would speak too late). */
+/* What our rate is compared with: once a receiver reported in this round
+ * (the heartbeat names it), the lowest rate the sender heard or its own if
+ * lower, as is (a receiver's own figure, in slow start twice what it
+ * receives, as ours is); before that the sender's rate, in slow start
+ * twice that, the rate it will have reached by the next round (the rate
+ * it says is one our queue held back: behind a queue that fills, we would
+ * speak too late). Comparing with twice the first report too, and not
+ * knowing of a report that was not below the rate, made every receiver of
+ * an application-limited sender (which stays in slow start at twice what
+ * they receive) report in every round. */
 static uint64_t compare_with(const struct smart__ccr *c) {
-  uint64_t cmp = c->x_supp && c->x_supp < c->x_send ? c->x_supp : c->x_send;
+  if (c->x_supp && (c->supp_heard || c->x_supp < c->x_send))
+    return c->x_supp;
   if (c->ss)
-    cmp = cmp > UINT64_MAX / 2 ? UINT64_MAX : 2 * cmp;
-  return cmp;
+    return c->x_send > UINT64_MAX / 2 ? UINT64_MAX : 2 * c->x_send;
+  return c->x_send;
 }
 
 /* Should we report in this round? Then arm the timer (once per round). */
@@ -471,6 +478,7 @@ void smart__cc_rx_hb(struct smart__engine *e, struct smart__rxs *r, const struct
   }
   c->x_send = hb->cc_rate;
   c->x_supp = hb->cc_supp;
+  c->supp_heard = hb->cc_supp_tag != 0;
   c->seg = hb->cc_seg;
   c->ss = (hb->cc_flags & SMART__CC_F_SLOWSTART) != 0;
   int was = c->clr;
@@ -951,7 +959,7 @@ void smart__cc_tx_hb_fill(struct smart__engine *e, struct smart__hb *hb, uint64_
   hb->cc_rate = effective(e);
   hb->cc_supp = cc->supp < hb->cc_rate ? cc->supp : hb->cc_rate;
   hb->cc_clr = cc->have_clr ? cc->clr_tag : 0;
-  hb->cc_supp_tag = cc->supp < hb->cc_rate ? cc->supp_tag : 0;
+  hb->cc_supp_tag = cc->supp_tag; /* someone reported in this round */
   hb->cc_round = cc->round;
   hb->cc_seg = (uint16_t)e->cfg.max_dgram;
   hb->cc_flags = cc->ss ? SMART__CC_F_SLOWSTART : 0;
@@ -1102,8 +1110,12 @@ void smart__cc_tx_report(struct smart__engine *e, struct smart__rcv *rc,
   /* The suppression rate is in the receivers' own terms (the rate each
    * computes with its own round-trip estimate), as TFMCC echoes it: the
    * others compare theirs with it. */
-  if (f->rate && f->rate < cc->supp) {
-    cc->supp = f->rate;
+  /* The first report of a round sets it whatever its rate (the rate, if
+   * lower, stays the figure): the heartbeat then says that one was heard,
+   * and the others, no lower by a tenth, keep quiet. */
+  if (f->rate && (f->rate < cc->supp || !cc->supp_tag)) {
+    if (f->rate < cc->supp)
+      cc->supp = f->rate;
     cc->supp_tag = f->tag;
     cc->supp_rtt = rtt;
     uint64_t t = cc->hb_at + e->grtt_ns / 16; /* others stop their timers */

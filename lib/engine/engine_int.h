@@ -68,6 +68,7 @@ struct smart__ccr {
   uint8_t reported;    /* we reported in this round */
   uint8_t pending;     /* the next STATUS is a report for CC */
   uint8_t ss;          /* the sender is in slow start */
+  uint8_t supp_heard;  /* its heartbeat names a report of this round (Suppression Tag) */
   uint8_t first;       /* the history is only the first, made-up interval */
   uint8_t ncand, nhist;
   uint8_t events;      /* loss events counted, modulo 256 */
