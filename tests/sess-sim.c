@@ -693,3 +693,14 @@ uint64_t ssim_now(const struct ssim *s) { return s->now; }
 uint32_t ssim_nodes(const struct ssim *s) { return s->nn; }
 struct ssim_node *ssim_node(struct ssim *s, uint32_t node) { return &s->nodes[node]; }
 uint64_t ssim_submitted(const struct ssim *s) { return s->submitted; }
+
+void ssim_unexpect(struct ssim *s, uint32_t i) {
+  struct ssim_node *n = &s->nodes[i];
+  if (n->expect_all != 1)
+    return; /* not expected, or done already */
+  n->expect_all = 0;
+  if (--s->nexpect && s->ndone == s->nexpect) {
+    s->done_ns = s->now;
+    s->end_at = s->now + s->c.tail_ns;
+  }
+}

@@ -134,6 +134,9 @@ uint32_t ssim_nodes(const struct ssim *s);
 struct ssim_node *ssim_node(struct ssim *s, uint32_t node);
 /* The message index the sender submits next. */
 uint64_t ssim_submitted(const struct ssim *s);
+/* Node i is no longer expected to deliver every message (decided during
+ * the run: the run then ends when the others have). */
+void ssim_unexpect(struct ssim *s, uint32_t i);
 /* Pump `node` now (after the test called a control function on it). */
 void ssim_kick(struct ssim *s, uint32_t node);
 /* The group address (239.255.0.x, port) of group number `i`. */

@@ -146,9 +146,21 @@ static void ident_time(void *user, struct ssim *s, uint32_t i, uint64_t now) {
   struct ident_ctx *x = user;
   if (i == 0) {
     x->sub_at_revoke = ssim_submitted(s);
-    for (uint32_t k = 1; k <= x->n; k++)
-      if (ssim_node(s, k)->next_msg > x->got_at_revoke)
-        x->got_at_revoke = ssim_node(s, k)->next_msg;
+    /* The member revoked is the one furthest ahead: one whose key
+     * delivery was lost is behind by then (by hundreds of messages, and
+     * which one that is depends on the run), and what it read before
+     * would measure that, not the revocation. */
+    x->revoked = 0;
+    for (uint32_t k = 1; k <= x->n; k++) {
+      if (k == x->refused)
+        continue;
+      uint64_t v = ssim_node(s, k)->next_msg;
+      if (v > x->got_at_revoke)
+        x->got_at_revoke = v;
+      if (!x->revoked || v > ssim_node(s, x->revoked)->next_msg)
+        x->revoked = k;
+    }
+    ssim_unexpect(s, x->revoked);
     ck_assert_int_eq(smart__session_revoke(ssim_node(s, 0)->ss, x->pk[x->revoked], now), 0);
     ssim_kick(s, 0);
   } else {
@@ -158,8 +170,7 @@ static void ident_time(void *user, struct ssim *s, uint32_t i, uint64_t now) {
 
 static void ident_prep(struct ssim *s, void *user) {
   struct ident_ctx *x = user;
-  ssim_node(s, x->refused)->expect_all = 0;
-  ssim_node(s, x->revoked)->expect_all = 0;
+  ssim_node(s, x->refused)->expect_all = 0; /* the revoked one: when it is chosen */
 }
 
 START_TEST(identity_refusal_and_revocation) {
@@ -167,7 +178,6 @@ START_TEST(identity_refusal_and_revocation) {
   memset(&x, 0, sizeof(x));
   x.n = RECEIVERS;
   x.refused = RECEIVERS; /* the last one is not on the list */
-  x.revoked = 7;
   x.pk = calloc(x.n + 1, 32);
   x.sk = calloc(x.n + 1, 64);
   for (uint32_t i = 0; i <= x.n; i++)
