@@ -167,7 +167,7 @@ static void chunk_put(struct smart__engine *e, struct smart__qchunk *c) {
 }
 
 /* The entry of a message just written at the end of the queue. */
-static int q_entered(struct smart__engine *e, size_t len, uint64_t cost) {
+static void q_entered(struct smart__engine *e, size_t len, uint64_t cost) {
   struct smart__tx *tx = e->tx;
   tx->qbytes += cost;
   if (tx->qbytes > e->st.queued_peak)
@@ -178,7 +178,6 @@ static int q_entered(struct smart__engine *e, size_t len, uint64_t cost) {
   tx->mn++;
   e->st.msgs_sent++;
   e->st.bytes_sent += len;
-  return 0;
 }
 
 int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
@@ -194,7 +193,8 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
     /* The common case: room in the last chunk and in the entry ring. */
     memcpy(tx->qlast->data + tx->qwr, msg, len);
     tx->qwr += (uint32_t)len;
-    return q_entered(e, len, cost);
+    q_entered(e, len, cost);
+    return 0;
   }
   if (tx->mn == tx->mcap &&
       smart__mem_ring_grow(&e->mem, (void **)&tx->msgs, &tx->mcap, &tx->mhead,
@@ -241,7 +241,8 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
   }
   tx->qlast = c;
   tx->qwr = (uint32_t)w;
-  return q_entered(e, len, cost);
+  q_entered(e, len, cost);
+  return 0;
 }
 
 static struct smart__qmsg *q_at(struct smart__tx *tx, uint32_t i) {
