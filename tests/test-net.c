@@ -652,6 +652,74 @@ START_TEST(short_burst_leaves_at_once) {
 }
 END_TEST
 
+/* What smart_recv says of a message in struct smart_msginfo: every field
+ * set whatever the caller's struct held before (here 0xA5 bytes), the
+ * truncation flag and the full length when the buffer is short, the
+ * sender's address as text, NUL-terminated; and a caller's larger struct
+ * (a later version's) keeps its tail beyond this version's fields. */
+START_TEST(message_info_fields) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 8);
+  smart_sock *tx = mk_nocc(group, 13), *rx = mk_nocc(group, 14);
+  smart_sock *both[2] = {tx, rx};
+  char m[100], buf[128];
+  memset(m, 'x', sizeof(m));
+  ck_assert_int_eq(smart_send(tx, m, sizeof(m), 0), (smart_ssize)sizeof(m));
+  ck_assert_int_eq(smart_send(tx, "short", 5, 0), 5);
+  struct {
+    struct smart_msginfo mi;
+    unsigned char tail[16];
+  } big;
+  memset(&big, 0xA5, sizeof(big));
+  big.mi.size = sizeof(big);
+  smart_ssize n = SMART_EAGAIN;
+  uint64_t deadline = now_ms() + 10000;
+  while (n == SMART_EAGAIN && now_ms() < deadline) {
+    turn(both, 2, 5);
+    n = smart_recv(rx, buf, 40, &big.mi, SMART_MSG_DONTWAIT);
+  }
+  ck_assert_int_eq(n, 40);
+  ck_assert_uint_eq(big.mi.size, sizeof(big));
+  ck_assert_uint_eq(big.mi.kind, SMART_RECV_MESSAGE);
+  ck_assert_uint_eq(big.mi.flags, SMART_RECV_TRUNC);
+  ck_assert_uint_eq(big.mi.len, sizeof(m));
+  ck_assert_uint_eq(big.mi.count, 1);
+  ck_assert_uint_ne(big.mi.sender_id, 0);
+  ck_assert_ptr_nonnull(memchr(big.mi.sender, 0, sizeof(big.mi.sender)));
+  ck_assert_msg(strncmp(big.mi.sender, "127.0.0.1:", 10) == 0 || strcmp(iface(), "127.0.0.1") != 0,
+                "sender \"%s\"", big.mi.sender);
+  for (size_t i = 0; i < sizeof(big.tail); i++)
+    ck_assert_uint_eq(big.tail[i], 0xA5);
+  uint64_t seq0 = big.mi.seq, id0 = big.mi.sender_id;
+  char who[sizeof(big.mi.sender)];
+  memcpy(who, big.mi.sender, sizeof(who));
+  /* The next one, into a struct of exactly this version's size. */
+  struct smart_msginfo mi;
+  memset(&mi, 0xA5, sizeof(mi));
+  mi.size = sizeof(mi);
+  n = SMART_EAGAIN;
+  deadline = now_ms() + 10000;
+  while (n == SMART_EAGAIN && now_ms() < deadline) {
+    turn(both, 2, 5);
+    n = smart_recv(rx, buf, sizeof(buf), &mi, SMART_MSG_DONTWAIT);
+  }
+  ck_assert_int_eq(n, 5);
+  ck_assert_mem_eq(buf, "short", 5);
+  ck_assert_uint_eq(mi.kind, SMART_RECV_MESSAGE);
+  ck_assert_uint_eq(mi.flags, 0);
+  ck_assert_uint_eq(mi.len, 5);
+  ck_assert_uint_eq(mi.count, 1);
+  ck_assert_uint_eq(mi.seq, seq0 + 1);
+  ck_assert_uint_eq(mi.sender_id, id0);
+  ck_assert_str_eq(mi.sender, who);
+  /* Smaller than 0.1's struct: refused, nothing taken. */
+  mi.size = sizeof(mi) - 1;
+  ck_assert_int_eq(smart_recv(rx, buf, sizeof(buf), &mi, SMART_MSG_DONTWAIT), SMART_EINVAL);
+  smart_close(tx);
+  smart_close(rx);
+}
+END_TEST
+
 static double mono_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -728,6 +796,7 @@ int main(void) {
     tcase_add_test(t, sndbuf_bounds_the_send_queue);
     tcase_add_test(t, send_queue_leads_by_8_mib);
     tcase_add_test(t, short_burst_leaves_at_once);
+    tcase_add_test(t, message_info_fields);
     tcase_add_test(t, receive_timeouts);
   }
   suite_add_tcase(su, t);

@@ -90,10 +90,12 @@ uint32_t smart__peers_by_sid(const struct smart__peers *t, uint32_t sid) {
 }
 
 const char *smart__peers_text_find(struct smart__peers *t, uint32_t id) {
+  static const char none[SMART__PEER_TEXT]; /* "" padded, as every answer is */
   struct smart__peer *p = smart__peers_get(t, id);
   if (!p)
-    return "";
+    return none;
   if (!p->text[0] || !smart__addr_equal(&p->text_of, &p->addr)) {
+    memset(p->text, 0, sizeof(p->text));
     smart__addr_format(&p->addr, p->text, sizeof(p->text));
     p->text_of = p->addr;
   }

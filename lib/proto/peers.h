@@ -18,6 +18,8 @@
 #include "util/ratelim.h"
 
 #define SMART__PEER_MAX 4096u
+/* An address as text, NUL-padded to this size (smart_msginfo.sender). */
+#define SMART__PEER_TEXT 48u
 #define SMART__NAK_RATE 200u /* requests per second and requester */
 #define SMART__NAK_BURST 100u
 /* A data sender not heard for this long may give its slot to a newcomer
@@ -32,7 +34,7 @@ struct smart__peer {
   uint32_t sid; /* secure mode: its authenticated sender ID */
   /* `addr` as text, formatted when it changes, not once per message */
   struct smart__sockaddr text_of;
-  char text[48];
+  char text[SMART__PEER_TEXT];
   struct smart__ratelim naks; /* per-requester request budget */
   int data; /* it sent DATA: a sender whose moves we follow */
 };
@@ -63,7 +65,8 @@ uint32_t smart__peers_id(struct smart__peers *t, const struct smart__sockaddr *a
 struct smart__peer *smart__peers_get(struct smart__peers *t, uint32_t id);
 /* The id of the peer with sender ID `sid`, or 0. */
 uint32_t smart__peers_by_sid(const struct smart__peers *t, uint32_t sid);
-/* Its address as text ("" for an unknown id). */
+/* Its address as text ("" for an unknown id), in a buffer of
+ * SMART__PEER_TEXT bytes padded with NULs: a caller may copy all of them. */
 const char *smart__peers_text_find(struct smart__peers *t, uint32_t id);
 static inline const char *smart__peers_text(struct smart__peers *t, uint32_t id) {
   if (id && id == t->text_id && t->gen == t->text_gen)

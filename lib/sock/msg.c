@@ -119,41 +119,30 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
 /* The size of struct smart_msginfo in 0.1: callers pass at least this. */
 #define SMART__MSGINFO_V1 (offsetof(struct smart_msginfo, sender) + 48)
 
-/* Copy what fits in the caller's version of the struct; keep its size. */
-static void info_out(struct smart_msginfo *info, const struct smart_msginfo *mi) {
-  size_t sz = info->size, n = sz < sizeof(*mi) ? sz : sizeof(*mi);
-  memcpy(info, mi, n);
-  info->size = sz;
-}
-
-/* One delivery to the caller: the message's length, or SMART_ELOST. */
+/* One delivery to the caller: the message's length, or SMART_ELOST. The
+ * caller's struct is filled in place, every field of this version (a
+ * later version's larger struct keeps its tail as it was); smart_recv
+ * has refused one smaller than 0.1's, which is this version's. */
+_Static_assert(SMART__MSGINFO_V1 == sizeof(struct smart_msginfo), "msginfo grew: copy what fits");
 static smart_ssize hand_over(const struct smart__delivery *d, void *buf, size_t len,
                              struct smart_msginfo *info) {
-  struct smart_msginfo mi;
+  int loss = d->kind == SMART__DLV_LOSS;
   if (info) {
-    memset(&mi, 0, sizeof(mi));
-    mi.sender_id = d->sender_id;
-    memcpy(mi.sender, d->sender, strnlen(d->sender, sizeof(mi.sender) - 1));
-    mi.seq = d->seq;
-    mi.count = d->count;
+    info->kind = loss ? SMART_RECV_LOSS : SMART_RECV_MESSAGE;
+    info->flags = !loss && d->len > len ? SMART_RECV_TRUNC : 0;
+    info->seq = d->seq;
+    info->count = d->count;
+    info->sender_id = d->sender_id;
+    info->len = loss ? 0 : d->len;
+    _Static_assert(sizeof(info->sender) == SMART__DLV_SENDER, "sender text size");
+    memcpy(info->sender, d->sender, sizeof(info->sender)); /* NUL-padded */
+    info->sender[sizeof(info->sender) - 1] = 0;
   }
-  if (d->kind == SMART__DLV_LOSS) {
-    if (info) {
-      mi.kind = SMART_RECV_LOSS;
-      info_out(info, &mi);
-    }
+  if (loss)
     return SMART_ELOST;
-  }
   size_t n = d->len < len ? d->len : len;
   if (n)
     memcpy(buf, d->data, n);
-  if (info) {
-    mi.kind = SMART_RECV_MESSAGE;
-    mi.len = d->len;
-    if (d->len > len)
-      mi.flags |= SMART_RECV_TRUNC;
-    info_out(info, &mi);
-  }
   return (smart_ssize)n;
 }
 
