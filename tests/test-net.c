@@ -652,6 +652,19 @@ START_TEST(short_burst_leaves_at_once) {
 }
 END_TEST
 
+/* The next message on `rx`, driving the sockets `v` until it comes (10 s
+ * at most): its length, or what smart_recv last said. */
+static smart_ssize recv_driving(smart_sock **v, int n, smart_sock *rx, char *buf, size_t len,
+                                struct smart_msginfo *info) {
+  smart_ssize r = SMART_EAGAIN;
+  uint64_t deadline = now_ms() + 10000;
+  while (r == SMART_EAGAIN && now_ms() < deadline) {
+    turn(v, n, 5);
+    r = smart_recv(rx, buf, len, info, SMART_MSG_DONTWAIT);
+  }
+  return r;
+}
+
 /* What smart_recv says of a message in struct smart_msginfo: every field
  * set whatever the caller's struct held before (here 0xA5 bytes), the
  * truncation flag and the full length when the buffer is short, the
@@ -672,12 +685,7 @@ START_TEST(message_info_fields) {
   } big;
   memset(&big, 0xA5, sizeof(big));
   big.mi.size = sizeof(big);
-  smart_ssize n = SMART_EAGAIN;
-  uint64_t deadline = now_ms() + 10000;
-  while (n == SMART_EAGAIN && now_ms() < deadline) {
-    turn(both, 2, 5);
-    n = smart_recv(rx, buf, 40, &big.mi, SMART_MSG_DONTWAIT);
-  }
+  smart_ssize n = recv_driving(both, 2, rx, buf, 40, &big.mi);
   ck_assert_int_eq(n, 40);
   ck_assert_uint_eq(big.mi.size, sizeof(big));
   ck_assert_uint_eq(big.mi.kind, SMART_RECV_MESSAGE);
@@ -697,12 +705,7 @@ START_TEST(message_info_fields) {
   struct smart_msginfo mi;
   memset(&mi, 0xA5, sizeof(mi));
   mi.size = sizeof(mi);
-  n = SMART_EAGAIN;
-  deadline = now_ms() + 10000;
-  while (n == SMART_EAGAIN && now_ms() < deadline) {
-    turn(both, 2, 5);
-    n = smart_recv(rx, buf, sizeof(buf), &mi, SMART_MSG_DONTWAIT);
-  }
+  n = recv_driving(both, 2, rx, buf, sizeof(buf), &mi);
   ck_assert_int_eq(n, 5);
   ck_assert_mem_eq(buf, "short", 5);
   ck_assert_uint_eq(mi.kind, SMART_RECV_MESSAGE);
