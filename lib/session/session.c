@@ -607,7 +607,8 @@ int smart__session_poll(struct smart__session *ss, struct smart__delivery *d) {
     }
     memset(d, 0, sizeof(*d));
     d->sender_id = ev.src_id;
-    _Static_assert(SMART__PEER_TEXT == SMART__DLV_SENDER, "sender text size");
+    _Static_assert(SMART__PEER_TEXT == sizeof(((struct smart_msginfo *)0)->sender),
+                   "sender text size");
     d->sender = smart__peers_text(&ss->peers, ev.src_id);
     d->seq = ev.seq;
     d->count = ev.count;

@@ -88,12 +88,11 @@ struct smart__cmd {
 
 /* What smart__session_poll() hands the application. */
 enum { SMART__DLV_MESSAGE = 1, SMART__DLV_LOSS = 2 };
-#define SMART__DLV_SENDER 48u /* smart_msginfo.sender's size */
 struct smart__delivery {
   int kind;
   uint32_t sender_id;
-  const char *sender; /* address as text, NUL-padded to SMART__DLV_SENDER
-                         bytes; valid until the next call */
+  const char *sender; /* address as text, NUL-padded to the size of
+                         smart_msginfo.sender; valid until the next call */
   uint64_t seq;
   uint32_t count; /* loss: messages lost */
   const uint8_t *data; /* message: valid until the next poll */

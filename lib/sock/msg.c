@@ -134,7 +134,6 @@ static smart_ssize hand_over(const struct smart__delivery *d, void *buf, size_t 
     info->count = d->count;
     info->sender_id = d->sender_id;
     info->len = loss ? 0 : d->len;
-    _Static_assert(sizeof(info->sender) == SMART__DLV_SENDER, "sender text size");
     memcpy(info->sender, d->sender, sizeof(info->sender)); /* NUL-padded */
     info->sender[sizeof(info->sender) - 1] = 0;
   }
