@@ -9,12 +9,14 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -784,6 +786,252 @@ START_TEST(receive_timeouts) {
 }
 END_TEST
 
+/* ---- a blocking sender that stops calling ------------------------------- */
+
+/* The threads of this process (each test runs in a process of its own). */
+static int threads_now(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  int n = -1;
+  while (f && fgets(line, sizeof(line), f))
+    if (sscanf(line, "Threads: %d", &n) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return n;
+}
+
+/* A blocking sender that sends `count` messages of `size` bytes as fast
+ * as it can, then makes no call into the socket until `release` is set;
+ * then it closes (linger 0, the default). */
+struct quiet_tx {
+  smart_sock *tx;
+  unsigned count;
+  size_t size;
+  unsigned pause_every; /* a pause of 0 to 2 ms after this many messages (0: none) */
+  atomic_int sent, release;
+};
+
+static void *quiet_sender(void *arg) {
+  struct quiet_tx *q = arg;
+  char m[2048];
+  for (unsigned i = 0; i < q->count; i++) {
+    memset(m, (int)(i & 0xFF), q->size);
+    snprintf(m, q->size, "%u", i);
+    if (smart_send(q->tx, m, q->size, 0) != (smart_ssize)q->size)
+      break;
+    atomic_store(&q->sent, (int)i + 1);
+    if (q->pause_every && i % q->pause_every == q->pause_every - 1) {
+      struct timespec ts = {0, (long)((i * 7919u) % 2000u) * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  uint64_t deadline = now_ms() + 60000;
+  while (!atomic_load(&q->release) && now_ms() < deadline) {
+    struct timespec ts = {0, 5000000};
+    nanosleep(&ts, NULL);
+  }
+  smart_close(q->tx);
+  return NULL;
+}
+
+/* Receive the quiet sender's messages, in order, for at most `ms`:
+ * how many arrived (ck_assert on a wrong one). `lost` counts loss reports. */
+static unsigned quiet_receive(smart_sock *rx, const struct quiet_tx *q, uint64_t ms,
+                              unsigned *lost) {
+  static char buf[4096];
+  unsigned next = 0;
+  uint64_t deadline = now_ms() + ms;
+  *lost = 0;
+  while (next < q->count && now_ms() < deadline) {
+    struct smart_msginfo info = {.size = sizeof(info)};
+    smart_ssize n = smart_recv(rx, buf, sizeof(buf), &info, 0);
+    if (n == SMART_EAGAIN)
+      continue;
+    if (n == SMART_ELOST) {
+      *lost += (unsigned)info.count;
+      next += (unsigned)info.count;
+      continue;
+    }
+    char exp[32];
+    snprintf(exp, sizeof(exp), "%u", next);
+    ck_assert_int_eq(n, (smart_ssize)q->size);
+    ck_assert_str_eq(buf, exp);
+    next++;
+  }
+  return next;
+}
+
+static smart_sock *mk_blocking(const char *group, uint64_t seed, uint32_t drop_ppm, uint64_t rate) {
+  smart_sock *s;
+  uint32_t off = SMART_CC_OFF;
+  int32_t timeo = 100;
+  ck_assert_int_eq(smart_open(&s, 0), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_CC, &off, sizeof(off)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_RATE, &rate, sizeof(rate)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_DROP_PPM, &drop_ppm, sizeof(drop_ppm)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SEED, &seed, sizeof(seed)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_RCVTIMEO_MS, &timeo, sizeof(timeo)), 0);
+  int rc = smart_join(s, group, iface(), NULL, 0);
+  ck_assert_msg(rc == 0, "join %s on %s: %s", group, iface(), smart_strerror(rc));
+  return s;
+}
+
+/* A blocking sender sends bursts (long enough for autocork to pack them)
+ * and then sleeps, making no call: its background thread sends what the
+ * burst left corked, so every message arrives while the sender sleeps.
+ * Second case: the rate holds most of what it queued (200 messages of
+ * 1,000 bytes at 100 kB/s, two seconds of sending), and the receiver
+ * drops 5% of what arrives: the thread sends the rest at the rate and
+ * answers the repair requests, and again every message arrives, none is
+ * reported lost, while the sender sleeps. */
+static void quiet_run(int test, unsigned count, size_t size, uint64_t rate, uint32_t rx_drop,
+                      unsigned pause_every) {
+  char group[64];
+  group_name(group, sizeof(group), 0, test);
+  smart_sock *rx = mk_blocking(group, 21, rx_drop, 0);
+  struct quiet_tx q = {
+      .tx = mk_blocking(group, 22, 0, rate), .count = count, .size = size, .pause_every = pause_every};
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, quiet_sender, &q), 0);
+  unsigned lost, got = quiet_receive(rx, &q, 40000, &lost);
+  int sent = atomic_load(&q.sent);
+  atomic_store(&q.release, 1);
+  pthread_join(th, NULL);
+  smart_close(rx);
+  ck_assert_int_eq(sent, (int)count);
+  ck_assert_uint_eq(lost, 0);
+  ck_assert_uint_eq(got, count);
+}
+
+START_TEST(blocking_burst_leaves_without_a_call) { quiet_run(11, 3000, 64, 0, 0, 0); }
+END_TEST
+
+START_TEST(blocking_rate_held_data_leaves_without_a_call) {
+  quiet_run(12, 200, 1000, 100000, 50000, 0);
+}
+END_TEST
+
+/* The application and the thread take turns often: short bursts with
+ * pauses of 0 to 2 ms (about the time the thread waits before it acts),
+ * 5% of datagrams dropped at the receiver, so that the thread's pumps
+ * (repairs) and the application's calls interleave thousands of times. */
+START_TEST(blocking_sender_pausing_often) { quiet_run(15, 6000, 200, 0, 50000, 3); }
+END_TEST
+
+/* smart_close at linger 0 just after a burst, with no background thread:
+ * what autocork held still leaves (the application was told it was
+ * sent). */
+START_TEST(close_sends_what_autocork_held) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 13);
+  smart_sock *rx = mk_blocking(group, 23, 0, 0);
+  struct quiet_tx q = {.tx = mk_blocking(group, 24, 0, 0), .count = 3000, .size = 64};
+  int32_t off = 0;
+  ck_assert_int_eq(smart_setopt(q.tx, SMART_OPT_BACKGROUND, &off, sizeof(off)), 0);
+  atomic_store(&q.release, 1); /* close at once after the burst */
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, quiet_sender, &q), 0);
+  unsigned lost, got = quiet_receive(rx, &q, 20000, &lost);
+  pthread_join(th, NULL);
+  smart_close(rx);
+  ck_assert_int_eq(atomic_load(&q.sent), 3000);
+  ck_assert_uint_eq(lost, 0);
+  ck_assert_uint_eq(got, 3000);
+}
+END_TEST
+
+/* The thread: started by the first smart_send of a blocking socket, not
+ * by a non-blocking one or with SMART_OPT_BACKGROUND 0, stopped when the
+ * socket turns non-blocking, leaves or closes. */
+START_TEST(background_thread_lifecycle) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 14);
+  int base = threads_now(), v = -1, one = 1, zero = 0, two = 2;
+  size_t len = sizeof(v);
+  ck_assert_int_gt(base, 0);
+  smart_sock *s = mk_blocking(group, 25, 0, 0);
+  ck_assert_int_eq(smart_getopt(s, SMART_OPT_BACKGROUND, &v, &len), 0);
+  ck_assert_int_eq(v, 1);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_BACKGROUND, &two, sizeof(two)), SMART_EINVAL);
+  ck_assert_int_eq(threads_now(), base); /* joined, nothing sent: no thread */
+  ck_assert_int_eq(smart_send(s, "a", 1, 0), 1);
+  ck_assert_int_eq(threads_now(), base + 1);
+  ck_assert_int_eq(smart_send(s, "b", 1, 0), 1);
+  ck_assert_int_eq(threads_now(), base + 1); /* one, however many calls */
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_NONBLOCK, &one, sizeof(one)), 0);
+  ck_assert_int_eq(threads_now(), base);
+  ck_assert_int_eq(smart_send(s, "c", 1, 0), 1);
+  ck_assert_int_eq(threads_now(), base); /* non-blocking: its event loop drives it */
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_NONBLOCK, &zero, sizeof(zero)), 0);
+  ck_assert_int_eq(smart_send(s, "d", 1, 0), 1);
+  ck_assert_int_eq(threads_now(), base + 1);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_BACKGROUND, &zero, sizeof(zero)), 0);
+  ck_assert_int_eq(threads_now(), base);
+  ck_assert_int_eq(smart_send(s, "e", 1, 0), 1);
+  ck_assert_int_eq(threads_now(), base);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_BACKGROUND, &one, sizeof(one)), 0);
+  ck_assert_int_eq(smart_send(s, "f", 1, 0), 1);
+  ck_assert_int_eq(threads_now(), base + 1);
+  ck_assert_int_eq(smart_leave(s, group, NULL), 0);
+  ck_assert_int_eq(threads_now(), base);
+  smart_close(s);
+  s = mk_blocking(group, 26, 0, 0);
+  ck_assert_int_eq(smart_send(s, "g", 1, 0), 1);
+  ck_assert_int_eq(threads_now(), base + 1);
+  smart_close(s);
+  ck_assert_int_eq(threads_now(), base);
+}
+END_TEST
+
+/* A child after fork(2) has no copy of the socket's thread: it can go on
+ * with the inherited socket (restarting the thread by setting the option
+ * to 0 and back to 1) and close it without waiting for a thread that does
+ * not exist. */
+static int forked_child(smart_sock *s) {
+  int one = 1, zero = 0;
+  if (threads_now() != 1)
+    return 2;
+  if (smart_send(s, "c", 1, 0) != 1) /* the parent's thread is not waited for */
+    return 3;
+  if (smart_setopt(s, SMART_OPT_BACKGROUND, &zero, sizeof(zero)) != 0 ||
+      smart_setopt(s, SMART_OPT_BACKGROUND, &one, sizeof(one)) != 0)
+    return 4;
+  if (smart_send(s, "d", 1, 0) != 1 || threads_now() != 2)
+    return 5;
+  smart_close(s);
+  return threads_now() == 1 ? 0 : 6;
+}
+
+START_TEST(background_thread_after_fork) {
+  char group[64];
+  group_name(group, sizeof(group), 0, 15);
+  smart_sock *s = mk_blocking(group, 27, 0, 0);
+  ck_assert_int_eq(smart_send(s, "a", 1, 0), 1);
+  int base = threads_now();
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0)
+    _exit(forked_child(s));
+  int status = 0, i;
+  for (i = 0; i < 3000; i++) { /* 30 s at most: a child stuck on the thread is killed */
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      break;
+    usleep(10000);
+  }
+  if (i == 3000) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    ck_abort_msg("the forked child hung");
+  }
+  ck_assert(WIFEXITED(status));
+  ck_assert_int_eq(WEXITSTATUS(status), 0);
+  ck_assert_int_eq(threads_now(), base); /* the parent's thread goes on */
+  ck_assert_int_eq(smart_send(s, "b", 1, 0), 1);
+  smart_close(s);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("net");
   TCase *t = tcase_create(getenv("SMART_TEST_IFACE") ? "ipv6" : "ipv4");
@@ -801,6 +1049,12 @@ int main(void) {
     tcase_add_test(t, short_burst_leaves_at_once);
     tcase_add_test(t, message_info_fields);
     tcase_add_test(t, receive_timeouts);
+    tcase_add_test(t, blocking_burst_leaves_without_a_call);
+    tcase_add_test(t, blocking_rate_held_data_leaves_without_a_call);
+    tcase_add_test(t, blocking_sender_pausing_often);
+    tcase_add_test(t, close_sends_what_autocork_held);
+    tcase_add_test(t, background_thread_lifecycle);
+    tcase_add_test(t, background_thread_after_fork);
   }
   suite_add_tcase(su, t);
   SRunner *sr = srunner_create(su);

@@ -293,7 +293,11 @@ enum smart_option {
                             with nothing more to send signs its pending manifest at once,
                             spending at most this percentage of its idle time signing and at
                             most a quarter of a CPU (default 50; 0: manifests only by N and
-                            SMART_OPT_SOURCE_AUTH_MS) (@since 0.2) */
+                            SMART_OPT_SOURCE_AUTH_MS) (@since 0.2) */,
+  SMART_OPT_BACKGROUND = 49 /**< int32 0/1: a blocking socket that sends starts a thread that
+                            moves what its calls left queued, answers repair requests and
+                            sends heartbeats while the application makes no call (default 1;
+                            0: no thread, the application calls in itself) (@since 0.2) */
 };
 
 /** SMART_OPT_CC values: see smart(7) "CONGESTION CONTROL". */

@@ -35,6 +35,7 @@ void smart__opts_init(struct smart__opts *o) {
   o->eng.cc = SMART_CC_ON; /* congestion control (engine/cc.c) */
   o->ttl = 1;
   o->loop = 1;
+  o->background = 1;
   o->rcvtimeo_ms = -1;
   o->mtu = DEFAULT_MTU;
   o->max_msg = 64u << 20;

@@ -44,6 +44,7 @@
 struct smart__opts {
   struct smart__engine_config eng; /* sync, window, grtt_us, k, gsize, ... */
   int32_t ttl, loop, rcvtimeo_ms, nonblock;
+  int32_t background; /* SMART_OPT_BACKGROUND (the shell's: lib/sock/bg.c) */
   uint32_t linger_ms, drop_ppm, mtu, max_msg;
   uint64_t rate; /* SMART_OPT_RATE: an upper bound, 0 = none */
   /* security */

@@ -12,6 +12,7 @@
 SMART_API int smart_stats(smart_sock *s, struct smart_stats *st) {
   if (!s || !st || st->size < offsetof(struct smart_stats, senders) + sizeof(uint64_t))
     return SMART_EINVAL;
+  SMART__HOLD(s);
   struct smart_stats v;
   memset(&v, 0, sizeof(v));
   if (s->ss)
@@ -33,6 +34,7 @@ SMART_API int smart_event(smart_sock *s, struct smart_event *ev) {
   /* Size-versioned: a program built against 0.1 passes the 0.1 size. */
   if (!s || !ev || ev->size < offsetof(struct smart_event, seq) || ev->size > 4096)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->ss)
     return 0;
   int rc = pump_joined(s);
@@ -50,6 +52,7 @@ SMART_API int smart_event(smart_sock *s, struct smart_event *ev) {
 SMART_API smart_ssize smart_members(smart_sock *s, struct smart_member *out, size_t max) {
   if (!s || (max && (!out || out[0].size < sizeof(struct smart_member) || out[0].size > 4096)))
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->ss)
     return 0;
   return (smart_ssize)smart__session_members(s->ss, out, max, max ? out[0].size : 0, smart__now());
@@ -58,6 +61,7 @@ SMART_API smart_ssize smart_members(smart_sock *s, struct smart_member *out, siz
 SMART_API smart_ssize smart_receivers(smart_sock *s, struct smart_receiver *out, size_t max) {
   if (!s || (max && (!out || out[0].size < sizeof(struct smart_receiver) || out[0].size > 4096)))
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->ss)
     return 0;
   int rc = pump_joined(s);
@@ -70,6 +74,7 @@ SMART_API int smart_move(smart_sock *s, const char *group) {
   struct smart__sockaddr g;
   if (!s || !group)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->joined)
     return SMART_ENOTCONN;
   if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_is_multicast(&g) ||
@@ -85,12 +90,14 @@ SMART_API int smart_move(smart_sock *s, const char *group) {
 SMART_API int smart_rekey(smart_sock *s) {
   if (!s)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   return s->ss ? smart__session_rekey(s->ss, smart__now()) : SMART_ESTATE;
 }
 
 SMART_API int smart_allow(smart_sock *s, const uint8_t pk[32]) {
   if (!s || !pk)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->o.have_identity)
     return SMART_ESTATE;
   if (s->ss)
@@ -109,6 +116,7 @@ SMART_API int smart_allow(smart_sock *s, const uint8_t pk[32]) {
 SMART_API int smart_revoke(smart_sock *s, const uint8_t pk[32]) {
   if (!s || !pk)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->o.have_identity)
     return SMART_ESTATE;
   if (s->ss)

@@ -89,6 +89,7 @@ static int cork(smart_sock *s, size_t len, uint64_t now) {
 SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uint32_t flags) {
   if (!s || (!buf && len) || len == 0 || (flags & ~SMART_MSG_DONTWAIT))
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->joined)
     return SMART_ENOTCONN;
   if (len > s->o.max_msg)
@@ -102,6 +103,8 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
   int lone = !s->corked_bytes && !s->backlog;
   if (cork(s, len, now)) {
     s->last_ret = now; /* corked: the call is about over */
+    if (!s->bg_on)
+      smart__bg_start(s); /* a blocking sender: see bg.c */
     return (smart_ssize)len;
   }
   /* The message first (alone, its datagram before anything else is
@@ -112,6 +115,8 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
   if (rc == 0)
     rc = smart__io_pump(s);
   s->tx_error = rc;
+  if (!s->bg_on)
+    smart__bg_start(s);
   s->last_ret = smart__now();
   return (smart_ssize)len;
 }
@@ -149,6 +154,7 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len, struct sm
                                  uint32_t flags) {
   if (!s || (!buf && len) || (flags & ~SMART_MSG_DONTWAIT))
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (info && (info->size < SMART__MSGINFO_V1 || info->size > 4096))
     return SMART_EINVAL;
   if (!s->joined)
@@ -204,6 +210,7 @@ SMART_API smart_ssize smart_recv(smart_sock *s, void *buf, size_t len, struct sm
 SMART_API int smart_flush(smart_sock *s, int32_t timeout_ms) {
   if (!s)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->joined)
     return SMART_ENOTCONN;
   int rc = smart__io_take_error(s);

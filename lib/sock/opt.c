@@ -40,6 +40,7 @@ static const struct opt_row rows[] = {
     {SMART_OPT_DROP_PPM, T_U32, ANY_TIME, O(drop_ppm), 0, 1000000},
     {SMART_OPT_RCVTIMEO_MS, T_I32, ANY_TIME, O(rcvtimeo_ms), -1, 0x7FFFFFFF},
     {SMART_OPT_NONBLOCK, T_I32, ANY_TIME, O(nonblock), 0, 1},
+    {SMART_OPT_BACKGROUND, T_I32, ANY_TIME, O(background), 0, 1},
     {SMART_OPT_MAX_MSG, T_U32, ANY_TIME, O(max_msg), 1, U32MAX},
     {SMART_OPT_LATE_JOIN, T_U32, BEFORE_JOIN, E(join_policy), 0, SMART_JOIN_WINDOW},
     {SMART_OPT_NAK_RETRIES, T_U32, BEFORE_JOIN, E(nak_retries), 1, 255},
@@ -162,6 +163,7 @@ static int read_int(const struct opt_row *r, const void *val, size_t len, uint64
 SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) {
   if (!s || !val)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (opt == SMART_OPT_LAST_OS_ERROR)
     return SMART_EINVAL; /* read only */
   const struct opt_row *r = row_of(opt);
@@ -192,6 +194,8 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
         SMART__CIPHER_BIT(SMART_CIPHER_AES256GCM)))
     return SMART_ENOTSUP; /* the provider set (libsodium by default) lacks it here */
   store(field, r->fsz, v);
+  if (opt == SMART_OPT_NONBLOCK || opt == SMART_OPT_BACKGROUND)
+    smart__bg_update(s); /* a non-blocking socket has its event loop instead */
   if (opt == SMART_OPT_DROP_PPM && s->ss)
     smart__session_set_drop(s->ss, (uint32_t)v);
   if ((opt == SMART_OPT_TTL || opt == SMART_OPT_LOOPBACK) && s->joined)
@@ -203,6 +207,7 @@ SMART_API int smart_setopt(smart_sock *s, int opt, const void *val, size_t len) 
 SMART_API int smart_getopt(smart_sock *s, int opt, void *val, size_t *len) {
   if (!s || !val || !len)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (opt == SMART_OPT_LAST_OS_ERROR) {
     if (*len < sizeof(int32_t))
       return SMART_EINVAL;

@@ -25,7 +25,7 @@ SMART_API int smart_open(smart_sock **out, uint32_t flags) {
   s->open_flags = flags;
   smart__opts_init(&s->o);
   s->o.nonblock = (flags & SMART_OPEN_NONBLOCK) != 0;
-  s->gfd = s->sfd = s->epfd = s->old_gfd = s->tfd = -1;
+  s->gfd = s->sfd = s->epfd = s->old_gfd = s->tfd = s->bg_fd = -1;
   /* Seeds differ per socket; SMART_OPT_SEED makes a run reproducible. */
   uint64_t x = smart__now() ^ (uint64_t)(uintptr_t)s ^ ((uint64_t)getpid() << 32);
   s->o.eng.seed = smart__splitmix64(&x);
@@ -97,10 +97,16 @@ static void say_goodbye(smart_sock *s) {
 SMART_API void smart_close(smart_sock *s) {
   if (!s)
     return;
+  smart__enter(s);
+  smart__bg_stop(s);
   /* Linger: what is queued goes out first (at the rate limit), then the
-   * group has until the repair interval is quiet, all within the linger. */
+   * group has until the repair interval is quiet, all within the linger.
+   * Without one, what autocork held goes (the application was told it was
+   * sent); what the rate or the window holds is discarded. */
   if (s->joined && s->ss && smart__session_tx_busy(s->ss) && s->o.linger_ms)
     smart__io_flush_until(s, smart__now() + SMART__MS(s->o.linger_ms));
+  else if (s->joined && s->ss && s->corked_bytes)
+    (void)smart__io_tx(s, smart__now());
   say_goodbye(s);
   smart__io_close_fds(s);
   smart__session_del(s->ss);
@@ -175,6 +181,7 @@ SMART_API int smart_join(smart_sock *s, const char *group, const char *iface, co
   int rc;
   if (!s || !group || flags)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (smart__tunnel_is_url(group))
     return s->joined ? SMART_EINVAL : join_tunnel(s, group, iface, source);
   if (smart__addr_parse(group, 0, &g) != 0 || !smart__addr_is_multicast(&g) || port_of(&g) == 0)
@@ -219,6 +226,7 @@ SMART_API int smart_leave(smart_sock *s, const char *group, const char *source) 
   struct smart__sockaddr src;
   if (!s || !group)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->joined)
     return SMART_ENOTCONN;
   if (!names_group(s, group))
@@ -229,6 +237,7 @@ SMART_API int smart_leave(smart_sock *s, const char *group, const char *source) 
     return smart__io_err(s, smart__mcast_membership(s->gfd, smart__session_group(s->ss), &s->ifc,
                                                     &src, 0));
   }
+  smart__bg_stop(s); /* it pumps the descriptors closed here */
   if (smart__session_tunnelled(s->ss))
     say_goodbye(s);
   smart__io_close_fds(s);
@@ -239,6 +248,7 @@ SMART_API int smart_process(smart_sock *s, uint32_t events) {
   (void)events;
   if (!s)
     return SMART_EINVAL;
+  SMART__HOLD(s);
   if (!s->joined)
     return SMART_ENOTCONN;
   int rc = smart__io_take_error(s);
@@ -254,6 +264,7 @@ SMART_API int smart_fd(smart_sock *s) {
 SMART_API int32_t smart_timeout(smart_sock *s) {
   if (!s || !s->joined)
     return -1;
+  SMART__HOLD(s);
   uint64_t t = smart__io_deadline(s);
   if (t == SMART__NEVER)
     return -1;

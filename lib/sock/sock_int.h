@@ -26,6 +26,10 @@
 #ifndef SMART_SOCK_INT_H
 #define SMART_SOCK_INT_H
 
+#include <pthread.h>
+#include <sys/types.h>
+#include <stdatomic.h>
+
 #include "net/udp.h"
 #include "session/session.h"
 #include "smart/smart.h"
@@ -74,7 +78,60 @@ struct smart_sock {
                         yet count as drops (its echo, smart__udp_ignore_source) */
   int tx_error; /* from transmitting what smart_send() had queued: the next call's */
   int out_deferred; /* smart_recv() delivered before the second half of its pump */
+
+  /* the background thread of a blocking sender (bg.c) */
+  _Atomic uint32_t app_in;   /* the application is inside a call */
+  _Atomic uint32_t calls;    /* the application's calls, counted */
+  _Atomic uint32_t app_wait; /* the application waits for the thread to leave */
+  _Atomic uint32_t bg_in;    /* the thread is inside (or about to be) */
+  _Atomic uint32_t bg_long;  /* the thread sleeps until a far deadline: wake it */
+  _Atomic int bg_stop;
+  int bg_on; /* the thread runs; only the application's calls change this */
+  int bg_fd; /* the eventfd that wakes it */
+  pthread_t bg_tid;
+  pid_t bg_pid; /* the process it runs in: a child after fork(2) has no copy of it */
 };
+
+/* bg.c */
+void smart__bg_enter_slow(smart_sock *s);
+void smart__bg_kick(smart_sock *s);
+int smart__bg_wanted(const smart_sock *s);
+/* Start the thread if the socket wants one (called inside a call). */
+void smart__bg_start(smart_sock *s);
+/* Stop and join it (called inside a call, or with no thread). */
+void smart__bg_stop(smart_sock *s);
+/* Stop it if an option or a leave means the socket no longer wants it. */
+void smart__bg_update(smart_sock *s);
+
+/* A public call on a socket with a background thread takes its turn
+ * without a locked instruction: it says it is inside and looks whether
+ * the thread is; the thread, the side that yields, pairs its own flag with
+ * a process-wide memory barrier (bg.c). Without the thread, no cost but a
+ * test. SMART__HOLD(s) enters, and leaves on every return. */
+static inline void smart__enter(smart_sock *s) {
+  if (!s->bg_on)
+    return;
+  atomic_store_explicit(&s->app_in, 1, memory_order_relaxed);
+  atomic_store_explicit(&s->calls, atomic_load_explicit(&s->calls, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst); /* the stores before the load; see bg.c */
+  if (atomic_load_explicit(&s->bg_in, memory_order_acquire))
+    smart__bg_enter_slow(s);
+}
+
+static inline void smart__leave(smart_sock *s) {
+  if (!s->bg_on)
+    return;
+  atomic_store_explicit(&s->app_in, 0, memory_order_release);
+  if (atomic_load_explicit(&s->bg_long, memory_order_relaxed) &&
+      atomic_exchange_explicit(&s->bg_long, 0, memory_order_relaxed))
+    smart__bg_kick(s);
+}
+
+static inline void smart__leave_at(smart_sock **s) { smart__leave(*s); }
+#define SMART__HOLD(s)                                                                            \
+  smart_sock *smart__held __attribute__((cleanup(smart__leave_at), unused)) = (s);              \
+  smart__enter(smart__held)
 
 /* Which sockets have input: READY_GROUP | READY_SEND | READY_OLD, as
  * smart__io_wait() found them, or READY_UNKNOWN. */
