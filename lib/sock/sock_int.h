@@ -68,6 +68,7 @@ struct smart_sock {
   size_t cork_fill;     /* bytes in the corked datagram being filled */
   unsigned cork_dgrams; /* corked datagrams already full */
   unsigned busy_calls;  /* smart_send() calls in a row that found the send path busy */
+  unsigned clock_skips; /* corked calls since the last clock read (CLOCK_EVERY, msg.c) */
   uint32_t backlog;     /* messages still queued after the last transmit (the rate or
                            the window held them) */
 
