@@ -809,6 +809,7 @@ struct quiet_tx {
   unsigned count;
   size_t size;
   unsigned pause_every; /* a pause of 0 to 2 ms after this many messages (0: none) */
+  unsigned lead;        /* the first this many go 0.5 ms apart, the rest in a burst */
   atomic_int sent, release;
 };
 
@@ -821,6 +822,10 @@ static void *quiet_sender(void *arg) {
     if (smart_send(q->tx, m, q->size, 0) != (smart_ssize)q->size)
       break;
     atomic_store(&q->sent, (int)i + 1);
+    if (i < q->lead) {
+      struct timespec ts = {0, 500000};
+      nanosleep(&ts, NULL);
+    }
     if (q->pause_every && i % q->pause_every == q->pause_every - 1) {
       struct timespec ts = {0, (long)((i * 7919u) % 2000u) * 1000};
       nanosleep(&ts, NULL);
@@ -886,12 +891,13 @@ static smart_sock *mk_blocking(const char *group, uint64_t seed, uint32_t drop_p
  * answers the repair requests, and again every message arrives, none is
  * reported lost, while the sender sleeps. */
 static void quiet_run(int test, unsigned count, size_t size, uint64_t rate, uint32_t rx_drop,
-                      unsigned pause_every) {
+                      unsigned pause_every, unsigned lead) {
   char group[64];
   group_name(group, sizeof(group), 0, test);
   smart_sock *rx = mk_blocking(group, 21, rx_drop, 0);
   struct quiet_tx q = {
-      .tx = mk_blocking(group, 22, 0, rate), .count = count, .size = size, .pause_every = pause_every};
+      .tx = mk_blocking(group, 22, 0, rate), .count = count, .size = size, .pause_every = pause_every,
+      .lead = lead};
   pthread_t th;
   ck_assert_int_eq(pthread_create(&th, NULL, quiet_sender, &q), 0);
   unsigned lost, got = quiet_receive(rx, &q, 40000, &lost);
@@ -904,11 +910,17 @@ static void quiet_run(int test, unsigned count, size_t size, uint64_t rate, uint
   ck_assert_uint_eq(got, count);
 }
 
-START_TEST(blocking_burst_leaves_without_a_call) { quiet_run(11, 3000, 64, 0, 0, 0); }
+START_TEST(blocking_burst_leaves_without_a_call) { quiet_run(11, 3000, 64, 0, 0, 0, 0); }
+END_TEST
+
+/* 200 messages 0.5 ms apart, each leaving at once (the thread, seeing the
+ * calls leave nothing queued, looks less and less often), then a burst
+ * and no call: the burst's corked end still leaves. */
+START_TEST(blocking_burst_after_a_moderate_rate) { quiet_run(16, 3200, 64, 0, 0, 0, 200); }
 END_TEST
 
 START_TEST(blocking_rate_held_data_leaves_without_a_call) {
-  quiet_run(12, 200, 1000, 100000, 50000, 0);
+  quiet_run(12, 200, 1000, 100000, 50000, 0, 0);
 }
 END_TEST
 
@@ -916,7 +928,7 @@ END_TEST
  * pauses of 0 to 2 ms (about the time the thread waits before it acts),
  * 5% of datagrams dropped at the receiver, so that the thread's pumps
  * (repairs) and the application's calls interleave thousands of times. */
-START_TEST(blocking_sender_pausing_often) { quiet_run(15, 6000, 200, 0, 50000, 3); }
+START_TEST(blocking_sender_pausing_often) { quiet_run(15, 6000, 200, 0, 50000, 3, 0); }
 END_TEST
 
 /* smart_close at linger 0 just after a burst, with no background thread:
@@ -1005,7 +1017,7 @@ static int forked_child(smart_sock *s) {
 
 START_TEST(background_thread_after_fork) {
   char group[64];
-  group_name(group, sizeof(group), 0, 15);
+  group_name(group, sizeof(group), 0, 17);
   smart_sock *s = mk_blocking(group, 27, 0, 0);
   ck_assert_int_eq(smart_send(s, "a", 1, 0), 1);
   int base = threads_now();
@@ -1050,6 +1062,7 @@ int main(void) {
     tcase_add_test(t, message_info_fields);
     tcase_add_test(t, receive_timeouts);
     tcase_add_test(t, blocking_burst_leaves_without_a_call);
+    tcase_add_test(t, blocking_burst_after_a_moderate_rate);
     tcase_add_test(t, blocking_rate_held_data_leaves_without_a_call);
     tcase_add_test(t, blocking_sender_pausing_often);
     tcase_add_test(t, close_sends_what_autocork_held);

@@ -27,6 +27,15 @@
  * far deadline) against the application's call count: either the thread
  * sees the call and stays awake, or the call, as it leaves, sees bg_long
  * and wakes it.
+ *
+ * While the application keeps calling and its last smart_send left
+ * nothing queued (`pending` is 0: a sender at a moderate rate), the thread
+ * looks ever less often, up to once per BG_NAP_MAX, and the same barrier
+ * orders its bg_nap against `pending`: a smart_send that leaves messages
+ * queued during such a nap wakes it, so they still leave within
+ * 2 x BG_QUIET of the last call. What a longer nap delays, once the
+ * application stops, is only the socket's own timers (heartbeats, a
+ * repair), by BG_NAP_MAX at most.
  */
 #include <errno.h>
 #include <limits.h>
@@ -47,6 +56,9 @@
  * queued data waits for the thread after the application's last call
  * (twice this at most: the thread notices a call up to BG_QUIET late). */
 #define BG_QUIET SMART__MS(1)
+/* The longest look interval while the application calls and leaves
+ * nothing queued. */
+#define BG_NAP_MAX SMART__MS(8)
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t val) {
   (void)syscall(SYS_futex, (void *)(uintptr_t)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
@@ -125,8 +137,23 @@ static int bg_sleep_long(smart_sock *s, uint32_t count) {
   return 1;
 }
 
+/* Before a nap longer than BG_QUIET while the application calls: 1 if its
+ * last smart_send left nothing queued (one that does later wakes us). */
+static int bg_nap(smart_sock *s) {
+  if (atomic_load_explicit(&s->pending, memory_order_relaxed))
+    return 0;
+  atomic_store_explicit(&s->bg_nap, 1, memory_order_relaxed);
+  (void)membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+  if (atomic_load_explicit(&s->pending, memory_order_relaxed)) {
+    atomic_store_explicit(&s->bg_nap, 0, memory_order_relaxed);
+    return 0;
+  }
+  return 1;
+}
+
 static void *bg_main(void *arg) {
   smart_sock *s = arg;
+  uint64_t look = BG_QUIET; /* the look interval while the application calls */
   uint32_t seen = atomic_load_explicit(&s->calls, memory_order_relaxed);
   uint64_t seen_at = smart__now();
   int input = 0; /* watch the sockets' input while asleep (the application is quiet) */
@@ -135,16 +162,22 @@ static void *bg_main(void *arg) {
     uint32_t calls = atomic_load_explicit(&s->calls, memory_order_relaxed);
     input = 0;
     atomic_store_explicit(&s->bg_long, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->bg_nap, 0, memory_order_relaxed);
     if (calls != seen || atomic_load_explicit(&s->app_in, memory_order_relaxed)) {
       /* A call since the last look, or one in progress: the application
        * drives the socket. Look again in BG_QUIET. */
       seen = calls;
       seen_at = now;
-      wake = now + BG_QUIET;
+      look = look < BG_NAP_MAX ? 2 * look : BG_NAP_MAX;
+      if (!bg_nap(s))
+        look = BG_QUIET;
+      wake = now + look;
     } else if (now - seen_at < BG_QUIET) {
       wake = seen_at + BG_QUIET;
-    } else if (!bg_claim(s, seen)) {
-      continue; /* a call came in between: look again */
+    } else if (look = BG_QUIET, !bg_claim(s, seen)) {
+      /* Quiet (the next time the application calls, the looks start at
+       * BG_QUIET again), but a call came in between: look again. */
+      continue;
     } else {
       /* Quiet: what smart_process() would do, then sleep until the
        * socket's next deadline or its input. An error is the next call's
@@ -199,6 +232,8 @@ void smart__bg_start(smart_sock *s) {
   atomic_store_explicit(&s->app_in, 1, memory_order_relaxed);
   atomic_store_explicit(&s->bg_in, 0, memory_order_relaxed);
   atomic_store_explicit(&s->bg_long, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->bg_nap, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->pending, 0, memory_order_relaxed);
   atomic_store_explicit(&s->app_wait, 0, memory_order_relaxed);
   atomic_store_explicit(&s->bg_stop, 0, memory_order_relaxed);
   /* The thread takes no signal: the application's handlers run on its

@@ -125,6 +125,7 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
     s->last_ret = now; /* corked: the call is about over */
     if (!s->bg_on)
       smart__bg_start(s); /* a blocking sender: see bg.c */
+    smart__bg_pending(s, 1);
     return (smart_ssize)len;
   }
   /* The message first (alone, its datagram before anything else is
@@ -139,6 +140,7 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
   s->tx_error = rc;
   if (!s->bg_on)
     smart__bg_start(s);
+  smart__bg_pending(s, s->corked_bytes || s->backlog);
   s->last_ret = smart__now();
   return (smart_ssize)len;
 }

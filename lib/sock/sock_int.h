@@ -86,6 +86,8 @@ struct smart_sock {
   _Atomic uint32_t app_wait; /* the application waits for the thread to leave */
   _Atomic uint32_t bg_in;    /* the thread is inside (or about to be) */
   _Atomic uint32_t bg_long;  /* the thread sleeps until a far deadline: wake it */
+  _Atomic uint32_t pending;  /* smart_send left messages queued (corked, or held) */
+  _Atomic uint32_t bg_nap;   /* the thread looks less often: wake it if pending */
   _Atomic int bg_stop;
   int bg_on; /* the thread runs; only the application's calls change this */
   int bg_fd; /* the eventfd that wakes it */
@@ -126,6 +128,19 @@ static inline void smart__leave(smart_sock *s) {
   atomic_store_explicit(&s->app_in, 0, memory_order_release);
   if (atomic_load_explicit(&s->bg_long, memory_order_relaxed) &&
       atomic_exchange_explicit(&s->bg_long, 0, memory_order_relaxed))
+    smart__bg_kick(s);
+}
+
+/* smart_send says whether it left messages queued: while it does, the
+ * thread looks every millisecond (it sends them soon after the last
+ * call); while it does not, less often (bg.c). */
+static inline void smart__bg_pending(smart_sock *s, uint32_t pending) {
+  if (!s->bg_on || atomic_load_explicit(&s->pending, memory_order_relaxed) == pending)
+    return;
+  atomic_store_explicit(&s->pending, pending, memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst); /* the store before the load; see bg.c */
+  if (pending && atomic_load_explicit(&s->bg_nap, memory_order_relaxed) &&
+      atomic_exchange_explicit(&s->bg_nap, 0, memory_order_relaxed))
     smart__bg_kick(s);
 }
 
