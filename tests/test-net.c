@@ -1016,6 +1016,11 @@ static int forked_child(smart_sock *s) {
 }
 
 START_TEST(background_thread_after_fork) {
+  /* Not under a sanitizer: clang 14's ASan allocator is not fork-safe in
+   * a process with threads (its lock, held by the parent's other thread
+   * at the fork, stays held in the child, whose next allocation hangs). */
+  if (getenv("SMART_TEST_SANITIZED"))
+    return;
   char group[64];
   group_name(group, sizeof(group), 0, 17);
   smart_sock *s = mk_blocking(group, 27, 0, 0);
