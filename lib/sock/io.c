@@ -344,6 +344,7 @@ static int ready_now(smart_sock *s) {
 
 int smart__io_pump_in(smart_sock *s, int ready, uint64_t now) {
   int rc = 0;
+  s->clock_skips = SMART__CLOCK_READ; /* the session has a later time than smart_send's last */
   if (ready == SMART__READY_UNKNOWN && (ready = ready_now(s)) < 0)
     return ready;
   if (((ready & SMART__READY_GROUP) && (rc = smart__io_rx(s, s->gfd, 1, now)) != 0) ||
@@ -355,6 +356,7 @@ int smart__io_pump_in(smart_sock *s, int ready, uint64_t now) {
 
 int smart__io_pump_out(smart_sock *s, uint64_t now) {
   int rc;
+  s->clock_skips = SMART__CLOCK_READ;
   s->out_deferred = 0;
   if ((rc = smart__session_tick(s->ss, now)) != 0)
     return rc;

@@ -61,16 +61,19 @@ static int submit(smart_sock *s, const void *buf, size_t len, int nonblock, int 
  * CLOCK_EVERY calls; the others take the last call's time, which makes
  * them busy, and cork. The read is a third of a corked call's cost (a
  * build with none sent 10-13 M 64-byte msgs/s against 5-8 M; one in 8
- * gave peerbench t64 +10% to +65%). What it
- * would have seen is a pause since the last call; but a message corked
- * after such a pause waits only behind messages that are themselves
- * still corked (had the pause lasted until the corked ones left, on the
- * background thread of a blocking sender or the event loop's
- * smart_timeout, nothing would be corked and the call reads the clock),
- * and the next read, CLOCK_EVERY - 1 calls later at most, or the corked
- * datagram's deadline sends them all. One in 4 bounds what such a pause
- * can hold to three calls: a paced sender at 1,000 msgs/s that fell
- * behind and corked waits 3 ms at most. */
+ * gave peerbench t64 +10% to +65%). What it would have seen is a pause
+ * since the last call; but a message corked after such a pause waits
+ * only behind messages that are themselves still corked (had the pause
+ * lasted until the corked ones left, on the background thread of a
+ * blocking sender or the event loop's smart_timeout, nothing would be
+ * corked and the call reads the clock), and the next read, CLOCK_EVERY -
+ * 1 calls later at most, or the corked datagram's deadline sends them
+ * all. One in 4 bounds what such a pause can hold to three calls: a
+ * paced sender at 1,000 msgs/s that fell behind and corked waits 3 ms at
+ * most. A pump since the last call (the event loop, another call, the
+ * background thread) gave the session a later time than that call's:
+ * then the next call reads the clock (io.c sets clock_skips), so the
+ * session's time never goes back. */
 #define CLOCK_EVERY 4u
 static int cork(smart_sock *s, size_t len, uint64_t now) {
   uint64_t cost = s->tx_cost;

@@ -156,6 +156,10 @@ static inline void smart__leave_at(smart_sock **s) { smart__leave(*s); }
 #define SMART__READY_OLD 4
 #define SMART__READY_UNKNOWN (-1)
 
+/* clock_skips after a pump: the next smart_send reads the clock (the
+ * session must never be given a time older than one it has seen). */
+#define SMART__CLOCK_READ 0x40000000u
+
 /* A corked datagram waits at most this long. */
 #define SMART__CORK_MAX_NS 1000000u
 
