@@ -73,11 +73,15 @@ static int submit(smart_sock *s, const void *buf, size_t len, int nonblock, int 
  * most. A pump since the last call (the event loop, another call, the
  * background thread) gave the session a later time than that call's:
  * then the next call reads the clock (io.c sets clock_skips), so the
- * session's time never goes back. */
+ * session's time never goes back. The call that reads the clock after
+ * skipped ones measures the time of all of them since the last read: it
+ * is busy if they came less than one send-path time apart on average
+ * (against one call's time, corked calls of 1,400 bytes could look like
+ * a pause and send a batch early). */
 #define CLOCK_EVERY 4u
-static int cork(smart_sock *s, size_t len, uint64_t now) {
+static int cork(smart_sock *s, size_t len, uint64_t now, unsigned span) {
   uint64_t cost = s->tx_cost;
-  int busy = (s->last_ret && now - s->last_ret < cost) || s->backlog;
+  int busy = (s->last_ret && now - s->last_ret < cost * span) || s->backlog;
   if (!busy) {
     s->busy_calls = 0;
     return 0;
@@ -120,14 +124,18 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
     return rc;
   uint64_t now;
   int stale = 0;
-  if (s->corked_bytes && ++s->clock_skips < CLOCK_EVERY)
+  unsigned span = 1; /* the calls since last_ret was read from the clock */
+  if (s->corked_bytes && ++s->clock_skips < CLOCK_EVERY) {
     stale = 1;
-  else
+  } else {
+    if (s->clock_skips == CLOCK_EVERY)
+      span = CLOCK_EVERY; /* busy: CLOCK_EVERY calls in CLOCK_EVERY send-path times */
     s->clock_skips = 0;
+  }
   if ((rc = submit(s, buf, len, s->o.nonblock || (flags & SMART_MSG_DONTWAIT), stale, &now)) != 0)
     return rc;
   int lone = !s->corked_bytes && !s->backlog;
-  if (cork(s, len, now)) {
+  if (cork(s, len, now, span)) {
     s->last_ret = now; /* corked: the call is about over */
     if (!s->bg_on)
       smart__bg_start(s); /* a blocking sender: see bg.c */
