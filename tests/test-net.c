@@ -597,16 +597,28 @@ END_TEST
  * returns. Nothing drives the sender after the burst, and the receiver
  * still gets every message. Congestion control is off: its rate, not
  * corking, would otherwise decide when the burst leaves. */
-static smart_sock *mk_nocc(const char *group, uint64_t seed) {
+/* A joined socket with congestion control off: `flags` for smart_open,
+ * its own drop rate and rate limit (0: none), a 100 ms receive timeout
+ * when blocking. */
+static smart_sock *mk_sock(const char *group, uint64_t seed, uint32_t flags, uint32_t drop_ppm,
+                           uint64_t rate) {
   smart_sock *s;
-  uint32_t off = SMART_CC_OFF, zero = 0;
-  ck_assert_int_eq(smart_open(&s, SMART_OPEN_NONBLOCK), 0);
+  uint32_t off = SMART_CC_OFF;
+  int32_t timeo = 100;
+  ck_assert_int_eq(smart_open(&s, flags), 0);
   ck_assert_int_eq(smart_setopt(s, SMART_OPT_CC, &off, sizeof(off)), 0);
-  ck_assert_int_eq(smart_setopt(s, SMART_OPT_DROP_PPM, &zero, sizeof(zero)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_RATE, &rate, sizeof(rate)), 0);
+  ck_assert_int_eq(smart_setopt(s, SMART_OPT_DROP_PPM, &drop_ppm, sizeof(drop_ppm)), 0);
   ck_assert_int_eq(smart_setopt(s, SMART_OPT_SEED, &seed, sizeof(seed)), 0);
+  if (!(flags & SMART_OPEN_NONBLOCK))
+    ck_assert_int_eq(smart_setopt(s, SMART_OPT_RCVTIMEO_MS, &timeo, sizeof(timeo)), 0);
   int rc = smart_join(s, group, iface(), NULL, 0);
   ck_assert_msg(rc == 0, "join %s on %s: %s", group, iface(), smart_strerror(rc));
   return s;
+}
+
+static smart_sock *mk_nocc(const char *group, uint64_t seed) {
+  return mk_sock(group, seed, SMART_OPEN_NONBLOCK, 0, 0);
 }
 
 START_TEST(short_burst_leaves_at_once) {
@@ -868,18 +880,7 @@ static unsigned quiet_receive(smart_sock *rx, const struct quiet_tx *q, uint64_t
 }
 
 static smart_sock *mk_blocking(const char *group, uint64_t seed, uint32_t drop_ppm, uint64_t rate) {
-  smart_sock *s;
-  uint32_t off = SMART_CC_OFF;
-  int32_t timeo = 100;
-  ck_assert_int_eq(smart_open(&s, 0), 0);
-  ck_assert_int_eq(smart_setopt(s, SMART_OPT_CC, &off, sizeof(off)), 0);
-  ck_assert_int_eq(smart_setopt(s, SMART_OPT_RATE, &rate, sizeof(rate)), 0);
-  ck_assert_int_eq(smart_setopt(s, SMART_OPT_DROP_PPM, &drop_ppm, sizeof(drop_ppm)), 0);
-  ck_assert_int_eq(smart_setopt(s, SMART_OPT_SEED, &seed, sizeof(seed)), 0);
-  ck_assert_int_eq(smart_setopt(s, SMART_OPT_RCVTIMEO_MS, &timeo, sizeof(timeo)), 0);
-  int rc = smart_join(s, group, iface(), NULL, 0);
-  ck_assert_msg(rc == 0, "join %s on %s: %s", group, iface(), smart_strerror(rc));
-  return s;
+  return mk_sock(group, seed, 0, drop_ppm, rate);
 }
 
 /* A blocking sender sends bursts (long enough for autocork to pack them)
