@@ -137,8 +137,7 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
   int lone = !s->corked_bytes && !s->backlog;
   if (cork(s, len, now, span)) {
     s->last_ret = now; /* corked: the call is about over */
-    if (!s->bg_on)
-      smart__bg_start(s); /* a blocking sender: see bg.c */
+    smart__bg_maybe_start(s); /* a blocking sender: see bg.c */
     smart__bg_pending(s, 1);
     return (smart_ssize)len;
   }
@@ -152,8 +151,7 @@ SMART_API smart_ssize smart_send(smart_sock *s, const void *buf, size_t len, uin
   if (rc == 0)
     rc = smart__io_pump(s);
   s->tx_error = rc;
-  if (!s->bg_on)
-    smart__bg_start(s);
+  smart__bg_maybe_start(s);
   smart__bg_pending(s, s->corked_bytes || s->backlog);
   s->last_ret = smart__now();
   return (smart_ssize)len;

@@ -101,6 +101,12 @@ void smart__bg_kick(smart_sock *s);
 int smart__bg_wanted(const smart_sock *s);
 /* Start the thread if the socket wants one (called inside a call). */
 void smart__bg_start(smart_sock *s);
+/* The same, with the test inline: a non-blocking sender's sends pay no
+ * call for it. */
+static inline void smart__bg_maybe_start(smart_sock *s) {
+  if (!s->bg_on && s->o.background && !s->o.nonblock)
+    smart__bg_start(s);
+}
 /* Stop and join it (called inside a call, or with no thread). */
 void smart__bg_stop(smart_sock *s);
 /* Stop it if an option or a leave means the socket no longer wants it. */
