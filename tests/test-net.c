@@ -9,8 +9,8 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,12 +591,6 @@ START_TEST(send_queue_leads_by_8_mib) {
 }
 END_TEST
 
-/* Autocork holds a message only while the application is backlogged: the
- * messages of a short burst (fewer calls than corking waits for, however
- * fast they come) are all in the kernel when the last smart_send()
- * returns. Nothing drives the sender after the burst, and the receiver
- * still gets every message. Congestion control is off: its rate, not
- * corking, would otherwise decide when the burst leaves. */
 /* A joined socket with congestion control off: `flags` for smart_open,
  * its own drop rate and rate limit (0: none), a 100 ms receive timeout
  * when blocking. */
@@ -621,6 +615,12 @@ static smart_sock *mk_nocc(const char *group, uint64_t seed) {
   return mk_sock(group, seed, SMART_OPEN_NONBLOCK, 0, 0);
 }
 
+/* Autocork holds a message only while the application is backlogged: the
+ * messages of a short burst (fewer calls than corking waits for, however
+ * fast they come) are all in the kernel when the last smart_send()
+ * returns. Nothing drives the sender after the burst, and the receiver
+ * still gets every message. Congestion control is off: its rate, not
+ * corking, would otherwise decide when the burst leaves. */
 START_TEST(short_burst_leaves_at_once) {
   char group[64];
   group_name(group, sizeof(group), 0, 7);

@@ -10,7 +10,8 @@
  * smart_process() would: once the application has made no call for
  * BG_QUIET, it pumps the socket, then sleeps until the socket's next
  * deadline or its next input. While the application keeps calling, its
- * calls drive the socket and the thread only looks, once per BG_QUIET.
+ * calls drive the socket and the thread only looks (once per BG_QUIET,
+ * or less often: below).
  *
  * The application and the thread take turns on the socket, and the
  * application's side costs no locked instruction (a call on a busy sender
@@ -70,8 +71,6 @@ static void futex_wake(_Atomic uint32_t *w) {
 
 static int membarrier(int cmd) { return (int)syscall(SYS_membarrier, cmd, 0, 0); }
 
-/* A call found bg_in set (app_in is set): the thread is pumping, or is
- * about to see app_in and withdraw. Wait until it is out. */
 /* In a child after fork(2), the socket's thread does not exist (and may
  * have been inside when the parent forked): forget it. */
 static int bg_forked(smart_sock *s) {
@@ -85,6 +84,8 @@ static int bg_forked(smart_sock *s) {
   return 1;
 }
 
+/* A call found bg_in set (app_in is set): the thread is pumping, or is
+ * about to see app_in and withdraw. Wait until it is out. */
 void smart__bg_enter_slow(smart_sock *s) {
   if (bg_forked(s))
     return;
@@ -165,7 +166,9 @@ static void *bg_main(void *arg) {
     atomic_store_explicit(&s->bg_nap, 0, memory_order_relaxed);
     if (calls != seen || atomic_load_explicit(&s->app_in, memory_order_relaxed)) {
       /* A call since the last look, or one in progress: the application
-       * drives the socket. Look again in BG_QUIET. */
+       * drives the socket. Look again in BG_QUIET, or, while its sends
+       * leave nothing queued, in twice the last interval up to
+       * BG_NAP_MAX. */
       seen = calls;
       seen_at = now;
       look = look < BG_NAP_MAX ? 2 * look : BG_NAP_MAX;
@@ -214,13 +217,7 @@ static void *bg_main(void *arg) {
   return NULL;
 }
 
-int smart__bg_wanted(const smart_sock *s) {
-  return s->o.background && !s->o.nonblock && s->joined;
-}
-
 void smart__bg_start(smart_sock *s) {
-  if (s->bg_on || !smart__bg_wanted(s))
-    return;
   /* The exclusion needs the expedited barrier (Linux 4.14); without it,
    * no thread (the application calls in itself, as with the option 0). */
   if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)

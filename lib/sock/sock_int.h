@@ -27,8 +27,8 @@
 #define SMART_SOCK_INT_H
 
 #include <pthread.h>
-#include <sys/types.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "net/udp.h"
 #include "session/session.h"
@@ -98,13 +98,16 @@ struct smart_sock {
 /* bg.c */
 void smart__bg_enter_slow(smart_sock *s);
 void smart__bg_kick(smart_sock *s);
-int smart__bg_wanted(const smart_sock *s);
-/* Start the thread if the socket wants one (called inside a call). */
+/* Whether the socket wants the thread: blocking, joined, the option on. */
+static inline int smart__bg_wanted(const smart_sock *s) {
+  return s->o.background && !s->o.nonblock && s->joined;
+}
+/* Start the thread (called inside a call, when wanted and not running). */
 void smart__bg_start(smart_sock *s);
-/* The same, with the test inline: a non-blocking sender's sends pay no
- * call for it. */
+/* Start it if the socket wants one; the test inline, so that a
+ * non-blocking sender's sends pay no call for it. */
 static inline void smart__bg_maybe_start(smart_sock *s) {
-  if (!s->bg_on && s->o.background && !s->o.nonblock)
+  if (!s->bg_on && smart__bg_wanted(s))
     smart__bg_start(s);
 }
 /* Stop and join it (called inside a call, or with no thread). */
