@@ -7,7 +7,10 @@
  */
 #include <check.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "proto/sauth.h"
 #include "proto/secure.h"
 #include "util/bytes.h"
@@ -668,6 +671,134 @@ START_TEST(no_early_manifests_when_off_or_n_is_1) {
 }
 END_TEST
 
+
+/* Ed25519 in two steps (crypto.h): a nonce made ahead, then a signature
+ * any Ed25519 verifier accepts; each nonce signs once. */
+START_TEST(two_step_signatures_are_ed25519_and_use_a_nonce_once) {
+  const struct smart__presign_ops *ps = smart__presign_sodium();
+  const struct smart_crypto_ops *o = smart_crypto_sodium();
+  uint8_t pk[32], sk[64], other_pk[32], other_sk[64];
+  ck_assert_int_eq(smart_identity_keypair(pk, sk), 0);
+  ck_assert_int_eq(smart_identity_keypair(other_pk, other_sk), 0);
+  void *st;
+  ck_assert_int_eq(ps->state_new(&st, sk), 0);
+  uint8_t m[200], sig[64], first[64];
+  for (unsigned i = 0; i < sizeof(m); i++)
+    m[i] = (uint8_t)(i * 7);
+  ck_assert_int_eq(ps->sign(st, sig, m, sizeof(m)), SMART_ESTATE); /* none made yet */
+  ck_assert_int_eq(ps->prepare(st), 0);
+  ck_assert_int_eq(ps->sign(st, first, m, sizeof(m)), 0);
+  ck_assert_int_eq(o->verify(first, m, sizeof(m), pk, o->user_data), 0);
+  ck_assert_int_ne(o->verify(first, m, sizeof(m), other_pk, o->user_data), 0);
+  m[3] ^= 1;
+  ck_assert_int_ne(o->verify(first, m, sizeof(m), pk, o->user_data), 0);
+  m[3] ^= 1;
+  ck_assert_int_eq(ps->sign(st, sig, m, sizeof(m)), SMART_ESTATE); /* used once */
+  /* Every length, every nonce: all verify; no two nonce points alike, none
+   * the one-step signature's (which is deterministic). */
+  uint8_t points[64][32], det[64];
+  ck_assert_int_eq(o->sign(det, m, sizeof(m), sk, o->user_data), 0);
+  for (unsigned i = 0; i < 64; i++) {
+    ck_assert_int_eq(ps->prepare(st), 0);
+    size_t len = (i * 37) % (sizeof(m) + 1);
+    ck_assert_int_eq(ps->sign(st, sig, m, len), 0);
+    ck_assert_int_eq(o->verify(sig, m, len, pk, o->user_data), 0);
+    memcpy(points[i], sig, 32);
+    ck_assert(memcmp(sig, det, 32) != 0);
+    for (unsigned j = 0; j < i; j++)
+      ck_assert(memcmp(points[i], points[j], 32) != 0);
+  }
+  ps->state_del(st);
+  /* A state is its key's: another key's signatures verify under that key. */
+  ck_assert_int_eq(ps->state_new(&st, other_sk), 0);
+  ck_assert_int_eq(ps->prepare(st), 0);
+  ck_assert_int_eq(ps->sign(st, sig, m, sizeof(m)), 0);
+  ck_assert_int_eq(o->verify(sig, m, sizeof(m), other_pk, o->user_data), 0);
+  ck_assert_int_ne(o->verify(sig, m, sizeof(m), pk, o->user_data), 0);
+  ps->state_del(st);
+}
+END_TEST
+
+/* A nonce made before a fork: the child refuses it (two processes signing
+ * different messages with one nonce would give the key away), the parent
+ * uses it. */
+START_TEST(a_nonce_made_before_a_fork_is_not_the_childs) {
+  const struct smart__presign_ops *ps = smart__presign_sodium();
+  const struct smart_crypto_ops *o = smart_crypto_sodium();
+  uint8_t pk[32], sk[64], m[32] = {1, 2, 3}, sig[64];
+  ck_assert_int_eq(smart_identity_keypair(pk, sk), 0);
+  void *st;
+  ck_assert_int_eq(ps->state_new(&st, sk), 0);
+  ck_assert_int_eq(ps->prepare(st), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    int refused = ps->sign(st, sig, m, sizeof(m)) == SMART_ESTATE;
+    int fresh = ps->prepare(st) == 0 && ps->sign(st, sig, m, sizeof(m)) == 0 &&
+                o->verify(sig, m, sizeof(m), pk, o->user_data) == 0;
+    _exit(refused && fresh ? 0 : 1);
+  }
+  int status = -1;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status));
+  ck_assert_int_eq(WEXITSTATUS(status), 0);
+  ck_assert_int_eq(ps->sign(st, sig, m, sizeof(m)), 0);
+  ck_assert_int_eq(o->verify(sig, m, sizeof(m), pk, o->user_data), 0);
+  ps->state_del(st);
+}
+END_TEST
+
+/* The room with two-step signing: a nonce is due at the start and after
+ * each manifest; manifests signed with one and without (none prepared) are
+ * both verified and release what they cover. */
+START_TEST(manifests_signed_in_two_steps_or_one_release_their_datagrams) {
+  struct rig r;
+  rig_make(&r, 2);
+  smart__sauth_del(r.tx);
+  struct smart__sauth_cfg c = {.ops = smart_crypto_sodium(), .presign = smart__presign_sodium(),
+                               .sk = r.sk, .every = 2, .interval_ns = IVL};
+  ck_assert_int_eq(smart__sauth_new(&r.tx, &c), 0);
+  ck_assert(smart__sauth_prepare_due(r.tx));
+  smart__sauth_prepare(r.tx);
+  ck_assert(!smart__sauth_prepare_due(r.tx));
+  struct dg d[6];
+  uint8_t m[4096];
+  unsigned got[6], k = 0;
+  for (unsigned round = 0; round < 3; round++) {
+    uint64_t now = T0 + round * SMART__MS(1);
+    for (unsigned i = 0; i < 2; i++) {
+      send_data(&r, &d[2 * round + i], 2 * round + i, now);
+      hold(&r, &d[2 * round + i], now);
+    }
+    size_t n = manifest(r.tx, m, now);
+    ck_assert_uint_gt(n, 0);
+    ck_assert(smart__sauth_prepare_due(r.tx));
+    /* Which way it was signed: one step is deterministic (its R is the
+     * one-step signature's), two steps are not. */
+    const struct smart_crypto_ops *o = smart_crypto_sodium();
+    uint8_t det[64];
+    ck_assert_int_eq(o->sign(det, m, n - 64, r.sk, o->user_data), 0);
+    ck_assert_int_eq(memcmp(det, m + n - 64, 64) == 0, round == 1);
+    ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now), 1);
+    k += take_all(&r, got + k, 6 - k);
+    ck_assert_uint_eq(k, 2 * round + 2);
+    if (round == 0) /* the second round's manifest: one step */
+      continue;
+    smart__sauth_prepare(r.tx);
+  }
+  for (unsigned i = 0; i < 6; i++)
+    ck_assert_uint_eq(got[i], i);
+  ck_assert_uint_eq(stats(r.rx).manifests_verified, 3);
+  ck_assert_uint_eq(stats(r.rx).drops_unsigned, 0);
+  /* A receiver, and a sender with another provider, never have a nonce due. */
+  ck_assert(!smart__sauth_prepare_due(r.rx));
+  struct smart__sauth *plain = tx_make(r.sk, 2);
+  ck_assert(!smart__sauth_prepare_due(plain));
+  smart__sauth_del(plain);
+  rig_del(&r);
+}
+END_TEST
+
 static void add(TCase *t) {
   tcase_add_test(t, a_manifest_when_full_or_after_the_interval);
   tcase_add_test(t, held_until_the_manifest_then_released_in_order);
@@ -679,6 +810,9 @@ static void add(TCase *t) {
   tcase_add_test(t, an_idle_sender_signs_early_within_its_budgets);
   tcase_add_test(t, early_manifests_are_bounded);
   tcase_add_test(t, no_early_manifests_when_off_or_n_is_1);
+  tcase_add_test(t, two_step_signatures_are_ed25519_and_use_a_nonce_once);
+  tcase_add_test(t, a_nonce_made_before_a_fork_is_not_the_childs);
+  tcase_add_test(t, manifests_signed_in_two_steps_or_one_release_their_datagrams);
 }
 
 int main(void) { return unit_main("sauth", add); }

@@ -30,4 +30,27 @@ static inline uint32_t smart__ops_ciphers(const struct smart_crypto_ops *o) {
   return o->ciphers(o->user_data) & SMART__CIPHER_BIT(SMART_CIPHER_AES256GCM);
 }
 
+/* Ed25519 signing in two steps, the built-in provider's (sodium.c): the
+ * part that costs, the nonce point R = rB, ahead of time and off the
+ * latency path (prepare), and at sign time only SHA-512(R || A || M) and
+ * S = r + h*a mod L. The signature is an RFC 8032 Ed25519 signature (any
+ * verifier checks it as it checks crypto_sign's), but not deterministic:
+ * r = SHA-512(prefix || 32 random bytes || a count || the process ID)
+ * reduced mod L, with prefix the key's secret half of SHA-512(seed). A
+ * nonce is used once and wiped; one made before a fork is not used by the
+ * child (sign refuses it). The core gets these through the session's
+ * options, as it gets the ops table, when the shell's provider is the
+ * built-in one. States live in secret memory. */
+struct smart__presign_ops {
+  /* A state for identity secret key sk (seed || public key), or an error. */
+  int (*state_new)(void **st, const uint8_t sk[64]);
+  void (*state_del)(void *st);
+  /* Make the next nonce: 0, or an error (then sign refuses). */
+  int (*prepare)(void *st);
+  /* Sign with the prepared nonce, and wipe it: 0, or SMART_ESTATE when
+   * none is ready for this process (the caller signs the usual way). */
+  int (*sign)(void *st, uint8_t sig[64], const uint8_t *m, size_t mlen);
+};
+const struct smart__presign_ops *smart__presign_sodium(void);
+
 #endif

@@ -10,11 +10,13 @@
  * nonce does not, so the secure layer moves the salt into the AES-GCM key
  * (lib/proto/secure.c, smart-security(7) "Nonces"). This file only computes
  * the two constructions.
- * KDF: crypto_kdf (BLAKE2b). Signatures: Ed25519. Key wrapping:
+ * KDF: crypto_kdf (BLAKE2b). Signatures: Ed25519 (and, for manifests, in
+ * two steps with a nonce made ahead: crypto.h). Key wrapping:
  * crypto_box_seal to the X25519 form of an Ed25519 public key.
  */
 #include <sodium.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto.h"
 
@@ -104,6 +106,102 @@ static int so_verify(const uint8_t sig[64], const uint8_t *m, size_t mlen,
   (void)u;
   return crypto_sign_verify_detached(sig, m, mlen, pk) == 0 ? 0 : SMART_EAUTH;
 }
+
+/* ---- Ed25519 in two steps (crypto.h) ------------------------------------ */
+
+struct presign {
+  uint8_t a[32];      /* the secret scalar, clamped */
+  uint8_t prefix[32]; /* the nonce key */
+  uint8_t pk[32];
+  uint8_t r[32], R[32]; /* the prepared nonce and its point */
+  uint64_t made;        /* nonces made */
+  pid_t pid;            /* the process that made r; 0: none ready */
+};
+
+static int ps_new(void **st, const uint8_t sk[64]) {
+  if (so_init())
+    return SMART_ESYS;
+  struct presign *p = smart__secure_alloc(sizeof(*p));
+  if (!p)
+    return SMART_ENOMEM;
+  uint8_t az[64];
+  crypto_hash_sha512(az, sk, 32);
+  az[0] &= 248;
+  az[31] &= 127;
+  az[31] |= 64;
+  memcpy(p->a, az, 32);
+  memcpy(p->prefix, az + 32, 32);
+  memcpy(p->pk, sk + 32, 32);
+  sodium_memzero(az, sizeof(az));
+  *st = p;
+  return 0;
+}
+
+static void ps_del(void *st) {
+  if (st)
+    smart__secure_free(st); /* sodium_free wipes it */
+}
+
+static int ps_prepare(void *st) {
+  struct presign *p = st;
+  uint8_t in[32 + 32 + 8 + 4], h[64];
+  pid_t pid = getpid();
+  memcpy(in, p->prefix, 32);
+  randombytes_buf(in + 32, 32);
+  uint64_t n = ++p->made;
+  uint32_t id = (uint32_t)pid;
+  for (int i = 0; i < 8; i++)
+    in[64 + i] = (uint8_t)(n >> (8 * i));
+  for (int i = 0; i < 4; i++)
+    in[72 + i] = (uint8_t)(id >> (8 * i));
+  crypto_hash_sha512(h, in, sizeof(in));
+  crypto_core_ed25519_scalar_reduce(p->r, h);
+  sodium_memzero(in, sizeof(in));
+  sodium_memzero(h, sizeof(h));
+  /* rB is the identity only for r = 0 (mod L): refused, never used */
+  if (crypto_scalarmult_ed25519_base_noclamp(p->R, p->r) != 0) {
+    sodium_memzero(p->r, sizeof(p->r));
+    p->pid = 0;
+    return SMART_ESYS;
+  }
+  p->pid = pid;
+  return 0;
+}
+
+static int ps_sign(void *st, uint8_t sig[64], const uint8_t *m, size_t mlen) {
+  struct presign *p = st;
+  if (!p->pid)
+    return SMART_ESTATE;
+  if (p->pid != getpid()) { /* made before a fork: the parent may use it */
+    sodium_memzero(p->r, sizeof(p->r));
+    p->pid = 0;
+    return SMART_ESTATE;
+  }
+  crypto_hash_sha512_state hs;
+  uint8_t h64[64], h[32], ha[32];
+  crypto_hash_sha512_init(&hs);
+  crypto_hash_sha512_update(&hs, p->R, 32);
+  crypto_hash_sha512_update(&hs, p->pk, 32);
+  crypto_hash_sha512_update(&hs, m, mlen);
+  crypto_hash_sha512_final(&hs, h64);
+  crypto_core_ed25519_scalar_reduce(h, h64);
+  crypto_core_ed25519_scalar_mul(ha, h, p->a);
+  memcpy(sig, p->R, 32);
+  crypto_core_ed25519_scalar_add(sig + 32, ha, p->r);
+  sodium_memzero(ha, sizeof(ha));
+  sodium_memzero(p->r, sizeof(p->r));
+  p->pid = 0;
+  return 0;
+}
+
+static const struct smart__presign_ops presign_ops = {
+    .state_new = ps_new,
+    .state_del = ps_del,
+    .prepare = ps_prepare,
+    .sign = ps_sign,
+};
+
+const struct smart__presign_ops *smart__presign_sodium(void) { return &presign_ops; }
 
 static int so_wrap(uint8_t out[80], const uint8_t key[32], const uint8_t pk[32], void *u) {
   (void)u;

@@ -42,6 +42,8 @@ struct smart__sauth {
   struct smart__sauth_cfg cfg;
   uint8_t sk[64];
   /* sender */
+  void *ps;      /* two-step signing's state (cfg.presign), or NULL */
+  int ps_due;    /* its nonce is to be made */
   uint32_t tx_sender;
   uint64_t first, first_at;
   unsigned count;
@@ -92,6 +94,10 @@ int smart__sauth_new(struct smart__sauth **out, const struct smart__sauth_cfg *c
   if (cfg->sk)
     memcpy(sa->sk, cfg->sk, 64);
   sa->cfg.sk = NULL;
+  /* Without its state (no memory) every manifest is signed in one step. */
+  if (cfg->sk && sa->cfg.every && cfg->presign &&
+      cfg->presign->state_new(&sa->ps, sa->sk) == 0)
+    sa->ps_due = 1;
   if (sa->cfg.early_pct > 100)
     sa->cfg.early_pct = 100;
   sa->sign_ns = SMART__SAUTH_SIGN_NS;
@@ -120,7 +126,9 @@ void smart__sauth_del(struct smart__sauth *sa) {
   free(sa->slab);
   free(sa->seen);
   free(sa->ready);
-  memset(sa->sk, 0, sizeof(sa->sk));
+  if (sa->ps)
+    sa->cfg.presign->state_del(sa->ps);
+  smart__memzero(sa->sk, sizeof(sa->sk));
   free(sa);
 }
 
@@ -159,6 +167,26 @@ int smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter
   return sa->count >= sa->cfg.every;
 }
 
+/* With the nonce made ahead when there is one (sauth.h), else in one step. */
+static int sign(struct smart__sauth *sa, uint8_t sig[SIG], const uint8_t *m, size_t len) {
+  if (sa->ps) {
+    sa->ps_due = 1; /* used, or refused (none, or made before a fork) */
+    if (sa->cfg.presign->sign(sa->ps, sig, m, len) == 0)
+      return 0;
+  }
+  return sa->cfg.ops->sign(sig, m, len, sa->sk, sa->cfg.ops->user_data);
+}
+
+int smart__sauth_prepare_due(const struct smart__sauth *sa) { return sa->ps_due; }
+
+void smart__sauth_prepare(struct smart__sauth *sa) {
+  /* A failure is not retried before the next signature, which is then
+   * signed in one step. */
+  if (sa->ps_due)
+    (void)sa->cfg.presign->prepare(sa->ps);
+  sa->ps_due = 0;
+}
+
 /* Sign what is pending into a MANIFEST; its length, or 0. */
 static smart_ssize build(struct smart__sauth *sa, uint8_t *buf, size_t cap, uint8_t sync,
                          uint32_t group_v4) {
@@ -180,7 +208,7 @@ static smart_ssize build(struct smart__sauth *sa, uint8_t *buf, size_t cap, uint
   smart__put16(v + 12, (uint16_t)sa->count);
   smart__put16(v + 14, 0);
   memcpy(v + MAN_FIXED, sa->digests, 16u * sa->count);
-  if (sa->cfg.ops->sign(buf + len - SIG, buf, len - SIG, sa->sk, sa->cfg.ops->user_data) != 0)
+  if (sign(sa, buf + len - SIG, buf, len - SIG) != 0)
     return 0;
   sa->count = 0;
   sa->st.manifests_sent++;

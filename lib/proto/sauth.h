@@ -33,9 +33,13 @@
 #include "smart/smart.h"
 
 struct smart__sauth;
+struct smart__presign_ops;
 
 struct smart__sauth_cfg {
   const struct smart_crypto_ops *ops;
+  /* sender: signing in two steps (crypto.h), when ops is the built-in
+   * provider; NULL: every manifest is signed by ops->sign */
+  const struct smart__presign_ops *presign;
   const uint8_t *sk;    /* sender: 64-byte identity secret key, or NULL */
   uint32_t every;       /* sender: datagrams per manifest (>= 1), 0 = not signing */
   uint64_t interval_ns; /* sender: a pending manifest waits at most this long */
@@ -65,6 +69,12 @@ void smart__sauth_set_sign_cost(struct smart__sauth *sa, uint64_t ns);
 /* Sender: one signature over a dummy buffer, for the caller to time.
  * 0, or SMART_ESTATE when this room does not sign. */
 int smart__sauth_sign_probe(struct smart__sauth *sa);
+/* Sender, signing in two steps: 1 when the next signature's nonce is
+ * still to be made (after each signature); prepare() makes it. The caller
+ * calls it once what it has produced has left: it costs what a signature
+ * did, and the manifest just signed should not wait for it. */
+int smart__sauth_prepare_due(const struct smart__sauth *sa);
+void smart__sauth_prepare(struct smart__sauth *sa);
 /* Sender: whether it is idle from `now` (nothing queued, everything sent)
  * or busy again (a message submitted). */
 void smart__sauth_idle(struct smart__sauth *sa, int idle, uint64_t now);

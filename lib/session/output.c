@@ -208,8 +208,17 @@ smart_ssize smart__session_send(struct smart__session *ss, uint8_t *buf, size_t 
                                 struct smart__sockaddr *to, int *end_batch, uint64_t now) {
   *end_batch = 0;
   smart_ssize n = produce(ss, buf, cap, to, end_batch, now);
-  if (n == 0 && ss->sauth)
+  if (n == 0 && ss->sauth) {
     n = early_manifest(ss, buf, cap, to, end_batch, now);
+    /* Nothing more is due: the next signature's nonce, once what was
+     * produced (the manifest just signed) has left. */
+    if (n == 0 && smart__sauth_prepare_due(ss->sauth)) {
+      if (ss->unsent)
+        *end_batch = 1;
+      else
+        smart__sauth_prepare(ss->sauth);
+    }
+  }
   if (n > 0)
     ss->unsent++;
   return n;

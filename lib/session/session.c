@@ -82,6 +82,7 @@ static int sauth_setup(struct smart__session *ss, const struct smart_crypto_ops 
   const struct smart__opts *o = &ss->o;
   struct smart__sauth_cfg ac = {
       .ops = ops,
+      .presign = o->presign,
       .sk = identity_key(o),
       .every = o->have_identity ? o->sauth_every : 0,
       .interval_ns = SMART__MS(o->sauth_ms),

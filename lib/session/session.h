@@ -39,6 +39,8 @@
 
 #define SMART__PINS_MAX 16u
 
+struct smart__presign_ops;
+
 /* Options: the value the socket's option table fills (lib/sock/opt.c) and
  * the session copies at creation. */
 struct smart__opts {
@@ -66,6 +68,8 @@ struct smart__opts {
   uint32_t cipher;
   /* the provider is the built-in one, which opens in place (the shell says) */
   int ops_in_place;
+  /* and signs in two steps (crypto.h): the built-in provider's, or NULL */
+  const struct smart__presign_ops *presign;
 };
 
 /* Addresses the shell resolved at the join. */

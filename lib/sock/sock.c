@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "proto/tunnel.h"
 #include "sock/sock_int.h"
 #include "util/rng.h"
@@ -63,6 +64,7 @@ static int session_start(smart_sock *s, const struct smart__sockaddr *g,
   /* libsodium's AEAD verifies, then decrypts with the output at the
    * input's own address; a third-party provider promises no such thing. */
   o.ops_in_place = o.ops && o.ops == smart_crypto_sodium();
+  o.presign = o.ops_in_place ? smart__presign_sodium() : NULL;
   struct smart__session_addrs a = {.group = *g, .self = s->self, .relay = relay};
   s->nout = s->out_head = 0; /* what the old session left unsent (by reference, too) */
   smart__session_del(s->ss); /* joined again after a leave: a new session */
