@@ -577,6 +577,7 @@ struct lat {
   struct lat_side side[2]; /* 0: raw UDP, 1: libsmart */
   atomic_int tx_done;
   struct smart_stats tx_st;
+  struct smart_stats rx_st; /* the libsmart receiver's, for its manifests */
 };
 
 static void lat_record(struct lat_side *t, const uint8_t *p, size_t len, uint64_t now,
@@ -649,6 +650,7 @@ static void *smart_lat_rx(void *arg) {
     if (atomic_load(&l->tx_done))
       break;
   }
+  l->rx_st = smart_get_stats(s);
   smart_close(s);
   return NULL;
 }
@@ -768,6 +770,11 @@ static void run_lat(struct lat_result res[2]) {
   if (l->tx_st.dgrams_sent)
     printf("         sender: %llu messages in %llu datagrams (heartbeats included)\n",
            (unsigned long long)l->tx_st.msgs_sent, (unsigned long long)l->tx_st.dgrams_sent);
+  if (l->tx_st.manifests_sent)
+    printf("         manifests: %llu sent, %llu verified by the receiver (the others covered by "
+           "later ones it verified)\n",
+           (unsigned long long)l->tx_st.manifests_sent,
+           (unsigned long long)l->rx_st.manifests_verified);
   printf("latency %s: p50 %+.1f us, p99 %+.1f us, p99.9 %+.1f us (libsmart - raw)\n",
          sec_mode == SEC_SAUTH ? "sauth" : sec_mode == SEC_KEY ? "key" : "plain",
          res[1].p50_us - res[0].p50_us, res[1].p99_us - res[0].p99_us,

@@ -137,6 +137,13 @@ static size_t manifest(struct smart__sauth *tx, uint8_t *buf, uint64_t now) {
   return (size_t)n;
 }
 
+/* A manifest arrives alone: its batch of input ends with it. */
+static int man_in(struct smart__sauth *sa, const uint8_t *m, size_t n, uint64_t now) {
+  int rc = smart__sauth_manifest(sa, m, n, now);
+  smart__sauth_flush(sa);
+  return rc;
+}
+
 /* Take everything released: the payload bytes, in order. */
 static unsigned take_all(struct rig *r, unsigned *got, unsigned max) {
   uint8_t out[1500];
@@ -215,7 +222,7 @@ START_TEST(a_manifest_when_full_or_after_the_interval) {
   /* The receiver takes both. */
   hold(&r, &d[4], now + IVL);
   hold(&r, &d[5], now + IVL);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now + IVL), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now + IVL), 1);
   unsigned got[4];
   ck_assert_uint_eq(take_all(&r, got, 4), 2);
   ck_assert_uint_eq(got[0], 4);
@@ -268,7 +275,7 @@ START_TEST(held_until_the_manifest_then_released_in_order) {
   ck_assert_uint_eq(stats(r.rx).manifests_verified, 0);
   ck_assert_uint_eq(stats(r.rx).drops_unsigned, 0);
   /* The manifest: all eight, in counter order. */
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now + 2), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now + 2), 1);
   ck_assert_uint_eq(stats(r.rx).manifests_verified, 1);
   ck_assert_uint_eq(smart__sauth_expiry(r.rx), 0); /* ready to take */
   ck_assert_uint_eq(take_all(&r, got, 16), 8);
@@ -276,7 +283,7 @@ START_TEST(held_until_the_manifest_then_released_in_order) {
     ck_assert_uint_eq(got[i], i);
   ck_assert_uint_eq(smart__sauth_expiry(r.rx), UINT64_MAX);
   /* The manifest again (a replay) releases nothing more. */
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now + 3), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now + 3), 1);
   ck_assert_uint_eq(take_all(&r, got, 16), 0);
 
   /* The other order: the manifest first, each datagram released as it
@@ -285,7 +292,7 @@ START_TEST(held_until_the_manifest_then_released_in_order) {
   for (unsigned i = 0; i < 8; i++)
     ck_assert_int_eq(send_data(&r, &d[i], 8 + i, now), i == 7);
   n = manifest(r.tx, m, now);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now), 1);
   ck_assert_uint_eq(take_all(&r, got, 16), 0);
   for (unsigned i = 0; i < 8; i++) {
     hold(&r, &d[order[i]], now + 1);
@@ -338,7 +345,7 @@ START_TEST(what_no_manifest_vouches_for_is_never_released) {
   for (unsigned i = 0; i < 4; i++)
     ck_assert_int_eq(send_data(&r, &d[i], 10 + i, now), i == 3);
   size_t n = manifest(r.tx, m, now);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now), 1);
   seal_data(&r, &f, 99, now); /* not noted: no manifest will list it */
   hold(&r, &f, now);
   for (unsigned i = 0; i < 4; i++)
@@ -362,7 +369,7 @@ START_TEST(what_no_manifest_vouches_for_is_never_released) {
   f.sealed[f.slen - 1] ^= 1;
   f.plain[SMART__DATA_HDR_LEN] ^= 1;
   hold(&r, &f, now);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now), 1);
   ck_assert_uint_eq(stats(r.rx).drops_unsigned, 6);
   ck_assert_uint_eq(take_all(&r, got, 16), 0);
   /* After its manifest: held (not vouched), and the genuine datagram
@@ -415,7 +422,7 @@ START_TEST(a_lost_manifest_drops_its_datagrams_once_a_later_one_verifies) {
    * at once, so that the engine asks for them again without waiting out
    * the hold time. */
   ck_assert_uint_eq(take_all(&r, got, 64), 0);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now + 1), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now + 1), 1);
   ck_assert_uint_eq(stats(r.rx).manifests_verified, 1);
   ck_assert_uint_eq(stats(r.rx).drops_unsigned, 64);
   ck_assert_uint_eq(take_all(&r, got, 64), 0);
@@ -443,37 +450,37 @@ START_TEST(a_manifest_from_an_unpinned_key_is_refused) {
   }
   size_t fn = manifest(rogue, fm, now), n = manifest(r.tx, m, now);
   ck_assert_uint_eq(fn, n);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, fm, fn, now), 1);
+  ck_assert_int_eq(man_in(r.rx, fm, fn, now), 1);
   ck_assert_uint_eq(stats(r.rx).manifests_verified, 0);
   ck_assert_uint_eq(take_all(&r, got, 8), 0);
   /* The genuine manifest, its signature bit-flipped: refused too. */
   m[n - 1] ^= 1;
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now), 1);
   ck_assert_uint_eq(stats(r.rx).manifests_verified, 0);
   ck_assert_uint_eq(take_all(&r, got, 8), 0);
   m[n - 1] ^= 1;
   /* Malformed: cut short, count 0, count not matching the length. */
   uint8_t b[4096];
   memcpy(b, m, n);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, b, n - 16, now), 1);
+  ck_assert_int_eq(man_in(r.rx, b, n - 16, now), 1);
   smart__put16(b + SMART__ADDR_MSG_LEN + 4 + 12, 0);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, b, n, now), 1);
+  ck_assert_int_eq(man_in(r.rx, b, n, now), 1);
   smart__put16(b + SMART__ADDR_MSG_LEN + 4 + 12, 3);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, b, n, now), 1);
+  ck_assert_int_eq(man_in(r.rx, b, n, now), 1);
   ck_assert_uint_eq(stats(r.rx).manifests_verified, 0);
   ck_assert_uint_eq(take_all(&r, got, 8), 0);
   /* Not a manifest at all: not the room's. */
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, d[0].plain, d[0].plen, now), 0);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, 1, now), 0);
+  ck_assert_int_eq(man_in(r.rx, d[0].plain, d[0].plen, now), 0);
+  ck_assert_int_eq(man_in(r.rx, m, 1, now), 0);
   /* The genuine one releases them. */
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now), 1);
+  ck_assert_int_eq(man_in(r.rx, m, n, now), 1);
   ck_assert_uint_eq(stats(r.rx).manifests_verified, 1);
   ck_assert_uint_eq(take_all(&r, got, 8), 4);
   /* A receiver pinning the rogue instead believes only the rogue. */
   struct smart__sauth *other = rx_make(rpk);
-  ck_assert_int_eq(smart__sauth_manifest(other, m, n, now), 1);
+  ck_assert_int_eq(man_in(other, m, n, now), 1);
   ck_assert_uint_eq(stats(other).manifests_verified, 0);
-  ck_assert_int_eq(smart__sauth_manifest(other, fm, fn, now), 1);
+  ck_assert_int_eq(man_in(other, fm, fn, now), 1);
   ck_assert_uint_eq(stats(other).manifests_verified, 1);
   smart__sauth_del(other);
   /* A receiver that requires nothing takes manifests as its own but does
@@ -481,7 +488,7 @@ START_TEST(a_manifest_from_an_unpinned_key_is_refused) {
   struct smart__sauth_cfg c = {.ops = smart_crypto_sodium()};
   struct smart__sauth *lax;
   ck_assert_int_eq(smart__sauth_new(&lax, &c), 0);
-  ck_assert_int_eq(smart__sauth_manifest(lax, m, n, now), 1);
+  ck_assert_int_eq(man_in(lax, m, n, now), 1);
   ck_assert(!smart__sauth_holds(lax, d[0].plain, d[0].plen));
   ck_assert_uint_eq(stats(lax).manifests_verified, 0);
   smart__sauth_del(lax);
@@ -545,7 +552,7 @@ START_TEST(a_gap_in_the_counters_leaves_nothing_uncovered) {
   size_t n;
   for (uint64_t t = now; t <= now + SMART__SEC(1); t += SMART__MS(1))
     while ((n = manifest(r.tx, m, t)) > 0)
-      ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, t), 1);
+      ck_assert_int_eq(man_in(r.rx, m, n, t), 1);
   ck_assert_uint_eq(take_all(&r, got, 16), 8);
   for (unsigned i = 0; i < 8; i++)
     ck_assert_uint_eq(got[i], i);
@@ -575,7 +582,7 @@ START_TEST(an_idle_sender_signs_early_within_its_budgets) {
   ck_assert_int_gt(n, 0);
   hold(&r, &d[0], now);
   ck_assert_uint_eq(take_all(&r, got, 8), 0);
-  ck_assert_int_eq(smart__sauth_manifest(r.rx, m, (size_t)n, now), 1);
+  ck_assert_int_eq(man_in(r.rx, m, (size_t)n, now), 1);
   ck_assert_uint_eq(take_all(&r, got, 8), 1);
   ck_assert_uint_eq(got[0], 0);
   ck_assert(!smart__sauth_early(r.tx, now)); /* nothing pending */
@@ -779,7 +786,7 @@ START_TEST(manifests_signed_in_two_steps_or_one_release_their_datagrams) {
     uint8_t det[64];
     ck_assert_int_eq(o->sign(det, m, n - 64, r.sk, o->user_data), 0);
     ck_assert_int_eq(memcmp(det, m + n - 64, 64) == 0, round == 1);
-    ck_assert_int_eq(smart__sauth_manifest(r.rx, m, n, now), 1);
+    ck_assert_int_eq(man_in(r.rx, m, n, now), 1);
     k += take_all(&r, got + k, 6 - k);
     ck_assert_uint_eq(k, 2 * round + 2);
     if (round == 0) /* the second round's manifest: one step */
@@ -799,6 +806,139 @@ START_TEST(manifests_signed_in_two_steps_or_one_release_their_datagrams) {
 }
 END_TEST
 
+/* A manifest's first counter and count. */
+static void man_range(const uint8_t *m, size_t n, uint64_t *first, unsigned *count) {
+  struct smart__pkt p;
+  const uint8_t *v;
+  size_t vl;
+  ck_assert_int_eq(smart__pkt_decode(&p, m, n), 0);
+  ck_assert(smart__ext_find(p.ext, p.ext_len, SMART__EXT_MANIFEST, &v, &vl));
+  *first = smart__get64(v + 4);
+  *count = smart__get16(v + 12);
+}
+
+/* An idle sender's manifests, one per message: each sealed as on the
+ * wire (its own counter is a gap in the next one's run). */
+#define RUN 10u
+static void early_run(struct rig *r, struct dg *d, uint8_t (*m)[4096], size_t *n, uint64_t now) {
+  for (unsigned i = 0; i < RUN; i++) {
+    uint64_t t = now + i * SMART__MS(1);
+    smart__sauth_idle(r->tx, 0, t);
+    ck_assert_int_eq(send_data(r, &d[i], i, t), 0);
+    smart__sauth_idle(r->tx, 1, t + 1);
+    smart_ssize k = smart__sauth_output_early(r->tx, m[i], 4096, SYNC, GROUP4, t + 1);
+    ck_assert_int_gt(k, 0);
+    n[i] = (size_t)k;
+    smart__sauth_idle(r->tx, 1, t + 2); /* sent: idle again */
+    uint8_t sealed[4096];
+    memcpy(sealed, m[i], n[i]);
+    ck_assert_int_gt(smart__sec_seal(r->tx_sec, sealed, n[i], sizeof(sealed), t + 1), 0);
+  }
+}
+
+/* An early manifest lists again the last datagrams of the one before (up
+ * to 7 counters, the manifest's own among them); one by N or the interval
+ * carries nothing into the next. */
+START_TEST(an_early_manifest_lists_again_the_last_ones_before_it) {
+  struct rig r;
+  rig_make(&r, 64);
+  smart__sauth_del(r.tx);
+  r.tx = tx_make_early(r.sk, 4, 100);
+  smart__sauth_set_sign_cost(r.tx, SIGN);
+  struct dg d[RUN + 8];
+  static uint8_t m[RUN][4096];
+  size_t n[RUN];
+  early_run(&r, d, m, n, T0);
+  for (unsigned i = 0; i < RUN; i++) {
+    uint64_t first;
+    unsigned count;
+    man_range(m[i], n[i], &first, &count);
+    /* d[i] and the manifests between: counters 2 apart */
+    ck_assert_uint_eq(d[i].counter, d[0].counter + 2 * i);
+    ck_assert_uint_eq(first + count, d[i].counter + 1); /* ends with its datagram */
+    /* 7 carried, the gap of the manifest before, its datagram: 9 */
+    ck_assert_uint_eq(count, i < 4 ? 2 * i + 1 : 9);
+    const struct smart_crypto_ops *o = smart_crypto_sodium();
+    ck_assert_int_eq(o->verify(m[i] + n[i] - 64, m[i], n[i] - 64, r.pk, o->user_data), 0);
+  }
+  ck_assert_uint_eq(stats(r.tx).manifests_early, RUN);
+  /* N = 4 reached: that manifest lists what was carried and the four, and
+   * the next run starts afresh. */
+  uint64_t t = T0 + SMART__SEC(1);
+  smart__sauth_idle(r.tx, 0, t);
+  for (unsigned i = 0; i < 4; i++)
+    ck_assert_int_eq(send_data(&r, &d[RUN + i], RUN + i, t), i == 3);
+  uint8_t full[4096];
+  size_t fn = manifest(r.tx, full, t);
+  uint64_t first;
+  unsigned count;
+  man_range(full, fn, &first, &count);
+  ck_assert_uint_eq(first + count, d[RUN + 3].counter + 1);
+  ck_assert_uint_eq(count, 12); /* 7 carried, the last manifest's gap, the four */
+  ck_assert_int_eq(send_data(&r, &d[RUN + 4], RUN + 4, t + 1), 0);
+  smart__sauth_idle(r.tx, 1, t + 2);
+  smart_ssize k = smart__sauth_output_early(r.tx, full, sizeof(full), SYNC, GROUP4, t + 2);
+  ck_assert_int_gt(k, 0);
+  man_range(full, (size_t)k, &first, &count);
+  ck_assert_uint_eq(first, d[RUN + 4].counter);
+  ck_assert_uint_eq(count, 1);
+  rig_del(&r);
+}
+END_TEST
+
+/* A receiver that fell behind gets the run of early manifests in one
+ * batch: it verifies two (the newest, then one that lists the oldest
+ * counters), not ten, and releases all ten datagrams in order. One
+ * manifest a batch, each is verified. A forged newest one costs its
+ * verification and hides nothing. */
+START_TEST(a_receiver_behind_verifies_the_newest_manifests_only) {
+  for (unsigned c = 0; c < 3; c++) {
+    struct rig r;
+    rig_make(&r, 64);
+    smart__sauth_del(r.tx);
+    r.tx = tx_make_early(r.sk, 64, 100);
+    smart__sauth_set_sign_cost(r.tx, SIGN);
+    struct dg d[RUN];
+    static uint8_t m[RUN][4096];
+    size_t n[RUN];
+    early_run(&r, d, m, n, T0);
+    if (c == 2)
+      m[RUN - 1][n[RUN - 1] - 1] ^= 1; /* the newest, forged */
+    uint64_t now = T0 + SMART__MS(20);
+    for (unsigned i = 0; i < RUN; i++) {
+      hold(&r, &d[i], now);
+      ck_assert_int_eq(smart__sauth_manifest(r.rx, m[i], n[i], now), 1);
+      if (c == 1)
+        smart__sauth_flush(r.rx);
+    }
+    unsigned got[RUN], k = 0;
+    if (c != 1) { /* nothing verified before the batch ends; due at once */
+      ck_assert_uint_eq(stats(r.rx).manifests_verified, 0);
+      ck_assert_uint_eq(take_all(&r, got, RUN), 0);
+      ck_assert_uint_eq(smart__sauth_expiry(r.rx), 0);
+    }
+    smart__sauth_flush(r.rx);
+    k = take_all(&r, got, RUN);
+    ck_assert_uint_eq(k, c == 2 ? RUN - 1 : RUN);
+    for (unsigned i = 0; i < k; i++)
+      ck_assert_uint_eq(got[i], i);
+    struct smart__sauth_stats st = stats(r.rx);
+    if (c == 0) {
+      ck_assert_uint_eq(st.manifests_verified, 2);
+      ck_assert_uint_eq(st.manifests_superseded, RUN - 2);
+    } else if (c == 1) {
+      ck_assert_uint_eq(st.manifests_verified, RUN);
+      ck_assert_uint_eq(st.manifests_superseded, 0);
+    } else { /* the newest refused: its datagram waits for a repair */
+      ck_assert_uint_ge(st.manifests_verified, 2);
+      ck_assert_uint_le(st.manifests_verified, 3);
+      ck_assert_uint_eq(st.drops_unsigned, 0);
+    }
+    rig_del(&r);
+  }
+}
+END_TEST
+
 static void add(TCase *t) {
   tcase_add_test(t, a_manifest_when_full_or_after_the_interval);
   tcase_add_test(t, held_until_the_manifest_then_released_in_order);
@@ -813,6 +953,8 @@ static void add(TCase *t) {
   tcase_add_test(t, two_step_signatures_are_ed25519_and_use_a_nonce_once);
   tcase_add_test(t, a_nonce_made_before_a_fork_is_not_the_childs);
   tcase_add_test(t, manifests_signed_in_two_steps_or_one_release_their_datagrams);
+  tcase_add_test(t, an_early_manifest_lists_again_the_last_ones_before_it);
+  tcase_add_test(t, a_receiver_behind_verifies_the_newest_manifests_only);
 }
 
 int main(void) { return unit_main("sauth", add); }

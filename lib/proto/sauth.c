@@ -19,6 +19,12 @@
 #define EARLY_GAP 4u
 #define EARLY_BURST 2u
 #define CREDIT_MAX 2u
+/* An early manifest lists again the last CARRY datagrams the previous
+ * early one listed (sauth.h): a receiver behind verifies the newest. */
+#define CARRY 7u
+/* Manifests a receiver keeps until the end of a batch of input (sauth.h). */
+#define PEND_MAX 16u
+#define MAN_BYTES (SMART__ADDR_MSG_LEN + SMART__EXT_HDR_LEN + MAN_FIXED + 16u * MAN_MAX + SIG)
 #define SIGN_NS_MIN 1000u
 #define SIGN_NS_MAX 10000000u
 
@@ -45,8 +51,9 @@ struct smart__sauth {
   void *ps;      /* two-step signing's state (cfg.presign), or NULL */
   int ps_due;    /* its nonce is to be made */
   uint32_t tx_sender;
-  uint64_t first, first_at;
-  unsigned count;
+  uint64_t first, first_at; /* first_at: of the first datagram not yet signed */
+  unsigned count;           /* listed: carried + not yet signed */
+  unsigned carried;         /* the first ones, signed in the previous early manifest */
   uint8_t digests[MAN_MAX][16];
   /* sender: early manifests (see sauth.h) */
   uint64_t sign_ns;    /* one signature's cost */
@@ -66,6 +73,10 @@ struct smart__sauth {
   uint64_t taken_at;     /* the arrival of what take() returned last */
   uint64_t next_scan;
   size_t slot_bytes;
+  uint8_t *pend;          /* PEND_MAX manifests of MAN_BYTES, not yet verified */
+  uint16_t pend_len[PEND_MAX];
+  unsigned npend;
+  uint64_t pend_at;       /* the last one's arrival */
   uint32_t signers[16]; /* sender IDs a verified manifest has named */
   unsigned nsigners;
   struct smart__sauth_stats st;
@@ -108,7 +119,8 @@ int smart__sauth_new(struct smart__sauth **out, const struct smart__sauth_cfg *c
     sa->slab = malloc((size_t)HOLD_MAX * sa->slot_bytes);
     sa->seen = calloc(SEEN_MAX, sizeof(*sa->seen));
     sa->ready = calloc(HOLD_MAX, sizeof(*sa->ready));
-    if (!sa->held || !sa->slab || !sa->seen || !sa->ready) {
+    sa->pend = malloc((size_t)PEND_MAX * MAN_BYTES);
+    if (!sa->held || !sa->slab || !sa->seen || !sa->ready || !sa->pend) {
       smart__sauth_del(sa);
       return SMART_ENOMEM;
     }
@@ -126,6 +138,7 @@ void smart__sauth_del(struct smart__sauth *sa) {
   free(sa->slab);
   free(sa->seen);
   free(sa->ready);
+  free(sa->pend);
   if (sa->ps)
     sa->cfg.presign->state_del(sa->ps);
   smart__memzero(sa->sk, sizeof(sa->sk));
@@ -149,23 +162,36 @@ int smart__sauth_note(struct smart__sauth *sa, uint32_t sender, uint64_t counter
    * themselves are sealed too; they need no cover, and leave a gap. */
   if (len >= 2 && sealed[1] == (SMART__TYP_MSG << 6 | SMART__MSG_MANIFEST))
     return 0;
+  /* What is carried leads this run only if it is of the same run and
+   * close: else it is dropped (signed already, it needs no cover). */
+  if (sa->count && sa->count == sa->carried &&
+      (sender != sa->tx_sender || counter < sa->first + sa->count ||
+       counter - (sa->first + sa->count) > CARRY))
+    sa->count = sa->carried = 0;
   if (sa->count && (sender != sa->tx_sender || counter < sa->first + sa->count ||
                     counter - sa->first >= MAN_MAX))
     return 1; /* not in this manifest's run (cannot happen with one sealing layer) */
   /* Datagrams sealed and not noted (tunnel control, to the relay) leave a
    * gap in the counters: it is listed with digests no datagram has. */
-  while (sa->count && sa->first + sa->count < counter)
+  while (sa->count && sa->first + sa->count < counter) {
+    if (sa->count == sa->carried)
+      sa->carried++; /* a gap after what is carried is no datagram to sign */
     memset(sa->digests[sa->count++], 0, 16);
+  }
   if (sa->count == 0) {
     sa->tx_sender = sender;
     sa->first = counter;
-    sa->first_at = now;
   }
+  if (sa->count == sa->carried)
+    sa->first_at = now;
   if (sa->count < MAN_MAX &&
       sa->cfg.ops->hash(sa->digests[sa->count], sealed, len, sa->cfg.ops->user_data) == 0)
     sa->count++;
-  return sa->count >= sa->cfg.every;
+  return sa->count - sa->carried >= sa->cfg.every || sa->count >= MAN_MAX;
 }
+
+/* Datagrams noted and not yet signed. */
+static unsigned pending(const struct smart__sauth *sa) { return sa->count - sa->carried; }
 
 /* With the nonce made ahead when there is one (sauth.h), else in one step. */
 static int sign(struct smart__sauth *sa, uint8_t sig[SIG], const uint8_t *m, size_t len) {
@@ -185,11 +211,17 @@ void smart__sauth_prepare(struct smart__sauth *sa) {
   if (sa->ps_due)
     (void)sa->cfg.presign->prepare(sa->ps);
   sa->ps_due = 0;
+  /* Making it is most of a signature's cost, spent while the sender has
+   * nothing queued: not idle time that earns early-manifest credit. */
+  if (sa->idle)
+    sa->idle_since += sa->sign_ns;
 }
 
-/* Sign what is pending into a MANIFEST; its length, or 0. */
+/* Sign what is pending into a MANIFEST, after what is carried; its
+ * length, or 0. An early one (`carry`) leaves its last CARRY datagrams
+ * carried into the next. */
 static smart_ssize build(struct smart__sauth *sa, uint8_t *buf, size_t cap, uint8_t sync,
-                         uint32_t group_v4) {
+                         uint32_t group_v4, int carry) {
   size_t vlen = MAN_FIXED + 16u * sa->count + SIG;
   size_t len = SMART__ADDR_MSG_LEN + SMART__EXT_HDR_LEN + vlen;
   if (cap < len)
@@ -210,18 +242,24 @@ static smart_ssize build(struct smart__sauth *sa, uint8_t *buf, size_t cap, uint
   memcpy(v + MAN_FIXED, sa->digests, 16u * sa->count);
   if (sign(sa, buf + len - SIG, buf, len - SIG) != 0)
     return 0;
-  sa->count = 0;
+  unsigned keep = carry ? (sa->count < CARRY ? sa->count : CARRY) : 0;
+  if (keep) {
+    memmove(sa->digests, sa->digests[sa->count - keep], 16u * keep);
+    sa->first += sa->count - keep;
+  }
+  sa->count = sa->carried = keep;
   sa->st.manifests_sent++;
   return (smart_ssize)len;
 }
 
 smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t cap,
                                 uint8_t sync, uint32_t group_v4, uint64_t now) {
-  if (!sa->cfg.every || sa->count == 0)
+  if (!sa->cfg.every || pending(sa) == 0)
     return 0;
-  if (sa->count < sa->cfg.every && now - sa->first_at < sa->cfg.interval_ns)
+  if (pending(sa) < sa->cfg.every && sa->count < MAN_MAX &&
+      now - sa->first_at < sa->cfg.interval_ns)
     return 0;
-  return build(sa, buf, cap, sync, group_v4);
+  return build(sa, buf, cap, sync, group_v4, 0);
 }
 
 /* ---- sender: early manifests -------------------------------------------- */
@@ -284,7 +322,7 @@ static uint64_t early_at(const struct smart__sauth *sa, uint64_t now) {
 }
 
 int smart__sauth_early(const struct smart__sauth *sa, uint64_t now) {
-  return early_on(sa) && sa->count && early_at(sa, now) <= now;
+  return early_on(sa) && pending(sa) && early_at(sa, now) <= now;
 }
 
 smart_ssize smart__sauth_output_early(struct smart__sauth *sa, uint8_t *buf, size_t cap,
@@ -292,7 +330,7 @@ smart_ssize smart__sauth_output_early(struct smart__sauth *sa, uint8_t *buf, siz
   if (!smart__sauth_early(sa, now))
     return 0;
   uint64_t c = credit_at(sa, now);
-  smart_ssize n = build(sa, buf, cap, sync, group_v4);
+  smart_ssize n = build(sa, buf, cap, sync, group_v4, 1);
   sa->tat = (sa->tat > now ? sa->tat : now) + EARLY_GAP * sa->sign_ns;
   if (n <= 0)
     return n; /* the bucket is charged: a failing signature is not retried at once */
@@ -378,32 +416,63 @@ int smart__sauth_hold(struct smart__sauth *sa, uint32_t sender, uint64_t counter
   return 0;
 }
 
-int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t len,
-                          uint64_t now) {
+/* A manifest's fields, once its layout is checked: 0, or -1. */
+struct man {
+  const uint8_t *plain, *digests;
+  size_t len;
+  uint32_t sender;
+  uint64_t first;
+  unsigned count;
+};
+
+static int man_parse(struct man *m, const uint8_t *plain, size_t len) {
   const uint8_t *v;
   size_t vl;
   struct smart__pkt p;
-  if (len < 2 || plain[1] != (SMART__TYP_MSG << 6 | SMART__MSG_MANIFEST))
-    return 0;
-  if (!sa->cfg.require)
-    return 1;
   if (smart__pkt_decode(&p, plain, len) != 0 ||
       !smart__ext_find(p.ext, p.ext_len, SMART__EXT_MANIFEST, &v, &vl) || vl < MAN_FIXED + SIG ||
       v + vl != plain + len)
-    return 1;
+    return -1;
   unsigned count = smart__get16(v + 12);
   if (count == 0 || count > MAN_MAX || vl != MAN_FIXED + 16u * count + SIG)
-    return 1;
-  unsigned i;
-  for (i = 0; i < sa->npins; i++)
-    if (sa->cfg.ops->verify(plain + len - SIG, plain, len - SIG, sa->pins[i],
+    return -1;
+  m->plain = plain;
+  m->len = len;
+  m->sender = smart__get32(v);
+  m->first = smart__get64(v + 4);
+  m->count = count;
+  m->digests = v + MAN_FIXED;
+  return 0;
+}
+
+static int man_verify(const struct smart__sauth *sa, const struct man *m) {
+  for (unsigned i = 0; i < sa->npins; i++)
+    if (sa->cfg.ops->verify(m->plain + m->len - SIG, m->plain, m->len - SIG, sa->pins[i],
                             sa->cfg.ops->user_data) == 0)
-      break;
-  if (i == sa->npins)
-    return 1;
+      return 1;
+  return 0;
+}
+
+/* A gap's digest (a counter no datagram of the run has: sauth_note). */
+static int is_gap(const uint8_t d[16]) {
+  static const uint8_t zero[16];
+  return !memcmp(d, zero, 16);
+}
+
+/* Counter c of sender is listed by a manifest marked verified (st 1). */
+static int listed(const struct man *m, const int *st, unsigned n, uint32_t sender, uint64_t c) {
+  for (unsigned j = 0; j < n; j++)
+    if (st[j] == 1 && m[j].sender == sender && c >= m[j].first && c - m[j].first < m[j].count)
+      return 1;
+  return 0;
+}
+
+/* What a verified manifest vouches for: remembered, and released. */
+static void man_apply(struct smart__sauth *sa, const struct man *m, uint64_t now) {
+  uint32_t sender = m->sender;
+  uint64_t first = m->first;
+  unsigned count = m->count;
   sa->st.manifests_verified++;
-  uint32_t sender = smart__get32(v);
-  uint64_t first = smart__get64(v + 4);
   if (!known_signer(sa, sender)) {
     if (sa->nsigners < 16)
       sa->signers[sa->nsigners++] = sender;
@@ -426,13 +495,13 @@ int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t 
     s->sender = sender;
     s->counter = first + k;
     s->at = now;
-    memcpy(s->digest, v + MAN_FIXED + 16u * k, 16);
+    memcpy(s->digest, m->digests + 16u * k, 16);
   }
   for (unsigned k = 0; k < count; k++) {
     struct held *x = held_slot(sa, sender, first + k);
     if (!x->used || x->released || x->sender != sender || x->counter != first + k)
       continue;
-    if (!memcmp(x->digest, v + MAN_FIXED + 16u * k, 16)) {
+    if (!memcmp(x->digest, m->digests + 16u * k, 16)) {
       release(sa, x);
     } else { /* the sender signed something else: a forgery */
       x->used = 0;
@@ -440,7 +509,66 @@ int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t 
       sa->st.drops_unsigned++;
     }
   }
+}
+
+int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t len,
+                          uint64_t now) {
+  if (len < 2 || plain[1] != (SMART__TYP_MSG << 6 | SMART__MSG_MANIFEST))
+    return 0;
+  if (!sa->cfg.require)
+    return 1;
+  struct man m;
+  if (len > MAN_BYTES || man_parse(&m, plain, len) != 0)
+    return 1;
+  if (sa->npend == PEND_MAX)
+    smart__sauth_flush(sa);
+  memcpy(sa->pend + (size_t)sa->npend * MAN_BYTES, plain, len);
+  sa->pend_len[sa->npend++] = (uint16_t)len;
+  sa->pend_at = now;
   return 1;
+}
+
+void smart__sauth_flush(struct smart__sauth *sa) {
+  if (!sa->npend)
+    return;
+  struct man m[PEND_MAX];
+  int st[PEND_MAX]; /* 0 undecided, 1 verified, 2 covered by verified ones, -1 refused */
+  unsigned n = sa->npend;
+  sa->npend = 0;
+  for (unsigned i = 0; i < n; i++) {
+    (void)man_parse(&m[i], sa->pend + (size_t)i * MAN_BYTES, sa->pend_len[i]); /* checked */
+    st[i] = 0;
+  }
+  /* Verify the manifest that lists the most datagrams no verified one
+   * lists yet (the newest of equals), until every one left lists only
+   * such datagrams (and gaps): those need no verification of their own. A batch of
+   * early manifests that each list again the previous ones' last
+   * datagrams costs a verification or two, not one each. */
+  for (;;) {
+    unsigned best = n, best_new = 0;
+    for (unsigned i = 0; i < n; i++) {
+      if (st[i] != 0)
+        continue;
+      unsigned fresh = 0;
+      for (unsigned k = 0; k < m[i].count; k++)
+        fresh += !is_gap(m[i].digests + 16u * k) &&
+                 !listed(m, st, n, m[i].sender, m[i].first + k);
+      if (fresh == 0) {
+        st[i] = 2;
+        sa->st.manifests_superseded++;
+      } else if (fresh >= best_new) {
+        best = i;
+        best_new = fresh;
+      }
+    }
+    if (best == n)
+      break;
+    st[best] = man_verify(sa, &m[best]) ? 1 : -1;
+  }
+  /* Oldest first: what they release goes to the engine in counter order. */
+  for (unsigned i = 0; i < n; i++)
+    if (st[i] == 1)
+      man_apply(sa, &m[i], sa->pend_at);
 }
 
 size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint32_t *sender) {
@@ -464,6 +592,7 @@ size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint
 uint64_t smart__sauth_taken_at(const struct smart__sauth *sa) { return sa->taken_at; }
 
 void smart__sauth_expire(struct smart__sauth *sa, uint64_t now) {
+  smart__sauth_flush(sa); /* what waited for the end of a batch vouches first */
   if (!sa->held || !sa->waiting || now < sa->next_scan)
     return;
   /* A full scan, at most every 25 ms. */
@@ -480,17 +609,17 @@ void smart__sauth_expire(struct smart__sauth *sa, uint64_t now) {
 
 uint64_t smart__sauth_expiry(const struct smart__sauth *sa) {
   uint64_t t = UINT64_MAX;
-  if (sa->cfg.every && sa->count)
+  if (sa->cfg.every && pending(sa))
     t = sa->first_at + sa->cfg.interval_ns;
   /* An idle sender's early manifest, once the budgets allow it. */
-  if (sa->cfg.every && sa->count && early_on(sa) && sa->idle) {
+  if (sa->cfg.every && pending(sa) && early_on(sa) && sa->idle) {
     uint64_t e = early_at(sa, sa->idle_since);
     if (e < t)
       t = e;
   }
   if (sa->held && sa->waiting && sa->next_scan < t)
     t = sa->next_scan;
-  if (sa->ready && sa->ready_n)
+  if ((sa->ready && sa->ready_n) || sa->npend)
     t = 0;
   return t;
 }

@@ -21,7 +21,9 @@
  * (early_pct) of the time the sender spent idle, so a sender kept busy
  * makes none; and at most one per 4 signature times on average (a bucket
  * of two), so a sender spends at most a quarter of a CPU on them and a
- * receiver of the same speed under 60%.
+ * receiver of the same speed under 60%. An early manifest lists again the
+ * last CARRY counters of the one before, so that a receiver that fell
+ * behind verifies only the manifests that cover the others (flush()).
  * Cost and latency: smart-security(7) "SOURCE AUTHENTICATION".
  */
 #ifndef SMART_SAUTH_H
@@ -95,9 +97,16 @@ int smart__sauth_hold(struct smart__sauth *sa, uint32_t sender, uint64_t counter
                       const uint8_t *sealed, size_t slen, const uint8_t *plain, size_t plen,
                       uint64_t now);
 /* Receiver: a manifest (plaintext). Returns 1 if it was one (valid or not),
- * 0 if the datagram is not a manifest. */
+ * 0 if the datagram is not a manifest. It is kept, up to 16, until
+ * flush(), which the caller calls at the end of each batch of input
+ * (expire() and a due expiry() flush too): then a manifest that a later
+ * one of the batch covers is not verified (a receiver that fell behind
+ * verifies the newest early manifest, which lists again the last
+ * datagrams the earlier ones did), and the others are verified and
+ * release what they vouch for, oldest first. */
 int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t len,
                           uint64_t now);
+void smart__sauth_flush(struct smart__sauth *sa);
 /* Receiver: the next released datagram: its length (copied into out) and
  * sender ID, or 0 when none is ready. */
 size_t smart__sauth_take(struct smart__sauth *sa, uint8_t *out, size_t cap, uint32_t *sender);
@@ -110,6 +119,7 @@ uint64_t smart__sauth_expiry(const struct smart__sauth *sa);
 struct smart__sauth_stats {
   uint64_t manifests_sent, manifests_verified, drops_unsigned;
   uint64_t manifests_early; /* of manifests_sent: signed early */
+  uint64_t manifests_superseded; /* not verified: a later one of the batch covered them */
 };
 void smart__sauth_stats(const struct smart__sauth *sa, struct smart__sauth_stats *st);
 

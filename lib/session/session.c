@@ -328,6 +328,13 @@ static void sauth_release(struct smart__session *ss, uint64_t now) {
   }
 }
 
+void smart__session_rx_end(struct smart__session *ss, uint64_t now) {
+  if (!ss->sauth)
+    return;
+  smart__sauth_flush(ss->sauth);
+  sauth_release(ss, now);
+}
+
 /* Open the envelope (secure session): 0 and the plaintext, or -1 (counted).
  * In the caller's buffer (`mut`, the datagram itself, writable) where the
  * provider opens in place and source authentication does not need the
@@ -441,10 +448,8 @@ static void recv_dg(struct smart__session *ss, const uint8_t *dg, uint8_t *mut, 
     ss->naks_limited++;
     return;
   }
-  if (ss->sauth && kind == SMART__K_MANIFEST && smart__sauth_manifest(ss->sauth, pt, plen, now)) {
-    sauth_release(ss, now);
-    return;
-  }
+  if (ss->sauth && kind == SMART__K_MANIFEST && smart__sauth_manifest(ss->sauth, pt, plen, now))
+    return; /* verified once this input ends (rx_end, or the tick after it) */
   if (ss->sauth && smart__sauth_holds(ss->sauth, pt, plen)) {
     /* Held from its arrival: its round trip leaves the hold out. */
     uint64_t at = ss->rx_cur && ss->rx_cur <= now ? ss->rx_cur : now;
@@ -557,8 +562,10 @@ int smart__session_tick(struct smart__session *ss, uint64_t now) {
   report_triggers(ss, now);
   if (smart__flow_grow(&ss->flow, now))
     apply_rate(ss, now);
-  if (ss->sauth)
+  if (ss->sauth) { /* the manifests of the input before this tick, then expiry */
     smart__sauth_expire(ss->sauth, now);
+    sauth_release(ss, now);
+  }
   int rc;
   if (smart__engine_expiry(ss->eng) <= now && (rc = smart__engine_handle_expiry(ss->eng, now)) != 0)
     return rc;

@@ -20,6 +20,8 @@
  *   - every datagram read: smart__session_recv(); on the group socket also
  *     the bytes read (smart__session_rx_read) and, after a full batch when
  *     smart__session_rx_look_due(), the buffer's fill (smart__session_rx_fill);
+ *     once what was waiting is read, smart__session_rx_end() (or the tick
+ *     after the input does its work: manifests wait for one or the other);
  *   - smart__session_send() until it returns 0, sending each datagram to
  *     the address it names (a batch ends early when it says so), and the
  *     bytes the kernel took to smart__session_sent();
@@ -137,6 +139,9 @@ void smart__session_rx_unlend(struct smart__session *ss);
  * smart__session_recv_writable only. */
 void smart__session_arrival(struct smart__session *ss, uint64_t at, uint32_t drops);
 void smart__session_rx_read(struct smart__session *ss, uint64_t bytes, uint64_t now);
+/* The end of a run of input: the source-authentication manifests it
+ * brought are verified now, the newest covering ones only (sauth.h). */
+void smart__session_rx_end(struct smart__session *ss, uint64_t now);
 int smart__session_rx_look_due(const struct smart__session *ss, uint64_t now);
 void smart__session_rx_fill(struct smart__session *ss, uint32_t used, uint32_t size, uint64_t now);
 

@@ -351,6 +351,8 @@ int smart__io_pump_in(smart_sock *s, int ready, uint64_t now) {
       ((ready & SMART__READY_SEND) && (rc = smart__io_rx(s, s->sfd, 0, now)) != 0) ||
       ((ready & SMART__READY_OLD) && (rc = smart__io_rx(s, s->old_gfd, 1, now)) != 0))
     return rc;
+  if (ready)
+    smart__session_rx_end(s->ss, now);
   return 0;
 }
 
