@@ -882,6 +882,29 @@ START_TEST(an_early_manifest_lists_again_the_last_ones_before_it) {
   man_range(full, (size_t)k, &first, &count);
   ck_assert_uint_eq(first, d[RUN + 4].counter);
   ck_assert_uint_eq(count, 1);
+  /* N = 1: every manifest carries, as early ones do. */
+  struct smart__sauth *one = tx_make(r.sk, 1);
+  uint64_t c0 = 0;
+  for (unsigned i = 0; i < 6; i++) {
+    seal_data(&r, &d[RUN], RUN, T0);
+    ck_assert_int_eq(smart__sauth_note(one, r.tx_id, d[RUN].counter, d[RUN].sealed, d[RUN].slen,
+                                       T0),
+                     1);
+    uint8_t mm[4096], sealed[4096];
+    size_t k1 = manifest(one, mm, T0);
+    ck_assert_uint_gt(k1, 0);
+    memcpy(sealed, mm, k1);
+    ck_assert_int_gt(smart__sec_seal(r.tx_sec, sealed, k1, sizeof(sealed), T0), 0);
+    uint64_t f1;
+    unsigned n1;
+    man_range(mm, k1, &f1, &n1);
+    if (i == 0)
+      c0 = d[RUN].counter;
+    ck_assert_uint_eq(f1 + n1, d[RUN].counter + 1);
+    ck_assert_uint_eq(n1, i < 4 ? 2 * i + 1 : 9);
+    ck_assert_uint_eq(d[RUN].counter, c0 + 2 * i);
+  }
+  smart__sauth_del(one);
   rig_del(&r);
 }
 END_TEST

@@ -218,8 +218,8 @@ void smart__sauth_prepare(struct smart__sauth *sa) {
 }
 
 /* Sign what is pending into a MANIFEST, after what is carried; its
- * length, or 0. An early one (`carry`) leaves its last CARRY datagrams
- * carried into the next. */
+ * length, or 0. An early one, or one of N = 1 (`carry`), leaves its last
+ * CARRY counters carried into the next. */
 static smart_ssize build(struct smart__sauth *sa, uint8_t *buf, size_t cap, uint8_t sync,
                          uint32_t group_v4, int carry) {
   size_t vlen = MAN_FIXED + 16u * sa->count + SIG;
@@ -259,7 +259,8 @@ smart_ssize smart__sauth_output(struct smart__sauth *sa, uint8_t *buf, size_t ca
   if (pending(sa) < sa->cfg.every && sa->count < MAN_MAX &&
       now - sa->first_at < sa->cfg.interval_ns)
     return 0;
-  return build(sa, buf, cap, sync, group_v4, 0);
+  /* N = 1 signs each datagram as an early manifest would: it carries too */
+  return build(sa, buf, cap, sync, group_v4, sa->cfg.every == 1);
 }
 
 /* ---- sender: early manifests -------------------------------------------- */
