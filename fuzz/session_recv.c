@@ -5,7 +5,11 @@
  * is sixteen zero bytes, so that sealed datagrams the fuzzer writes open
  * and reach every room behind the envelope). Between datagrams the clock
  * advances, timers run, the output is drained and the commands answered,
- * as the socket shell does. Nothing may crash, leak or read out of bounds;
+ * as the socket shell does. A third session, secure too, requires source
+ * authentication (a pinned key; the null provider verifies any signature):
+ * every secure datagram goes to it as well, so that held datagrams,
+ * manifests, their batches and releases are fuzzed.
+ * Nothing may crash, leak or read out of bounds;
  * every delivery must lie in the message it claims.
  *
  * Record: peer (1 byte: low 2 bits the peer, bit 2 the secure session,
@@ -33,7 +37,7 @@ static struct smart__sockaddr v4(uint32_t host, uint16_t port) {
   return a;
 }
 
-static struct smart__session *make(int secure, uint64_t now) {
+static struct smart__session *make(int secure, int sauth, uint64_t now) {
   struct smart__opts o;
   smart__opts_init(&o);
   o.eng.seed = 7;
@@ -45,6 +49,11 @@ static struct smart__session *make(int secure, uint64_t now) {
       return NULL;
     memset(o.keys, 0x42, 32);
     o.have_group_key = 1;
+  }
+  if (sauth) {
+    o.sauth_every = 64;
+    memset(o.pins[0], 0x5A, 32);
+    o.npins = 1;
   }
   struct smart__session_addrs a = {.group = v4(0xEFFF0101u, 5000), .self = v4(0xC6336401u, 4000)};
   struct smart__session *ss = NULL;
@@ -83,8 +92,8 @@ static void pump(struct smart__session *ss, uint64_t now) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint64_t now = SMART__SEC(1);
-  struct smart__session *ss[2] = {make(0, now), make(1, now)};
-  if (!ss[0] || !ss[1])
+  struct smart__session *ss[3] = {make(0, 0, now), make(1, 0, now), make(1, 1, now)};
+  if (!ss[0] || !ss[1] || !ss[2])
     abort();
   struct smart__sockaddr peers[4] = {v4(0xC6336402u, 4000), v4(0xC6336403u, 4000),
                                      v4(0xC6336404u, 4001), v4(0xC6336401u, 4000)};
@@ -96,19 +105,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (len > size - off)
       len = size - off;
     now += SMART__MS(h >> 3);
-    struct smart__session *s = ss[(h >> 2) & 1];
-    smart__session_recv(s, data + off, len, &peers[h & 3], now);
-    if ((h & 0xF8) || off + len >= size)
-      pump(s, now);
+    int secure = (h >> 2) & 1;
+    for (int k = secure; k <= 2 * secure; k++) {
+      smart__session_recv(ss[k], data + off, len, &peers[h & 3], now);
+      if ((h & 0xF8) || off + len >= size)
+        pump(ss[k], now);
+    }
     off += len;
   }
   now += SMART__SEC(30); /* let every timer run out */
-  pump(ss[0], now);
-  pump(ss[1], now);
+  for (int k = 0; k < 3; k++)
+    pump(ss[k], now);
   struct smart_stats st;
   memset(&st, 0, sizeof(st));
   smart__session_stats(ss[0], &st);
-  smart__session_del(ss[0]);
-  smart__session_del(ss[1]);
+  for (int k = 0; k < 3; k++)
+    smart__session_del(ss[k]);
   return 0;
 }
