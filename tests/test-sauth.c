@@ -95,6 +95,16 @@ static void rig_del(struct rig *r) {
   smart__sauth_del(r->rx);
 }
 
+/* A rig whose sender makes early manifests (sauth.h), signing in `sign`
+ * ns (0: as measured by default). */
+static void rig_make_early(struct rig *r, uint32_t every, uint32_t pct, uint64_t sign) {
+  rig_make(r, 64);
+  smart__sauth_del(r->tx);
+  r->tx = tx_make_early(r->sk, every, pct);
+  if (sign)
+    smart__sauth_set_sign_cost(r->tx, sign);
+}
+
 /* Seal a DATA datagram with payload byte i; the receiver opens it. Not
  * noted (the caller decides). */
 static void seal_data(struct rig *r, struct dg *d, unsigned i, uint64_t now) {
@@ -565,10 +575,7 @@ END_TEST
 #define SIGN SMART__US(20)
 START_TEST(an_idle_sender_signs_early_within_its_budgets) {
   struct rig r;
-  rig_make(&r, 64);
-  smart__sauth_del(r.tx);
-  r.tx = tx_make_early(r.sk, 64, 50);
-  smart__sauth_set_sign_cost(r.tx, SIGN);
+  rig_make_early(&r, 64, 50, SIGN);
   struct dg d[8];
   uint8_t m[4096];
   unsigned got[8];
@@ -627,10 +634,7 @@ START_TEST(early_manifests_are_bounded) {
   static const uint64_t gaps[] = {SMART__US(5), SMART__US(30), SMART__US(100), SMART__MS(1)};
   for (unsigned g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++) {
     struct rig r;
-    rig_make(&r, 64);
-    smart__sauth_del(r.tx);
-    r.tx = tx_make_early(r.sk, 64, 50);
-    smart__sauth_set_sign_cost(r.tx, SIGN);
+    rig_make_early(&r, 64, 50, SIGN);
     uint8_t m[4096];
     struct dg d;
     uint64_t now = T0, idle = 0, span = SMART__MS(100);
@@ -663,9 +667,7 @@ END_TEST
 START_TEST(no_early_manifests_when_off_or_n_is_1) {
   for (unsigned c = 0; c < 2; c++) {
     struct rig r;
-    rig_make(&r, 64);
-    smart__sauth_del(r.tx);
-    r.tx = tx_make_early(r.sk, c == 0 ? 64 : 1, c == 0 ? 0 : 50);
+    rig_make_early(&r, c == 0 ? 64 : 1, c == 0 ? 0 : 50, 0);
     struct dg d;
     uint8_t m[4096];
     send_data(&r, &d, 0, T0);
@@ -841,10 +843,7 @@ static void early_run(struct rig *r, struct dg *d, uint8_t (*m)[4096], size_t *n
  * carries nothing into the next. */
 START_TEST(an_early_manifest_lists_again_the_last_ones_before_it) {
   struct rig r;
-  rig_make(&r, 64);
-  smart__sauth_del(r.tx);
-  r.tx = tx_make_early(r.sk, 4, 100);
-  smart__sauth_set_sign_cost(r.tx, SIGN);
+  rig_make_early(&r, 4, 100, SIGN);
   struct dg d[RUN + 8];
   static uint8_t m[RUN][4096];
   size_t n[RUN];
@@ -917,10 +916,7 @@ END_TEST
 START_TEST(a_receiver_behind_verifies_the_newest_manifests_only) {
   for (unsigned c = 0; c < 3; c++) {
     struct rig r;
-    rig_make(&r, 64);
-    smart__sauth_del(r.tx);
-    r.tx = tx_make_early(r.sk, 64, 100);
-    smart__sauth_set_sign_cost(r.tx, SIGN);
+    rig_make_early(&r, 64, 100, SIGN);
     struct dg d[RUN];
     static uint8_t m[RUN][4096];
     size_t n[RUN];
