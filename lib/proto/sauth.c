@@ -19,8 +19,8 @@
 #define EARLY_GAP 4u
 #define EARLY_BURST 2u
 #define CREDIT_MAX 2u
-/* An early manifest lists again the last CARRY datagrams the previous
- * early one listed (sauth.h): a receiver behind verifies the newest. */
+/* An early manifest (and one of N = 1) lists again the last CARRY counters
+ * of the one before (sauth.h): a receiver behind verifies the newest. */
 #define CARRY 7u
 /* Manifests a receiver keeps until the end of a batch of input (sauth.h). */
 #define PEND_MAX 16u
@@ -42,6 +42,15 @@ struct seen { /* a digest a verified manifest vouched for */
   uint32_t sender;
   uint64_t counter, at;
   uint8_t digest[16];
+};
+
+/* A manifest's fields, once its layout is checked (man_parse). */
+struct man {
+  const uint8_t *plain, *digests;
+  size_t len;
+  uint32_t sender;
+  uint64_t first;
+  unsigned count;
 };
 
 struct smart__sauth {
@@ -74,7 +83,7 @@ struct smart__sauth {
   uint64_t next_scan;
   size_t slot_bytes;
   uint8_t *pend;          /* PEND_MAX manifests of MAN_BYTES, not yet verified */
-  uint16_t pend_len[PEND_MAX];
+  struct man pend_m[PEND_MAX]; /* their fields, in pend */
   unsigned npend;
   uint64_t pend_at;       /* the last one's arrival */
   uint32_t signers[16]; /* sender IDs a verified manifest has named */
@@ -417,15 +426,8 @@ int smart__sauth_hold(struct smart__sauth *sa, uint32_t sender, uint64_t counter
   return 0;
 }
 
-/* A manifest's fields, once its layout is checked: 0, or -1. */
-struct man {
-  const uint8_t *plain, *digests;
-  size_t len;
-  uint32_t sender;
-  uint64_t first;
-  unsigned count;
-};
 
+/* 0, or -1 when the layout is wrong. */
 static int man_parse(struct man *m, const uint8_t *plain, size_t len) {
   const uint8_t *v;
   size_t vl;
@@ -518,13 +520,15 @@ int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t 
     return 0;
   if (!sa->cfg.require)
     return 1;
-  struct man m;
-  if (len > MAN_BYTES || man_parse(&m, plain, len) != 0)
+  if (len > MAN_BYTES)
     return 1;
   if (sa->npend == PEND_MAX)
     smart__sauth_flush(sa);
-  memcpy(sa->pend + (size_t)sa->npend * MAN_BYTES, plain, len);
-  sa->pend_len[sa->npend++] = (uint16_t)len;
+  uint8_t *copy = sa->pend + (size_t)sa->npend * MAN_BYTES;
+  memcpy(copy, plain, len);
+  if (man_parse(&sa->pend_m[sa->npend], copy, len) != 0)
+    return 1;
+  sa->npend++;
   sa->pend_at = now;
   return 1;
 }
@@ -532,19 +536,15 @@ int smart__sauth_manifest(struct smart__sauth *sa, const uint8_t *plain, size_t 
 void smart__sauth_flush(struct smart__sauth *sa) {
   if (!sa->npend)
     return;
-  struct man m[PEND_MAX];
-  int st[PEND_MAX]; /* 0 undecided, 1 verified, 2 covered by verified ones, -1 refused */
+  const struct man *m = sa->pend_m;
+  int st[PEND_MAX] = {0}; /* 0 undecided, 1 verified, 2 covered by verified ones, -1 refused */
   unsigned n = sa->npend;
   sa->npend = 0;
-  for (unsigned i = 0; i < n; i++) {
-    (void)man_parse(&m[i], sa->pend + (size_t)i * MAN_BYTES, sa->pend_len[i]); /* checked */
-    st[i] = 0;
-  }
   /* Verify the manifest that lists the most datagrams no verified one
    * lists yet (the newest of equals), until every one left lists only
-   * such datagrams (and gaps): those need no verification of their own. A batch of
-   * early manifests that each list again the previous ones' last
-   * datagrams costs a verification or two, not one each. */
+   * such datagrams (and gaps): those need no verification of their own.
+   * A batch of early manifests that each list again the previous ones'
+   * last datagrams costs a verification or two, not one each. */
   for (;;) {
     unsigned best = n, best_new = 0;
     for (unsigned i = 0; i < n; i++) {
