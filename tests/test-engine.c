@@ -882,14 +882,16 @@ static void q_config(struct smart__engine_config *c) {
   c->window = SMART__MAX_SPAN;
 }
 
-/* Messages of 1 byte to several chunks, whole, fragmented and packed, go
+/* 64 KiB: sizes around it and its multiples below. */
+#define QK 65536u
+
+/* Messages of 1 byte to several 64 KiB, whole, fragmented and packed, go
  * through the queue in order and byte for byte, read while they are
- * written: the reads stop mid-message, mid-chunk and at chunk ends. */
+ * written: the reads stop mid-message and between datagrams of one. */
 START_TEST(queue_many_sizes_in_order) {
   static const uint32_t sizes[] = {
       1, 2, 3, 7, 100, 1390, 1391, 1392, 1393, 1400, 1401, 2783, 2784, 2785,
-      SMART__TX_CHUNK - 1, SMART__TX_CHUNK, SMART__TX_CHUNK + 1, 1, 1, 1,
-      2 * SMART__TX_CHUNK, 3 * SMART__TX_CHUNK + 7, 5, 70000, 65000, 600, 1};
+      QK - 1, QK, QK + 1, 1, 1, 1, 2 * QK, 3 * QK + 7, 5, 70000, 65000, 600, 1};
   struct smart__engine_config c;
   q_config(&c);
   static struct qpair q;
@@ -947,7 +949,7 @@ START_TEST(queue_high_water_mark) {
   c.sndbuf = 3 * cost;
   struct smart__engine *e;
   ck_assert_int_eq(smart__engine_new(&e, &c), 0);
-  static uint8_t m[3 * SMART__TX_CHUNK];
+  static uint8_t m[3 * QK];
   memset(m, 'h', sizeof(m));
   ck_assert_int_eq(smart__engine_submit(e, m, 3 * cost - SMART__TX_MSG_COST + 1, 0),
                    SMART_EMSGSIZE);
@@ -966,17 +968,17 @@ START_TEST(queue_high_water_mark) {
   ck_assert_int_eq(smart__engine_submit(e, m, 1, 0), SMART_EAGAIN);
   smart__engine_del(e);
 
-  /* A message of two chunks exactly fills a bound of two chunks and its
+  /* A message of 128 KiB exactly fills a bound of 128 KiB and its
    * entry; every fragment that leaves frees its bytes. */
-  c.sndbuf = 2 * SMART__TX_CHUNK + SMART__TX_MSG_COST;
+  c.sndbuf = 2 * QK + SMART__TX_MSG_COST;
   ck_assert_int_eq(smart__engine_new(&e, &c), 0);
-  ck_assert_int_eq(smart__engine_submit(e, m, 2 * SMART__TX_CHUNK + 1, 0), SMART_EMSGSIZE);
-  ck_assert_int_eq(smart__engine_submit(e, m, 2 * SMART__TX_CHUNK, 0), 0);
+  ck_assert_int_eq(smart__engine_submit(e, m, 2 * QK + 1, 0), SMART_EMSGSIZE);
+  ck_assert_int_eq(smart__engine_submit(e, m, 2 * QK, 0), 0);
   ck_assert_int_eq(smart__engine_submit(e, m, 1, 0), SMART_EAGAIN);
   size_t freed = 0;
   for (int i = 0; i < 50; i++)
     freed += q_send_data(e, 0);
-  ck_assert_uint_gt(freed, SMART__TX_CHUNK); /* the first chunk is read */
+  ck_assert_uint_gt(freed, 49 * 1384); /* 50 fragments left */
   ck_assert_int_eq(smart__engine_submit(e, m, freed - SMART__TX_MSG_COST + 1, 0), SMART_EAGAIN);
   ck_assert_int_eq(smart__engine_submit(e, m, freed - SMART__TX_MSG_COST, 0), 0);
   ck_assert_int_eq(smart__engine_submit(e, m, 1, 0), SMART_EAGAIN);
@@ -984,12 +986,12 @@ START_TEST(queue_high_water_mark) {
 }
 END_TEST
 
-/* Chunks of the send queue that the allocator hands out: allocations just
- * over SMART__TX_CHUNK bytes (a chunk and its link). */
+/* Datagram buffers the allocator hands out (the queue's units, which
+ * become the window's): allocations of max_dgram bytes, 1408 here. */
 static size_t q_chunks_now, q_chunks_peak, q_chunk_allocs;
-static long q_fail_chunks = -1; /* chunk allocations left before failing */
+static long q_fail_chunks = -1; /* buffer allocations left before failing */
 static int q_fail_all;
-static int q_is_chunk(size_t n) { return n > SMART__TX_CHUNK && n <= SMART__TX_CHUNK + 64; }
+static int q_is_chunk(size_t n) { return n == 1408; }
 static void *q_malloc(size_t n, void *u) {
   if (q_fail_all)
     return NULL;
@@ -1018,7 +1020,7 @@ static void *q_calloc(size_t a, size_t b, void *u) {
 static void *q_realloc(void *p, size_t n, void *u) {
   if (q_fail_all)
     return NULL;
-  ck_assert(!q_is_chunk(n)); /* chunks are never resized */
+  ck_assert(!q_is_chunk(n)); /* buffers are never resized */
   return t_realloc(p, n, u);
 }
 static const struct smart__mem q_hooks = {NULL, q_malloc, q_free, q_calloc, q_realloc};
@@ -1030,11 +1032,13 @@ static void q_mem_reset(void) {
   q_fail_all = 0;
 }
 
-/* A long run keeps the queue full: the chunks in use never exceed the
- * bound's worth plus the two partly used ends and the few kept for reuse,
- * and after the first fill none is allocated any more (no allocation per
- * message); small messages count their entries, so a flood of 1-byte
- * messages stays within the bound too. Everything is freed at the end. */
+/* A long run keeps the queue full: the datagram buffers in use never
+ * exceed the queue's bound in datagrams (every one but a message's last
+ * fragment or a lone small message carries 1,000 bytes or more), the
+ * window's and the few kept for reuse, and after the first 1,000 rounds
+ * none is allocated any more (no allocation per message); small messages count
+ * 16 bytes each, so a flood of 1-byte messages stays within the bound
+ * too. Everything is freed at the end. */
 START_TEST(queue_memory_bounded_long_run) {
   struct smart__engine_config c;
   smart__engine_config_init(&c);
@@ -1043,7 +1047,7 @@ START_TEST(queue_memory_bounded_long_run) {
   c.grtt_us = 1; /* the window releases after 28 us */
   c.sndbuf = 1u << 20;
   c.mem = &q_hooks;
-  const size_t bound_chunks = (size_t)(c.sndbuf / SMART__TX_CHUNK) + 2 + 4;
+  const size_t bound_chunks = (size_t)(c.sndbuf / 1000) + 64 + SMART__TX_SPARE;
   static const uint32_t sizes[] = {1400, 1400, 9000, 1, 100000, 1400, 300, 65536, 64};
   static uint8_t m[100000];
   memset(m, 'L', sizeof(m));
@@ -1057,7 +1061,7 @@ START_TEST(queue_memory_bounded_long_run) {
     size_t i = (size_t)round;
     while (smart__engine_submit(e, m, sizes[i++ % 9], now) == 0)
       queued++;
-    if (round == 20)
+    if (round == 1000) /* the queue's mix has come near its largest */
       allocs_after_fill = q_chunk_allocs;
     for (int k = 0; k < 8; k++) {
       now += 100000;
@@ -1068,7 +1072,7 @@ START_TEST(queue_memory_bounded_long_run) {
   ck_assert_uint_gt(queued, 10000);
   ck_assert_uint_le(q_chunks_peak, bound_chunks);
   ck_assert_uint_eq(q_chunk_allocs, allocs_after_fill);
-  ck_assert_uint_le(mem_peak, c.sndbuf + bound_chunks * (SMART__TX_CHUNK + 64) + (1u << 20));
+  ck_assert_uint_le(mem_peak, bound_chunks * (1408 + 64) + (1u << 20));
   smart__engine_del(e);
   ck_assert_uint_eq(mem_now, 0);
   ck_assert_uint_eq(q_chunks_now, 0);
@@ -1085,8 +1089,9 @@ START_TEST(queue_memory_bounded_long_run) {
     now += 100000;
     q_send_data(e, now);
   }
-  /* The emptied entry ring and all but a few chunks are given back. */
-  ck_assert_uint_le(mem_now, 8 * (SMART__TX_CHUNK + 64) + (1u << 18));
+  /* The emptied unit ring and all but the window's and a few buffers are
+   * given back. */
+  ck_assert_uint_le(mem_now, (64 + SMART__TX_SPARE) * (1408 + 64) + (1u << 18));
   smart__engine_del(e);
   ck_assert_uint_eq(mem_now, 0);
 }
@@ -1104,22 +1109,24 @@ START_TEST(queue_enomem_keeps_queue) {
   qp_init(&q, &c);
   uint32_t id = 0;
   ck_assert_int_eq(qp_submit(&q, id++, 1000), 0);
-  ck_assert_int_eq(qp_submit(&q, id++, SMART__TX_CHUNK + 5), 0);
+  ck_assert_int_eq(qp_submit(&q, id++, QK + 5), 0);
   qp_pump(&q, 5); /* partly read */
-  /* A message of three chunks: the second chunk allocation fails. */
+  /* A message of 142 datagrams: the second buffer allocation fails. */
   q_fail_chunks = 1;
   size_t before = q_chunks_now;
-  ck_assert_int_eq(qp_submit(&q, 999, 3 * SMART__TX_CHUNK), SMART_ENOMEM);
+  ck_assert_int_eq(qp_submit(&q, 999, 3 * QK), SMART_ENOMEM);
   ck_assert_uint_le(q_chunks_now, before + 1); /* at most kept for reuse */
   q_fail_chunks = 0;
-  ck_assert_int_eq(qp_submit(&q, 998, 3 * SMART__TX_CHUNK), SMART_ENOMEM);
-  /* What fits in the room left in the last chunk needs no allocation. */
+  ck_assert_int_eq(qp_submit(&q, 998, 3 * QK), SMART_ENOMEM);
+  /* A buffer kept for reuse needs no allocation. */
   ck_assert_int_eq(qp_submit(&q, id++, 10), 0);
   q_fail_chunks = -1;
-  ck_assert_int_eq(qp_submit(&q, id++, 3 * SMART__TX_CHUNK), 0);
-  /* The entry ring cannot grow: 64 entries fit, the 65th is refused. */
+  ck_assert_int_eq(qp_submit(&q, id++, 3 * QK), 0);
+  /* The unit ring cannot grow: 64 datagrams (not packed) fit, the 65th
+   * is refused. */
   qp_finish(&q);
   ck_assert_uint_eq(q.accepted, 4);
+  c.no_pack = 1;
   qp_init(&q, &c);
   for (int i = 0; i < 64; i++)
     ck_assert_int_eq(qp_submit(&q, id++, 20), 0);

@@ -133,17 +133,21 @@
 /* The largest message smart__engine_submit() accepts (fragment offsets are
  * 32 bits). */
 #define SMART__MAX_MSG UINT32_MAX
-/* The send queue is a chain of chunks of SMART__TX_CHUNK bytes (a message
- * may span several); besides its length, each queued message counts
- * SMART__TX_MSG_COST bytes (its entry) against cfg.sndbuf. */
-#define SMART__TX_CHUNK 65536u
+/* The send queue holds messages in the datagrams they will leave in
+ * (packed, whole or fragmented as they are submitted); besides its
+ * length, each queued message counts SMART__TX_MSG_COST bytes against
+ * cfg.sndbuf. */
 #define SMART__TX_MSG_COST 16u
-/* A message is taken while less than this waits in the queue (and it fits
- * under cfg.sndbuf): a sender far ahead of the network waits there, not
- * 128 MiB ahead (every byte of fresh queue memory costs a page fault the
- * first time, on the sender's own thread: a 200 MB file queued whole
- * during slow start cost 20% of its transfer). A message larger than it,
- * up to cfg.sndbuf, is still taken, once the queue is below it. */
+/* Datagram buffers read out of the window kept for the next messages. */
+#define SMART__TX_SPARE 256u
+/* A message is taken while less than this waits in the queue, and less
+ * than twice this in the datagrams it fills (and it fits under
+ * cfg.sndbuf):
+ * a sender far ahead of the network waits there, not 128 MiB ahead
+ * (every byte of fresh queue memory costs a page fault the first time,
+ * on the sender's own thread: a 200 MB file queued whole during slow
+ * start cost 20% of its transfer). A message larger than it, up to
+ * cfg.sndbuf, is still taken, once the queue is below it. */
 #define SMART__TX_LEAD (UINT64_C(8) << 20)
 
 /* Congestion control: the default lower bound of the rate, and the least

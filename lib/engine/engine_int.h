@@ -99,15 +99,15 @@ struct smart__tx_slot {
                         repair */
 };
 
-struct smart__qmsg {
-  uint64_t len;
-  uint64_t done; /* bytes already put into datagrams */
-};
-
-/* A piece of the send queue (tx.c). */
-struct smart__qchunk {
-  struct smart__qchunk *next;
-  uint8_t data[SMART__TX_CHUNK];
+/* A datagram of the send queue, filled as messages are submitted (tx.c):
+ * its buffer (max_dgram bytes, the DATA header's room first) becomes the
+ * window slot's when it leaves. */
+struct smart__qunit {
+  uint8_t *buf;
+  uint32_t pl;   /* payload bytes written after the header's room */
+  uint32_t ends; /* messages that end in it */
+  uint64_t cost; /* what it counts in qbytes */
+  uint8_t fmt;   /* SMART__FMT_WHOLE, _PACK or _FRAG */
 };
 
 struct smart__tx {
@@ -117,16 +117,18 @@ struct smart__tx {
   uint32_t cap;   /* ring size, a power of two >= window */
   struct smart__tx_slot *slots;
 
-  /* Message queue: the queued messages' bytes back to back in a chain of
-   * chunks, read at qfirst->data[qrd], appended at qlast->data[qwr];
-   * every chunk but the last is full. Read chunks wait in qspare (at most
-   * a few) for reuse. qbytes: bytes not yet read plus SMART__TX_MSG_COST
-   * per entry, against cfg.sndbuf. Entries in the msgs ring. */
-  struct smart__qchunk *qfirst, *qlast, *qspare;
-  uint32_t qrd, qwr, nspare;
+  /* Message queue: the datagrams messages are packed or fragmented
+   * into as they are submitted, a ring of units (head uhead, un of them);
+   * buffers read out of the window wait in spare (nspare of them, never
+   * touched there: they are cold) for the next units. qbytes: the queued
+   * messages' bytes not yet sent plus SMART__TX_MSG_COST per message,
+   * against cfg.sndbuf; mn: the messages not yet sent whole. */
+  struct smart__qunit *units;
+  uint32_t uhead, un, ucap;
+  uint8_t *spare[SMART__TX_SPARE];
+  uint32_t nspare;
   uint64_t qbytes;
-  struct smart__qmsg *msgs;
-  uint32_t mhead, mn, mcap;
+  uint32_t mn;
 
   /* Repair FIFO of sequences. */
   uint64_t *rq;

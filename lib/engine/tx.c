@@ -110,15 +110,11 @@ void smart__tx_free(struct smart__engine *e) {
   for (uint32_t i = 0; i < tx->cap; i++)
     smart__free(e, tx->slots[i].buf);
   smart__free(e, tx->slots);
-  for (struct smart__qchunk *c = tx->qfirst, *n; c; c = n) {
-    n = c->next;
-    smart__free(e, c);
-  }
-  for (struct smart__qchunk *c = tx->qspare, *n; c; c = n) {
-    n = c->next;
-    smart__free(e, c);
-  }
-  smart__free(e, tx->msgs);
+  for (uint32_t i = 0; i < tx->un; i++)
+    smart__free(e, tx->units[(tx->uhead + i) & (tx->ucap - 1)].buf);
+  smart__free(e, tx->units);
+  while (tx->nspare)
+    smart__free(e, tx->spare[--tx->nspare]);
   smart__free(e, tx->rq);
   smart__free(e, tx->ncf);
   smart__free(e, tx->unav);
@@ -129,52 +125,60 @@ void smart__tx_free(struct smart__engine *e) {
 
 /* ---- Queue --------------------------------------------------------------- */
 /*
- * The queued messages' bytes lie back to back in a chain of chunks of
- * SMART__TX_CHUNK bytes: appended at the end of the last chunk, read (and
- * consumed) from the front of the first, a message spanning chunks when it
- * must. Nothing queued is ever moved. A chunk read to its end is kept for
- * reuse, up to QSPARE of them, and freed beyond: a steady sender allocates
- * nothing, and memory follows what is queued. The bound, cfg.sndbuf,
- * counts every message's length plus SMART__TX_MSG_COST for its entry, so
- * that it bounds the memory of many small messages too.
+ * A message is written once, when it is submitted, into the datagram it
+ * will leave in: after the DATA header's room of a unit's buffer, whole,
+ * packed behind the messages already waiting (FMT 2: the same greedy
+ * packing the sender did when the datagram left, which packed what was
+ * waiting then), or, larger than a datagram's payload, as fragments of one
+ * unit each, their headers written. When the datagram leaves, its header
+ * is written in front and its buffer becomes the window slot's; the
+ * slot's old buffer waits (SMART__TX_SPARE at most) for a later unit. A steady
+ * sender allocates nothing, nothing queued is ever moved, and memory
+ * follows what is queued. The bound, cfg.sndbuf, counts every message's
+ * length plus SMART__TX_MSG_COST; twice SMART__TX_LEAD also bounds the
+ * units' memory (1-byte messages, not packed, take a datagram each; a
+ * fragment fills 98% of one).
  */
-#define QSPARE 4u
-/* An empty entry ring this large is freed (a burst of small messages). */
-#define QMSGS_KEEP 4096u
+/* An empty unit ring this large is freed (a burst of small messages). */
+#define QUNITS_KEEP 4096u
 
-static struct smart__qchunk *chunk_get(struct smart__engine *e) {
+static uint8_t *buf_get(struct smart__engine *e) {
   struct smart__tx *tx = e->tx;
-  struct smart__qchunk *c = tx->qspare;
-  if (c) {
-    tx->qspare = c->next;
-    tx->nspare--;
-  } else if (!(c = smart__alloc(e, sizeof(*c)))) {
-    return NULL;
-  }
-  c->next = NULL;
-  return c;
+  if (tx->nspare)
+    return tx->spare[--tx->nspare];
+  return smart__alloc(e, e->cfg.max_dgram);
 }
 
-static void chunk_put(struct smart__engine *e, struct smart__qchunk *c) {
+static void buf_put(struct smart__engine *e, uint8_t *b) {
   struct smart__tx *tx = e->tx;
-  if (tx->nspare >= QSPARE) {
-    smart__free(e, c);
+  if (!b)
     return;
-  }
-  c->next = tx->qspare;
-  tx->qspare = c;
-  tx->nspare++;
+  if (tx->nspare == SMART__TX_SPARE)
+    smart__free(e, b);
+  else
+    tx->spare[tx->nspare++] = b;
 }
 
-/* The entry of a message just written at the end of the queue. */
-static void q_entered(struct smart__engine *e, size_t len, uint64_t cost) {
+static struct smart__qunit *q_at(struct smart__tx *tx, uint32_t i) {
+  return &tx->units[(tx->uhead + i) & (tx->ucap - 1)];
+}
+
+/* Room in the unit ring for n more. */
+static int q_room(struct smart__engine *e, uint32_t n) {
   struct smart__tx *tx = e->tx;
-  tx->qbytes += cost;
+  while (tx->ucap - tx->un < n) {
+    if (smart__mem_ring_grow(&e->mem, (void **)&tx->units, &tx->ucap, &tx->uhead, tx->un,
+                             sizeof(*tx->units), 64, NULL))
+      return SMART_ENOMEM;
+  }
+  return 0;
+}
+
+static void q_counted(struct smart__engine *e, size_t len) {
+  struct smart__tx *tx = e->tx;
+  tx->qbytes += (uint64_t)len + SMART__TX_MSG_COST;
   if (tx->qbytes > e->st.queued_peak)
     e->st.queued_peak = tx->qbytes;
-  struct smart__qmsg *m = &tx->msgs[(tx->mhead + tx->mn) & (tx->mcap - 1)];
-  m->len = len;
-  m->done = 0;
   tx->mn++;
   e->st.msgs_sent++;
   e->st.bytes_sent += len;
@@ -187,99 +191,97 @@ int smart__tx_submit(struct smart__engine *e, const void *msg, size_t len,
   uint64_t cost = (uint64_t)len + SMART__TX_MSG_COST;
   if (cost > e->cfg.sndbuf)
     return SMART_EMSGSIZE; /* would never fit: not an endless SMART_EAGAIN */
-  if (tx->qbytes + cost > e->cfg.sndbuf || tx->qbytes >= SMART__TX_LEAD)
+  if (tx->qbytes + cost > e->cfg.sndbuf || tx->qbytes >= SMART__TX_LEAD ||
+      (uint64_t)tx->un * e->cfg.max_dgram >= 2 * SMART__TX_LEAD)
     return SMART_EAGAIN;
-  if (tx->mn < tx->mcap && tx->qlast && len <= SMART__TX_CHUNK - tx->qwr) {
-    /* The common case: room in the last chunk and in the entry ring. */
-    memcpy(tx->qlast->data + tx->qwr, msg, len);
-    tx->qwr += (uint32_t)len;
-    q_entered(e, len, cost);
+  size_t P = e->cfg.max_dgram - SMART__DATA_HDR_LEN;
+  if (len <= P) {
+    if (tx->un && len <= 0xFFFFu && !e->cfg.no_pack) {
+      /* The common case: packed behind what waits. */
+      struct smart__qunit *u = q_at(tx, tx->un - 1);
+      uint8_t *w = u->buf + SMART__DATA_HDR_LEN;
+      if (u->fmt == SMART__FMT_PACK && u->pl + SMART__PACK_ENTRY_HDR + len <= P) {
+        smart__put16(w + u->pl, (uint16_t)len);
+        memcpy(w + u->pl + SMART__PACK_ENTRY_HDR, msg, len);
+        u->pl += (uint32_t)(SMART__PACK_ENTRY_HDR + len);
+        u->ends++;
+        u->cost += cost;
+        q_counted(e, len);
+        return 0;
+      }
+      if (u->fmt == SMART__FMT_WHOLE && u->pl <= 0xFFFFu &&
+          u->pl + 2 * SMART__PACK_ENTRY_HDR + len <= P) {
+        /* A second message: the first gets its entry header. */
+        memmove(w + SMART__PACK_ENTRY_HDR, w, u->pl);
+        smart__put16(w, (uint16_t)u->pl);
+        u->pl += SMART__PACK_ENTRY_HDR;
+        smart__put16(w + u->pl, (uint16_t)len);
+        memcpy(w + u->pl + SMART__PACK_ENTRY_HDR, msg, len);
+        u->pl += (uint32_t)(SMART__PACK_ENTRY_HDR + len);
+        u->fmt = SMART__FMT_PACK;
+        u->ends++;
+        u->cost += cost;
+        q_counted(e, len);
+        return 0;
+      }
+    }
+    uint8_t *b;
+    if (q_room(e, 1) || !(b = buf_get(e)))
+      return SMART_ENOMEM;
+    struct smart__qunit *u = q_at(tx, tx->un++);
+    u->buf = b;
+    u->pl = (uint32_t)len;
+    u->ends = 1;
+    u->cost = cost;
+    u->fmt = SMART__FMT_WHOLE;
+    memcpy(b + SMART__DATA_HDR_LEN, msg, len);
+    q_counted(e, len);
     return 0;
   }
-  if (tx->mn == tx->mcap &&
-      smart__mem_ring_grow(&e->mem, (void **)&tx->msgs, &tx->mcap, &tx->mhead,
-                           tx->mn, sizeof(*tx->msgs), 64, NULL))
+  /* Fragments, one datagram each; every buffer is had before anything
+   * changes: a failure leaves the queue as it was. */
+  size_t F = P - SMART__FRAG_HDR_LEN;
+  uint64_t nf = ((uint64_t)len + F - 1) / F;
+  if (nf > UINT32_MAX - tx->un || q_room(e, (uint32_t)nf))
     return SMART_ENOMEM;
-  /* Every chunk the message needs beyond the room in the last one, before
-   * anything changes: a failure leaves the queue as it was. */
-  size_t room = tx->qlast ? SMART__TX_CHUNK - tx->qwr : 0;
-  struct smart__qchunk *more = NULL, **link = &more;
-  for (size_t need = len > room ? len - room : 0; need;) {
-    struct smart__qchunk *c = chunk_get(e);
-    if (!c) {
-      while (more) {
-        struct smart__qchunk *n = more->next;
-        chunk_put(e, more);
-        more = n;
-      }
+  for (uint32_t i = 0; i < nf; i++) {
+    uint8_t *b = buf_get(e);
+    if (!b) {
+      while (i--)
+        buf_put(e, q_at(tx, tx->un + i)->buf);
       return SMART_ENOMEM;
     }
-    *link = c;
-    link = &c->next;
-    need -= need < SMART__TX_CHUNK ? need : SMART__TX_CHUNK;
-  }
-  struct smart__qchunk *c = tx->qlast;
-  size_t w = tx->qwr;
-  if (!c) {
-    tx->qfirst = c = more;
-    tx->qrd = 0;
-    w = 0;
-  } else {
-    c->next = more;
+    q_at(tx, tx->un + i)->buf = b;
   }
   const uint8_t *p = msg;
-  for (size_t left = len; left;) {
-    if (w == SMART__TX_CHUNK) {
-      c = c->next;
-      w = 0;
-    }
-    size_t k = SMART__TX_CHUNK - w < left ? SMART__TX_CHUNK - w : left;
-    memcpy(c->data + w, p, k);
-    w += k;
-    p += k;
-    left -= k;
+  for (size_t done = 0; done < len; tx->un++) {
+    struct smart__qunit *u = q_at(tx, tx->un);
+    size_t k = len - done < F ? len - done : F;
+    uint8_t *w = u->buf + SMART__DATA_HDR_LEN;
+    smart__frag_hdr_write(w, (uint32_t)len, (uint32_t)done);
+    memcpy(w + SMART__FRAG_HDR_LEN, p + done, k);
+    u->pl = (uint32_t)(SMART__FRAG_HDR_LEN + k);
+    u->fmt = SMART__FMT_FRAG;
+    done += k;
+    u->ends = done == len;
+    u->cost = k + (done == len ? SMART__TX_MSG_COST : 0);
   }
-  tx->qlast = c;
-  tx->qwr = (uint32_t)w;
-  q_entered(e, len, cost);
+  q_counted(e, len);
   return 0;
 }
 
-static struct smart__qmsg *q_at(struct smart__tx *tx, uint32_t i) {
-  return &tx->msgs[(tx->mhead + i) & (tx->mcap - 1)];
-}
-
-/* Copy the next n queued bytes to dst and consume them. */
-static void q_read(struct smart__engine *e, uint8_t *dst, size_t n) {
-  struct smart__tx *tx = e->tx;
-  tx->qbytes -= n;
-  while (n) {
-    struct smart__qchunk *c = tx->qfirst;
-    size_t k = SMART__TX_CHUNK - tx->qrd < n ? SMART__TX_CHUNK - tx->qrd : n;
-    memcpy(dst, c->data + tx->qrd, k);
-    tx->qrd += (uint32_t)k;
-    dst += k;
-    n -= k;
-    if (tx->qrd == SMART__TX_CHUNK && c != tx->qlast) {
-      tx->qfirst = c->next;
-      tx->qrd = 0;
-      chunk_put(e, c);
-    }
-  }
-  if (tx->qfirst == tx->qlast && tx->qrd == tx->qwr)
-    tx->qrd = tx->qwr = 0; /* empty: write from the start again */
-}
-
-/* The first entry has been read whole. */
+/* The first unit has left: its buffer is the window's now. */
 static void q_pop(struct smart__engine *e) {
   struct smart__tx *tx = e->tx;
-  tx->mhead = (tx->mhead + 1) & (tx->mcap - 1);
-  tx->mn--;
-  tx->qbytes -= SMART__TX_MSG_COST;
-  if (tx->mn == 0 && tx->mcap > QMSGS_KEEP) {
-    smart__free(e, tx->msgs);
-    tx->msgs = NULL;
-    tx->mcap = tx->mhead = 0;
+  struct smart__qunit *u = q_at(tx, 0);
+  tx->qbytes -= u->cost;
+  tx->mn -= u->ends;
+  tx->uhead = (tx->uhead + 1) & (tx->ucap - 1);
+  tx->un--;
+  if (tx->un == 0 && tx->ucap > QUNITS_KEEP) {
+    smart__free(e, tx->units);
+    tx->units = NULL;
+    tx->ucap = tx->uhead = 0;
   }
 }
 
@@ -532,75 +534,23 @@ static void tx_horizon(struct smart__engine *e, uint64_t now) {
 
 static smart_ssize tx_data(struct smart__engine *e, uint8_t *out, uint64_t now) {
   struct smart__tx *tx = e->tx;
-  size_t P = e->cfg.max_dgram - SMART__DATA_HDR_LEN;
-  struct smart__qmsg *m = q_at(tx, 0);
-  unsigned fmt;
-  size_t pl = 0, npack = 0;
-  if (m->done == 0 && m->len <= P) {
-    fmt = SMART__FMT_WHOLE;
-    pl = (size_t)m->len;
-    /* Pack only what is already waiting: never delay a lone message. */
-    if (tx->mn > 1 && m->len <= 0xFFFFu && !e->cfg.no_pack) {
-      size_t tot = 0;
-      for (uint32_t i = 0; i < tx->mn; i++) {
-        struct smart__qmsg *x = q_at(tx, i);
-        if (x->done || x->len > 0xFFFFu ||
-            tot + SMART__PACK_ENTRY_HDR + x->len > P)
-          break;
-        tot += SMART__PACK_ENTRY_HDR + (size_t)x->len;
-        npack++;
-      }
-      if (npack > 1) {
-        fmt = SMART__FMT_PACK;
-        pl = tot;
-      }
-    }
-  } else {
-    fmt = SMART__FMT_FRAG;
-    uint64_t left = m->len - m->done;
-    pl = SMART__FRAG_HDR_LEN +
-         (size_t)(left < P - SMART__FRAG_HDR_LEN ? left
-                                                 : P - SMART__FRAG_HDR_LEN);
-  }
-  size_t len = SMART__DATA_HDR_LEN + pl;
+  struct smart__qunit *u = q_at(tx, 0);
+  size_t len = SMART__DATA_HDR_LEN + u->pl;
   if (!smart__ratelim_take(&e->tb, len, now))
     return 0;
   uint64_t seq = tx->lead;
   if (seq == e->cfg.initial_seq)
     tx->first_at = now;
   struct smart__tx_slot *sl = &tx->slots[seq & (tx->cap - 1)];
-  if (!sl->buf) {
-    sl->buf = smart__alloc(e, e->cfg.max_dgram);
-    if (!sl->buf)
-      return SMART_ENOMEM;
-  }
   smart__rb_sent(e, len); /* before its slot is taken (rbudget.c) */
-  uint8_t *b = sl->buf;
-  smart__data_hdr_write(b, e->cfg.sync, SMART__DCMD_DATA, (uint16_t)seq, fmt,
-                        0, 0, pl);
+  uint8_t *b = u->buf;
+  buf_put(e, sl->buf); /* the datagram of seq - cap: long released */
+  sl->buf = b;
+  smart__data_hdr_write(b, e->cfg.sync, SMART__DCMD_DATA, (uint16_t)seq, u->fmt, 0, 0, u->pl);
   if (!e->cfg.no_pack && smart__tx_starting(e, now))
     b[6] |= 1; /* R: the stream's first sequence is still repairable (not for
                   peers of the seed's formats only: they see it reserved) */
-  uint8_t *w = b + SMART__DATA_HDR_LEN;
-  if (fmt == SMART__FMT_WHOLE) {
-    q_read(e, w, pl);
-    q_pop(e);
-  } else if (fmt == SMART__FMT_PACK) {
-    for (size_t i = 0; i < npack; i++) {
-      struct smart__qmsg *x = q_at(tx, 0);
-      smart__put16(w, (uint16_t)x->len);
-      q_read(e, w + SMART__PACK_ENTRY_HDR, (size_t)x->len);
-      w += SMART__PACK_ENTRY_HDR + x->len;
-      q_pop(e);
-    }
-  } else {
-    size_t chunk = pl - SMART__FRAG_HDR_LEN;
-    smart__frag_hdr_write(w, (uint32_t)m->len, (uint32_t)m->done);
-    q_read(e, w + SMART__FRAG_HDR_LEN, chunk);
-    m->done += chunk;
-    if (m->done == m->len)
-      q_pop(e);
-  }
+  q_pop(e);
   sl->len = (uint32_t)len;
   sl->pending = 0;
   sl->sent_at = now;
